@@ -1,0 +1,185 @@
+"""kam-xl: the headless front.  Each command parses its arguments and calls
+one service; errors become one clear Chinese + English message and an exit
+code (0 done, 1 done with problems found, 2 could not run), never a traceback."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from . import __version__
+from . import layout as L
+from .errors import BadArgument, KamError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_FAIL = 0, 1, 2
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"日期格式应为 YYYY-MM-DD / date must be YYYY-MM-DD: {text}")
+
+
+def _out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def operator_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return os.environ.get("USERNAME") or os.environ.get("USER") or "未知"
+
+
+# ---------------------------------------------------------------------------
+def cmd_new(args) -> int:
+    from .services import book as svc
+    path = svc.new_book(args.book, demo=args.demo, force=args.force)
+    _out(f"已创建主工作簿 / created: {path}")
+    return EXIT_OK
+
+
+def cmd_regrade(args) -> int:
+    from .services import book as svc
+    res = svc.run_regrade(args.book, as_of=args.as_of, dry_run=args.dry_run, operator=operator_name())
+    for line in res.summary_lines():
+        _out(line)
+    if args.dry_run or args.verbose:
+        for m in res.moves:
+            _out(f"  第{m.excel_row}行 {m.customer_id or ''} {m.name or ''}：{m.old or '（空）'} → {m.new}")
+    for row, cid, why in res.ungraded[: 50 if not args.verbose else None]:
+        _out(f"  无法定级 第{row}行 {cid or ''}：{why}")
+    for idx, header, msg in res.rule_problems:
+        _out(f"  分级规则表 第{idx + 2}行 “{header}”：{msg}")
+    if args.dry_run:
+        _out("试运行（--dry-run）：未写入任何内容 / dry run: nothing written")
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from .services import book as svc
+    report = svc.run_validate(args.book, as_of=args.as_of, dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=1, default=str))
+    else:
+        for line in report.summary_lines():
+            _out(line)
+    return EXIT_PROBLEMS if report.errors else EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from .services import book as svc
+    out = svc.run_report(args.book, out=args.out, as_of=args.as_of, pdf=args.pdf)
+    for p in out:
+        _out(f"已生成报表 / report written: {p}")
+    return EXIT_OK
+
+
+def cmd_import(args) -> int:
+    from .services import book as svc
+    result = svc.run_import(args.book, args.sources, dry_run=args.dry_run, report_path=args.report)
+    for line in result.summary_lines():
+        _out(line)
+    if args.dry_run:
+        _out("试运行（--dry-run）：未写入任何内容 / dry run: nothing written")
+    return EXIT_PROBLEMS if result.has_problems else EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from .services import book as svc
+    for line in svc.run_demo(Path(args.dir), pdf=not args.no_pdf):
+        _out(line)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kam-xl",
+        description="大客户管理工作簿的命令行工具 / key-account management workbook, headless.",
+        epilog="退出码 exit status: 0 完成 done; 1 完成但发现问题 problems found; 2 无法运行 could not run")
+    p.add_argument("--version", action="version", version=f"kam-xl {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("new", help="新建主工作簿 / create a master workbook")
+    s.add_argument("book", help="要创建的 .xlsm 文件 / the .xlsm to create")
+    s.add_argument("--demo", action="store_true", help="填入演示数据 / fill with demo data")
+    s.add_argument("--force", action="store_true", help="覆盖已存在的文件 / overwrite an existing file")
+    s.set_defaults(func=cmd_new)
+
+    s = sub.add_parser("regrade", help="重新分级 / recompute customer tiers")
+    s.add_argument("book")
+    s.add_argument("--as-of", type=_date, help="基准日期 YYYY-MM-DD（默认取参数表或今天）")
+    s.add_argument("--dry-run", action="store_true", help="只显示变动，不写入 / show changes, write nothing")
+    s.add_argument("-v", "--verbose", action="store_true", help="列出每一项变动 / list every change")
+    s.set_defaults(func=cmd_regrade)
+
+    s = sub.add_parser("validate", help="全面校验 / check selection rules, visits, receivables")
+    s.add_argument("book")
+    s.add_argument("--as-of", type=_date)
+    s.add_argument("--json", action="store_true", help="以 JSON 输出校验结果 / print findings as JSON")
+    s.add_argument("--dry-run", action="store_true", help="只检查，不写入 / check only, write nothing")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("report", help="生成管理报表 / management report")
+    s.add_argument("book")
+    s.add_argument("--out", help="报表文件或文件夹 / report file or folder")
+    s.add_argument("--as-of", type=_date)
+    s.add_argument("--pdf", action="store_true", help="同时生成 PDF / also write a PDF")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("import", help="导入历史档案 / import legacy archive spreadsheets")
+    s.add_argument("book")
+    s.add_argument("sources", nargs="+", help="文件或文件夹 / files or folders (.xls .xlsx .xlsm .csv)")
+    s.add_argument("--dry-run", action="store_true", help="只分析，不写入 / analyse only, write nothing")
+    s.add_argument("--report", help="另存导入报告 (.csv) / also write the import report to this file")
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("demo", help="生成演示工作簿并运行全部操作 / build the demo workbook and run every action")
+    s.add_argument("--dir", default="workbooks", help="输出文件夹 / output folder (default: workbooks)")
+    s.add_argument("--no-pdf", action="store_true", help="不生成 PDF / skip the PDF")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: bad arguments exit 2, --help exits 0
+        return int(e.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_FAIL
+    try:
+        return args.func(args)
+    except KamError as e:
+        print(e.message(), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("已中断，工作簿未改动 / interrupted; workbook unchanged", file=sys.stderr)
+        return EXIT_FAIL
+    except Exception as e:  # the program's own bug: still no traceback for the user
+        log = Path.home() / ".kam_xl_error.log"
+        try:
+            log.write_text(traceback.format_exc(), encoding="utf-8")
+        except OSError:
+            pass
+        print(f"错误：程序内部错误（{type(e).__name__}: {e}），工作簿未改动；详情见 {log}\n"
+              f"Error: internal error ({type(e).__name__}); workbook unchanged; details in {log}",
+              file=sys.stderr)
+        return EXIT_FAIL
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,316 @@
+"""A deterministic, realistic demo data set for the master workbook.
+
+≈300 customers across industries and regions of China, ≈1,200 visits, ≈800
+receivables and a sales team, chosen so that every tier, every aging bucket and
+a handful of rule violations occur.  The planted violations are listed in
+PLANTED so tests can check that validation finds each of them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+from . import layout as L
+from .domain.models import Settings
+from .domain.tiering import TierInputs, default_rules, grade
+
+AS_OF = dt.date(2026, 10, 31)
+SEED = 20261031
+
+REGIONS = {
+    "华东": ["上海", "杭州", "南京", "苏州", "宁波", "合肥"],
+    "华南": ["广州", "深圳", "佛山", "东莞", "厦门"],
+    "华北": ["北京", "天津", "石家庄", "太原"],
+    "华中": ["武汉", "长沙", "郑州", "南昌"],
+    "西南": ["成都", "重庆", "昆明", "贵阳"],
+    "西北": ["西安", "兰州", "乌鲁木齐"],
+    "东北": ["沈阳", "大连", "长春", "哈尔滨"],
+}
+INDUSTRIES = {
+    "制造业": ["机械制造", "精密机械", "重工", "汽车零部件", "模具"],
+    "电子": ["电子科技", "光电", "微电子", "智能科技"],
+    "化工": ["化工", "新材料", "涂料"],
+    "医药": ["医药", "生物科技", "医疗器械"],
+    "建筑": ["建设工程", "建材", "装饰工程"],
+    "食品": ["食品", "饮料", "粮油"],
+    "物流": ["物流", "供应链管理", "国际货运"],
+    "能源": ["能源", "新能源", "电力设备"],
+    "零售": ["商贸", "连锁超市", "百货"],
+    "政府及事业单位": ["人民医院", "职业技术学院", "公共资源交易中心"],
+}
+BRAND = list("华恒盛鑫泰宏远达隆兴瑞祥丰源通凯博信诚安嘉德荣天正东方新海金")
+SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢")
+GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国文斌宇浩然欣怡子涵")
+
+MANAGERS = ["周建国", "林海燕"]
+SUPERVISORS = ["陈志强", "刘晓梅", "王立新"]
+SPECIALISTS = ["张伟", "李娜", "赵磊", "孙静", "钱多多", "吴敏", "郑洁", "冯涛", "何欣怡"]
+TEAM = MANAGERS + SUPERVISORS + SPECIALISTS
+
+# (rule code, table, customer/record id) — every one must be found by validation.
+PLANTED: list[tuple[str, str, str]] = []
+
+
+def _person(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def _phone(rng: random.Random) -> str:
+    if rng.random() < 0.6:
+        return "1" + rng.choice("3589") + "".join(str(rng.randint(0, 9)) for _ in range(9))
+    area = rng.choice(["021", "010", "020", "0755", "0571", "025", "027", "028", "029", "0512"])
+    return f"{area}-{rng.randint(2000000, 89999999)}"
+
+
+def _company(rng: random.Random, city: str, kind: str, used: set[str]) -> str:
+    for _ in range(100):
+        brand = "".join(rng.sample(BRAND, 2))
+        if kind in ("人民医院", "职业技术学院", "公共资源交易中心"):
+            name = f"{city}市{brand}{kind}" if kind != "人民医院" else f"{city}市第{rng.randint(1, 9)}人民医院"
+        else:
+            form = rng.choice(["有限公司", "有限公司", "有限责任公司", "股份有限公司", "集团有限公司"])
+            name = f"{city}{brand}{kind}{form}"
+        if name not in used:
+            used.add(name)
+            return name
+    raise RuntimeError("name space exhausted")
+
+
+def _profile(rng: random.Random, i: int) -> dict[str, Any]:
+    """Volume/margin/credit/growth spread so every default tier occurs."""
+    bucket = i % 10
+    if bucket == 0:      # A1-ish
+        vol = rng.randint(50, 260) * 10000
+        credit, margin = "好", rng.uniform(0.08, 0.3)
+    elif bucket == 1:    # A2-ish
+        vol = rng.randint(20, 49) * 10000
+        credit, margin = rng.choice(["好", "较好"]), rng.uniform(0.06, 0.3)
+    elif bucket == 2:    # C: big but thin margin
+        vol = rng.randint(20, 120) * 10000
+        credit, margin = rng.choice(["好", "较好", "一般"]), rng.uniform(0.01, 0.049)
+    elif bucket in (3, 4):  # B1
+        vol = rng.randint(5, 19) * 10000
+        credit, margin = rng.choice(["好", "较好", "一般"]), rng.uniform(0.08, 0.3)
+    elif bucket in (5, 6):  # B2
+        vol = rng.randint(2, 9) * 10000 + rng.randint(0, 9999)
+        credit, margin = rng.choice(["较好", "一般", "差"]), rng.uniform(0.05, 0.25)
+    elif bucket == 7:    # D
+        vol = rng.randint(3000, 19999)
+        credit, margin = rng.choice(["好", "较好", "一般"]), rng.uniform(0.25, 0.45)
+    else:                # 非大客户
+        vol = rng.randint(1000, 19999)
+        credit, margin = rng.choice(["较好", "一般", "差"]), rng.uniform(0.02, 0.2)
+    growth = {0: "中", 1: "中", 2: "低", 3: "高", 4: "高", 5: "低", 6: "中", 7: rng.choice(["高", "中"]),
+              8: rng.choice(["低", "中"]), 9: "低"}[bucket]
+    if bucket == 9:
+        margin = rng.uniform(0.02, 0.2)
+    return {"年用量(元)": float(vol), "利润率": round(margin, 3), "回款信誉": credit, "增长潜力": growth}
+
+
+def build_data(n_customers: int = 300, n_visits: int = 1200, n_receivables: int = 800,
+               as_of: dt.date = AS_OF, seed: int = SEED, plant: bool = True) -> dict[str, list[dict[str, Any]]]:
+    rng = random.Random(seed)
+    PLANTED.clear()
+    used: set[str] = set()
+    customers: list[dict[str, Any]] = []
+    rules = default_rules()
+    settings = Settings()
+    region_names = list(REGIONS)
+    for i in range(n_customers):
+        region = rng.choice(region_names)
+        city = rng.choice(REGIONS[region])
+        industry = rng.choice(list(INDUSTRIES))
+        kind = rng.choice(INDUSTRIES[industry])
+        prof = _profile(rng, i)
+        status = rng.choices(["已签约", "已认定", "申请认定", "调查中", "潜在", "停用"],
+                             [40, 25, 10, 10, 12, 3])[0]
+        staff_n = rng.choices([1, 2, 3], [2, 5, 2])[0]
+        staff = rng.sample(SPECIALISTS + SUPERVISORS, staff_n)
+        created = as_of - dt.timedelta(days=rng.randint(60, 3000))
+        agreement_type = agreement_no = expiry = None
+        if status == "已签约":
+            agreement_type = "VIP客户协议" if industry == "政府及事业单位" or rng.random() < 0.4 else "销售协议"
+            agreement_no = f"{'VIP' if agreement_type == 'VIP客户协议' else 'XS'}-{created.year}-{i + 1:04d}"
+            expiry = as_of + dt.timedelta(days=rng.randint(90, 900))
+        certified = status in L.CERTIFIED_STATUSES
+        row = {
+            "客户编号": f"KH{i + 1:06d}",
+            "客户名称": _company(rng, city, kind, used),
+            "客户类型": "协议大客户" if status == "已签约" or rng.random() < 0.6 else "会员大客户",
+            "行业": industry, "区域": region,
+            "客户经理": rng.choice(MANAGERS + SUPERVISORS),
+            "对接人员": "、".join(staff),
+            "联系人": _person(rng), "联系电话": _phone(rng),
+            **prof,
+            "财务状况": rng.choice(["强", "中"]) if certified else rng.choice(["强", "中", "弱"]),
+            "合作态度": rng.choice(["积极", "一般"]) if certified else rng.choice(["积极", "一般", "消极"]),
+            "保密承诺": "是" if certified or rng.random() < 0.5 else "否",
+            "成本水平": "符合" if certified or rng.random() < 0.7 else "不符合",
+            "认定状态": status,
+            "协议类型": agreement_type, "协议编号": agreement_no, "协议到期日": expiry,
+            "满意度": float(rng.randint(62, 99)),
+            "建档日期": created,
+            "备注": rng.choice([None, None, None, "年度框架协议客户", "需关注回款", "新开发客户", "集团统一采购"]),
+        }
+        if certified and row["回款信誉"] == "差":
+            row["回款信誉"] = "一般"
+        if (row["回款信誉"], certified) == ("差", False) and rng.random() < 0.5:
+            row["财务状况"] = "弱"
+        # last year's grading: mostly what the rules say, some out of date
+        res = grade(TierInputs(prof["年用量(元)"], row["回款信誉"], prof["利润率"], prof["增长潜力"]),
+                    rules, settings)
+        tier = res.tier
+        if rng.random() < 0.12:
+            tier = rng.choice(L.TIERS)
+        if rng.random() < 0.04:
+            tier = None
+        if tier in L.IMPORTANT_TIERS and len(staff) < 2:
+            row["对接人员"] = "、".join(staff + rng.sample([s for s in SPECIALISTS if s not in staff], 1))
+        row["客户等级"] = tier
+        row["定级日期"] = as_of - dt.timedelta(days=rng.randint(200, 400)) if tier else None
+        customers.append(row)
+
+    visits = _visits(rng, customers, n_visits, as_of)
+    receivables = _receivables(rng, customers, n_receivables, as_of)
+    if plant:
+        _plant(customers, visits, receivables, as_of)
+    return {L.CUSTOMERS.name: customers, L.VISITS.name: visits, L.RECEIVABLES.name: receivables}
+
+
+PURPOSES = ["年度合作回顾", "新产品推介", "了解采购计划", "处理质量投诉", "续签协议洽谈", "回款沟通",
+            "技术交流", "节日拜访", "需求调研", "项目验收"]
+OUTCOMES = ["客户认可新方案，下月下单", "确认年度采购量", "投诉已处理，客户满意", "约定回款时间",
+            "需报价后再议", "客户同意续签", "收集到竞品信息", "安排技术支持"]
+
+
+def _visits(rng: random.Random, customers, n: int, as_of: dt.date) -> list[dict[str, Any]]:
+    out = []
+    weights = [5 if (c["客户等级"] or "").startswith("A") else 2 if (c["客户等级"] or "").startswith("B") else 1
+               for c in customers]
+    for i in range(n):
+        c = rng.choices(customers, weights)[0]
+        method = rng.choices(L.VISIT_METHODS, [50, 35, 8, 7])[0]
+        planned = as_of + dt.timedelta(days=rng.randint(-330, 45))
+        if planned > as_of:
+            state = rng.choice(["草稿", "待审批", "已批准"])
+        else:
+            state = rng.choices(["已完成", "已取消", "已批准", "待审批"], [85, 5, 6, 4])[0]
+        staff = c["对接人员"].split("、")
+        row = {
+            "拜访编号": f"BF{i + 1:06d}", "客户编号": c["客户编号"], "拜访方式": method,
+            "计划日期": planned,
+            "实际日期": planned + dt.timedelta(days=rng.randint(0, 3)) if state == "已完成" else None,
+            "地点": "电话" if method == "电话回访" else f"{c['区域']}·客户公司" if method == "实地拜访" else "公司会议室",
+            "拜访人员": "、".join(rng.sample(staff, min(len(staff), rng.choice((1, 2))))),
+            "拜访对象": c["联系人"], "拜访目的": rng.choice(PURPOSES),
+            "拜访内容": "沟通合作情况、了解需求与意见",
+            "预期效果": "巩固合作关系，提升满意度",
+            "拜访结果": rng.choice(OUTCOMES) if state == "已完成" else None,
+            "跟进事项": rng.choice([None, "发送报价单", "安排样品", "财务对账"]) if state == "已完成" else None,
+            "状态": state,
+            "部门经理审批": "同意" if state in ("已批准", "已完成") else None,
+            "公司领导审批": "同意" if state in ("已批准", "已完成") else None,
+            "备注": None,
+        }
+        if row["跟进事项"]:
+            row["跟进期限"] = row["实际日期"] + dt.timedelta(days=14)
+        out.append(row)
+    out.sort(key=lambda r: r["计划日期"])
+    for i, r in enumerate(out):
+        r["拜访编号"] = f"BF{i + 1:06d}"
+    return out
+
+
+def _receivables(rng: random.Random, customers, n: int, as_of: dt.date) -> list[dict[str, Any]]:
+    out = []
+    big = [c for c in customers if c["年用量(元)"] >= 20000]
+    # late payers follow the customer's entered credit so derived credit is plausible
+    lateness = {"好": (0.95, 10), "较好": (0.8, 40), "一般": (0.6, 75), "差": (0.35, 160)}
+    for i in range(n):
+        c = rng.choice(big)
+        invoice = as_of - dt.timedelta(days=rng.randint(0, 420))
+        terms = rng.choice([30, 30, 60, 90])
+        due = invoice + dt.timedelta(days=terms)
+        amount = round(c["年用量(元)"] / rng.randint(4, 12), -2) or 1000.0
+        p_on_time, max_late = lateness[c["回款信誉"] or "一般"]
+        row = {"单据号": f"FP{invoice:%Y%m}{i + 1:05d}", "客户编号": c["客户编号"], "开票日期": invoice,
+               "金额": float(amount), "到期日": due, "已回款": 0.0, "回款日期": None,
+               "催收人": c["对接人员"].split("、")[0], "催讨级别": None, "最近催讨日期": None, "备注": None}
+        if due > as_of:
+            if rng.random() < 0.3:
+                row["已回款"], row["回款日期"] = float(amount), invoice + dt.timedelta(days=rng.randint(5, terms))
+        elif rng.random() < p_on_time:
+            row["已回款"], row["回款日期"] = float(amount), due - dt.timedelta(days=rng.randint(0, 10))
+        else:
+            late = rng.randint(1, max_late * 3)
+            paid_on = due + dt.timedelta(days=late)
+            if paid_on <= as_of and rng.random() < 0.5:
+                row["已回款"], row["回款日期"] = float(amount), paid_on
+            else:
+                part = rng.choice([0.0, 0.0, 0.3, 0.5])
+                row["已回款"] = round(amount * part, 2)
+                row["回款日期"] = due + dt.timedelta(days=rng.randint(0, 20)) if part else None
+                row["最近催讨日期"] = as_of - dt.timedelta(days=rng.randint(1, 30)) if rng.random() < 0.5 else None
+        out.append(row)
+    out.sort(key=lambda r: r["开票日期"])
+    return out
+
+
+def _plant(customers, visits, receivables, as_of: dt.date) -> None:
+    """A handful of realistic mistakes, each recorded in PLANTED."""
+    def cust(pred):
+        return next(c for c in customers if pred(c) and not c.get("_planted"))
+
+    def mark(c, code):
+        c["_planted"] = True
+        PLANTED.append((code, L.CUSTOMERS.name, c["客户编号"]))
+
+    c = cust(lambda c: c["认定状态"] == "已认定")
+    c["回款信誉"] = "差"; mark(c, "CUST-CREDIT-BAD")
+    c = cust(lambda c: c["认定状态"] == "已认定")
+    c["财务状况"] = "弱"; mark(c, "CUST-FINANCE-WEAK")
+    c = cust(lambda c: c["认定状态"] == "已签约")
+    c["保密承诺"] = "否"; mark(c, "CUST-CONFIDENTIALITY")
+    c = cust(lambda c: c["认定状态"] == "已签约")
+    c["协议编号"] = None; mark(c, "CUST-AGREEMENT-MISSING")
+    c = cust(lambda c: c["认定状态"] == "已签约")
+    c["协议到期日"] = as_of - dt.timedelta(days=12); mark(c, "CUST-AGREEMENT-EXPIRED")
+    c = cust(lambda c: c["认定状态"] == "已签约")
+    c["协议到期日"] = as_of + dt.timedelta(days=25); mark(c, "CUST-AGREEMENT-EXPIRING")
+    c = cust(lambda c: c["客户等级"] == "A1" and c["年用量(元)"] >= 500000 and c["回款信誉"] == "好")
+    c["对接人员"] = c["对接人员"].split("、")[0]; mark(c, "CUST-STAFF-FEW")
+    # the same company typed twice, once with full-width brackets and spaces
+    src = cust(lambda c: c["认定状态"] == "潜在")
+    dup = dict(src)
+    dup["客户编号"] = f"KH{len(customers) + 1:06d}"
+    dup["客户名称"] = src["客户名称"].replace("有限", " 有限", 1)
+    dup["_planted"] = True
+    customers.append(dup)
+    PLANTED.append(("CUST-NAME-DUP", L.CUSTOMERS.name, dup["客户编号"]))
+    # visits
+    v = next(v for v in visits if v["状态"] == "待审批")
+    v["地点"] = None
+    PLANTED.append(("VISIT-PLAN-INCOMPLETE", L.VISITS.name, v["拜访编号"]))
+    v = next(v for v in visits if v["状态"] == "已批准" and v["计划日期"] > as_of)
+    v["公司领导审批"] = None
+    PLANTED.append(("VISIT-APPROVAL-MISSING", L.VISITS.name, v["拜访编号"]))
+    v = next(v for v in visits if v["状态"] == "已完成")
+    v["拜访结果"] = None
+    PLANTED.append(("VISIT-DONE-INCOMPLETE", L.VISITS.name, v["拜访编号"]))
+    # receivables
+    r = receivables[-5]
+    r["已回款"] = r["金额"] + 5000
+    PLANTED.append(("RECV-PAID-RANGE", L.RECEIVABLES.name, r["单据号"]))
+    r = receivables[-9]
+    r["到期日"] = r["开票日期"] - dt.timedelta(days=10)
+    PLANTED.append(("RECV-DUE-BEFORE-INVOICE", L.RECEIVABLES.name, r["单据号"]))
+    r = receivables[-13]
+    r["客户编号"] = "KH999999"
+    PLANTED.append(("RECV-CUSTOMER-UNKNOWN", L.RECEIVABLES.name, r["单据号"]))
+    for c in customers:
+        c.pop("_planted", None)
+
+
+def demo_settings(as_of: dt.date = AS_OF) -> dict[str, Any]:
+    return {"基准日期": as_of, "公司年销售额(元)": 60000000}

@@ -1,0 +1,1 @@
+"""The pure core: models and business rules, no I/O."""

@@ -1,0 +1,302 @@
+"""Typed records of the master workbook (PRODUCT.md §2) — stdlib + pydantic only.
+
+Cells arrive as whatever the user typed; `coerce_record` turns a row into a
+model plus a list of type problems, never raising, so validation can report
+every bad cell at once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from .. import layout as L
+
+Credit = Literal["好", "较好", "一般", "差"]
+Growth = Literal["高", "中", "低"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=False)
+    # 0-based index of the row within its table's data body; Excel row is
+    # table header row + 1 + index.
+    row_index: int = -1
+
+
+class Customer(Record):
+    id: Optional[str] = None
+    name: Optional[str] = None
+    customer_type: Optional[Literal["协议大客户", "会员大客户"]] = None
+    industry: Optional[str] = None
+    region: Optional[str] = None
+    manager: Optional[str] = None
+    staff: Optional[str] = None
+    contact: Optional[str] = None
+    phone: Optional[str] = None
+    volume: Optional[float] = None
+    margin: Optional[float] = None
+    credit: Optional[Credit] = None
+    growth: Optional[Growth] = None
+    financial: Optional[Literal["强", "中", "弱"]] = None
+    attitude: Optional[Literal["积极", "一般", "消极"]] = None
+    confidentiality: Optional[Literal["是", "否"]] = None
+    cost_level: Optional[Literal["符合", "不符合"]] = None
+    status: Optional[Literal["潜在", "调查中", "申请认定", "已认定", "已签约", "停用"]] = None
+    agreement_type: Optional[Literal["销售协议", "VIP客户协议"]] = None
+    agreement_no: Optional[str] = None
+    agreement_expiry: Optional[dt.date] = None
+    tier: Optional[str] = None
+    graded_on: Optional[dt.date] = None
+    suggested_tier: Optional[str] = None
+    satisfaction: Optional[float] = None
+    created_on: Optional[dt.date] = None
+    note: Optional[str] = None
+
+    def staff_list(self) -> list[str]:
+        return split_names(self.staff)
+
+
+class Visit(Record):
+    id: Optional[str] = None
+    customer_id: Optional[str] = None
+    method: Optional[Literal["实地拜访", "电话回访", "客户活动", "接待来访"]] = None
+    planned_date: Optional[dt.date] = None
+    actual_date: Optional[dt.date] = None
+    place: Optional[str] = None
+    staff: Optional[str] = None
+    attendee: Optional[str] = None
+    purpose: Optional[str] = None
+    content: Optional[str] = None
+    expected: Optional[str] = None
+    outcome: Optional[str] = None
+    follow_up: Optional[str] = None
+    follow_up_due: Optional[dt.date] = None
+    state: Optional[Literal["草稿", "待审批", "已批准", "已完成", "已取消"]] = None
+    dept_approval: Optional[Literal["同意", "驳回"]] = None
+    exec_approval: Optional[Literal["同意", "驳回"]] = None
+    note: Optional[str] = None
+
+
+class Receivable(Record):
+    id: Optional[str] = None
+    customer_id: Optional[str] = None
+    invoice_date: Optional[dt.date] = None
+    amount: Optional[float] = None
+    due_date: Optional[dt.date] = None
+    paid: Optional[float] = None
+    paid_date: Optional[dt.date] = None
+    outstanding: Optional[float] = None
+    overdue_days: Optional[int] = None
+    aging: Optional[str] = None
+    collector: Optional[str] = None
+    dunning_level: Optional[str] = None
+    last_dunning_date: Optional[dt.date] = None
+    note: Optional[str] = None
+
+    @property
+    def open_amount(self) -> float:
+        """Outstanding computed from amount and paid (the formula column may be stale)."""
+        return round((self.amount or 0.0) - (self.paid or 0.0), 2)
+
+
+class TierRule(Record):
+    order: Optional[int] = None
+    tier: Optional[str] = None
+    volume_min: Optional[float] = None
+    volume_max: Optional[float] = None
+    min_credit: Optional[Credit] = None
+    margin_min: Optional[float] = None
+    margin_max: Optional[float] = None
+    growth: Optional[str] = None
+    extra: Optional[str] = None
+    description: Optional[str] = None
+
+    def growth_values(self) -> list[str]:
+        return split_names(self.growth)
+
+
+class Settings(BaseModel):
+    """Parameters from the Settings table, defaults from layout.SETTING_DEFS."""
+    model_config = ConfigDict(extra="allow")
+    as_of: Optional[dt.date] = None
+    visit_days_A1: int = 30
+    visit_days_A2: int = 60
+    visit_days_B1: int = 90
+    visit_days_B2: int = 90
+    visit_days_C: int = 180
+    visit_days_D: int = 180
+    credit_months: int = 12
+    credit_good_ontime: float = 0.9
+    credit_good_late: int = 30
+    credit_fair_ontime: float = 0.75
+    credit_fair_late: int = 60
+    credit_bad_ontime: float = 0.5
+    credit_bad_late: int = 90
+    dunning_1: int = 1
+    dunning_2: int = 31
+    dunning_3: int = 61
+    dunning_4: int = 91
+    agreement_warn_days: int = 60
+    min_staff_important: int = 2
+    company_sales: Optional[float] = None
+    backups_keep: int = 10
+
+    def visit_days(self, tier: str | None) -> int | None:
+        if not tier:
+            return None
+        return getattr(self, f"visit_days_{tier}", None)
+
+    def dunning_thresholds(self) -> list[tuple[int, str]]:
+        days = (self.dunning_1, self.dunning_2, self.dunning_3, self.dunning_4)
+        return list(zip(days, L.DUNNING_LEVELS))
+
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, Any]]) -> tuple["Settings", list[tuple[int, str, str]]]:
+        """Build from Settings table rows ({"参数":…, "值":…}).
+
+        Returns the settings and problems (row index, key, message) for values
+        that could not be read; those keep their defaults.
+        """
+        values: dict[str, Any] = {}
+        problems: list[tuple[int, str, str]] = []
+        for i, row in enumerate(rows):
+            key = clean_text(row.get("参数"))
+            if not key:
+                continue
+            sdef = L.SETTINGS_BY_KEY.get(key)
+            raw = row.get("值")
+            if sdef is None:
+                values[key] = raw  # user-defined parameter, usable in rule conditions
+                continue
+            if raw is None or raw == "":
+                continue
+            default = sdef.default
+            try:
+                if sdef.field == "as_of":
+                    v = to_date(raw)
+                    if v is None:
+                        raise ValueError
+                elif isinstance(default, int) and not isinstance(default, bool):
+                    v = int(to_number(raw))
+                else:
+                    v = to_number(raw)
+                    if v is None:
+                        raise ValueError
+                values[sdef.field] = v
+            except (TypeError, ValueError):
+                problems.append((i, key, f"参数“{key}”的值“{raw}”无法识别，已使用默认值 {default}"))
+        return cls(**values), problems
+
+
+# ---------------------------------------------------------------------------
+# Cell coercion — lenient, reports problems instead of raising
+_NAME_SPLIT = re.compile(r"[、;；,，/\s]+")
+
+
+def split_names(text: Any) -> list[str]:
+    if text is None:
+        return []
+    return [p for p in _NAME_SPLIT.split(str(text).strip()) if p]
+
+
+def clean_text(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.strftime("%Y-%m-%d")
+    s = str(v).strip()
+    return s or None
+
+
+def to_number(v: Any) -> float | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool):
+        raise ValueError("bool")
+    if isinstance(v, (int, float)):
+        return float(v)
+    s = str(v).strip().replace(",", "").replace("，", "")
+    if not s:
+        return None
+    pct = s.endswith("%")
+    if pct:
+        s = s[:-1]
+    x = float(s)
+    return x / 100 if pct else x
+
+
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+
+
+def to_date(v: Any) -> dt.date | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if 1 <= v < 2958466:
+            return (EXCEL_EPOCH + dt.timedelta(days=float(v))).date()
+        raise ValueError("serial out of range")
+    s = str(v).strip()
+    m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?", s)
+    if m:
+        return dt.date(int(m[1]), int(m[2]), int(m[3]))
+    raise ValueError(s)
+
+
+MODELS = {"Customers": Customer, "Visits": Visit, "Receivables": Receivable, "TierRules": TierRule}
+
+
+def coerce_value(col: L.Column, v: Any) -> tuple[Any, str | None]:
+    """Turn one cell into the column's type.  Returns (value, problem message)."""
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None, None
+    try:
+        if col.kind in (L.MONEY, L.PERCENT, L.NUMBER):
+            x = to_number(v)
+            if x is not None and col.kind == L.PERCENT and abs(x) > 1 and col.hi == 1:
+                return x, f"“{col.header}”应在 0%–100% 之间，当前为 {v}"
+            if x is not None and col.lo is not None and x < col.lo:
+                return x, f"“{col.header}”不能小于 {col.lo:g}，当前为 {v}"
+            if x is not None and col.hi is not None and x > col.hi:
+                return x, f"“{col.header}”不能大于 {col.hi:g}，当前为 {v}"
+            return x, None
+        if col.kind == L.INT:
+            x = to_number(v)
+            return (int(x) if x is not None else None), None
+        if col.kind in (L.DATE, L.DATETIME):
+            return to_date(v), None
+        if col.kind == L.ENUM:
+            s = clean_text(v)
+            if col.choices and s not in col.choices and not col.soft_choices:
+                return None, f"“{col.header}”只能填写：{' | '.join(col.choices)}；当前为“{s}”"
+            return s, None
+        return clean_text(v), None
+    except (TypeError, ValueError, OverflowError):
+        kind = {L.MONEY: "金额数字", L.PERCENT: "百分比", L.NUMBER: "数字", L.INT: "整数",
+                L.DATE: "日期(如 2026-03-05)", L.DATETIME: "日期时间"}.get(col.kind, "文本")
+        return None, f"“{col.header}”应为{kind}，当前为“{v}”"
+
+
+def coerce_record(table: L.TableDef, row: dict[str, Any], index: int):
+    """Row of {header: value} → (model, [(header, raw value, message)])."""
+    values: dict[str, Any] = {"row_index": index}
+    problems: list[tuple[str, Any, str]] = []
+    for col in table.columns:
+        if col.header not in row:
+            continue
+        raw = row[col.header]
+        val, msg = coerce_value(col, raw)
+        if msg:
+            problems.append((col.header, raw, msg))
+        if col.kind == L.PERCENT and val is not None and col.hi == 1 and abs(val) > 1:
+            val = None  # out of range: treat as unknown rather than guess
+        values[col.key] = val
+    model = MODELS[table.name]
+    return model.model_construct(**values), problems

@@ -1,0 +1,126 @@
+"""Receivables arithmetic: overdue days, aging buckets, dunning levels and the
+payment credit (回款信誉) derived from a customer's payment history."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from .. import layout as L
+from .models import Receivable, Settings
+
+SETTLED = L.AGING_BUCKETS[-1]
+NOT_DUE = L.AGING_BUCKETS[0]
+
+
+def overdue_days(due: Optional[dt.date], outstanding: Optional[float], as_of: dt.date) -> Optional[int]:
+    """Days past due of an open amount; 0 when settled or not yet due; None when unknown."""
+    if outstanding is None:
+        return None
+    if outstanding <= 0.005:
+        return 0
+    if due is None:
+        return None
+    return max(0, (as_of - due).days)
+
+
+def aging_bucket(due: Optional[dt.date], outstanding: Optional[float], as_of: dt.date) -> Optional[str]:
+    if outstanding is None:
+        return None
+    if outstanding <= 0.005:
+        return SETTLED
+    days = overdue_days(due, outstanding, as_of)
+    if days is None:
+        return None
+    if days <= 0:
+        return NOT_DUE
+    if days <= 30:
+        return "1-30天"
+    if days <= 60:
+        return "31-60天"
+    if days <= 90:
+        return "61-90天"
+    if days <= 180:
+        return "91-180天"
+    return "180天以上"
+
+
+def dunning_level(days: Optional[int], settings: Settings) -> Optional[str]:
+    level = None
+    if days is None:
+        return None
+    for threshold, name in settings.dunning_thresholds():
+        if days >= threshold:
+            level = name
+    return level
+
+
+def dunning_rank(level: Optional[str]) -> int:
+    return L.DUNNING_LEVELS.index(level) + 1 if level in L.DUNNING_LEVELS else 0
+
+
+@dataclass
+class CreditResult:
+    credit: Optional[str]
+    derived: bool
+    evaluated: int = 0
+    on_time_share: Optional[float] = None
+    worst_late_days: int = 0
+    overdue_amount: float = 0.0
+    text: str = ""
+
+
+def _months_before(d: dt.date, months: int) -> dt.date:
+    y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
+    m += 1
+    import calendar
+    return dt.date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+def derive_credit(receivables: Iterable[Receivable], as_of: dt.date, settings: Settings,
+                  entered: Optional[str] = None) -> CreditResult:
+    """回款信誉 from invoices of the trailing window (PRODUCT.md §3).
+
+    An invoice counts once it is due or paid.  It is on time when paid in full
+    by its due date; its lateness is days from due date to payment (paid) or to
+    the as-of date (still open).  Invoices not yet due and unpaid say nothing.
+    Without any countable invoice the entered value is used.
+    """
+    start = _months_before(as_of, settings.credit_months)
+    n = on_time = 0
+    worst = 0
+    overdue_amt = 0.0
+    for r in receivables:
+        if r.invoice_date is None or r.due_date is None or r.amount is None or r.amount <= 0:
+            continue
+        if not (start < r.invoice_date <= as_of):
+            continue
+        open_amt = r.open_amount
+        if open_amt <= 0.005:
+            paid_on = r.paid_date or r.due_date  # paid without a date: assume on time
+            late = max(0, (min(paid_on, as_of) - r.due_date).days)
+        elif r.due_date < as_of:
+            late = (as_of - r.due_date).days
+            overdue_amt += open_amt
+        else:
+            continue  # open and not yet due
+        n += 1
+        worst = max(worst, late)
+        if late == 0:
+            on_time += 1
+    if n == 0:
+        src = "录入值" if entered else "无数据"
+        return CreditResult(entered, False, text=f"近{settings.credit_months}个月无到期应收，使用{src}")
+    share = on_time / n
+    s = settings
+    if worst > s.credit_bad_late or share < s.credit_bad_ontime:
+        credit = "差"
+    elif worst <= s.credit_good_late and share >= s.credit_good_ontime:
+        credit = "好"
+    elif worst <= s.credit_fair_late and share >= s.credit_fair_ontime:
+        credit = "较好"
+    else:
+        credit = "一般"
+    text = (f"按近{s.credit_months}个月{n}笔应收推算：准时率{share:.0%}，最长逾期{worst}天"
+            + (f"，逾期未回{overdue_amt:,.0f}元" if overdue_amt else ""))
+    return CreditResult(credit, True, n, share, worst, round(overdue_amt, 2), text)

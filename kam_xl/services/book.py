@@ -1,0 +1,116 @@
+"""The actions, on any TableStore (file or live Excel), and their file-path
+entry points used by the CLI.  A macro or CLI command calls exactly one of these."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Iterable
+
+from .. import layout as L
+from ..errors import BadArgument
+from ..workbook.store import FileStore
+from ..workbook.tables import TableStore
+from . import context
+from .regrade import RegradeResult, regrade
+
+
+def new_book(path: str | Path, demo: bool = False, force: bool = False,
+             n_customers: int = 300) -> Path:
+    from ..workbook.builder import build_master
+    path = Path(path)
+    if path.suffix.lower() not in (".xlsm", ".xlsx"):
+        raise BadArgument(path, "主工作簿应以 .xlsm 结尾", "the master workbook must end in .xlsm")
+    if path.exists() and not force:
+        raise BadArgument(path, "文件已存在，未覆盖（如需覆盖请加 --force）",
+                          "file exists; not overwritten (use --force)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = settings = None
+    if demo:
+        from .. import demo as d
+        data = d.build_data(n_customers=n_customers, n_visits=n_customers * 4,
+                            n_receivables=n_customers * 8 // 3)
+        settings = d.demo_settings()
+    tmp = path.with_name(".~kam_new_" + path.name)
+    build_master(tmp, data, settings)
+    tmp.replace(path)
+    return path
+
+
+def _store(path, store: TableStore | None) -> TableStore:
+    return store if store is not None else FileStore(path)
+
+
+def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
+                 dry_run: bool = False) -> RegradeResult:
+    data = context.load(store, context.CORE, as_of)
+    res = regrade(data, operator)
+    if not dry_run:
+        store.write(res.changes)
+    return res
+
+
+def run_regrade(path, as_of=None, dry_run=False, operator="") -> RegradeResult:
+    return regrade_book(FileStore(path), operator, as_of, dry_run)
+
+
+def validate_book(store: TableStore, as_of: dt.date | None = None, dry_run: bool = False):
+    from .validate import validate
+    data = context.load(store, context.CORE, as_of)
+    report = validate(data)
+    if not dry_run:
+        store.write(report.changes)
+    return report
+
+
+def run_validate(path, as_of=None, dry_run=False):
+    return validate_book(FileStore(path), as_of, dry_run)
+
+
+def report_book(store: TableStore, book_path: Path, out: str | None = None,
+                as_of: dt.date | None = None, pdf: bool = False) -> list[Path]:
+    from ..reports.service import build_report
+    data = context.load(store, list(context.CORE) + [L.GRADE_LOG.name], as_of)
+    return build_report(data, book_path, out, pdf)
+
+
+def run_report(path, out=None, as_of=None, pdf=False) -> list[Path]:
+    return report_book(FileStore(path), Path(path), out, as_of, pdf)
+
+
+def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool = False,
+                report_path: str | None = None, progress=None):
+    from ..importing.service import import_sources
+    data = context.load(store, context.CORE + (L.IMPORT_LOG.name,))
+    result = import_sources(data, [Path(s) for s in sources], progress=progress)
+    if report_path:
+        result.write_csv(Path(report_path))
+    if not dry_run:
+        store.write(result.changes)
+    return result
+
+
+def run_import(path, sources, dry_run=False, report_path=None):
+    store = FileStore(path)
+    from ..progress import Progress
+    with Progress("导入") as bar:
+        return import_book(store, sources, dry_run, report_path, progress=bar)
+
+
+def run_demo(folder: Path, pdf: bool = True) -> list[str]:
+    from .. import demo as d
+    folder.mkdir(parents=True, exist_ok=True)
+    book = folder / "大客户管理_演示.xlsm"
+    lines = []
+    new_book(book, demo=True, force=True)
+    lines.append(f"已生成演示主工作簿 / demo workbook: {book}")
+    # the demo starts clean each time: drop older backups of the same book
+    res = run_regrade(book, operator="演示")
+    lines += ["[重新分级 regrade]"] + res.summary_lines()
+    rep = run_validate(book)
+    lines += ["[全面校验 validate]"] + rep.summary_lines()[:12]
+    try:
+        outs = run_report(book, out=str(folder), pdf=pdf)
+    except ImportError:
+        outs = []
+    lines += ["[生成报表 report]"] + [str(p) for p in outs]
+    return lines

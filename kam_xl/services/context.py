@@ -1,0 +1,72 @@
+"""Loading a workbook's tables into typed records once, for every action."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .. import layout as L
+from ..domain.models import (Customer, Receivable, Settings, TierRule, Visit, coerce_record)
+from ..workbook.tables import Table, TableStore
+
+CORE = (L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name, L.TIER_RULES.name, L.SETTINGS.name)
+
+
+@dataclass
+class BookData:
+    tables: dict[str, Table]
+    customers: list[Customer] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
+    receivables: list[Receivable] = field(default_factory=list)
+    rules: list[TierRule] = field(default_factory=list)
+    settings: Settings = field(default_factory=Settings)
+    settings_problems: list[tuple[int, str, str]] = field(default_factory=list)
+    # table name → [(row index, header, raw value, message)]
+    type_problems: dict[str, list[tuple[int, str, Any, str]]] = field(default_factory=dict)
+    as_of: dt.date = field(default_factory=dt.date.today)
+
+    def receivables_by_customer(self) -> dict[str, list[Receivable]]:
+        out: dict[str, list[Receivable]] = {}
+        for r in self.receivables:
+            if r.customer_id:
+                out.setdefault(r.customer_id, []).append(r)
+        return out
+
+    def visits_by_customer(self) -> dict[str, list[Visit]]:
+        out: dict[str, list[Visit]] = {}
+        for v in self.visits:
+            if v.customer_id:
+                out.setdefault(v.customer_id, []).append(v)
+        return out
+
+    def customer_extra(self, c: Customer) -> dict[str, Any]:
+        """The customer's whole row by header (user columns included), for rule conditions."""
+        t = self.tables[L.CUSTOMERS.name]
+        return dict(zip(t.headers, t.rows[c.row_index]))
+
+
+def _records(table: Table, tdef: L.TableDef, problems: list) -> list:
+    out = []
+    for i, row in enumerate(table.records()):
+        if all(v is None or v == "" for v in row.values()):
+            continue
+        rec, probs = coerce_record(tdef, row, i)
+        out.append(rec)
+        problems.extend((i, h, raw, msg) for h, raw, msg in probs)
+    return out
+
+
+def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None = None) -> BookData:
+    names = list(dict.fromkeys(list(names) + [L.SETTINGS.name]))
+    tables = store.read(names)
+    data = BookData(tables=tables)
+    if L.SETTINGS.name in tables:
+        data.settings, data.settings_problems = Settings.from_rows(tables[L.SETTINGS.name].records())
+    for tdef, attr in ((L.CUSTOMERS, "customers"), (L.VISITS, "visits"),
+                       (L.RECEIVABLES, "receivables"), (L.TIER_RULES, "rules")):
+        if tdef.name in tables:
+            probs: list = []
+            setattr(data, attr, _records(tables[tdef.name], tdef, probs))
+            data.type_problems[tdef.name] = probs
+    data.as_of = as_of or data.settings.as_of or dt.date.today()
+    return data

@@ -1,0 +1,115 @@
+"""重新分级: recompute every customer's tier at the as-of date (PRODUCT.md §3)."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .. import layout as L
+from ..domain.receivables import derive_credit
+from ..domain.tiering import TierInputs, TierResult, grade, rules_version, sort_rules, validate_rules
+from ..domain.visits import last_completed_visit, next_visit_due
+from ..workbook.tables import Changes
+from .context import BookData
+
+CUST = L.CUSTOMERS
+
+
+@dataclass
+class GradeChange:
+    row_index: int
+    excel_row: int
+    customer_id: str | None
+    name: str | None
+    old: str | None
+    new: str
+    explanation: str
+
+
+@dataclass
+class RegradeResult:
+    as_of: dt.date
+    changes: Changes
+    graded: dict[str, TierResult] = field(default_factory=dict)  # customer row index → result
+    moves: list[GradeChange] = field(default_factory=list)
+    ungraded: list[tuple[int, str | None, str]] = field(default_factory=list)
+    rule_problems: list[tuple[int, str, str]] = field(default_factory=list)
+    by_tier: Counter = field(default_factory=Counter)
+    visits_due: Counter = field(default_factory=Counter)
+    version: str = ""
+    tier_rank: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ups(self) -> int:
+        return sum(1 for m in self.moves if m.old and self._rank(m.new) < self._rank(m.old))
+
+    @property
+    def downs(self) -> int:
+        return sum(1 for m in self.moves if m.old and self._rank(m.new) > self._rank(m.old))
+
+    @property
+    def first_grades(self) -> int:
+        return sum(1 for m in self.moves if not m.old)
+
+    def _rank(self, tier: str) -> int:
+        return self.tier_rank.get(tier, len(self.tier_rank))
+
+    def summary_lines(self) -> list[str]:
+        lines = [f"基准日期 {self.as_of:%Y-%m-%d}，规则版本 {self.version}"]
+        order = sorted(self.by_tier, key=self._rank)
+        lines.append("各等级客户数：" + "，".join(f"{t} {self.by_tier[t]}" for t in order))
+        lines.append(f"等级变动 {len(self.moves)} 户：升级 {self.ups}，降级 {self.downs}，首次定级 {self.first_grades}")
+        if self.ungraded:
+            lines.append(f"无法定级 {len(self.ungraded)} 户（缺少分级所需数据，见下）")
+        if self.visits_due:
+            lines.append("按拜访频率已到期应拜访：" + "，".join(
+                f"{t} {self.visits_due[t]}" for t in sorted(self.visits_due, key=self._rank)))
+        return lines
+
+
+def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> RegradeResult:
+    now = now or dt.datetime.now().replace(microsecond=0)
+    rules = sort_rules(data.rules)
+    res = RegradeResult(as_of=data.as_of, changes=Changes(), version=rules_version(data.rules))
+    res.rule_problems = validate_rules(data.rules)
+    rank = {t: i for i, t in enumerate(L.TIERS)}
+    for r in rules:
+        rank.setdefault(r.tier, len(rank))
+    res.tier_rank = rank
+    receivables = data.receivables_by_customer()
+    visits = data.visits_by_customer()
+    t = data.tables[CUST.name]
+    log_rows = []
+    for c in data.customers:
+        if not (c.id or c.name):
+            continue
+        credit = derive_credit(receivables.get(c.id, []), data.as_of, data.settings, c.credit)
+        x = TierInputs(volume=c.volume, credit=credit.credit, margin=c.margin, growth=c.growth,
+                       extra=data.customer_extra(c),
+                       credit_source=credit.text if credit.derived else ("录入值" if c.credit else ""))
+        result = grade(x, rules, data.settings)
+        res.graded[c.row_index] = result
+        if not result.graded:
+            res.ungraded.append((t.excel_row(c.row_index), c.id, result.explanation))
+            continue
+        res.by_tier[result.tier] += 1
+        last = last_completed_visit(visits.get(c.id, []))
+        due = next_visit_due(result.tier, last, data.settings, data.as_of)
+        if due is not None and due <= data.as_of:
+            res.visits_due[result.tier] += 1
+        if result.tier == c.tier:
+            continue
+        res.changes.set(CUST.name, c.row_index, CUST.header("tier"), result.tier)
+        res.changes.set(CUST.name, c.row_index, CUST.header("graded_on"), data.as_of)
+        res.moves.append(GradeChange(c.row_index, t.excel_row(c.row_index), c.id, c.name, c.tier,
+                                     result.tier, result.explanation))
+        log_rows.append({
+            "时间": now, "客户编号": c.id, "客户名称": c.name, "原等级": c.tier or "（空）",
+            "新等级": result.tier, "依据": result.explanation, "操作人": operator,
+            "规则版本": res.version,
+        })
+    if log_rows:
+        res.changes.append(L.GRADE_LOG.name, log_rows)
+    res.changes.status = (f"{now:%Y-%m-%d %H:%M} 重新分级：{len(res.moves)} 户等级变动"
+                          f"（升 {res.ups} / 降 {res.downs}），无法定级 {len(res.ungraded)} 户")
+    return res

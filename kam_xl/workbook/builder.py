@@ -1,0 +1,240 @@
+"""Building a new master workbook (.xlsm) from layout.py with xlsxwriter:
+tables, drop-downs, number/date validation, formats, conditional formats,
+frozen headers, the home sheet with buttons, the xlwings.conf sheet and the
+VBA project (KamButtons.bas + xlwings.bas + generated UDF wrappers)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import xlsxwriter
+from xlsxwriter.utility import xl_rowcol_to_cell, xl_col_to_name
+
+from .. import layout as L
+from . import vba
+
+MAX_ROW = 1048575  # 0-based last row
+
+
+def _structured(table: L.TableDef, template: str) -> str:
+    return "=" + re.sub(r"\{col:(\w+)\}",
+                        lambda m: f"{table.name}[[#This Row],[{_esc_col(table.header(m[1]))}]]",
+                        template)
+
+
+def _esc_col(header: str) -> str:
+    return re.sub(r"([\[\]#'])", r"'\1", header)
+
+
+class _Formats:
+    def __init__(self, wb: xlsxwriter.Workbook):
+        base = {"font_name": "微软雅黑", "font_size": 10, "valign": "vcenter"}
+        self.wb = wb
+        self.by_kind = {k: wb.add_format({**base, "num_format": f}) for k, f in L.FORMATS.items()}
+        self.by_kind[L.ENUM] = wb.add_format(base)
+        self.plain = wb.add_format(base)
+        self.wrap = wb.add_format({**base, "text_wrap": True, "valign": "top"})
+        self.title = wb.add_format({**base, "bold": True, "font_size": 18, "font_color": "#1F4E78"})
+        self.label = wb.add_format({**base, "bold": True})
+        self.asof = wb.add_format({**base, "bold": True, "num_format": "yyyy-mm-dd", "align": "left"})
+        self.note = wb.add_format({**base, "font_color": "#404040"})
+        self.status = wb.add_format({**base, "font_color": "#1F4E78", "italic": True})
+        self.tier = {t: wb.add_format({"bg_color": c}) for t, c in L.TIER_COLOURS.items()}
+        self.overdue = wb.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
+        self.due_soon = wb.add_format({"font_color": "#9C5700", "bg_color": "#FFEB9C"})
+        self.highlight = wb.add_format({"bg_color": L.HIGHLIGHT_COLOUR, "font_color": L.HIGHLIGHT_FONT,
+                                        "border": 1, "border_color": "#C00000"})
+
+    def for_col(self, col: L.Column):
+        if col.key in ("description", "reason", "message") and col.width >= 50:
+            return self.wrap
+        return self.by_kind.get(col.kind, self.plain)
+
+
+def _cell_value(col: L.Column, v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day)
+    return v
+
+
+def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]):
+    first_row = t.first_row - 1
+    last_row = first_row + max(len(rows), 1)
+    last_col = t.first_col + len(t.columns) - 1
+    columns = []
+    for col in t.columns:
+        spec: dict[str, Any] = {"header": col.header, "format": fmts.for_col(col)}
+        if col.formula:
+            spec["formula"] = _structured(t, col.formula)
+        columns.append(spec)
+    data = [[_cell_value(c, r.get(c.header)) for c in t.columns] for r in rows]
+    for i, col in enumerate(t.columns):
+        ws.set_column(t.first_col + i, t.first_col + i, col.width, fmts.for_col(col))
+    opts: dict[str, Any] = {"name": t.name, "columns": columns, "style": t.style}
+    if data:
+        opts["data"] = data
+    ws.add_table(first_row, t.first_col, last_row, last_col, opts)
+    _validation(ws, t, first_row + 1)
+    return first_row, last_row
+
+
+def _validation(ws, t: L.TableDef, first_data_row: int):
+    for i, col in enumerate(t.columns):
+        c = t.first_col + i
+        rng = (first_data_row, c, MAX_ROW, c)
+        if col.formula:
+            continue
+        if col.kind == L.ENUM and col.choices:
+            ws.data_validation(*rng, {
+                "validate": "list", "source": list(col.choices),
+                "error_type": "warning" if col.soft_choices else "stop",
+                "error_title": "取值不在列表中",
+                "error_message": f"“{col.header}”请从下拉列表选择：{'、'.join(col.choices)}",
+                "input_title": col.header[:32], "input_message": "从下拉列表选择"})
+        elif col.kind in (L.MONEY, L.NUMBER, L.PERCENT):
+            lo = col.lo if col.lo is not None else -1e15
+            hi = col.hi if col.hi is not None else 1e15
+            ws.data_validation(*rng, {
+                "validate": "decimal", "criteria": "between", "minimum": lo, "maximum": hi,
+                "error_title": "请输入数字",
+                "error_message": f"“{col.header}”应为数字" + (
+                    "，以小数或百分比录入(如 12.5%)" if col.kind == L.PERCENT else
+                    f"，范围 {lo:g}–{hi:g}" if col.hi is not None else "，不能为负数")})
+        elif col.kind == L.INT:
+            ws.data_validation(*rng, {"validate": "integer", "criteria": ">=", "value": 0,
+                                      "error_message": f"“{col.header}”应为整数"})
+        elif col.kind == L.DATE:
+            ws.data_validation(*rng, {
+                "validate": "date", "criteria": "between",
+                "minimum": dt.date(1990, 1, 1), "maximum": dt.date(2100, 12, 31),
+                "error_title": "请输入日期", "error_message": f"“{col.header}”应为日期，如 2026-03-05"})
+
+
+def _col_letter(t: L.TableDef, key: str) -> str:
+    return xl_col_to_name(t.first_col + [c.key for c in t.columns].index(key))
+
+
+def _conditional_formats(ws, fmts: _Formats, t: L.TableDef, first_data_row: int):
+    issue_sheet = f"'{L.SHEET_ISSUES}'"
+    it = L.ISSUES
+    sheet_col = f"{issue_sheet}!${_col_letter(it, 'sheet')}:${_col_letter(it, 'sheet')}"
+    row_col = f"{issue_sheet}!${_col_letter(it, 'row')}:${_col_letter(it, 'row')}"
+    col_col = f"{issue_sheet}!${_col_letter(it, 'column')}:${_col_letter(it, 'column')}"
+    first = xl_col_to_name(t.first_col)
+    last = xl_col_to_name(t.first_col + len(t.columns) - 1)
+    header_ref = f"{first}${t.first_row}"
+    # Validation findings highlight their cells; the next run's findings replace them.
+    ws.conditional_format(f"{first}{first_data_row + 1}:{last}{MAX_ROW + 1}", {
+        "type": "formula",
+        "criteria": f'=COUNTIFS({sheet_col},"{t.sheet}",{row_col},ROW(),{col_col},{header_ref})>0',
+        "format": fmts.highlight})
+
+    def rng(key: str) -> str:
+        c = _col_letter(t, key)
+        return f"{c}{first_data_row + 1}:{c}{MAX_ROW + 1}"
+
+    if t is L.CUSTOMERS:
+        for key in ("tier", "suggested_tier"):
+            for tier, f in fmts.tier.items():
+                ws.conditional_format(rng(key), {"type": "cell", "criteria": "==",
+                                                 "value": f'"{tier}"', "format": f})
+    if t is L.RECEIVABLES:
+        c = _col_letter(t, "overdue_days")
+        ws.conditional_format(rng("overdue_days"), {"type": "cell", "criteria": ">", "value": 0,
+                                                    "format": fmts.overdue})
+        for key in ("aging", "dunning_level"):
+            cc = _col_letter(t, key)
+            ws.conditional_format(rng(key), {
+                "type": "formula", "criteria": f'=AND(ISNUMBER(${c}{first_data_row + 1}),${c}{first_data_row + 1}>0)',
+                "format": fmts.overdue})
+    if t is L.VISITS:
+        p = _col_letter(t, "planned_date")
+        s = _col_letter(t, "state")
+        r = first_data_row + 1
+        ws.conditional_format(rng("planned_date"), {
+            "type": "formula",
+            "criteria": f'=AND(ISNUMBER(${p}{r}),${p}{r}<KAM_ASOF,OR(${s}{r}="待审批",${s}{r}="已批准",${s}{r}="草稿"))',
+            "format": fmts.due_soon})
+
+
+def _home(wb, ws, fmts: _Formats, asof_formula: str):
+    ws.set_column(0, 0, 16)
+    ws.set_column(1, 9, 14)
+    ws.write("A1", L.APP_TITLE, fmts.title)
+    ws.write(L.HOME_ASOF_LABEL_CELL, "基准日期", fmts.label)
+    ws.write_formula(L.HOME_ASOF_CELL, asof_formula, fmts.asof)
+    ws.write(L.HOME_STATUS_LABEL_CELL, "最近一次运行", fmts.label)
+    ws.write(L.HOME_STATUS_CELL, "尚未运行", fmts.status)
+    for b in L.BUTTONS:
+        ws.insert_button(b.cell, {"macro": b.macro, "caption": b.caption, "width": 128, "height": 36,
+                                  "description": b.help})
+    row = 11
+    for b in L.BUTTONS:
+        ws.write(row, 0, b.caption, fmts.label)
+        ws.write(row, 1, b.help, fmts.note)
+        row += 1
+    row += 1
+    for line in L.HOME_INSTRUCTIONS:
+        ws.write(row, 0, line, fmts.label if line.endswith("：") else fmts.note)
+        row += 1
+    ws.hide_gridlines(2)
+    ws.activate()
+
+
+def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None = None,
+                 settings: dict[str, Any] | None = None, with_vba: bool = True) -> Path:
+    """Write a new master workbook.  `data` maps table name → rows ({header: value})."""
+    path = Path(path)
+    data = data or {}
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
+                                         "strings_to_urls": False})
+    fmts = _Formats(wb)
+    if with_vba and path.suffix.lower() == ".xlsm":
+        wb.add_vba_project(str(vba.vba_project_bin()))
+        wb.set_vba_name("ThisWorkbook")
+    sheets = {name: wb.add_worksheet(name) for name in L.SHEET_ORDER}
+    if with_vba and path.suffix.lower() == ".xlsm":
+        for i, ws in enumerate(sheets.values()):
+            ws.set_vba_name(f"Sheet{i + 1}")
+
+    # Settings and tier rules first: the home sheet's as-of cell refers to them.
+    rules_ws = sheets[L.SHEET_RULES]
+    rule_rows = data.get(L.TIER_RULES.name) or [
+        dict(zip(L.TIER_RULES.headers, r)) for r in L.DEFAULT_TIER_RULES]
+    _add_table(wb, rules_ws, fmts, L.TIER_RULES, rule_rows)
+    settings = settings or {}
+    setting_rows = [{"参数": s.key, "值": settings.get(s.key, s.default), "说明": s.description}
+                    for s in L.SETTING_DEFS]
+    _add_table(wb, rules_ws, fmts, L.SETTINGS, setting_rows)
+    rules_ws.freeze_panes(1, 0)
+    asof_cell = xl_rowcol_to_cell(L.SETTINGS.first_row, L.SETTINGS.first_col + 1,
+                                  row_abs=True, col_abs=True)
+    asof_ref = f"'{L.SHEET_RULES}'!{asof_cell}"
+    # the as-of value of the Settings table is a date; give that cell a date format
+    rules_ws.write(L.SETTINGS.first_row, L.SETTINGS.first_col + 1,
+                   _cell_value(None, settings.get("基准日期")) if settings.get("基准日期") else None,
+                   fmts.by_kind[L.DATE])
+    _home(wb, sheets[L.SHEET_HOME], fmts, f'=IF({asof_ref}="",TODAY(),{asof_ref})')
+    home_asof = re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", L.HOME_ASOF_CELL)
+    wb.define_name("KAM_ASOF", f"='{L.SHEET_HOME}'!{home_asof}")
+
+    for t in (L.CUSTOMERS, L.VISITS, L.RECEIVABLES, L.GRADE_LOG, L.ISSUES, L.IMPORT_LOG):
+        ws = sheets[t.sheet]
+        first, _ = _add_table(wb, ws, fmts, t, data.get(t.name, []))
+        ws.freeze_panes(t.first_row, 2 if t in L.DATA_TABLES else 0)
+        if t in L.DATA_TABLES:
+            _conditional_formats(ws, fmts, t, first + 1)
+
+    conf = sheets[L.SHEET_XLWINGS_CONF]
+    for i, (k, v) in enumerate(L.XLWINGS_CONF):
+        conf.write_string(i, 0, k)
+        conf.write_string(i, 1, v)
+    conf.set_column(0, 0, 18)
+    conf.set_column(1, 1, 30)
+    wb.set_properties({"title": L.APP_TITLE, "comments": "kam_xl master workbook"})
+    wb.close()
+    return path

@@ -1,0 +1,316 @@
+"""The file engine: fast reads with python-calamine, writes by patching only
+the sheet and table parts that changed and copying every other zip member
+unchanged (VBA project, drawings, buttons, styles, other sheets).
+
+Within a patched sheet only the rows that change are rewritten; inside those
+rows only the cells that change.  New cells take their column's style from the
+sheet's <cols> so dates stay dates and amounts keep their format.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import shutil
+import zipfile
+from typing import Any, Iterable
+
+from python_calamine import CalamineWorkbook
+
+from .. import layout as L
+from .package import Package, TablePart, col_index, col_letter, make_ref, read_package
+from .tables import Changes, Formula, Table
+
+DELETE = object()  # sentinel: remove the cell
+
+_ROW = re.compile(rb"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
+_ROW_NUM = re.compile(rb'\br="(\d+)"')
+_CELL = re.compile(rb"<c\b[^>]*?(?:/>|>.*?</c>)", re.S)
+_CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
+_CELL_STYLE = re.compile(rb'\bs="(\d+)"')
+_COL = re.compile(rb"<col\b[^>]*?/>")
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+
+
+# ---------------------------------------------------------------------------
+# Reading
+def _clean_cell(v: Any) -> Any:
+    if v == "":
+        return None
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2 ** 53:
+        return int(v)
+    return v
+
+
+def read_tables(path: str, names: Iterable[str], pkg: Package | None = None) -> dict[str, Table]:
+    """Read the named Excel Tables (headers + body) of a workbook file."""
+    names = list(names)
+    if pkg is None:
+        with zipfile.ZipFile(path) as z:
+            pkg = read_package(z)
+    out: dict[str, Table] = {}
+    with CalamineWorkbook.from_path(path) as wb:
+        sheet_cache: dict[str, list[list[Any]]] = {}
+        for name in names:
+            tp = pkg.tables.get(name)
+            if tp is None:
+                continue
+            if tp.sheet not in sheet_cache:
+                sheet_cache[tp.sheet] = wb.get_sheet_by_name(tp.sheet).to_python(skip_empty_area=False)
+            grid = sheet_cache[tp.sheet]
+            c1, r1, c2, r2 = tp.bounds
+            width = c2 - c1 + 1
+            body = []
+            for r in range(r1, r2):  # r1 is the header row (1-based) → body rows r1+1..r2
+                src = grid[r] if r < len(grid) else []
+                row = [_clean_cell(v) for v in src[c1:c2 + 1]]
+                row += [None] * (width - len(row))
+                body.append(row)
+            # an Excel table always has ≥1 body row; a fully blank one is "no data"
+            while body and all(v is None for v in body[-1]):
+                body.pop()
+            headers = [str(h) for h in tp.columns]
+            out[name] = Table(name, tp.sheet, headers, body, header_row=r1, first_col=c1)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Cell XML
+def _esc(s: str) -> str:
+    s = _ILLEGAL_XML.sub("", s)
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_serial(v: dt.date) -> float:
+    if isinstance(v, dt.datetime):
+        delta = v - EXCEL_EPOCH
+    else:
+        delta = dt.datetime(v.year, v.month, v.day) - EXCEL_EPOCH
+    return delta.days + delta.seconds / 86400
+
+
+def _num(v: float) -> str:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def cell_xml(ref: str, value: Any, style: int | None) -> bytes:
+    s = f' s="{style}"' if style else ""
+    if value is None:
+        return f'<c r="{ref}"{s}/>'.encode()
+    if isinstance(value, Formula):
+        f = f"<f>{_esc(value.text)}</f>"
+        c = value.cached
+        if c is None:
+            return f'<c r="{ref}"{s}>{f}</c>'.encode()
+        if isinstance(c, bool):
+            return f'<c r="{ref}"{s} t="b">{f}<v>{int(c)}</v></c>'.encode()
+        if isinstance(c, (int, float)):
+            return f'<c r="{ref}"{s}>{f}<v>{_num(c)}</v></c>'.encode()
+        if isinstance(c, dt.date):
+            return f'<c r="{ref}"{s}>{f}<v>{_num(to_serial(c))}</v></c>'.encode()
+        return f'<c r="{ref}"{s} t="str">{f}<v>{_esc(str(c))}</v></c>'.encode()
+    if isinstance(value, bool):
+        return f'<c r="{ref}"{s} t="b"><v>{int(value)}</v></c>'.encode()
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return f'<c r="{ref}"{s} t="e"><v>#NUM!</v></c>'.encode()
+        return f'<c r="{ref}"{s}><v>{_num(value)}</v></c>'.encode()
+    if isinstance(value, dt.date):
+        return f'<c r="{ref}"{s}><v>{_num(to_serial(value))}</v></c>'.encode()
+    text = _esc(str(value))
+    return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'.encode()
+
+
+def column_styles(sheet_xml: bytes) -> dict[int, int]:
+    """0-based column → style index, from <cols>."""
+    styles: dict[int, int] = {}
+    head = sheet_xml[: sheet_xml.find(b"<sheetData")]
+    for tag in _COL.findall(head):
+        mn = int(re.search(rb'min="(\d+)"', tag)[1])
+        mx = int(re.search(rb'max="(\d+)"', tag)[1])
+        st = re.search(rb'style="(\d+)"', tag)
+        if st and mx - mn < 1000:
+            for c in range(mn - 1, mx):
+                styles[c] = int(st[1])
+    return styles
+
+
+def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
+               styles: dict[int, int]) -> bytes | None:
+    """Apply {col: value|DELETE} to one <row>; None when the row ends up empty."""
+    existing: list[tuple[int, bytes]] = []
+    row_open = f'<row r="{rownum}">'.encode()
+    if row_xml is not None:
+        gt = row_xml.find(b">")
+        if row_xml[gt - 1:gt + 1] == b"/>":
+            row_open = row_xml[:gt - 1] + b">"
+        else:
+            row_open = row_xml[:gt + 1]
+            for m in _CELL.finditer(row_xml, gt + 1):
+                ref = _CELL_REF.search(m.group(0), 0, 40)
+                existing.append((col_index(ref[1].decode()), m.group(0)))
+    by_col = dict(existing)
+    for c, v in cells.items():
+        if v is DELETE:
+            by_col.pop(c, None)
+            continue
+        old = by_col.get(c)
+        style = None
+        if old is not None:
+            sm = _CELL_STYLE.search(old[: old.find(b">") + 1])
+            style = int(sm[1]) if sm else None
+        else:
+            style = styles.get(c)
+        if v is None and old is None and not style:
+            continue
+        by_col[c] = cell_xml(f"{col_letter(c)}{rownum}", v, style)
+    if not by_col:
+        return None
+    row_open = re.sub(rb'\s+spans="[^"]*"', b"", row_open)
+    return row_open + b"".join(by_col[c] for c in sorted(by_col)) + b"</row>"
+
+
+def patch_sheet(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
+                new_last: tuple[int, int] | None = None) -> bytes:
+    """Rewrite only the rows in row_cells ({excel row: {col: value|DELETE}})."""
+    if not row_cells:
+        return sheet_xml
+    styles = column_styles(sheet_xml)
+    sd_open = sheet_xml.find(b"<sheetData")
+    sd_gt = sheet_xml.find(b">", sd_open)
+    if sheet_xml[sd_gt - 1:sd_gt + 1] == b"/>":  # <sheetData/>
+        head, body, tail = sheet_xml[:sd_open] + b"<sheetData>", b"", b"</sheetData>" + sheet_xml[sd_gt + 1:]
+        body_start = 0
+    else:
+        end = sheet_xml.rfind(b"</sheetData>")
+        head, body, tail = sheet_xml[:sd_gt + 1], sheet_xml[sd_gt + 1:end], sheet_xml[end:]
+    pending = dict(row_cells)
+    out: list[bytes] = []
+    pos = 0
+    wanted = sorted(pending)
+    wi = 0
+    for m in _ROW.finditer(body):
+        rn = int(_ROW_NUM.search(m.group(0), 0, 60)[1])
+        # rows to insert before this one
+        while wi < len(wanted) and wanted[wi] < rn:
+            r = wanted[wi]
+            out.append(body[pos:m.start()])
+            pos = m.start()
+            new = _merge_row(None, r, pending.pop(r), styles)
+            if new:
+                out.append(new)
+            wi += 1
+        if wi < len(wanted) and wanted[wi] == rn:
+            out.append(body[pos:m.start()])
+            new = _merge_row(m.group(0), rn, pending.pop(rn), styles)
+            if new:
+                out.append(new)
+            pos = m.end()
+            wi += 1
+    out.append(body[pos:])
+    for r in wanted[wi:]:
+        new = _merge_row(None, r, pending.pop(r), styles)
+        if new:
+            out.append(new)
+    result = head + b"".join(out) + tail
+    if new_last is not None:
+        result = _fix_dimension(result, *new_last)
+    return result
+
+
+def _fix_dimension(xml: bytes, last_row: int, last_col: int) -> bytes:
+    m = re.search(rb'<dimension ref="([^"]*)"/>', xml[:2000])
+    if not m:
+        return xml
+    ref = m[1].decode()
+    first = ref.split(":")[0]
+    fm = re.fullmatch(r"([A-Z]+)(\d+)", first)
+    if not fm:
+        return xml
+    new = f'<dimension ref="{first}:{col_letter(max(last_col, 0))}{max(last_row, int(fm[2]))}"/>'.encode()
+    return xml[:m.start()] + new + xml[m.end():]
+
+
+def patch_table_ref(table_xml: bytes, new_ref: str) -> bytes:
+    table_xml = re.sub(rb'(<table\b[^>]*?\bref=")[^"]*(")', lambda m: m[1] + new_ref.encode() + m[2],
+                       table_xml, count=1)
+    return re.sub(rb'(<autoFilter\b[^>]*?\bref=")[^"]*(")', lambda m: m[1] + new_ref.encode() + m[2],
+                  table_xml, count=1)
+
+
+# ---------------------------------------------------------------------------
+# Planning a write: Changes → per-sheet row/cell edits and new table refs
+def formula_for(col: L.Column, headers: list[str], first_col: int, excel_row: int,
+                table: L.TableDef) -> str:
+    def addr(m: re.Match) -> str:
+        header = table.header(m[1])
+        return f"{col_letter(first_col + headers.index(header))}{excel_row}"
+    return re.sub(r"\{col:(\w+)\}", addr, col.formula)
+
+
+def _row_values(tp: TablePart, tdef: L.TableDef | None, headers: list[str], excel_row: int,
+                values: dict[str, Any]) -> dict[int, Any]:
+    c1 = tp.bounds[0]
+    cells: dict[int, Any] = {}
+    for i, h in enumerate(headers):
+        v = values.get(h)
+        if tdef is not None and v is None:
+            col = tdef.by_header().get(h)
+            if col is not None and col.formula and all(
+                    tdef.header(k) in headers for k in re.findall(r"\{col:(\w+)\}", col.formula)):
+                v = Formula(formula_for(col, headers, c1, excel_row, tdef))
+        if v is not None:
+            cells[c1 + i] = v
+    return cells
+
+
+def plan(pkg: Package, changes: Changes, tables: dict[str, Table]) -> tuple[
+        dict[str, dict[int, dict[int, Any]]], dict[str, str]]:
+    """Returns ({sheet part: {row: {col: value}}}, {table part: new ref})."""
+    sheet_edits: dict[str, dict[int, dict[int, Any]]] = {}
+    new_refs: dict[str, str] = {}
+    names = set(changes.updates) | set(changes.appends) | set(changes.replaces)
+    for name in names:
+        tp = pkg.tables[name]
+        c1, r1, c2, r2 = tp.bounds
+        t = tables[name]
+        headers = t.headers
+        tdef = L.TABLES.get(name)
+        edits = sheet_edits.setdefault(tp.sheet_part, {})
+        n_rows = len(t.rows)
+        for (ri, header), v in changes.updates.get(name, {}).items():
+            edits.setdefault(t.excel_row(ri), {})[c1 + t.col_index(header)] = v
+        if name in changes.replaces:
+            for r in range(r1 + 1, r2 + 1):
+                row = edits.setdefault(r, {})
+                for c in range(c1, c2 + 1):
+                    row[c] = DELETE
+            n_rows = 0
+        for rows in (changes.replaces.get(name), changes.appends.get(name)):
+            for values in rows or ():
+                er = r1 + 1 + n_rows
+                edits.setdefault(er, {}).update(_row_values(tp, tdef, headers, er, values))
+                n_rows += 1
+        if name in changes.replaces or changes.appends.get(name):
+            last = r1 + max(n_rows, 1)
+            new_refs[tp.part] = make_ref(c1, r1, c2, last)
+    return sheet_edits, new_refs
+
+
+# ---------------------------------------------------------------------------
+# Home status cell
+def status_edit(pkg: Package, text: str) -> tuple[str, dict[int, dict[int, Any]]]:
+    m = re.fullmatch(r"([A-Z]+)(\d+)", L.HOME_STATUS_CELL)
+    return pkg.sheets[L.SHEET_HOME], {int(m[2]): {col_index(m[1]): text}}
+
+
+def write_package(src: str, dst: str, replaced: dict[str, bytes]) -> None:
+    """Copy the zip at src to dst, swapping the contents of the replaced parts.
+
+    Unchanged members are copied as raw compressed bytes, never re-encoded, so
+    the VBA project and everything else stays byte-identical."""
+    from .rawzip import copy_with_replacements
+    copy_with_replacements(src, dst, replaced)

@@ -1,0 +1,73 @@
+"""Copy a zip file while replacing some members, copying all others as raw
+compressed bytes (no inflate/deflate), so untouched parts stay byte-identical
+and a write costs only the parts that changed."""
+from __future__ import annotations
+
+import os
+import struct
+import zipfile
+import zlib
+
+_LOCAL = struct.Struct("<4s5H3L2H")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_END = struct.Struct("<4s4H2LH")
+
+
+def _deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+def copy_with_replacements(src: str, dst: str, replaced: dict[str, bytes],
+                           fsync: bool = True) -> None:
+    with zipfile.ZipFile(src) as zin, open(src, "rb") as fin, open(dst, "wb") as out:
+        infos = zin.infolist()
+        central = []
+        for info in infos:
+            name_b = info.filename.encode("utf-8") if info.flag_bits & 0x800 else \
+                info.filename.encode("cp437", errors="strict") if _is_cp437(info.filename) else \
+                info.filename.encode("utf-8")
+            flag = info.flag_bits & ~0x08  # we always write sizes in the local header
+            if info.filename in replaced:
+                raw = replaced[info.filename]
+                data = _deflate(raw)
+                method, crc, csize, usize = zipfile.ZIP_DEFLATED, zlib.crc32(raw), len(data), len(raw)
+                if any(ord(ch) > 127 for ch in info.filename):
+                    flag |= 0x800
+                flag &= ~0x06
+            else:
+                fin.seek(info.header_offset)
+                hdr = _LOCAL.unpack(fin.read(_LOCAL.size))
+                fin.seek(hdr[-2] + hdr[-1], 1)
+                data = fin.read(info.compress_size)
+                method, crc, csize, usize = info.compress_type, info.CRC, info.compress_size, info.file_size
+            if csize >= 0xFFFFFFFF or usize >= 0xFFFFFFFF or out.tell() >= 0xFFFFFFFF:
+                raise OverflowError("zip64 members are not supported")
+            offset = out.tell()
+            dostime = info.date_time
+            t = (dostime[3] << 11) | (dostime[4] << 5) | (dostime[5] // 2)
+            d = ((max(dostime[0], 1980) - 1980) << 9) | (dostime[1] << 5) | dostime[2]
+            out.write(_LOCAL.pack(b"PK\x03\x04", 20, flag, method, t, d, crc, csize, usize,
+                                  len(name_b), 0))
+            out.write(name_b)
+            out.write(data)
+            central.append((name_b, flag, method, t, d, crc, csize, usize, offset,
+                            info.external_attr))
+        cd_start = out.tell()
+        for name_b, flag, method, t, d, crc, csize, usize, offset, ext in central:
+            out.write(_CENTRAL.pack(b"PK\x01\x02", 20, 20, flag, method, t, d, crc, csize, usize,
+                                    len(name_b), 0, 0, 0, 0, ext, offset))
+            out.write(name_b)
+        cd_size = out.tell() - cd_start
+        out.write(_END.pack(b"PK\x05\x06", 0, 0, len(central), len(central), cd_size, cd_start, 0))
+        out.flush()
+        if fsync:
+            os.fsync(out.fileno())
+
+
+def _is_cp437(name: str) -> bool:
+    try:
+        name.encode("ascii")
+        return True
+    except UnicodeEncodeError:
+        return False

@@ -1,0 +1,172 @@
+"""FileStore: the table-level interface over a closed workbook file.
+
+Reads with the fast engine; writes in one commit step — refuse when Excel has
+the book open (~$ owner file) or the file changed since it was read, write a
+temp file in the same folder, fsync, keep a timestamped backup, rename.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Iterable
+
+from .. import layout as L
+from ..errors import (NotAMasterWorkbook, WorkbookChanged, WorkbookLocked, WorkbookNotFound,
+                      WorkbookUnreadable, WriteFailed)
+from . import engine
+from .package import Package, read_package
+from .tables import Changes, Table
+
+BACKUP_DIR = "备份"
+
+
+def owner_file(path: Path) -> Path:
+    """Excel's lock file: ~$ + the name (Excel drops the first 2 chars of long names)."""
+    return path.with_name("~$" + path.name)
+
+
+def _lock_candidates(path: Path) -> list[Path]:
+    names = {"~$" + path.name}
+    if len(path.name) > 2:
+        names.add("~$" + path.name[2:])
+    return [path.with_name(n) for n in names]
+
+
+def fingerprint(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+class FileStore:
+    def __init__(self, path: str | os.PathLike, backups_keep: int = 10):
+        self.path = Path(path)
+        self.backups_keep = backups_keep
+        if not self.path.is_file():
+            raise WorkbookNotFound(self.path, "文件不存在", "no such file")
+        try:
+            with zipfile.ZipFile(self.path) as z:
+                self.pkg: Package = read_package(z)
+        except (zipfile.BadZipFile, KeyError, OSError, AttributeError, ValueError) as e:
+            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+        self._fp = fingerprint(self.path)
+        self._tables: dict[str, Table] = {}
+
+    # -- reading ------------------------------------------------------------
+    def require(self, names: Iterable[str]) -> None:
+        missing = [n for n in names if n not in self.pkg.tables]
+        if missing:
+            raise NotAMasterWorkbook(self.path, "缺少表格 " + "、".join(missing),
+                                     "missing tables " + ", ".join(missing))
+
+    def read(self, names: Iterable[str]) -> dict[str, Table]:
+        names = list(names)
+        self.require(names)
+        todo = [n for n in names if n not in self._tables]
+        if todo:
+            try:
+                self._tables.update(engine.read_tables(str(self.path), todo, self.pkg))
+            except Exception as e:  # calamine raises its own error types for damaged parts
+                raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+        return {n: self._tables[n] for n in names}
+
+    # -- writing ------------------------------------------------------------
+    def check_writable(self) -> None:
+        for lock in _lock_candidates(self.path):
+            if lock.exists():
+                raise WorkbookLocked(self.path, f"锁定文件 {lock.name}", f"owner file {lock.name}")
+        if not self.path.exists() or fingerprint(self.path) != self._fp:
+            raise WorkbookChanged(self.path)
+
+    def write(self, changes: Changes) -> Path | None:
+        """Apply changes in one atomic commit.  Returns the backup path."""
+        if changes.empty:
+            return None
+        self.check_writable()
+        names = set(changes.updates) | set(changes.appends) | set(changes.replaces)
+        tables = self.read(names)
+        sheet_edits, new_refs = engine.plan(self.pkg, changes, tables)
+        if changes.status and L.SHEET_HOME in self.pkg.sheets:
+            part, edit = engine.status_edit(self.pkg, changes.status)
+            for r, cells in edit.items():
+                sheet_edits.setdefault(part, {}).setdefault(r, {}).update(cells)
+        replaced: dict[str, bytes] = {}
+        with zipfile.ZipFile(self.path) as z:
+            for part, rows in sheet_edits.items():
+                last = self._last_cell(part, new_refs)
+                replaced[part] = engine.patch_sheet(z.read(part), rows, last)
+            for part, ref in new_refs.items():
+                replaced[part] = engine.patch_table_ref(z.read(part), ref)
+        self._commit(replaced)
+        return self.last_backup
+
+    def _last_cell(self, sheet_part: str, new_refs: dict[str, str]):
+        from .package import parse_ref
+        refs = [new_refs.get(t.part, t.ref) for t in self.pkg.tables.values() if t.sheet_part == sheet_part]
+        if not refs:
+            return None
+        b = [parse_ref(r) for r in refs]
+        return max(x[3] for x in b), max(x[2] for x in b)
+
+    def _commit(self, replaced: dict[str, bytes]) -> None:
+        folder = self.path.parent
+        fd, tmp = tempfile.mkstemp(prefix=".~kam_", suffix=self.path.suffix, dir=folder)
+        os.close(fd)
+        try:
+            engine.write_package(str(self.path), tmp, replaced)
+            self.check_writable()  # last look just before the swap
+            self.last_backup = self._backup()
+            os.replace(tmp, self.path)
+            _fsync_dir(folder)
+        except BaseException as e:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            if isinstance(e, (WorkbookChanged, WorkbookLocked)):
+                raise
+            if isinstance(e, (OSError, OverflowError)):
+                raise WriteFailed(self.path, str(e)[:200], str(e)[:200]) from None
+            raise
+        # the file on disk is now ours; later writes compare against it
+        with zipfile.ZipFile(self.path) as z:
+            self.pkg = read_package(z)
+        self._fp = fingerprint(self.path)
+        self._tables.clear()
+
+    last_backup: Path | None = None
+
+    def _backup(self) -> Path | None:
+        if self.backups_keep <= 0:
+            return None
+        bdir = self.path.parent / BACKUP_DIR
+        bdir.mkdir(exist_ok=True)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        dest = bdir / f"{self.path.stem}_{stamp}{self.path.suffix}"
+        try:
+            os.link(self.path, dest)  # the old file becomes the backup, no copy
+        except OSError:
+            import shutil
+            shutil.copy2(self.path, dest)
+        backups = sorted(bdir.glob(f"{self.path.stem}_*{self.path.suffix}"))
+        for old in backups[:-self.backups_keep]:
+            try:
+                old.unlink()
+            except OSError:
+                pass
+        return dest
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,113 @@
+"""The table-level interface every service, macro and UDF talks to.
+
+A `Table` is an Excel Table's headers and data body as Python values.  A
+`Changes` object collects what an action wants written — cell updates,
+appended rows, a replaced body, a home-sheet status — so that the store can
+write it in one commit step.  `TableStore` is the protocol both fronts
+implement: the file engine (closed workbook) and the xlwings book (live Excel).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Protocol
+
+from .. import layout as L
+
+
+@dataclass
+class Formula:
+    """An Excel formula (without the leading '=') with an optional cached value."""
+    text: str
+    cached: Any = None
+
+
+@dataclass
+class Table:
+    name: str
+    sheet: str
+    headers: list[str]
+    rows: list[list[Any]]
+    header_row: int = 1  # Excel row number of the header
+    first_col: int = 0   # 0-based column of the first header
+
+    def __post_init__(self):
+        self._index = {h: i for i, h in enumerate(self.headers)}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def col_index(self, header: str) -> int:
+        return self._index[header]
+
+    def has(self, header: str) -> bool:
+        return header in self._index
+
+    def excel_row(self, row_index: int) -> int:
+        return self.header_row + 1 + row_index
+
+    def column(self, header: str) -> list[Any]:
+        i = self._index.get(header)
+        if i is None:
+            return [None] * len(self.rows)
+        return [r[i] if i < len(r) else None for r in self.rows]
+
+    def value(self, row_index: int, header: str) -> Any:
+        i = self._index.get(header)
+        row = self.rows[row_index]
+        return row[i] if i is not None and i < len(row) else None
+
+    def records(self) -> list[dict[str, Any]]:
+        hs = self.headers
+        return [dict(zip(hs, r)) for r in self.rows]
+
+    @property
+    def definition(self) -> L.TableDef | None:
+        return L.TABLES.get(self.name)
+
+    def missing_headers(self) -> list[str]:
+        d = self.definition
+        return [h for h in d.headers if h not in self._index] if d else []
+
+
+@dataclass
+class Changes:
+    """Everything an action wants written, applied in one commit."""
+    updates: dict[str, dict[tuple[int, str], Any]] = field(default_factory=dict)
+    appends: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    replaces: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    status: str | None = None  # 首页 last-run status line
+
+    def set(self, table: str, row_index: int, header: str, value: Any) -> None:
+        self.updates.setdefault(table, {})[(row_index, header)] = value
+
+    def append(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        self.appends.setdefault(table, []).extend(rows)
+
+    def replace(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        self.replaces[table] = list(rows)
+
+    def merge(self, other: "Changes") -> None:
+        for t, u in other.updates.items():
+            self.updates.setdefault(t, {}).update(u)
+        for t, rows in other.appends.items():
+            self.append(t, rows)
+        self.replaces.update(other.replaces)
+        self.status = other.status or self.status
+
+    @property
+    def empty(self) -> bool:
+        return not (any(self.updates.values()) or any(self.appends.values()) or self.replaces
+                    or self.status)
+
+    def count_cells(self) -> int:
+        return (sum(len(u) for u in self.updates.values())
+                + sum(len(r) for r in self.appends.values())
+                + sum(len(r) for r in self.replaces.values()))
+
+
+class TableStore(Protocol):
+    """Read tables out of a workbook and write changes back (both fronts)."""
+
+    def read(self, names: Iterable[str]) -> dict[str, Table]: ...
+
+    def write(self, changes: Changes) -> None: ...
