@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     except KamError as e:
         print(e.message(), file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:  # output piped into head & co.
+        return EXIT_OK
     except KeyboardInterrupt:
         print("已中断，工作簿未改动 / interrupted; workbook unchanged", file=sys.stderr)
         return EXIT_FAIL

@@ -200,7 +200,7 @@ def _visits(rng: random.Random, customers, n: int, as_of: dt.date) -> list[dict[
         row = {
             "拜访编号": f"BF{i + 1:06d}", "客户编号": c["客户编号"], "拜访方式": method,
             "计划日期": planned,
-            "实际日期": planned + dt.timedelta(days=rng.randint(0, 3)) if state == "已完成" else None,
+            "实际日期": min(as_of, planned + dt.timedelta(days=rng.randint(0, 3))) if state == "已完成" else None,
             "地点": "电话" if method == "电话回访" else f"{c['区域']}·客户公司" if method == "实地拜访" else "公司会议室",
             "拜访人员": "、".join(rng.sample(staff, min(len(staff), rng.choice((1, 2))))),
             "拜访对象": c["联系人"], "拜访目的": rng.choice(PURPOSES),

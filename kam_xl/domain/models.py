@@ -293,7 +293,7 @@ def coerce_record(table: L.TableDef, row: dict[str, Any], index: int):
             continue
         raw = row[col.header]
         val, msg = coerce_value(col, raw)
-        if msg:
+        if msg and not col.formula:  # computed columns are not user input
             problems.append((col.header, raw, msg))
         if col.kind == L.PERCENT and val is not None and col.hi == 1 and abs(val) > 1:
             val = None  # out of range: treat as unknown rather than guess

@@ -61,7 +61,8 @@ def _cell_value(col: L.Column, v: Any) -> Any:
     return v
 
 
-def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]):
+def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]],
+               cached: list[dict[str, Any]] | None = None):
     first_row = t.first_row - 1
     last_row = first_row + max(len(rows), 1)
     last_col = t.first_col + len(t.columns) - 1
@@ -78,6 +79,20 @@ def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]
     if data:
         opts["data"] = data
     ws.add_table(first_row, t.first_col, last_row, last_col, opts)
+    if cached:
+        # formula cells carry Python-computed cached values, so readers that do
+        # not calculate (calamine, viewers, Excel without Python) show them
+        for i, col in enumerate(t.columns):
+            if not col.formula:
+                continue
+            formula = _structured(t, col.formula)
+            for r, values in enumerate(cached):
+                v = values.get(col.header)
+                if v is None or v == "":
+                    v = ""
+                elif isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+                    v = (v - dt.date(1899, 12, 30)).days
+                ws.write_formula(first_row + 1 + r, t.first_col + i, formula, fmts.for_col(col), v)
     _validation(ws, t, first_row + 1)
     return first_row, last_row
 
@@ -186,7 +201,8 @@ def _home(wb, ws, fmts: _Formats, asof_formula: str):
 
 
 def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None = None,
-                 settings: dict[str, Any] | None = None, with_vba: bool = True) -> Path:
+                 settings: dict[str, Any] | None = None, with_vba: bool = True,
+                 cached: dict[str, list[dict[str, Any]]] | None = None) -> Path:
     """Write a new master workbook.  `data` maps table name → rows ({header: value})."""
     path = Path(path)
     data = data or {}
@@ -224,7 +240,7 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
 
     for t in (L.CUSTOMERS, L.VISITS, L.RECEIVABLES, L.GRADE_LOG, L.ISSUES, L.IMPORT_LOG):
         ws = sheets[t.sheet]
-        first, _ = _add_table(wb, ws, fmts, t, data.get(t.name, []))
+        first, _ = _add_table(wb, ws, fmts, t, data.get(t.name, []), (cached or {}).get(t.name))
         ws.freeze_panes(t.first_row, 2 if t in L.DATA_TABLES else 0)
         if t in L.DATA_TABLES:
             _conditional_formats(ws, fmts, t, first + 1)

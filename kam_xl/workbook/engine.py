@@ -255,13 +255,14 @@ def _row_values(tp: TablePart, tdef: L.TableDef | None, headers: list[str], exce
                 values: dict[str, Any]) -> dict[int, Any]:
     c1 = tp.bounds[0]
     cells: dict[int, Any] = {}
+    by_header = tdef.by_header() if tdef is not None else {}
     for i, h in enumerate(headers):
         v = values.get(h)
-        if tdef is not None and v is None:
-            col = tdef.by_header().get(h)
-            if col is not None and col.formula and all(
-                    tdef.header(k) in headers for k in re.findall(r"\{col:(\w+)\}", col.formula)):
-                v = Formula(formula_for(col, headers, c1, excel_row, tdef))
+        col = by_header.get(h)
+        # computed columns get their formula; a value given for one is its cached result
+        if col is not None and col.formula and not isinstance(v, Formula) and all(
+                tdef.header(k) in headers for k in re.findall(r"\{col:(\w+)\}", col.formula)):
+            v = Formula(formula_for(col, headers, c1, excel_row, tdef), v)
         if v is not None:
             cells[c1 + i] = v
     return cells

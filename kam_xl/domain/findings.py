@@ -1,0 +1,55 @@
+"""Findings: problems in data, collected, never raised (PRODUCT.md §4)."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .. import layout as L
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str          # stable code, e.g. CUST-CREDIT-BAD
+    severity: str      # 错误 | 警告
+    sheet: str
+    row: int | None    # Excel row
+    column: str | None
+    message: str       # Chinese, says how to fix it
+    customer_id: str | None = None
+    value: Any = None
+
+    def as_row(self) -> dict[str, Any]:
+        return {"级别": self.severity, "工作表": self.sheet, "行号": self.row, "列": self.column,
+                "规则": self.rule, "说明": self.message, "客户编号": self.customer_id}
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FindingsReport:
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, *args, **kwargs) -> None:
+        self.findings.append(Finding(*args, **kwargs))
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == L.ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == L.WARNING)
+
+    @property
+    def valid(self) -> bool:
+        return self.errors == 0
+
+    def by_rule(self) -> Counter:
+        return Counter(f.rule for f in self.findings)
+
+    def sorted(self) -> list[Finding]:
+        sheet_order = {s: i for i, s in enumerate(L.SHEET_ORDER)}
+        return sorted(self.findings, key=lambda f: (
+            L.SEVERITIES.index(f.severity), sheet_order.get(f.sheet, 99), f.row or 0, f.column or "", f.rule))

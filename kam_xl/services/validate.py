@@ -1,0 +1,72 @@
+"""全面校验: findings to 校验结果 (replacing the last run's), 催讨级别 filled,
+highlights follow automatically (conditional formats keyed on 校验结果)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from .. import layout as L
+from ..domain.findings import FindingsReport
+from ..domain.selection import Checker, Dunning, Inputs
+from ..workbook.tables import Changes
+from .context import BookData
+
+R = L.RECEIVABLES
+
+
+@dataclass
+class ValidationReport:
+    as_of: dt.date
+    report: FindingsReport
+    dunning: list[Dunning]
+    changes: Changes = field(default_factory=Changes)
+
+    @property
+    def errors(self) -> int:
+        return self.report.errors
+
+    @property
+    def findings(self):
+        return self.report.sorted()
+
+    def summary_lines(self) -> list[str]:
+        r = self.report
+        lines = [f"基准日期 {self.as_of:%Y-%m-%d}：错误 {r.errors} 项，警告 {r.warnings} 项"]
+        for rule, n in sorted(r.by_rule().items(), key=lambda kv: (-kv[1], kv[0])):
+            lines.append(f"  {rule}: {n}")
+        if self.dunning:
+            lines.append(f"逾期客户 {len(self.dunning)} 户（每户按最高级别催讨一次）：")
+            for d in self.dunning[:10]:
+                lines.append(f"  {d.customer_id} {d.customer_name or ''} {d.level} 未回 {d.overdue_amount:,.0f} 元")
+        lines.append("结论：" + ("无错误 / no errors" if r.valid else f"存在 {r.errors} 项错误 / {r.errors} errors"))
+        return lines
+
+    def as_json(self) -> dict:
+        return {
+            "as_of": self.as_of.isoformat(), "errors": self.report.errors,
+            "warnings": self.report.warnings, "by_rule": dict(self.report.by_rule()),
+            "findings": [f.as_json() for f in self.findings],
+            "dunning": [d.__dict__ for d in self.dunning],
+        }
+
+
+def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport:
+    now = now or dt.datetime.now().replace(microsecond=0)
+    header_rows = {name: t.header_row for name, t in data.tables.items()}
+    checker = Checker(Inputs(
+        customers=data.customers, visits=data.visits, receivables=data.receivables,
+        rules=data.rules, settings=data.settings, as_of=data.as_of, header_rows=header_rows,
+        type_problems=data.type_problems, settings_problems=data.settings_problems))
+    report = checker.run()
+    out = ValidationReport(data.as_of, report, checker.dunning)
+    out.changes.replace(L.ISSUES.name, [f.as_row() for f in out.findings])
+    rt = data.tables.get(R.name)
+    if rt is not None and rt.has(R.header("dunning_level")):
+        header = R.header("dunning_level")
+        for r in data.receivables:
+            level = checker.dunning_levels.get(r.row_index)
+            if level != r.dunning_level:
+                out.changes.set(R.name, r.row_index, header, level)
+    out.changes.status = (f"{now:%Y-%m-%d %H:%M} 全面校验：错误 {report.errors} 项，警告 {report.warnings} 项"
+                          f"，逾期客户 {len(checker.dunning)} 户")
+    return out

@@ -1,0 +1,87 @@
+"""Button macros (RunPython from KamButtons.bas).  One function per button:
+get the calling book, hand it to the same service the CLI uses, tell the user.
+Only Windows/Mac Excel can run these live; the tests call them with a stand-in
+book through `_run(..., book=...)`."""
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+from ..errors import KamError
+from ..services import book as services
+from .book import XlBook
+
+TITLE = "大客户管理"
+
+
+def _caller():
+    import xlwings as xw
+    return xw.Book.caller()
+
+
+def _operator(book) -> str:
+    try:
+        return str(book.app.api.UserName)
+    except Exception:
+        try:
+            return getpass.getuser()
+        except Exception:
+            return "未知"
+
+
+def _alert(book, text: str) -> None:
+    try:
+        book.app.alert(text, title=TITLE)
+    except Exception:
+        pass
+
+
+def _run(action, book=None):
+    book = book if book is not None else _caller()
+    try:
+        message = action(book)
+    except KamError as e:
+        message = e.message()
+    _alert(book, message)
+    return message
+
+
+def regrade(book=None):
+    def act(b):
+        res = services.regrade_book(XlBook(b), _operator(b))
+        return "\n".join(res.summary_lines())
+    return _run(act, book)
+
+
+def validate(book=None):
+    def act(b):
+        rep = services.validate_book(XlBook(b))
+        return "\n".join(rep.summary_lines()[:15]) + "\n问题单元格已标红，详见“校验结果”表。"
+    return _run(act, book)
+
+
+def report(book=None):
+    def act(b):
+        folder = Path(b.fullname).parent
+        outs = services.report_book(XlBook(b), Path(b.fullname), out=str(folder))
+        return "报表已生成：\n" + "\n".join(str(p) for p in outs)
+    return _run(act, book)
+
+
+def _ask_files(book) -> list[str]:
+    """Excel's own multi-select file dialog (Windows COM)."""
+    picked = book.app.api.GetOpenFilename(
+        "Excel/CSV (*.xls;*.xlsx;*.xlsm;*.csv),*.xls;*.xlsx;*.xlsm;*.csv", 1, "选择历史档案", None, True)
+    if not picked or picked is False:
+        return []
+    return [str(p) for p in (picked if isinstance(picked, (list, tuple)) else [picked])]
+
+
+def import_archives(book=None, files: list[str] | None = None):
+    def act(b):
+        paths = files if files is not None else _ask_files(b)
+        if not paths:
+            return "未选择文件，未导入。"
+        result = services.import_book(XlBook(b), paths)
+        return "\n".join(result.summary_lines()[:15])
+    return _run(act, book)
