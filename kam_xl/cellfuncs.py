@@ -105,11 +105,10 @@ def overdue(due, outstanding, as_of=None) -> Any:
             return ""
         try:
             out = to_number(o)
-            dd = _date(d)
         except (TypeError, ValueError):
-            return BAD_NUMBER if not _blank(o) else BAD_DATE
+            return BAD_NUMBER
         try:
-            res = overdue_days(dd, out, _asof(a))
+            res = overdue_days(_date(d), out, _asof(a))
         except (TypeError, ValueError):
             return BAD_DATE
         return "" if res is None else res
@@ -122,8 +121,10 @@ def aging(due, outstanding, as_of=None) -> Any:
             return ""
         try:
             out = to_number(o)
-            dd = _date(d)
-            res = aging_bucket(dd, out, _asof(a))
+        except (TypeError, ValueError):
+            return BAD_NUMBER
+        try:
+            res = aging_bucket(_date(d), out, _asof(a))
         except (TypeError, ValueError):
             return BAD_DATE
         return res or ""

@@ -14,18 +14,13 @@ from xlsxwriter.utility import xl_rowcol_to_cell, xl_col_to_name
 
 from .. import layout as L
 from . import vba
+from .formulas import structured
 
 MAX_ROW = 1048575  # 0-based last row
 
 
-def _structured(table: L.TableDef, template: str) -> str:
-    return "=" + re.sub(r"\{col:(\w+)\}",
-                        lambda m: f"{table.name}[[#This Row],[{_esc_col(table.header(m[1]))}]]",
-                        template)
-
-
-def _esc_col(header: str) -> str:
-    return re.sub(r"([\[\]#'])", r"'\1", header)
+def _structured(table: L.TableDef, col: L.Column) -> str:
+    return "=" + structured(table, col)
 
 
 class _Formats:
@@ -70,7 +65,7 @@ def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]
     for col in t.columns:
         spec: dict[str, Any] = {"header": col.header, "format": fmts.for_col(col)}
         if col.formula:
-            spec["formula"] = _structured(t, col.formula)
+            spec["formula"] = _structured(t, col)
         columns.append(spec)
     data = [[_cell_value(c, r.get(c.header)) for c in t.columns] for r in rows]
     for i, col in enumerate(t.columns):
@@ -85,7 +80,7 @@ def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]
         for i, col in enumerate(t.columns):
             if not col.formula:
                 continue
-            formula = _structured(t, col.formula)
+            formula = _structured(t, col)
             for r, values in enumerate(cached):
                 v = values.get(col.header)
                 if v is None or v == "":

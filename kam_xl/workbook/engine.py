@@ -19,6 +19,7 @@ from python_calamine import CalamineWorkbook
 
 from .. import layout as L
 from .package import Package, TablePart, col_index, col_letter, make_ref, read_package
+from .formulas import structured
 from .tables import Changes, Formula, Table
 
 DELETE = object()  # sentinel: remove the cell
@@ -243,14 +244,6 @@ def patch_table_ref(table_xml: bytes, new_ref: str) -> bytes:
 
 # ---------------------------------------------------------------------------
 # Planning a write: Changes → per-sheet row/cell edits and new table refs
-def formula_for(col: L.Column, headers: list[str], first_col: int, excel_row: int,
-                table: L.TableDef) -> str:
-    def addr(m: re.Match) -> str:
-        header = table.header(m[1])
-        return f"{col_letter(first_col + headers.index(header))}{excel_row}"
-    return re.sub(r"\{col:(\w+)\}", addr, col.formula)
-
-
 def _row_values(tp: TablePart, tdef: L.TableDef | None, headers: list[str], excel_row: int,
                 values: dict[str, Any]) -> dict[int, Any]:
     c1 = tp.bounds[0]
@@ -262,7 +255,7 @@ def _row_values(tp: TablePart, tdef: L.TableDef | None, headers: list[str], exce
         # computed columns get their formula; a value given for one is its cached result
         if col is not None and col.formula and not isinstance(v, Formula) and all(
                 tdef.header(k) in headers for k in re.findall(r"\{col:(\w+)\}", col.formula)):
-            v = Formula(formula_for(col, headers, c1, excel_row, tdef), v)
+            v = Formula(structured(tdef, col), v)
         if v is not None:
             cells[c1 + i] = v
     return cells

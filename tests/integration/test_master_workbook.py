@@ -1,0 +1,116 @@
+"""The master workbook built by `new`: sheets, tables, validation, formats, buttons, VBA."""
+import datetime as dt
+import subprocess
+import sys
+import zipfile
+
+import openpyxl
+import pytest
+from python_calamine import CalamineWorkbook
+
+from kam_xl import layout as L
+from kam_xl.services.book import new_book
+from tests.helpers import zip_members
+
+
+@pytest.fixture(scope="module")
+def blank(tmp_path_factory):
+    return new_book(tmp_path_factory.mktemp("new") / "master.xlsm")
+
+
+def test_every_sheet_and_table_has_the_exact_headers_in_order(blank):
+    wb = openpyxl.load_workbook(blank, keep_vba=True)
+    assert wb.sheetnames == list(L.SHEET_ORDER)
+    for t in L.ALL_TABLES:
+        ws = wb[t.sheet]
+        assert t.name in ws.tables, t.name
+        ref = ws.tables[t.name].ref
+        headers = [c.value for c in ws[ref][0]]
+        assert headers == t.headers
+
+
+def test_workbook_is_macro_enabled_with_the_button_macros_and_xlwings(blank):
+    members = zip_members(blank)
+    ct = members["[Content_Types].xml"].decode()
+    assert "application/vnd.ms-excel.sheet.macroEnabled.main+xml" in ct
+    assert "xl/vbaProject.bin" in members
+    out = subprocess.run([sys.executable, "-m", "oletools.olevba", "--decode", str(blank)],
+                         capture_output=True, text=True).stdout
+    for b in L.BUTTONS:
+        assert f"Sub {b.macro}()" in out
+        assert f'RunPython "import kam_xl.xl.macros as m; m.{b.action}()"' in out
+    assert "Function RunPython(" in out  # xlwings.bas
+    assert 'XLPy.CallUDF("kam_xl.xl.udfs", "KAM_TIER"' in out  # generated UDF wrappers
+
+
+def test_buttons_call_existing_argument_free_subs(blank):
+    members = zip_members(blank)
+    vml = b"".join(v for k, v in members.items() if k.endswith(".vml")).decode()
+    for b in L.BUTTONS:
+        assert f"[0]!{b.macro}" in vml
+        assert b.caption in vml
+
+
+def test_enumerated_columns_have_dropdowns_and_dates_have_validation(blank):
+    wb = openpyxl.load_workbook(blank)
+    ws = wb[L.SHEET_CUSTOMERS]
+    formulas = {dv.formula1 for dv in ws.data_validations.dataValidation}
+    assert '"好,较好,一般,差"' in formulas
+    assert '"潜在,调查中,申请认定,已认定,已签约,停用"' in formulas
+    types = {dv.type for dv in ws.data_validations.dataValidation}
+    assert {"list", "date", "decimal"} <= types
+
+
+def test_number_formats_frozen_headers_and_conditional_formats(blank):
+    wb = openpyxl.load_workbook(blank)
+    ws = wb[L.SHEET_CUSTOMERS]
+    assert ws.freeze_panes == "C2"
+    col = openpyxl.utils.get_column_letter(L.CUSTOMERS.headers.index("年用量(元)") + 1)
+    assert ws.column_dimensions[col].width > 10
+    assert len(ws.conditional_formatting) >= 2
+    rules = [r.formula for cf in ws.conditional_formatting for r in cf.rules if r.formula]
+    assert any("COUNTIFS" in f[0] and L.SHEET_ISSUES in f[0] for f in rules)
+
+
+def test_tier_rules_and_settings_are_prefilled_and_documented(blank):
+    with CalamineWorkbook.from_path(str(blank), load_tables=True) as wb:
+        rules = wb.get_table_by_name("TierRules").to_python()
+        settings = wb.get_table_by_name("Settings").to_python()
+    assert [r[1] for r in rules] == ["C", "A1", "A2", "B1", "B2", "D", "非大客户"]
+    assert all(len(r[-1]) > 20 for r in rules)  # every row says which seed hole it closes
+    keys = [r[0] for r in settings]
+    assert "拜访频率天数_A1" in keys and "催讨4级_逾期天数" in keys
+
+
+def test_xlwings_conf_sheet_names_the_udf_module(blank):
+    wb = openpyxl.load_workbook(blank)
+    ws = wb[L.SHEET_XLWINGS_CONF]
+    assert ws["A1"].value == "UDF Modules" and ws["B1"].value == "kam_xl.xl.udfs"
+
+
+def test_calculated_columns_carry_formulas_and_python_cached_values(demo_book):
+    wb = openpyxl.load_workbook(demo_book)
+    ws = wb[L.SHEET_RECEIVABLES]
+    headers = [c.value for c in ws[1]]
+    f = ws.cell(row=2, column=headers.index("账龄") + 1).value
+    assert f.startswith("=KAM_AGING(") and "KAM_ASOF" in f
+    assert ws.cell(row=2, column=headers.index("未回款") + 1).value.startswith("=IF(")
+    with CalamineWorkbook.from_path(str(demo_book), load_tables=True) as cw:
+        body = cw.get_table_by_name("Receivables").to_python()
+    aging = [r[headers.index("账龄")] for r in body]
+    assert set(aging) <= set(L.AGING_BUCKETS) and len(set(aging)) == len(L.AGING_BUCKETS)
+
+
+def test_demo_covers_every_tier_and_aging_bucket(demo_book):
+    with CalamineWorkbook.from_path(str(demo_book), load_tables=True) as cw:
+        cust = cw.get_table_by_name("Customers")
+        tiers = {r[cust.columns.index("建议等级")] for r in cust.to_python()}
+        assert len(cust.to_python()) >= 300
+        assert len(cw.get_table_by_name("Visits").to_python()) >= 1200
+        assert len(cw.get_table_by_name("Receivables").to_python()) >= 800
+    assert set(L.TIERS) <= tiers
+
+
+def test_new_refuses_to_overwrite_without_force(blank):
+    from kam_xl.cli import main
+    assert main(["new", str(blank)]) == 2
