@@ -169,9 +169,9 @@ RECEIVABLES = TableDef(
         C("单据号", "id", width=14, required=True),
         C("客户编号", "customer_id", width=11, required=True),
         C("开票日期", "invoice_date", DATE, width=11),
-        C("金额", "amount", MONEY, width=14, lo=0),
+        C("金额", "amount", MONEY, width=14),  # > 0: a domain check
         C("到期日", "due_date", DATE, width=11),
-        C("已回款", "paid", MONEY, width=14, lo=0),
+        C("已回款", "paid", MONEY, width=14),  # 0..金额: a domain check
         C("回款日期", "paid_date", DATE, width=11),
         C("未回款", "outstanding", MONEY, width=14,
           formula='IF({col:amount}="","",{col:amount}-N({col:paid}))'),

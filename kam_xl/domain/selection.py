@@ -53,6 +53,11 @@ class Checker:
         self.customer_ids = {c.id for c in x.customers if c.id}
         self.dunning: list[Dunning] = []
         self.dunning_levels: dict[int, str | None] = {}  # receivable row index → level
+        # cells already reported as unreadable: not reported again as "missing"
+        self.unreadable = {(t, i, h) for t, probs in x.type_problems.items() for i, h, _, _ in probs}
+
+    def missing(self, table: L.TableDef, index: int, key: str, value) -> bool:
+        return value in (None, "") and (table.name, index, table.header(key)) not in self.unreadable
 
     def row(self, table: L.TableDef, index: int) -> int:
         return self.x.header_rows.get(table.name, 1) + 1 + index
@@ -149,6 +154,8 @@ class Checker:
         )
         for key, code, ok, rule in gates:
             v = getattr(c, key)
+            if v is None and (C.name, i, C.header(key)) in self.unreadable:
+                continue
             if v is None:
                 self.add(code, E, C, i, key, f"认定状态为“{st}”的客户必须填写“{C.header(key)}”：{rule}。", cid)
             elif not ok(v):
@@ -245,15 +252,15 @@ class Checker:
             elif cid not in self.customer_ids:
                 self.add("RECV-CUSTOMER-UNKNOWN", E, R, i, "customer_id",
                          f"客户编号 {cid} 在客户档案中不存在：请更正编号或先建档。", cid, cid)
-            if r.amount is None or r.amount <= 0:
+            if (r.amount is None and self.missing(R, i, "amount", r.amount)) or (r.amount is not None and r.amount <= 0):
                 self.add("RECV-AMOUNT-INVALID", E, R, i, "amount", "金额须为大于 0 的数字。", cid, r.amount)
             elif r.paid is not None and not (0 <= r.paid <= r.amount + 0.005):
                 self.add("RECV-PAID-RANGE", E, R, i, "paid",
                          f"已回款 {r.paid:,.2f} 应在 0 到金额 {r.amount:,.2f} 之间：请核对回款金额（多收部分应另行登记）。",
                          cid, r.paid)
-            if r.invoice_date is None:
+            if self.missing(R, i, "invoice_date", r.invoice_date):
                 self.add("RECV-DATE-MISSING", E, R, i, "invoice_date", "请填写开票日期。", cid)
-            if r.due_date is None:
+            if self.missing(R, i, "due_date", r.due_date):
                 self.add("RECV-DATE-MISSING", E, R, i, "due_date", "请填写到期日（按合同账期计算）。", cid)
             if r.invoice_date and r.due_date and r.due_date < r.invoice_date:
                 self.add("RECV-DUE-BEFORE-INVOICE", E, R, i, "due_date",

@@ -106,7 +106,7 @@ def _validation(ws, t: L.TableDef, first_data_row: int):
                 "error_message": f"“{col.header}”请从下拉列表选择：{'、'.join(col.choices)}",
                 "input_title": col.header[:32], "input_message": "从下拉列表选择"})
         elif col.kind in (L.MONEY, L.NUMBER, L.PERCENT):
-            lo = col.lo if col.lo is not None else -1e15
+            lo = col.lo if col.lo is not None else (0 if col.kind == L.MONEY else -1e15)
             hi = col.hi if col.hi is not None else 1e15
             ws.data_validation(*rng, {
                 "validate": "decimal", "criteria": "between", "minimum": lo, "maximum": hi,

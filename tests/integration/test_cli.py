@@ -1,0 +1,78 @@
+"""The command line as a user meets it: exit codes and the messages they read."""
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from kam_xl.cli import build_parser, main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "kam_xl.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_every_command_has_help():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert set(sub.choices) == {"new", "regrade", "validate", "report", "import", "demo"}
+    for name, p in sub.choices.items():
+        assert p.format_help().strip(), name
+    r = run("--help")
+    assert r.returncode == 0 and "退出码" in r.stdout
+
+
+def test_missing_workbook_exit_2_with_chinese_and_english(tmp_path):
+    r = run("regrade", tmp_path / "nope.xlsm")
+    assert r.returncode == 2
+    assert "找不到工作簿" in r.stderr and "workbook not found" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("content", [b"garbage", b""])
+def test_corrupt_workbook_exit_2_no_traceback(tmp_path, content):
+    p = tmp_path / "bad.xlsm"
+    p.write_bytes(content)
+    for cmd in ("regrade", "validate", "report"):
+        r = run(cmd, p)
+        assert r.returncode == 2, cmd
+        assert "无法读取工作簿" in r.stderr and "Traceback" not in r.stderr
+    assert p.read_bytes() == content
+
+
+def test_truncated_workbook_is_refused_and_left_as_is(book_factory):
+    book = book_factory()
+    data = book.read_bytes()
+    book.write_bytes(data[: len(data) // 2])
+    r = run("validate", book)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_not_a_master_workbook(tmp_path):
+    import openpyxl
+    p = tmp_path / "plain.xlsx"
+    openpyxl.Workbook().save(p)
+    r = run("regrade", p)
+    assert r.returncode == 2 and "不是 kam_xl 主工作簿" in r.stderr
+
+
+def test_locked_workbook_exit_2_and_untouched(book_factory):
+    book = book_factory()
+    (book.parent / ("~$" + book.name)).write_text("x")
+    before = book.read_bytes()
+    for cmd in ("regrade", "validate"):
+        r = run(cmd, book)
+        assert r.returncode == 2 and "Excel" in r.stderr
+    assert book.read_bytes() == before
+
+
+def test_bad_arguments_exit_2(book_factory):
+    assert main(["regrade", str(book_factory()), "--as-of", "31/10/2026"]) == 2
+    assert main(["frobnicate"]) == 2
+    assert main([]) == 2
+
+
+def test_validate_exit_codes(book_factory):
+    from tests.conftest import good_customer
+    assert main(["validate", str(book_factory())]) == 0
+    assert main(["validate", str(book_factory(customers=[good_customer(1, 保密承诺="否")]))]) == 1
