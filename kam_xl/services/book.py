@@ -112,9 +112,7 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
     lines += ["[重新分级 regrade]"] + res.summary_lines()
     rep = run_validate(book)
     lines += ["[全面校验 validate]"] + rep.summary_lines()[:12]
-    try:
-        outs = run_report(book, out=str(folder), pdf=pdf)
-    except ImportError:
-        outs = []
+    from ..reports.pdf import soffice
+    outs = run_report(book, out=str(folder), pdf=pdf and soffice() is not None)
     lines += ["[生成报表 report]"] + [str(p) for p in outs]
     return lines

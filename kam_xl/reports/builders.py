@@ -1,0 +1,217 @@
+"""Report sections as pure functions from the book's records to DataFrames.
+
+统计期间 (the period) is the year to date: 1 January of the as-of year up to
+the as-of date.  Receivable figures are as of the as-of date.  Tiers are the
+official 客户等级 (blank → 未定级).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .. import layout as L
+from ..domain.models import split_names, to_date
+from ..domain.receivables import aging_bucket, dunning_level, dunning_rank, overdue_days
+from ..domain.selection import Dunning
+from ..services.context import BookData
+
+UNGRADED = "未定级"
+ACTIVE_VISIT_STATES = ("待审批", "已批准", "已完成")
+
+
+@dataclass
+class Period:
+    start: dt.date
+    end: dt.date
+
+    @classmethod
+    def year_to_date(cls, as_of: dt.date) -> "Period":
+        return cls(dt.date(as_of.year, 1, 1), as_of)
+
+    def __contains__(self, d: dt.date | None) -> bool:
+        return d is not None and self.start <= d <= self.end
+
+    @property
+    def label(self) -> str:
+        return f"{self.start:%Y-%m-%d} 至 {self.end:%Y-%m-%d}"
+
+
+def tier_order(data: BookData) -> list[str]:
+    seen = list(L.TIERS)
+    for r in sorted(data.rules, key=lambda r: r.order or 0):
+        if r.tier and r.tier not in seen:
+            seen.append(r.tier)
+    return seen + [UNGRADED]
+
+
+def customers_frame(data: BookData) -> pd.DataFrame:
+    rows = [{"客户编号": c.id, "客户名称": c.name, "等级": c.tier or UNGRADED, "年用量": c.volume or 0.0,
+             "客户经理": c.manager, "对接人员": c.staff, "认定状态": c.status, "满意度": c.satisfaction,
+             "建档日期": c.created_on}
+            for c in data.customers if c.id or c.name]
+    return pd.DataFrame(rows, columns=["客户编号", "客户名称", "等级", "年用量", "客户经理", "对接人员",
+                                       "认定状态", "满意度", "建档日期"])
+
+
+def receivables_frame(data: BookData) -> pd.DataFrame:
+    tiers = {c.id: c.tier or UNGRADED for c in data.customers if c.id}
+    rows = []
+    for r in data.receivables:
+        if r.amount is None or r.amount <= 0:
+            continue
+        open_amt = max(0.0, r.open_amount)
+        rows.append({
+            "单据号": r.id, "客户编号": r.customer_id, "等级": tiers.get(r.customer_id, UNGRADED),
+            "金额": r.amount, "已回款": min(r.paid or 0.0, r.amount), "未回款": open_amt,
+            "到期日": r.due_date, "逾期天数": overdue_days(r.due_date, open_amt, data.as_of) or 0,
+            "账龄": aging_bucket(r.due_date, open_amt, data.as_of), "催收人": r.collector,
+        })
+    return pd.DataFrame(rows, columns=["单据号", "客户编号", "等级", "金额", "已回款", "未回款", "到期日",
+                                       "逾期天数", "账龄", "催收人"])
+
+
+def collection_rate(recv: pd.DataFrame, period: Period) -> tuple[float, float, float | None]:
+    """(due in period, collected of it, rate): receivables due within the period."""
+    due = recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool)]
+    total = float(due["金额"].sum())
+    paid = float(due["已回款"].sum())
+    return total, paid, (paid / total if total else None)
+
+
+def visits_frame(data: BookData, period: Period) -> pd.DataFrame:
+    """One row per (visit, staff member) for visits planned in the period and not cancelled/draft."""
+    rows = []
+    for v in data.visits:
+        if v.state not in ACTIVE_VISIT_STATES or v.planned_date not in period:
+            continue
+        done = v.state == "已完成"
+        overdue = not done and v.planned_date < data.as_of
+        for s in split_names(v.staff) or ["（未填写）"]:
+            rows.append({"拜访编号": v.id, "人员": s, "已完成": done, "逾期未完成": overdue})
+    return pd.DataFrame(rows, columns=["拜访编号", "人员", "已完成", "逾期未完成"])
+
+
+# ---------------------------------------------------------------------------
+def overview(data: BookData, period: Period) -> pd.DataFrame:
+    cust = customers_frame(data)
+    recv = receivables_frame(data)
+    key = cust[cust["等级"].isin([t for t in tier_order(data) if t not in ("非大客户", UNGRADED)])]
+    total_due, collected, rate = collection_rate(recv, period)
+    visits = data.visits
+    planned = [v for v in visits if v.state in ACTIVE_VISIT_STATES and v.planned_date in period]
+    done = [v for v in planned if v.state == "已完成"]
+    rows = [
+        ("大客户数（A1–D）", len(key), "户"),
+        ("其中 A 级（A1/A2）", int(cust["等级"].isin(list(L.A_TIERS)).sum()), "户"),
+        ("大客户年用量合计", float(key["年用量"].sum()), "元"),
+        ("应收未回款合计", float(recv["未回款"].sum()), "元"),
+        ("其中逾期未回款", float(recv.loc[recv["逾期天数"] > 0, "未回款"].sum()), "元"),
+        ("逾期客户数", int(recv.loc[recv["逾期天数"] > 0, "客户编号"].nunique()), "户"),
+        ("期间到期应收", total_due, "元"),
+        ("期间已回款", collected, "元"),
+        ("回款率", rate, "%"),
+        ("期间拜访计划数", len(planned), "次"),
+        ("期间已完成拜访", len(done), "次"),
+        ("拜访计划完成率", (len(done) / len(planned)) if planned else None, "%"),
+    ]
+    return pd.DataFrame(rows, columns=["指标", "数值", "单位"])
+
+
+def tier_distribution(data: BookData) -> pd.DataFrame:
+    cust = customers_frame(data)
+    g = cust.groupby("等级").agg(客户数=("客户编号", "count"), 年用量合计=("年用量", "sum"))
+    order = [t for t in tier_order(data) if t in g.index]
+    g = g.reindex(order).reset_index()
+    g["客户占比"] = g["客户数"] / g["客户数"].sum() if len(g) else []
+    g["用量占比"] = g["年用量合计"] / g["年用量合计"].sum() if g["年用量合计"].sum() else 0.0
+    g["平均年用量"] = g["年用量合计"] / g["客户数"]
+    return g[["等级", "客户数", "客户占比", "年用量合计", "用量占比", "平均年用量"]]
+
+
+def aging_by_tier(data: BookData) -> pd.DataFrame:
+    recv = receivables_frame(data)
+    recv = recv[recv["未回款"] > 0.005]
+    buckets = list(L.AGING_BUCKETS[:-1])
+    pivot = recv.pivot_table(index="等级", columns="账龄", values="未回款", aggfunc="sum", fill_value=0.0)
+    pivot = pivot.reindex(columns=buckets, fill_value=0.0)
+    order = [t for t in tier_order(data) if t in pivot.index]
+    pivot = pivot.reindex(order)
+    pivot["合计"] = pivot.sum(axis=1)
+    pivot.loc["合计"] = pivot.sum(axis=0)
+    return pivot.reset_index()
+
+
+def dunning_list(dunning: list[Dunning], data: BookData) -> pd.DataFrame:
+    mgr = {c.id: c.manager for c in data.customers if c.id}
+    staff = {c.id: c.staff for c in data.customers if c.id}
+    rows = [{"客户编号": d.customer_id, "客户名称": d.customer_name, "建议催讨级别": d.level,
+             "逾期笔数": d.invoices, "逾期未回款": d.overdue_amount, "最长逾期天数": d.worst_days,
+             "客户经理": mgr.get(d.customer_id), "对接人员": staff.get(d.customer_id)} for d in dunning]
+    return pd.DataFrame(rows, columns=["客户编号", "客户名称", "建议催讨级别", "逾期笔数", "逾期未回款",
+                                       "最长逾期天数", "客户经理", "对接人员"])
+
+
+def visit_execution(data: BookData, period: Period) -> pd.DataFrame:
+    v = visits_frame(data, period)
+    if v.empty:
+        return pd.DataFrame(columns=["人员", "计划", "已完成", "逾期未完成", "完成率"])
+    g = v.groupby("人员").agg(计划=("拜访编号", "count"), 已完成=("已完成", "sum"),
+                             逾期未完成=("逾期未完成", "sum")).reset_index()
+    g["已完成"] = g["已完成"].astype(int)
+    g["逾期未完成"] = g["逾期未完成"].astype(int)
+    g["完成率"] = g["已完成"] / g["计划"]
+    return g.sort_values(["计划", "人员"], ascending=[False, True]).reset_index(drop=True)
+
+
+def staff_kpis(data: BookData, period: Period) -> pd.DataFrame:
+    """绩效考核 per staff member: 新认定客户 (customers of the staff member in 已认定/已签约 whose file was
+    opened in the period — the archive has no separate certification date), 回款率 of receivables due in
+    the period they collect, visits done vs planned, and average satisfaction of the customers they serve."""
+    cust = customers_frame(data)
+    recv = receivables_frame(data)
+    vis = visits_frame(data, period)
+    people: set[str] = set()
+    serves: dict[str, set[str]] = {}
+    for c in data.customers:
+        names = set(split_names(c.staff)) | ({c.manager} if c.manager else set())
+        for n in names:
+            serves.setdefault(n, set()).add(c.id)
+        people |= names
+    people |= set(vis["人员"]) | set(n for n in recv["催收人"].dropna())
+    rows = []
+    for p in sorted(people):
+        ids = serves.get(p, set())
+        mine = cust[cust["客户编号"].isin(ids)]
+        new_cert = mine.loc[mine["认定状态"].isin(list(L.CERTIFIED_STATUSES)).astype(bool) &
+                            mine["建档日期"].map(lambda d: d in period).astype(bool)]
+        r = recv[recv["催收人"] == p]
+        total, paid, rate = collection_rate(r, period)
+        v = vis[vis["人员"] == p]
+        sat = mine["满意度"].dropna()
+        rows.append({"人员": p, "负责客户数": len(mine), "新认定客户": len(new_cert), "期间到期应收": total,
+                     "期间回款": paid, "回款率": rate, "计划拜访": len(v), "完成拜访": int(v["已完成"].sum()),
+                     "拜访完成率": (v["已完成"].sum() / len(v)) if len(v) else None,
+                     "客户满意度": float(sat.mean()) if len(sat) else None})
+    return pd.DataFrame(rows, columns=["人员", "负责客户数", "新认定客户", "期间到期应收", "期间回款", "回款率",
+                                       "计划拜访", "完成拜访", "拜访完成率", "客户满意度"])
+
+
+def grade_changes(data: BookData, period: Period) -> pd.DataFrame:
+    t = data.tables.get(L.GRADE_LOG.name)
+    cols = ["时间", "客户编号", "客户名称", "原等级", "新等级", "依据", "操作人", "规则版本"]
+    if t is None:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for r in t.records():
+        when = r.get("时间")
+        try:
+            d = to_date(when)
+        except ValueError:
+            d = None
+        # changes logged from the start of the period on (a regrade at the as-of date is
+        # logged at the time it ran, which may be after the as-of date)
+        if d is not None and d >= period.start:
+            rows.append({c: r.get(c) for c in cols})
+    return pd.DataFrame(rows, columns=cols)

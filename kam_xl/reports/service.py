@@ -1,0 +1,67 @@
+"""生成报表: build every section from the book's tables, write the workbook
+(and optionally the PDF) named by the as-of date."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import BadArgument
+from ..services.context import BookData
+from ..services.validate import validate
+from . import builders as B
+from .writer import Chart, Section, write_report
+
+REPORT_STEM = "大客户管理报表"
+
+
+def sections(data: BookData) -> list[Section]:
+    period = B.Period.year_to_date(data.as_of)
+    dunning = validate(data).dunning
+    ov = B.overview(data, period)
+    dist = B.tier_distribution(data)
+    aging = B.aging_by_tier(data)
+    visits = B.visit_execution(data, period)
+    kpis = B.staff_kpis(data, period)
+    changes = B.grade_changes(data, period)
+    buckets = [c for c in aging.columns if c not in ("等级", "合计")]
+    return [
+        Section("概览", "大客户管理概览", ov, "金额单位：元"),
+        Section("等级分布", "客户等级分布与年用量", dist, "按客户档案中的“客户等级”统计",
+                [Chart("pie", "各等级客户数", "等级", ["客户数"]),
+                 Chart("column", "各等级年用量（元）", "等级", ["年用量合计"])]),
+        Section("账龄分析", "应收账款账龄（按等级，未回款金额）", aging, "已结清的不计入",
+                [Chart("column", "账龄结构（元）", "等级", buckets, stacked=True, skip_last_row=True)]),
+        Section("催讨清单", "逾期应收催讨清单（每户一行，按最高级别）", B.dunning_list(dunning, data),
+                "催讨级别按参数表的逾期天数阈值"),
+        Section("拜访执行", "拜访计划执行情况（按人员）", visits, "统计期间内计划的拜访（不含草稿、已取消）",
+                [Chart("bar", "拜访计划与完成", "人员", ["计划", "已完成", "逾期未完成"])]),
+        Section("绩效考核", "大客户人员绩效考核指标", kpis,
+                "新认定客户按期间内建档且已认定/已签约统计；回款率按催收人统计期间内到期的应收"),
+        Section("等级变动", "期间内客户等级变动", changes, "来自调级记录"),
+    ]
+
+
+def report_paths(book_path: Path, out: str | None, as_of) -> Path:
+    name = f"{REPORT_STEM}_{as_of:%Y-%m-%d}.xlsx"
+    if out is None:
+        return book_path.parent / name
+    p = Path(out)
+    if p.is_dir() or not p.suffix:
+        p.mkdir(parents=True, exist_ok=True)
+        return p / name
+    if p.suffix.lower() != ".xlsx":
+        raise BadArgument(p, "报表文件应以 .xlsx 结尾", "the report file must end in .xlsx")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def build_report(data: BookData, book_path: Path, out: str | None = None, pdf: bool = False) -> list[Path]:
+    path = report_paths(Path(book_path), out, data.as_of)
+    period = B.Period.year_to_date(data.as_of)
+    tmp = path.with_name(".~kam_" + path.name)
+    write_report(tmp, "大客户管理报表", f"基准日期 {data.as_of:%Y-%m-%d}，统计期间 {period.label}", sections(data))
+    tmp.replace(path)
+    outs = [path]
+    if pdf:
+        from .pdf import to_pdf
+        outs.append(to_pdf(path))
+    return outs
