@@ -20,7 +20,7 @@ from python_calamine import CalamineWorkbook
 from .. import layout as L
 from .package import Package, TablePart, col_index, col_letter, make_ref, read_package
 from .formulas import structured
-from .tables import Changes, Formula, Table
+from .tables import Changes, Formula, Table, is_blank_row
 
 DELETE = object()  # sentinel: remove the cell
 
@@ -69,9 +69,9 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None) -> 
                 row += [None] * (width - len(row))
                 body.append(row)
             # an Excel table always has ≥1 body row; a fully blank one is "no data"
-            while body and all(v is None for v in body[-1]):
-                body.pop()
             headers = [str(h) for h in tp.columns]
+            while body and is_blank_row(name, headers, body[-1]):
+                body.pop()
             out[name] = Table(name, tp.sheet, headers, body, header_row=r1, first_col=c1)
     return out
 

@@ -105,6 +105,13 @@ class Changes:
                 + sum(len(r) for r in self.replaces.values()))
 
 
+def is_blank_row(table_name: str, headers: list[str], row: list[Any]) -> bool:
+    """No user-entered value: computed (formula) columns do not count."""
+    tdef = L.TABLES.get(table_name)
+    computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
+    return all(v is None or v == "" for h, v in zip(headers, row) if h not in computed)
+
+
 class TableStore(Protocol):
     """Read tables out of a workbook and write changes back (both fronts)."""
 

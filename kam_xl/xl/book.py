@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from .. import layout as L
 from ..errors import NotAMasterWorkbook
-from ..workbook.tables import Changes, Formula, Table
+from ..workbook.tables import Changes, Formula, Table, is_blank_row
 
 
 def _value(v: Any) -> Any:
@@ -53,7 +53,7 @@ class XlBook:
             if body is not None:
                 vals = body.options(ndim=2).value if hasattr(body, "options") else body.value
                 rows = [list(r) for r in vals]
-                while rows and all(v is None or v == "" for v in rows[-1]):
+                while rows and is_blank_row(name, headers, rows[-1]):
                     rows.pop()
             rng = t.range
             out[name] = Table(name, sheet.name, headers, rows, header_row=rng.row,

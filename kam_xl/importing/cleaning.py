@@ -1,0 +1,212 @@
+"""Cleaning values from legacy spreadsheets: amounts, percentages, dates,
+phones, ids and enumerations.  Each cleaner returns the clean value or raises
+ValueError with a short Chinese reason; None means blank."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from typing import Any
+
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def nfkc(v: Any) -> str:
+    return unicodedata.normalize("NFKC", str(v)).strip()
+
+
+def is_blank(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    return isinstance(v, str) and not nfkc(v).strip("-— \u3000")
+
+
+def _finite(x: float) -> float:
+    if not math.isfinite(x):
+        raise ValueError("数字无效")
+    return x
+
+
+_UNITS = (("亿元", 1e8), ("亿", 1e8), ("万元", 1e4), ("万", 1e4), ("千元", 1e3), ("元", 1.0))
+
+
+def unit_of(header: str) -> float:
+    """The multiplier a header's unit states: 年用量（万元） → 10000."""
+    h = nfkc(header)
+    m = re.search(r"[(\[]\s*([^)\]]*)\s*[)\]]|单位[:：]?\s*(\S+)$", h)
+    text = (m[1] or m[2]) if m else ""
+    for unit, mult in _UNITS:
+        if unit in text:
+            return mult
+    return 1.0
+
+
+def parse_amount(v: Any, multiplier: float = 1.0) -> float | None:
+    """50万 · 32.5万元 · ¥1,200,000.00 · 120000元 · full-width digits · numbers × header unit."""
+    if is_blank(v):
+        return None
+    if isinstance(v, bool):
+        raise ValueError("金额无效")
+    if isinstance(v, (int, float)):
+        return round(_finite(float(v)) * multiplier, 2)
+    s = nfkc(v).replace(",", "").replace("，", "").replace(" ", "").replace("¥", "").replace("￥", "")
+    s = s.replace("RMB", "").replace("人民币", "")
+    neg = s.startswith("-") or (s.startswith("(") and s.endswith(")"))
+    s = s.strip("-()")
+    mult = multiplier
+    for unit, m in _UNITS:
+        if s.endswith(unit):
+            s = s[: -len(unit)]
+            mult = m if unit != "元" else 1.0
+            break
+    if not re.fullmatch(r"\d+(\.\d+)?|\.\d+", s):
+        raise ValueError(f"金额“{v}”无法识别")
+    x = float(s) * mult
+    return round(-x if neg else x, 2)
+
+
+def parse_percent(v: Any) -> float | None:
+    """12.5% · 0.125 · 12.5 (a plain number above 1 is read as percent points)."""
+    if is_blank(v):
+        return None
+    if isinstance(v, bool):
+        raise ValueError("百分比无效")
+    if isinstance(v, (int, float)):
+        x = _finite(float(v))
+    else:
+        s = nfkc(v).replace(" ", "")
+        pct = s.endswith("%")
+        s = s.rstrip("%")
+        if not re.fullmatch(r"-?\d+(\.\d+)?|-?\.\d+", s):
+            raise ValueError(f"百分比“{v}”无法识别")
+        x = float(s)
+        if pct:
+            return round(x / 100, 6)
+    if abs(x) > 1:
+        if abs(x) > 100:
+            raise ValueError(f"百分比“{v}”超出范围")
+        x = x / 100
+    return round(x, 6)
+
+
+_DATE_PATTERNS = (
+    re.compile(r"(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})\s*日?"),
+    re.compile(r"(\d{4})(\d{2})(\d{2})"),
+)
+
+
+def parse_date(v: Any) -> dt.date | None:
+    """2019年3月5日 · 2019/3/5 · 2019.03.05 · 20190305 · Excel serials · real dates."""
+    if is_blank(v):
+        return None
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, bool):
+        raise ValueError("日期无效")
+    if isinstance(v, (int, float)):
+        x = _finite(float(v))
+        if 19000101 <= x <= 21001231 and x == int(x):
+            return parse_date(str(int(x)))
+        if 1 <= x < 2958466:
+            return EXCEL_EPOCH + dt.timedelta(days=int(x))
+        raise ValueError(f"日期“{v}”无法识别")
+    s = nfkc(v)
+    s = re.sub(r"[T\s]+\d{1,2}:\d{2}(:\d{2})?(\.\d+)?$", "", s)
+    for pat in _DATE_PATTERNS:
+        m = pat.fullmatch(s)
+        if m:
+            try:
+                return dt.date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                raise ValueError(f"日期“{v}”不存在") from None
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return parse_date(float(s))
+    raise ValueError(f"日期“{v}”无法识别")
+
+
+def parse_text(v: Any) -> str | None:
+    if is_blank(v):
+        return None
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.strftime("%Y-%m-%d")
+    return re.sub(r"\s+", " ", nfkc(v)).strip() or None
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def parse_company(v: Any) -> str | None:
+    """A Chinese company name: spaces are noise (杭州  恒泰化工 → 杭州恒泰化工); brackets and
+    the legal form are kept as written."""
+    t = parse_text(v)
+    if t and _CJK.search(t):
+        t = re.sub(r"\s+", "", t)
+    return t
+
+
+def parse_id(v: Any) -> str | None:
+    """Ids as text: 12.0 → "12", full-width → half-width, spaces removed."""
+    t = parse_text(v)
+    return t.replace(" ", "").upper() if t else None
+
+
+_AREA3 = re.compile(r"^0(10|2\d)")
+
+
+def parse_phone(v: Any) -> str | None:
+    """Phones as text: numbers stored as floats, lost leading zeros of landlines, +86."""
+    if is_blank(v):
+        return None
+    if isinstance(v, float):
+        if not v.is_integer():
+            raise ValueError(f"电话“{v}”无法识别")
+        v = str(int(v))
+    s = nfkc(v)
+    parts = re.split(r"[/、;；,，]| 或 ", s)
+    out = []
+    for p in parts:
+        p = p.strip()
+        if not p:
+            continue
+        ext = ""
+        m = re.search(r"(?:转|ext\.?|x)\s*(\d+)$", p, re.I)
+        if m:
+            ext, p = "-" + m[1], p[: m.start()]
+        digits = re.sub(r"[^\d+]", "", p)
+        if digits.startswith("+86"):
+            digits = digits[3:]
+        elif digits.startswith("0086"):
+            digits = digits[4:]
+        digits = digits.lstrip("+")
+        if not digits.isdigit() or not (7 <= len(digits) <= 12):
+            raise ValueError(f"电话“{v}”无法识别")
+        if len(digits) == 11 and digits.startswith("1"):
+            out.append(digits + ext)
+            continue
+        if not digits.startswith("0") and len(digits) >= 9:
+            digits = "0" + digits  # a landline stored as a number lost its leading zero
+        if digits.startswith("0"):
+            n = 3 if _AREA3.match(digits) else 4
+            out.append(f"{digits[:n]}-{digits[n:]}{ext}")
+        else:
+            out.append(digits + ext)  # a local number without area code
+    return "、".join(out) if out else None
+
+
+def parse_enum(v: Any, mapping: dict[str, str], choices: tuple[str, ...]) -> str | None:
+    if is_blank(v):
+        return None
+    s = nfkc(v).replace(" ", "")
+    if s in choices:
+        return s
+    for key in (s, s.upper()):
+        if key in mapping:
+            return mapping[key]
+    raise ValueError(f"取值“{v}”不在 {'/'.join(choices)} 之中")

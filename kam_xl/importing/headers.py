@@ -1,0 +1,143 @@
+"""Finding the header row of a legacy sheet and mapping its columns.
+
+Title rows and blank rows above the header are skipped; the header is the row
+(or pair of rows, for two-row headers with merged group cells) whose cells
+match the most known synonyms.  The synonym table is data (synonyms.json).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import layout as L
+from .cleaning import nfkc, unit_of
+from .readers import SheetGrid
+
+SYNONYMS_FILE = Path(__file__).with_name("synonyms.json")
+SCAN_ROWS = 30
+TARGETS = (L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name)
+
+
+@functools.lru_cache(maxsize=4)
+def synonyms(path: str = str(SYNONYMS_FILE)) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def norm_header(text: Any) -> str:
+    """Compare headers without width, spaces, brackets or a unit in brackets."""
+    if text is None:
+        return ""
+    s = nfkc(text)
+    s = re.sub(r"[(\[（【][^)\]）】]*[)\]）】]", "", s)  # (元) (万元) (%) …
+    s = re.sub(r"[\s:：*＊]+", "", s)
+    return s.lower()
+
+
+@functools.lru_cache(maxsize=4)
+def _lookup(table: str) -> dict[str, str]:
+    out = {}
+    for target, names in synonyms()["tables"][table].items():
+        out[norm_header(target)] = target
+        for n in names:
+            out.setdefault(norm_header(n), target)
+    return out
+
+
+@dataclass
+class HeaderMap:
+    table: str
+    header_rows: tuple[int, ...]        # 0-based rows forming the header
+    columns: dict[int, str]             # source column → target header
+    multipliers: dict[int, float]       # source column → amount unit from the header
+    source_headers: dict[int, str]      # source column → header text as written
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def first_data_row(self) -> int:
+        return max(self.header_rows) + 1
+
+
+def _cell(rows: list[list[Any]], r: int, c: int) -> Any:
+    row = rows[r] if r < len(rows) else []
+    return row[c] if c < len(row) else None
+
+
+def _fill_merged(grid: SheetGrid) -> list[list[Any]]:
+    rows = [list(r) for r in grid.rows[: SCAN_ROWS + 2]]
+    for r1, c1, r2, c2 in grid.merged:
+        if r1 >= len(rows):
+            continue
+        v = _cell(rows, r1, c1)
+        for r in range(r1, min(r2, len(rows) - 1) + 1):
+            while len(rows[r]) <= c2:
+                rows[r].append(None)
+            for c in range(c1, c2 + 1):
+                if rows[r][c] is None:
+                    rows[r][c] = v
+    return rows
+
+
+def _match(table: str, names: list[str]) -> str | None:
+    lk = _lookup(table)
+    for n in names:
+        k = norm_header(n)
+        if k and k in lk:
+            return lk[k]
+    return None
+
+
+def _candidate(table: str, rows, hdr_rows: tuple[int, ...], width: int):
+    columns, mult, src = {}, {}, {}
+    used = set()
+    for c in range(width):
+        texts = [str(_cell(rows, r, c)) for r in hdr_rows if _cell(rows, r, c) not in (None, "")]
+        if not texts:
+            continue
+        # sub-header first, then group + sub, then the group alone
+        names = [texts[-1], "".join(texts)] + texts[:-1] if len(texts) > 1 else texts
+        target = _match(table, names)
+        label = "/".join(dict.fromkeys(texts))
+        src[c] = label
+        if target and target not in used:
+            columns[c] = target
+            used.add(target)
+            mult[c] = unit_of(texts[-1]) if unit_of(texts[-1]) != 1.0 else unit_of(label)
+    return columns, mult, src
+
+
+def _score(table: str, columns: dict[int, str]) -> float:
+    distinct = synonyms()["distinctive"].get(table, [])
+    return len(columns) + 0.5 * sum(1 for t in columns.values() if t in distinct)
+
+
+def detect(grid: SheetGrid) -> HeaderMap | None:
+    rows = _fill_merged(grid)
+    width = max((len(r) for r in grid.rows[: SCAN_ROWS + 2]), default=0)
+    best: tuple[float, HeaderMap] | None = None
+    for r in range(min(SCAN_ROWS, len(rows))):
+        nonblank = sum(1 for v in (rows[r] if r < len(rows) else []) if v not in (None, ""))
+        if nonblank < 2:
+            continue
+        for hdr_rows in ((r,), (r, r + 1)):
+            if hdr_rows[-1] >= len(rows):
+                continue
+            for table in TARGETS:
+                cols, mult, src = _candidate(table, rows, hdr_rows, width)
+                key = {L.CUSTOMERS.name: ("客户名称", "客户编号"), L.VISITS.name: ("客户名称", "客户编号"),
+                       L.RECEIVABLES.name: ("客户名称", "客户编号")}[table]
+                if len(cols) < 2 or not any(k in cols.values() for k in key):
+                    continue
+                score = _score(table, cols) - (0.25 if len(hdr_rows) == 2 else 0)
+                if best is None or score > best[0]:
+                    ignored = [src[c] for c in sorted(src) if c not in cols]
+                    best = (score, HeaderMap(table, hdr_rows, cols, mult, src, ignored))
+    return best[1] if best else None
+
+
+def title_text(grid: SheetGrid, hm: HeaderMap | None) -> str:
+    top = hm.header_rows[0] if hm else min(len(grid.rows), 5)
+    return " ".join(str(v) for r in grid.rows[:top] for v in r if v not in (None, ""))
