@@ -64,8 +64,10 @@ def _phone(rng: random.Random) -> str:
 
 
 def _company(rng: random.Random, city: str, kind: str, used: set[str]) -> str:
-    for _ in range(100):
-        brand = "".join(rng.sample(BRAND, 2))
+    for attempt in range(400):
+        brand = "".join(rng.sample(BRAND, 2 + attempt // 20))  # longer brands once short ones run out
+        if kind == "人民医院" and attempt >= 20:
+            kind = "医疗器械"
         if kind in ("人民医院", "职业技术学院", "公共资源交易中心"):
             name = f"{city}市{brand}{kind}" if kind != "人民医院" else f"{city}市第{rng.randint(1, 9)}人民医院"
         else:

@@ -7,6 +7,7 @@ every bad cell at once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any, Literal, Optional
 
@@ -286,17 +287,87 @@ def coerce_value(col: L.Column, v: Any) -> tuple[Any, str | None]:
 
 def coerce_record(table: L.TableDef, row: dict[str, Any], index: int):
     """Row of {header: value} → (model, [(header, raw value, message)])."""
-    values: dict[str, Any] = {"row_index": index}
-    problems: list[tuple[str, Any, str]] = []
-    for col in table.columns:
-        if col.header not in row:
-            continue
-        raw = row[col.header]
-        val, msg = coerce_value(col, raw)
+    headers = list(row)
+    records, problems = coerce_rows(table, headers, [list(row.values())], start=index, skip_blank=False)
+    return records[0], [(h, raw, msg) for _, h, raw, msg in problems]
+
+
+_DATETIME, _DATE = dt.datetime, dt.date
+
+
+def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int) -> list[Any]:
+    """Convert one column.  The common cell types are handled inline (this runs for
+    every cell of 100k-row books); anything else goes through coerce_value."""
+    def slow(r: int, v: Any) -> Any:
+        val, msg = coerce_value(col, v)
         if msg and not col.formula:  # computed columns are not user input
-            problems.append((col.header, raw, msg))
+            problems.append((rows_offset + r, col.header, v, msg))
         if col.kind == L.PERCENT and val is not None and col.hi == 1 and abs(val) > 1:
-            val = None  # out of range: treat as unknown rather than guess
-        values[col.key] = val
+            return None  # out of range: unknown rather than a guess
+        return val
+
+    kind = col.kind
+    if kind == L.TEXT:
+        return [(v.strip() or None) if type(v) is str else None if v is None else slow(r, v)
+                for r, v in enumerate(raw)]
+    if kind == L.ENUM:
+        choices = set(col.choices)
+        if col.soft_choices or not choices:
+            return [(v.strip() or None) if type(v) is str else None if v is None else slow(r, v)
+                    for r, v in enumerate(raw)]
+        return [v if v in choices else None if v is None or v == "" else slow(r, v) for r, v in enumerate(raw)]
+    if kind in (L.MONEY, L.NUMBER):
+        if col.lo is None and col.hi is None:
+            return [float(v) if type(v) in (float, int) else None if v is None else slow(r, v)
+                    for r, v in enumerate(raw)]
+    if kind in (L.DATE, L.DATETIME):
+        return [v.date() if type(v) is _DATETIME else v if type(v) is _DATE else None if v is None
+                else slow(r, v) for r, v in enumerate(raw)]
+    return [None if v is None else slow(r, v) for r, v in enumerate(raw)]
+
+
+@functools.lru_cache(maxsize=16)
+def _defaults(model: type) -> dict[str, Any]:
+    return {name: f.default for name, f in model.model_fields.items()}
+
+
+def fast_construct(model: type, values: dict[str, Any]):
+    """model_construct without its per-call overhead: values are already typed."""
+    obj = model.__new__(model)
+    d = dict(_defaults(model))
+    d.update(values)
+    object.__setattr__(obj, "__dict__", d)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", {})
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def coerce_rows(table: L.TableDef, headers: list[str], rows: list[list[Any]], start: int = 0,
+                skip_blank: bool = True):
+    """A table body → (models, [(row index, header, raw value, message)]), column by column."""
+    problems: list = []
+    by_header = table.by_header()
+    keys, columns = [], []
+    for i, h in enumerate(headers):
+        col = by_header.get(h)
+        if col is None:
+            continue
+        raw = [row[i] if i < len(row) else None for row in rows]
+        keys.append(col.key)
+        columns.append(_column(col, raw, problems, start))
+    computed = {c.key for c in table.columns if c.formula}
     model = MODELS[table.name]
-    return model.model_construct(**values), problems
+    out = []
+    user_cols = [j for j, k in enumerate(keys) if k not in computed]
+    for r, vals in enumerate(zip(*columns)) if columns else enumerate([()] * len(rows)):
+        if skip_blank and all(vals[j] is None for j in user_cols):
+            continue
+        d = dict(zip(keys, vals))
+        d["row_index"] = start + r
+        out.append(fast_construct(model, d))
+    if skip_blank:
+        blank = {start + r for r, vals in enumerate(zip(*columns)) if all(vals[j] is None for j in user_cols)} \
+            if columns else set()
+        problems = [p for p in problems if p[0] not in blank]
+    return out, problems

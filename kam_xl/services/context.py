@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .. import layout as L
-from ..domain.models import (Customer, Receivable, Settings, TierRule, Visit, coerce_record)
+from ..domain.models import Customer, Receivable, Settings, TierRule, Visit, coerce_rows
 from ..workbook.tables import Table, TableStore
 
 CORE = (L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name, L.TIER_RULES.name, L.SETTINGS.name)
@@ -46,14 +46,9 @@ class BookData:
 
 
 def _records(table: Table, tdef: L.TableDef, problems: list) -> list:
-    out = []
-    for i, row in enumerate(table.records()):
-        if all(v is None or v == "" for v in row.values()):
-            continue
-        rec, probs = coerce_record(tdef, row, i)
-        out.append(rec)
-        problems.extend((i, h, raw, msg) for h, raw, msg in probs)
-    return out
+    records, probs = coerce_rows(tdef, table.headers, table.rows)
+    problems.extend(probs)
+    return records
 
 
 def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None = None) -> BookData:

@@ -36,14 +36,6 @@ EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
 # ---------------------------------------------------------------------------
 # Reading
-def _clean_cell(v: Any) -> Any:
-    if v == "":
-        return None
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2 ** 53:
-        return int(v)
-    return v
-
-
 def read_tables(path: str, names: Iterable[str], pkg: Package | None = None) -> dict[str, Table]:
     """Read the named Excel Tables (headers + body) of a workbook file."""
     names = list(names)
@@ -63,11 +55,13 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None) -> 
             c1, r1, c2, r2 = tp.bounds
             width = c2 - c1 + 1
             body = []
-            for r in range(r1, r2):  # r1 is the header row (1-based) → body rows r1+1..r2
-                src = grid[r] if r < len(grid) else []
-                row = [_clean_cell(v) for v in src[c1:c2 + 1]]
-                row += [None] * (width - len(row))
+            pad = [None] * width
+            for r in range(r1, min(r2, len(grid))):  # r1 is the header row (1-based) → body rows r1+1..r2
+                row = [None if v == "" else v for v in grid[r][c1:c2 + 1]]
+                if len(row) < width:
+                    row += pad[len(row):]
                 body.append(row)
+            body.extend([list(pad) for _ in range(max(0, r2 - max(r1, len(grid))))])
             # an Excel table always has ≥1 body row; a fully blank one is "no data"
             headers = [str(h) for h in tp.columns]
             while body and is_blank_row(name, headers, body[-1]):

@@ -1,0 +1,137 @@
+"""Scale benchmark: regrade, validate, a legacy import, report, the floor and an
+openpyxl load+save, on one generated book, interleaved, each in its own process
+(so peak memory is that action's own).  Prints medians, peak RSS and ratios.
+
+    python benchmarks/bench.py --customers 100000 --visits 400000 --receivables 200000 --rounds 3
+
+The floor is what any approach must pay for this book: inflate and parse the
+three data sheets' XML and write the zip back.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ACTIONS = {
+    "regrade": "from kam_xl.services.book import run_regrade; run_regrade(BOOK, operator='bench')",
+    "validate": "from kam_xl.services.book import run_validate; run_validate(BOOK)",
+    "import": "from kam_xl.services.book import run_import; run_import(BOOK, [LEGACY])",
+    "report": "from kam_xl.services.book import run_report; run_report(BOOK, out=OUT)",
+    "floor": "from benchmarks.bench import floor; floor(BOOK)",
+    "openpyxl": ("import openpyxl; wb = openpyxl.load_workbook(BOOK, keep_vba=True); "
+                 "wb.save(BOOK)"),
+}
+
+
+def floor(book: str) -> None:
+    """Unzip, parse the three data sheets' XML, re-zip everything."""
+    import zipfile
+    from lxml import etree
+    from kam_xl import layout as L
+    from kam_xl.workbook.package import read_package
+    tmp = book + ".floor"
+    with zipfile.ZipFile(book) as z:
+        pkg = read_package(z)
+        parts = {pkg.sheets[t.sheet] for t in L.DATA_TABLES}
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as out:
+            for info in z.infolist():
+                data = z.read(info.filename)
+                if info.filename in parts:
+                    etree.fromstring(data)
+                out.writestr(info, data)
+    os.replace(tmp, book)
+
+
+def generate(folder: Path, n_cust: int, n_visits: int, n_recv: int) -> tuple[Path, Path]:
+    from kam_xl import demo
+    from kam_xl.domain.models import Settings
+    from kam_xl.domain.tiering import default_rules
+    from kam_xl.services.computed import cached_for
+    from kam_xl.workbook.builder import build_master
+    book = folder / f"bench_{n_cust}.xlsm"
+    legacy = folder / f"legacy_{n_cust}.csv"
+    if book.exists() and legacy.exists():
+        return book, legacy
+    t = time.perf_counter()
+    data = demo.build_data(n_customers=n_cust, n_visits=n_visits, n_receivables=n_recv, plant=False)
+    build_master(book, data, demo.demo_settings(), cached=cached_for(data, default_rules(), Settings(), demo.AS_OF))
+    # a legacy archive of the same size: every customer again (merges), some fields newer
+    import csv
+    with open(legacy, "w", encoding="gb18030", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["单位名称", "业务员", "年用量（万元）", "回款情况", "电话"])
+        for i, c in enumerate(data["Customers"]):
+            w.writerow([c["客户名称"], c["客户经理"], round(c["年用量(元)"] / 10000, 4),
+                        {"好": "优", "较好": "良", "一般": "中", "差": "差"}[c["回款信誉"]], c["联系电话"]])
+    print(f"generated {book.name} ({book.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t:.0f} s",
+          flush=True)
+    return book, legacy
+
+
+def run_once(action: str, master: Path, legacy: Path, work: Path) -> tuple[float, float]:
+    book = work / f"{action}.xlsm"
+    shutil.copy2(master, book)
+    for p in (work / "备份").glob("*"):
+        p.unlink()
+    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); BOOK={str(book)!r}; LEGACY={str(legacy)!r}; "
+            f"OUT={str(work / 'reports')!r}; t=time.perf_counter(); {ACTIONS[action]}; "
+            f"print('ELAPSED', time.perf_counter()-t)")
+    out_f, err_f = work / f"{action}.out", work / f"{action}.err"
+    with open(out_f, "w") as o, open(err_f, "w") as e:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=o, stderr=e)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = out_f.read_text(), err_f.read_text()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{action} failed: {err[-2000:]}")
+    elapsed = float(out.strip().splitlines()[-1].split()[1])
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--customers", type=int, default=100000)
+    ap.add_argument("--visits", type=int, default=400000)
+    ap.add_argument("--receivables", type=int, default=200000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--openpyxl-rounds", type=int, default=1, help="the reference is slow; 0 skips it")
+    ap.add_argument("--dir", default=str(ROOT / "benchmarks" / "out"))
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    master, legacy = generate(folder, args.customers, args.visits, args.receivables)
+    work = folder / "work"
+    work.mkdir(exist_ok=True)
+    times: dict[str, list[float]] = {a: [] for a in ACTIONS}
+    peaks: dict[str, float] = {a: 0.0 for a in ACTIONS}
+    order = [a for a in ACTIONS if a != "openpyxl"]
+    for r in range(args.rounds):
+        for a in order + (["openpyxl"] if r < args.openpyxl_rounds else []):
+            t, peak = run_once(a, master, legacy, work)
+            times[a].append(t)
+            peaks[a] = max(peaks[a], peak)
+            print(f"round {r + 1} {a:9s} {t:8.2f} s  peak {peak:7.0f} MB", flush=True)
+    med = {a: statistics.median(v) for a, v in times.items() if v}
+    print("\naction      median s   peak MB   action/floor   openpyxl/action")
+    for a, m in med.items():
+        ratio_floor = m / med["floor"]
+        ratio_ref = med["openpyxl"] / m if "openpyxl" in med else float("nan")
+        print(f"{a:10s} {m:9.2f} {peaks[a]:9.0f} {ratio_floor:13.2f} {ratio_ref:17.1f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"median_s": med, "peak_mb": peaks,
+                                               "sizes": vars(args)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
