@@ -54,7 +54,10 @@ def read_csv(path: Path) -> list[SheetGrid]:
         dialect = csv.Sniffer().sniff(sample, delimiters=",\t;|")
     except csv.Error:
         dialect = csv.excel
-    rows = [list(r) for r in csv.reader(io.StringIO(text), dialect)]
+    try:
+        rows = [list(r) for r in csv.reader(io.StringIO(text, newline=""), dialect)]
+    except csv.Error as e:
+        raise UnreadableSource(f"CSV 格式错误（{e}）") from None
     return [SheetGrid(path, path.stem, [[c if c != "" else None for c in r] for r in rows])]
 
 

@@ -28,7 +28,8 @@ from ..services.context import BookData
 from ..workbook.tables import Changes
 from . import cleaning as cl
 from .headers import HeaderMap, detect, synonyms, title_text
-from .readers import SheetGrid, UnreadableSource, expand_sources, read_source
+from .readers import SheetGrid, UnreadableSource, expand_sources
+from .sandbox import read_isolated
 
 NEW, MERGED, SKIPPED, REJECTED = L.IMPORT_OUTCOMES
 TABLE_LABEL = {L.CUSTOMERS.name: L.SHEET_CUSTOMERS, L.VISITS.name: L.SHEET_VISITS,
@@ -173,6 +174,7 @@ def parse_grid(grid: SheetGrid, hm: HeaderMap, order: int, result: ImportResult)
     table = L.TABLES[hm.table]
     rows: list[SourceRow] = []
     label_file, label_sheet = grid.file.name, grid.sheet
+    outcomes_before = len(result.outcomes)
     parsed = []
     for r in range(hm.first_data_row, len(grid.rows)):
         cells = grid.rows[r]
@@ -197,6 +199,9 @@ def parse_grid(grid: SheetGrid, hm: HeaderMap, order: int, result: ImportResult)
             if v is not None:
                 values[header] = v
         parsed.append((excel_row, values, notes))
+    if not parsed and len(result.outcomes) == outcomes_before:
+        result.outcomes.append(Outcome(label_file, label_sheet, None, SKIPPED, TABLE_LABEL[hm.table], None,
+                                       "表头之后没有数据行"))
     dates = [v for _, vals, _ in parsed for v in vals.values() if isinstance(v, dt.date)]
     date, basis = _source_date(grid.file, title_text(grid, hm), dates)
     info = SourceInfo(label_file, label_sheet, hm.table, date, basis,
@@ -321,7 +326,7 @@ def import_sources(data: BookData, paths: list[Path], progress=None,
     files = expand_sources(paths)
     for order, path in enumerate(files):
         try:
-            grids = read_source(path)
+            grids = read_isolated(path)
         except UnreadableSource as e:
             result.unreadable.append((path.name, str(e)))
             continue

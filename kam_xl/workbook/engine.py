@@ -37,36 +37,51 @@ EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 # ---------------------------------------------------------------------------
 # Reading
 def read_tables(path: str, names: Iterable[str], pkg: Package | None = None) -> dict[str, Table]:
-    """Read the named Excel Tables (headers + body) of a workbook file."""
-    names = list(names)
+    """Read the named Excel Tables (headers + body) of a workbook file.
+
+    Each sheet is streamed once (calamine iter_rows) and only the tables' cells
+    are kept, so memory follows the tables, not the sheet grid."""
+    names = [n for n in names]
     if pkg is None:
         with zipfile.ZipFile(path) as z:
             pkg = read_package(z)
+    wanted = [pkg.tables[n] for n in names if n in pkg.tables]
+    by_sheet: dict[str, list[TablePart]] = {}
+    for tp in wanted:
+        by_sheet.setdefault(tp.sheet, []).append(tp)
     out: dict[str, Table] = {}
     with CalamineWorkbook.from_path(path) as wb:
-        sheet_cache: dict[str, list[list[Any]]] = {}
-        for name in names:
-            tp = pkg.tables.get(name)
-            if tp is None:
-                continue
-            if tp.sheet not in sheet_cache:
-                sheet_cache[tp.sheet] = wb.get_sheet_by_name(tp.sheet).to_python(skip_empty_area=False)
-            grid = sheet_cache[tp.sheet]
-            c1, r1, c2, r2 = tp.bounds
-            width = c2 - c1 + 1
-            body = []
-            pad = [None] * width
-            for r in range(r1, min(r2, len(grid))):  # r1 is the header row (1-based) → body rows r1+1..r2
-                row = [None if v == "" else v for v in grid[r][c1:c2 + 1]]
-                if len(row) < width:
-                    row += pad[len(row):]
-                body.append(row)
-            body.extend([list(pad) for _ in range(max(0, r2 - max(r1, len(grid))))])
-            # an Excel table always has ≥1 body row; a fully blank one is "no data"
-            headers = [str(h) for h in tp.columns]
-            while body and is_blank_row(name, headers, body[-1]):
-                body.pop()
-            out[name] = Table(name, tp.sheet, headers, body, header_row=r1, first_col=c1)
+        for sheet_name, parts in by_sheet.items():
+            sheet = wb.get_sheet_by_name(sheet_name)
+            start = sheet.start
+            col0 = start[1] if start else 0
+            bodies: dict[str, list[list[Any]]] = {tp.name: [] for tp in parts}
+            spans = []
+            for tp in parts:
+                c1, r1, c2, r2 = tp.bounds  # r1: header row (1-based) → body rows r1+1..r2 are 0-based r1..r2-1
+                spans.append((tp.name, r1, r2, c1 - col0, c2 - col0 + 1, c2 - c1 + 1))
+            last = max(s[2] for s in spans)
+            if start is not None:
+                for r, src in enumerate(sheet.iter_rows()):
+                    if r >= last:
+                        break
+                    for name, b1, b2, a, b, width in spans:
+                        if b1 <= r < b2:
+                            row = [None if v == "" else v for v in src[max(a, 0):b]]
+                            if a < 0:
+                                row = [None] * (-a) + row
+                            if len(row) < width:
+                                row += [None] * (width - len(row))
+                            bodies[name].append(row)
+            for tp in parts:
+                c1, r1, c2, r2 = tp.bounds
+                body = bodies[tp.name]
+                width = c2 - c1 + 1
+                body.extend([None] * width for _ in range(max(0, (r2 - r1) - len(body))))
+                headers = [str(h) for h in tp.columns]
+                while body and is_blank_row(tp.name, headers, body[-1]):
+                    body.pop()
+                out[tp.name] = Table(tp.name, tp.sheet, headers, body, header_row=r1, first_col=c1)
     return out
 
 

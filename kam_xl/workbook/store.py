@@ -49,7 +49,7 @@ class FileStore:
         try:
             with zipfile.ZipFile(self.path) as z:
                 self.pkg: Package = read_package(z)
-        except (zipfile.BadZipFile, KeyError, OSError, AttributeError, ValueError) as e:
+        except Exception as e:  # BadZipFile, zlib.error, KeyError, damaged XML …
             raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
         self._fp = fingerprint(self.path)
         self._tables: dict[str, Table] = {}
@@ -68,7 +68,9 @@ class FileStore:
         if todo:
             try:
                 self._tables.update(engine.read_tables(str(self.path), todo, self.pkg))
-            except Exception as e:  # calamine raises its own error types for damaged parts
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:  # calamine's own errors, even a native panic, for damaged parts
                 raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
         return {n: self._tables[n] for n in names}
 
@@ -93,12 +95,15 @@ class FileStore:
             for r, cells in edit.items():
                 sheet_edits.setdefault(part, {}).setdefault(r, {}).update(cells)
         replaced: dict[str, bytes] = {}
-        with zipfile.ZipFile(self.path) as z:
-            for part, rows in sheet_edits.items():
-                last = self._last_cell(part, new_refs)
-                replaced[part] = engine.patch_sheet(z.read(part), rows, last)
-            for part, ref in new_refs.items():
-                replaced[part] = engine.patch_table_ref(z.read(part), ref)
+        try:
+            with zipfile.ZipFile(self.path) as z:
+                for part, rows in sheet_edits.items():
+                    last = self._last_cell(part, new_refs)
+                    replaced[part] = engine.patch_sheet(z.read(part), rows, last)
+                for part, ref in new_refs.items():
+                    replaced[part] = engine.patch_table_ref(z.read(part), ref)
+        except Exception as e:  # a damaged part: refuse before anything is written
+            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
         self._commit(replaced)
         return self.last_backup
 
@@ -112,7 +117,8 @@ class FileStore:
 
     def _commit(self, replaced: dict[str, bytes]) -> None:
         folder = self.path.parent
-        fd, tmp = tempfile.mkstemp(prefix=".~kam_", suffix=self.path.suffix, dir=folder)
+        self._remove_stale_temps()
+        fd, tmp = tempfile.mkstemp(prefix=self._temp_prefix(), suffix=".tmp", dir=folder)
         os.close(fd)
         try:
             engine.write_package(str(self.path), tmp, replaced)
@@ -137,6 +143,19 @@ class FileStore:
         self._tables.clear()
 
     last_backup: Path | None = None
+
+    def _temp_prefix(self) -> str:
+        return f".~kam_{self.path.name}."
+
+    def _remove_stale_temps(self, older_than_s: float = 600) -> None:
+        """A write killed half-way leaves its temp file (never the book); tidy those up."""
+        import time
+        for p in self.path.parent.glob(self._temp_prefix() + "*.tmp"):
+            try:
+                if time.time() - p.stat().st_mtime > older_than_s:
+                    p.unlink()
+            except OSError:
+                pass
 
     def _backup(self) -> Path | None:
         if self.backups_keep <= 0:
