@@ -190,8 +190,9 @@ def _visits(rng: random.Random, customers, n: int, as_of: dt.date) -> list[dict[
     out = []
     weights = [5 if (c["客户等级"] or "").startswith("A") else 2 if (c["客户等级"] or "").startswith("B") else 1
                for c in customers]
+    picks = rng.choices(customers, weights, k=n)  # one draw: cumulative weights computed once
     for i in range(n):
-        c = rng.choices(customers, weights)[0]
+        c = picks[i]
         method = rng.choices(L.VISIT_METHODS, [50, 35, 8, 7])[0]
         planned = as_of + dt.timedelta(days=rng.randint(-330, 45))
         if planned > as_of:

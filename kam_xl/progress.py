@@ -14,14 +14,19 @@ class Progress:
 
     def __enter__(self) -> "Progress":
         if self.enabled:
+            from rich.console import Console
             from rich.progress import Progress as RichProgress
-            self._rich = RichProgress(transient=True)
+            self._rich = RichProgress(transient=True, console=Console(file=self.stream))
             self._rich.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         if self._rich is not None:
             self._rich.__exit__(*exc)
+
+    def step(self, text: str) -> None:
+        """A named phase of an action (读取 → 计算 → 写入)."""
+        self.update(0, None, text)
 
     def update(self, done: int, total: int | None, text: str = "") -> None:
         if self._rich is None:

@@ -44,30 +44,47 @@ def _store(path, store: TableStore | None) -> TableStore:
     return store if store is not None else FileStore(path)
 
 
+class _Quiet:
+    def step(self, text: str) -> None:
+        pass
+
+
 def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
-                 dry_run: bool = False) -> RegradeResult:
+                 dry_run: bool = False, progress=None) -> RegradeResult:
+    progress = progress or _Quiet()
+    progress.step("读取工作簿")
     data = context.load(store, context.CORE, as_of)
+    progress.step("计算等级")
     res = regrade(data, operator)
     if not dry_run:
+        progress.step("写入")
         store.write(res.changes)
     return res
 
 
 def run_regrade(path, as_of=None, dry_run=False, operator="") -> RegradeResult:
-    return regrade_book(FileStore(path), operator, as_of, dry_run)
+    from ..progress import Progress
+    with Progress("重新分级") as bar:
+        return regrade_book(FileStore(path), operator, as_of, dry_run, bar)
 
 
-def validate_book(store: TableStore, as_of: dt.date | None = None, dry_run: bool = False):
+def validate_book(store: TableStore, as_of: dt.date | None = None, dry_run: bool = False, progress=None):
     from .validate import validate
+    progress = progress or _Quiet()
+    progress.step("读取工作簿")
     data = context.load(store, context.CORE, as_of)
+    progress.step("校验")
     report = validate(data)
     if not dry_run:
+        progress.step("写入")
         store.write(report.changes)
     return report
 
 
 def run_validate(path, as_of=None, dry_run=False):
-    return validate_book(FileStore(path), as_of, dry_run)
+    from ..progress import Progress
+    with Progress("全面校验") as bar:
+        return validate_book(FileStore(path), as_of, dry_run, bar)
 
 
 def report_book(store: TableStore, book_path: Path, out: str | None = None,

@@ -76,3 +76,22 @@ def test_validate_exit_codes(book_factory):
     from tests.conftest import good_customer
     assert main(["validate", str(book_factory())]) == 0
     assert main(["validate", str(book_factory(customers=[good_customer(1, 保密承诺="否")]))]) == 1
+
+
+def test_progress_is_quiet_when_not_a_terminal(book_factory):
+    r = run("regrade", book_factory())
+    assert r.returncode == 0 and r.stderr == ""
+
+
+def test_progress_shows_on_a_terminal(book_factory):
+    import io
+    from kam_xl.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    out = Tty()
+    with Progress("重新分级", stream=out) as bar:
+        assert bar.enabled
+        bar.step("读取工作簿")
+    assert not Progress("x", stream=io.StringIO()).enabled
