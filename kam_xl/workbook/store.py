@@ -41,9 +41,11 @@ def fingerprint(path: Path) -> tuple[int, int]:
 
 
 class FileStore:
-    def __init__(self, path: str | os.PathLike, backups_keep: int = 10):
+    def __init__(self, path: str | os.PathLike, backups_keep: int | None = None):
+        """backups_keep: how many timestamped backups to keep; None reads 备份保留份数
+        from the workbook's Settings table (default 10)."""
         self.path = Path(path)
-        self.backups_keep = backups_keep
+        self._backups_keep = backups_keep
         if not self.path.is_file():
             raise WorkbookNotFound(self.path, "文件不存在", "no such file")
         try:
@@ -87,6 +89,7 @@ class FileStore:
         if changes.empty:
             return None
         self.check_writable()
+        _ = self.backups_keep  # read the setting before the commit step
         names = set(changes.updates) | set(changes.appends) | set(changes.replaces)
         tables = self.read(names)
         sheet_edits, new_refs = engine.plan(self.pkg, changes, tables)
@@ -156,6 +159,19 @@ class FileStore:
                     p.unlink()
             except OSError:
                 pass
+
+    @property
+    def backups_keep(self) -> int:
+        if self._backups_keep is None:
+            self._backups_keep = 10
+            try:
+                settings = self.read([L.SETTINGS.name])[L.SETTINGS.name]
+                for row in settings.records():
+                    if row.get("参数") == "备份保留份数" and row.get("值") not in (None, ""):
+                        self._backups_keep = max(0, int(float(row["值"])))
+            except Exception:  # no Settings table (not a master book) or a bad value: default
+                pass
+        return self._backups_keep
 
     def _backup(self) -> Path | None:
         if self.backups_keep <= 0:

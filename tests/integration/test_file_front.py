@@ -164,3 +164,12 @@ def test_bad_files_give_a_clear_error(tmp_path, content):
 def test_missing_file(tmp_path):
     with pytest.raises(WorkbookNotFound):
         FileStore(tmp_path / "none.xlsm")
+
+
+def test_backup_count_is_a_workbook_setting(book_factory):
+    book = book_factory(settings={"备份保留份数": 1})
+    for i in range(3):
+        ch = Changes()
+        ch.set("Customers", 0, "备注", f"第{i}次")
+        FileStore(book).write(ch)
+    assert len(list((book.parent / BACKUP_DIR).glob(f"{book.stem}_*.xlsm"))) == 1
