@@ -183,6 +183,23 @@ class Checker:
                      f"协议将在 {days} 天后（{c.agreement_expiry:%Y-%m-%d}）到期：请尽快安排续签。", cid,
                      c.agreement_expiry)
 
+    def _id_and_customer(self, table: L.TableDef, prefix: str, rec, seen: dict[str, int], missing_sev: str,
+                         missing_msg: str, dup_fix: str, customer_fix: str) -> None:
+        """Record ids unique and present; the customer reference filled and known."""
+        i, cid, label = rec.row_index, rec.customer_id, table.header("id")
+        if not rec.id:
+            self.add(f"{prefix}-ID-MISSING", missing_sev, table, i, "id", missing_msg, cid)
+        elif rec.id in seen:
+            self.add(f"{prefix}-ID-DUP", E, table, i, "id",
+                     f"{label} {rec.id} 与第 {self.row(table, seen[rec.id])} 行重复：{dup_fix}。", cid, rec.id)
+        else:
+            seen[rec.id] = i
+        if not cid:
+            self.add(f"{prefix}-CUSTOMER-MISSING", E, table, i, "customer_id", f"未填写客户编号：{customer_fix}。")
+        elif cid not in self.customer_ids:
+            self.add(f"{prefix}-CUSTOMER-UNKNOWN", E, table, i, "customer_id",
+                     f"客户编号 {cid} 在客户档案中不存在：请更正编号或先在客户档案中建档。", cid, cid)
+
     # -- visits -------------------------------------------------------------------
     PLAN_FIELDS = ("planned_date", "place", "staff", "attendee", "purpose", "content", "expected")
 
@@ -190,18 +207,8 @@ class Checker:
         seen: dict[str, int] = {}
         for v in self.x.visits:
             i, cid = v.row_index, v.customer_id
-            if not v.id:
-                self.add("VISIT-ID-MISSING", W, V, i, "id", "拜访编号为空：请填写唯一编号（如 BF000123）。", cid)
-            elif v.id in seen:
-                self.add("VISIT-ID-DUP", E, V, i, "id",
-                         f"拜访编号 {v.id} 与第 {self.row(V, seen[v.id])} 行重复：请改为新编号。", cid, v.id)
-            else:
-                seen[v.id] = i
-            if not cid:
-                self.add("VISIT-CUSTOMER-MISSING", E, V, i, "customer_id", "未填写客户编号：请填写所拜访客户的编号。")
-            elif cid not in self.customer_ids:
-                self.add("VISIT-CUSTOMER-UNKNOWN", E, V, i, "customer_id",
-                         f"客户编号 {cid} 在客户档案中不存在：请更正编号或先在客户档案中建档。", cid, cid)
+            self._id_and_customer(V, "VISIT", v, seen, W, "拜访编号为空：请填写唯一编号（如 BF000123）。",
+                                  "请改为新编号", "请填写所拜访客户的编号")
             state = v.state
             if state in ("待审批", "已批准", "已完成"):
                 missing = [V.header(k) for k in self.PLAN_FIELDS if getattr(v, k) in (None, "")]
@@ -240,18 +247,8 @@ class Checker:
         per_customer: dict[str, list[tuple[Receivable, int, str]]] = defaultdict(list)
         for r in x.receivables:
             i, cid = r.row_index, r.customer_id
-            if not r.id:
-                self.add("RECV-ID-MISSING", E, R, i, "id", "单据号为空：请填写发票或单据号。", cid)
-            elif r.id in seen:
-                self.add("RECV-ID-DUP", E, R, i, "id",
-                         f"单据号 {r.id} 与第 {self.row(R, seen[r.id])} 行重复：同一单据只应登记一次。", cid, r.id)
-            else:
-                seen[r.id] = i
-            if not cid:
-                self.add("RECV-CUSTOMER-MISSING", E, R, i, "customer_id", "未填写客户编号。")
-            elif cid not in self.customer_ids:
-                self.add("RECV-CUSTOMER-UNKNOWN", E, R, i, "customer_id",
-                         f"客户编号 {cid} 在客户档案中不存在：请更正编号或先建档。", cid, cid)
+            self._id_and_customer(R, "RECV", r, seen, E, "单据号为空：请填写发票或单据号。",
+                                  "同一单据只应登记一次", "请填写该单据所属客户的编号")
             if (r.amount is None and self.missing(R, i, "amount", r.amount)) or (r.amount is not None and r.amount <= 0):
                 self.add("RECV-AMOUNT-INVALID", E, R, i, "amount", "金额须为大于 0 的数字。", cid, r.amount)
             elif r.paid is not None and not (0 <= r.paid <= r.amount + 0.005):
