@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 import re
 from typing import Any, Literal, Optional
 
@@ -360,14 +361,24 @@ def coerce_rows(table: L.TableDef, headers: list[str], rows: list[list[Any]], st
     model = MODELS[table.name]
     out = []
     user_cols = [j for j, k in enumerate(keys) if k not in computed]
-    for r, vals in enumerate(zip(*columns)) if columns else enumerate([()] * len(rows)):
-        if skip_blank and all(vals[j] is None for j in user_cols):
+    n_user = len(user_cols)
+    if n_user > 1:
+        pick = operator.itemgetter(*user_cols)
+        def blank(vals): return pick(vals).count(None) == n_user
+    elif n_user == 1:
+        only = user_cols[0]
+        def blank(vals): return vals[only] is None
+    else:
+        def blank(vals): return True
+    blank_rows = set()
+    rows_iter = zip(*columns) if columns else iter([()] * len(rows))
+    for r, vals in enumerate(rows_iter):
+        if skip_blank and blank(vals):
+            blank_rows.add(start + r)
             continue
         d = dict(zip(keys, vals))
         d["row_index"] = start + r
         out.append(fast_construct(model, d))
-    if skip_blank:
-        blank = {start + r for r, vals in enumerate(zip(*columns)) if all(vals[j] is None for j in user_cols)} \
-            if columns else set()
-        problems = [p for p in problems if p[0] not in blank]
+    if blank_rows:
+        problems = [p for p in problems if p[0] not in blank_rows]
     return out, problems

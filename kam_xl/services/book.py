@@ -44,6 +44,15 @@ def _store(path, store: TableStore | None) -> TableStore:
     return store if store is not None else FileStore(path)
 
 
+# regrade reads every customer column (rule conditions may name any, user columns included)
+# but only what credit and visit frequency need from the two big tables
+REGRADE_COLUMNS = {
+    L.VISITS.name: [L.VISITS.header(k) for k in ("customer_id", "actual_date", "state")],
+    L.RECEIVABLES.name: [L.RECEIVABLES.header(k) for k in
+                         ("customer_id", "invoice_date", "amount", "due_date", "paid", "paid_date")],
+}
+
+
 class _Quiet:
     def step(self, text: str) -> None:
         pass
@@ -53,7 +62,7 @@ def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
                  dry_run: bool = False, progress=None) -> RegradeResult:
     progress = progress or _Quiet()
     progress.step("读取工作簿")
-    data = context.load(store, context.CORE, as_of)
+    data = context.load(store, context.CORE, as_of, columns=REGRADE_COLUMNS)
     progress.step("计算等级")
     res = regrade(data, operator)
     if not dry_run:

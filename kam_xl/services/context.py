@@ -51,9 +51,11 @@ def _records(table: Table, tdef: L.TableDef, problems: list) -> list:
     return records
 
 
-def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None = None) -> BookData:
+def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None = None,
+         columns: dict[str, Iterable[str]] | None = None) -> BookData:
+    """Read and type the tables; `columns` limits big tables to what the action uses."""
     names = list(dict.fromkeys(list(names) + [L.SETTINGS.name]))
-    tables = store.read(names)
+    tables = store.read(names, columns) if columns else store.read(names)
     data = BookData(tables=tables)
     if L.SETTINGS.name in tables:
         data.settings, data.settings_problems = Settings.from_rows(tables[L.SETTINGS.name].records())

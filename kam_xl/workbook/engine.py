@@ -36,12 +36,14 @@ EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
 # ---------------------------------------------------------------------------
 # Reading
-def read_tables(path: str, names: Iterable[str], pkg: Package | None = None) -> dict[str, Table]:
+def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
+                columns: dict[str, Iterable[str]] | None = None) -> dict[str, Table]:
     """Read the named Excel Tables (headers + body) of a workbook file.
 
     Each sheet is streamed once (calamine iter_rows) and only the tables' cells
-    are kept, so memory follows the tables, not the sheet grid."""
-    names = [n for n in names]
+    are kept — only the wanted columns where `columns` names them — so memory
+    follows what the action needs, not the sheet grid."""
+    columns = columns or {}
     if pkg is None:
         with zipfile.ZipFile(path) as z:
             pkg = read_package(z)
@@ -55,34 +57,59 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None) -> 
             sheet = wb.get_sheet_by_name(sheet_name)
             start = sheet.start
             col0 = start[1] if start else 0
-            bodies: dict[str, list[list[Any]]] = {tp.name: [] for tp in parts}
-            spans = []
-            for tp in parts:
-                c1, r1, c2, r2 = tp.bounds  # r1: header row (1-based) → body rows r1+1..r2 are 0-based r1..r2-1
-                spans.append((tp.name, r1, r2, c1 - col0, c2 - col0 + 1, c2 - c1 + 1))
-            last = max(s[2] for s in spans)
+            readers = [_TableReader(tp, col0, columns.get(tp.name)) for tp in parts]
+            last = max(rd.r2 for rd in readers)
             if start is not None:
                 for r, src in enumerate(sheet.iter_rows()):
                     if r >= last:
                         break
-                    for name, b1, b2, a, b, width in spans:
-                        if b1 <= r < b2:
-                            row = [None if v == "" else v for v in src[max(a, 0):b]]
-                            if a < 0:
-                                row = [None] * (-a) + row
-                            if len(row) < width:
-                                row += [None] * (width - len(row))
-                            bodies[name].append(row)
-            for tp in parts:
-                c1, r1, c2, r2 = tp.bounds
-                body = bodies[tp.name]
-                width = c2 - c1 + 1
-                body.extend([None] * width for _ in range(max(0, (r2 - r1) - len(body))))
-                headers = [str(h) for h in tp.columns]
-                while body and is_blank_row(tp.name, headers, body[-1]):
-                    body.pop()
-                out[tp.name] = Table(tp.name, tp.sheet, headers, body, header_row=r1, first_col=c1)
+                    for rd in readers:
+                        if rd.r1 <= r < rd.r2:
+                            rd.add(r, src)
+            for rd in readers:
+                out[rd.tp.name] = rd.table()
     return out
+
+
+class _TableReader:
+    """Collects one table's body rows while a sheet streams by."""
+
+    def __init__(self, tp: TablePart, col0: int, wanted: Iterable[str] | None):
+        self.tp = tp
+        c1, r1, c2, r2 = tp.bounds
+        self.r1, self.r2 = r1, r2  # body rows are 0-based r1..r2-1 (r1 is the 1-based header row)
+        self.width = c2 - c1 + 1
+        self.a = c1 - col0         # where the table starts within calamine's row lists
+        self.headers_all = [str(h) for h in tp.columns]
+        keep = list(range(self.width)) if wanted is None else \
+            [i for i, h in enumerate(self.headers_all) if h in set(wanted)]
+        self.keep = keep
+        tdef = L.TABLES.get(tp.name)
+        computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
+        self.user = [i for i, h in enumerate(self.headers_all) if h not in computed]
+        self.rows: list[list[Any]] = []
+        self.last_filled = -1     # index in self.rows of the last row with a user value
+
+    def add(self, r: int, src: list[Any]) -> None:
+        a = self.a
+        full = src[a:a + self.width] if a >= 0 else [""] * (-a) + src[:a + self.width]
+        n = len(full)
+        if n < self.width:
+            full = full + [""] * (self.width - n)
+        if any(full[i] not in ("", None) for i in self.user):
+            self.last_filled = len(self.rows)
+        if len(self.keep) == self.width:
+            self.rows.append([None if v == "" else v for v in full])
+        else:
+            self.rows.append([None if full[i] == "" else full[i] for i in self.keep])
+
+    def table(self) -> Table:
+        tp = self.tp
+        c1, r1, c2, r2 = tp.bounds
+        body = self.rows[: self.last_filled + 1]  # trailing rows without user values are not data
+        headers = [self.headers_all[i] for i in self.keep]
+        return Table(tp.name, tp.sheet, headers, body, header_row=r1, first_col=c1,
+                     offsets={self.headers_all[i]: i for i in self.keep}, all_headers=self.headers_all)
 
 
 # ---------------------------------------------------------------------------
@@ -280,12 +307,12 @@ def plan(pkg: Package, changes: Changes, tables: dict[str, Table]) -> tuple[
         tp = pkg.tables[name]
         c1, r1, c2, r2 = tp.bounds
         t = tables[name]
-        headers = t.headers
+        headers = t.all_headers
         tdef = L.TABLES.get(name)
         edits = sheet_edits.setdefault(tp.sheet_part, {})
         n_rows = len(t.rows)
         for (ri, header), v in changes.updates.get(name, {}).items():
-            edits.setdefault(t.excel_row(ri), {})[c1 + t.col_index(header)] = v
+            edits.setdefault(t.excel_row(ri), {})[c1 + t.offset(header)] = v
         if name in changes.replaces:
             for r in range(r1 + 1, r2 + 1):
                 row = edits.setdefault(r, {})

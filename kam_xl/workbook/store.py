@@ -63,17 +63,23 @@ class FileStore:
             raise NotAMasterWorkbook(self.path, "缺少表格 " + "、".join(missing),
                                      "missing tables " + ", ".join(missing))
 
-    def read(self, names: Iterable[str]) -> dict[str, Table]:
+    def read(self, names: Iterable[str],
+             columns: dict[str, Iterable[str]] | None = None) -> dict[str, Table]:
         names = list(names)
         self.require(names)
+        columns = {n: list(c) for n, c in (columns or {}).items() if n in names}
         todo = [n for n in names if n not in self._tables]
         if todo:
             try:
-                self._tables.update(engine.read_tables(str(self.path), todo, self.pkg))
+                got = engine.read_tables(str(self.path), todo, self.pkg, columns)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as e:  # calamine's own errors, even a native panic, for damaged parts
                 raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+            for n, t in got.items():
+                if n not in columns:  # only whole tables are kept for later reads
+                    self._tables[n] = t
+            return {n: got[n] if n in got else self._tables[n] for n in names}
         return {n: self._tables[n] for n in names}
 
     # -- writing ------------------------------------------------------------

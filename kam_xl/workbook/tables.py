@@ -29,9 +29,20 @@ class Table:
     rows: list[list[Any]]
     header_row: int = 1  # Excel row number of the header
     first_col: int = 0   # 0-based column of the first header
+    # header → column offset within the Excel table; differs from the position in
+    # `headers` when only some columns were read
+    offsets: dict[str, int] | None = None
+    all_headers: list[str] | None = None  # every header of the Excel table, in order
 
     def __post_init__(self):
         self._index = {h: i for i, h in enumerate(self.headers)}
+        if self.offsets is None:
+            self.offsets = dict(self._index)
+        if self.all_headers is None:
+            self.all_headers = list(self.headers)
+
+    def offset(self, header: str) -> int:
+        return self.offsets[header]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -115,6 +126,8 @@ def is_blank_row(table_name: str, headers: list[str], row: list[Any]) -> bool:
 class TableStore(Protocol):
     """Read tables out of a workbook and write changes back (both fronts)."""
 
-    def read(self, names: Iterable[str]) -> dict[str, Table]: ...
+    def read(self, names: Iterable[str],
+             columns: dict[str, Iterable[str]] | None = None) -> dict[str, Table]:
+        """Tables by name; `columns` limits some tables to the headers an action needs."""
 
     def write(self, changes: Changes) -> None: ...

@@ -43,7 +43,7 @@ class XlBook:
             raise NotAMasterWorkbook(getattr(self.book, "name", ""), f"缺少表格 {name}",
                                      f"missing table {name}") from None
 
-    def read(self, names: Iterable[str]) -> dict[str, Table]:
+    def read(self, names: Iterable[str], columns: dict[str, Iterable[str]] | None = None) -> dict[str, Table]:
         out = {}
         for name in names:
             sheet, t = self._table(name)
@@ -56,8 +56,13 @@ class XlBook:
                 while rows and is_blank_row(name, headers, rows[-1]):
                     rows.pop()
             rng = t.range
-            out[name] = Table(name, sheet.name, headers, rows, header_row=rng.row,
-                              first_col=rng.column - 1)
+            table = Table(name, sheet.name, headers, rows, header_row=rng.row, first_col=rng.column - 1)
+            if columns and name in columns:  # same shape as the file front's partial read
+                keep = [i for i, h in enumerate(headers) if h in set(columns[name])]
+                table = Table(name, sheet.name, [headers[i] for i in keep], [[r[i] for i in keep] for r in rows],
+                              header_row=rng.row, first_col=rng.column - 1,
+                              offsets={headers[i]: i for i in keep}, all_headers=headers)
+            out[name] = table
         return out
 
     def write(self, changes: Changes) -> None:
@@ -69,7 +74,7 @@ class XlBook:
             sheet, _ = self._table(name)
             t = tables[name]
             for (ri, header), v in cells.items():
-                sheet.range((t.excel_row(ri), t.first_col + 1 + t.col_index(header))).value = _value(v)
+                sheet.range((t.excel_row(ri), t.first_col + 1 + t.offset(header))).value = _value(v)
         for name in names:
             if name not in changes.replaces and not changes.appends.get(name):
                 continue
