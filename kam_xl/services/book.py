@@ -58,13 +58,17 @@ class _Quiet:
         pass
 
 
-def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
-                 dry_run: bool = False, progress=None) -> RegradeResult:
-    progress = progress or _Quiet()
+def _regrade(store: TableStore, operator: str, as_of, progress) -> RegradeResult:
     progress.step("读取工作簿")
     data = context.load(store, context.CORE, as_of, columns=REGRADE_COLUMNS)
     progress.step("计算等级")
-    res = regrade(data, operator)
+    return regrade(data, operator)  # the book's records are freed before the write
+
+
+def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
+                 dry_run: bool = False, progress=None) -> RegradeResult:
+    progress = progress or _Quiet()
+    res = _regrade(store, operator, as_of, progress)
     if not dry_run:
         progress.step("写入")
         store.write(res.changes)
@@ -81,9 +85,7 @@ def validate_book(store: TableStore, as_of: dt.date | None = None, dry_run: bool
     from .validate import validate
     progress = progress or _Quiet()
     progress.step("读取工作簿")
-    data = context.load(store, context.CORE, as_of)
-    progress.step("校验")
-    report = validate(data)
+    report = validate(context.load(store, context.CORE, as_of))
     if not dry_run:
         progress.step("写入")
         store.write(report.changes)

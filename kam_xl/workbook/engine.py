@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 import re
 import shutil
 import zipfile
@@ -24,8 +25,7 @@ from .tables import Changes, Formula, Table, is_blank_row
 
 DELETE = object()  # sentinel: remove the cell
 
-_ROW = re.compile(rb"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
-_ROW_NUM = re.compile(rb'\br="(\d+)"')
+_ROW_NUMBERED = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*?(?:/>|>.*?</row>)', re.S)
 _CELL = re.compile(rb"<c\b[^>]*?(?:/>|>.*?</c>)", re.S)
 _CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
 _CELL_STYLE = re.compile(rb'\bs="(\d+)"')
@@ -86,7 +86,10 @@ class _TableReader:
         self.keep = keep
         tdef = L.TABLES.get(tp.name)
         computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
-        self.user = [i for i, h in enumerate(self.headers_all) if h not in computed]
+        user = [i for i, h in enumerate(self.headers_all) if h not in computed]
+        self.n_user = len(user)
+        self.user_pick = (operator.itemgetter(*user) if len(user) > 1 else
+                          (lambda row, i=user[0]: (row[i],)) if user else (lambda row: ()))
         self.rows: list[list[Any]] = []
         self.last_filled = -1     # index in self.rows of the last row with a user value
 
@@ -96,7 +99,7 @@ class _TableReader:
         n = len(full)
         if n < self.width:
             full = full + [""] * (self.width - n)
-        if any(full[i] not in ("", None) for i in self.user):
+        if self.user_pick(full).count("") < self.n_user:  # calamine gives "" for an empty cell
             self.last_filled = len(self.rows)
         if len(self.keep) == self.width:
             self.rows.append([None if v == "" else v for v in full])
@@ -212,50 +215,55 @@ def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
 
 def patch_sheet(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
                 new_last: tuple[int, int] | None = None) -> bytes:
-    """Rewrite only the rows in row_cells ({excel row: {col: value|DELETE}})."""
+    """Rewrite only the rows in row_cells ({excel row: {col: value|DELETE}}).
+
+    Untouched stretches of the sheet are passed to the final join as memoryview
+    slices, so a 100 MB sheet is copied once, not once per step."""
     if not row_cells:
         return sheet_xml
     styles = column_styles(sheet_xml)
     sd_open = sheet_xml.find(b"<sheetData")
     sd_gt = sheet_xml.find(b">", sd_open)
+    view = memoryview(sheet_xml)
     if sheet_xml[sd_gt - 1:sd_gt + 1] == b"/>":  # <sheetData/>
-        head, body, tail = sheet_xml[:sd_open] + b"<sheetData>", b"", b"</sheetData>" + sheet_xml[sd_gt + 1:]
-        body_start = 0
+        head = sheet_xml[:sd_open] + b"<sheetData>"
+        body_start = body_end = sd_gt + 1
+        tail = b"</sheetData>" + sheet_xml[sd_gt + 1:]
     else:
-        end = sheet_xml.rfind(b"</sheetData>")
-        head, body, tail = sheet_xml[:sd_gt + 1], sheet_xml[sd_gt + 1:end], sheet_xml[end:]
+        body_start, body_end = sd_gt + 1, sheet_xml.rfind(b"</sheetData>")
+        head, tail = sheet_xml[:body_start], view[body_end:]
+    if new_last is not None:
+        head = _fix_dimension(head, *new_last)
     pending = dict(row_cells)
-    out: list[bytes] = []
-    pos = 0
+    out: list[Any] = [head]
+    pos = body_start
     wanted = sorted(pending)
     wi = 0
-    for m in _ROW.finditer(body):
-        rn = int(_ROW_NUM.search(m.group(0), 0, 60)[1])
-        # rows to insert before this one
-        while wi < len(wanted) and wanted[wi] < rn:
-            r = wanted[wi]
-            out.append(body[pos:m.start()])
+    for m in _ROW_NUMBERED.finditer(sheet_xml, body_start, body_end):
+        if wi >= len(wanted):
+            break
+        rn = int(m[1])
+        while wi < len(wanted) and wanted[wi] < rn:  # new rows before this one
+            out.append(view[pos:m.start()])
             pos = m.start()
-            new = _merge_row(None, r, pending.pop(r), styles)
+            new = _merge_row(None, wanted[wi], pending.pop(wanted[wi]), styles)
             if new:
                 out.append(new)
             wi += 1
         if wi < len(wanted) and wanted[wi] == rn:
-            out.append(body[pos:m.start()])
+            out.append(view[pos:m.start()])
             new = _merge_row(m.group(0), rn, pending.pop(rn), styles)
             if new:
                 out.append(new)
             pos = m.end()
             wi += 1
-    out.append(body[pos:])
+    out.append(view[pos:body_end])
     for r in wanted[wi:]:
         new = _merge_row(None, r, pending.pop(r), styles)
         if new:
             out.append(new)
-    result = head + b"".join(out) + tail
-    if new_last is not None:
-        result = _fix_dimension(result, *new_last)
-    return result
+    out.append(tail)
+    return b"".join(out)
 
 
 def _fix_dimension(xml: bytes, last_row: int, last_col: int) -> bytes:

@@ -35,6 +35,11 @@ def _lock_candidates(path: Path) -> list[Path]:
     return [path.with_name(n) for n in names]
 
 
+def _shape(t: Table) -> Table:
+    """A table's layout and row count without its values."""
+    return Table(t.name, t.sheet, list(t.all_headers), [None] * len(t.rows), t.header_row, t.first_col)
+
+
 def fingerprint(path: Path) -> tuple[int, int]:
     st = path.stat()
     return st.st_mtime_ns, st.st_size
@@ -54,7 +59,7 @@ class FileStore:
         except Exception as e:  # BadZipFile, zlib.error, KeyError, damaged XML …
             raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
         self._fp = fingerprint(self.path)
-        self._tables: dict[str, Table] = {}
+        self._shapes: dict[str, Table] = {}
 
     # -- reading ------------------------------------------------------------
     def require(self, names: Iterable[str]) -> None:
@@ -68,19 +73,23 @@ class FileStore:
         names = list(names)
         self.require(names)
         columns = {n: list(c) for n, c in (columns or {}).items() if n in names}
-        todo = [n for n in names if n not in self._tables]
+        try:
+            got = engine.read_tables(str(self.path), names, self.pkg, columns)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # calamine's own errors, even a native panic, for damaged parts
+            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+        for n, t in got.items():
+            self._shapes[n] = _shape(t)
+        return got
+
+    def _shapes_for(self, names: Iterable[str]) -> dict[str, Table]:
+        """Where each table's data ends, for planning a write: from the read the action
+        made, else from a one-column read (the row count is all a write needs)."""
+        todo = [n for n in names if n not in self._shapes]
         if todo:
-            try:
-                got = engine.read_tables(str(self.path), todo, self.pkg, columns)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as e:  # calamine's own errors, even a native panic, for damaged parts
-                raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
-            for n, t in got.items():
-                if n not in columns:  # only whole tables are kept for later reads
-                    self._tables[n] = t
-            return {n: got[n] if n in got else self._tables[n] for n in names}
-        return {n: self._tables[n] for n in names}
+            self.read(todo, {n: [self.pkg.tables[n].columns[0]] for n in todo})
+        return {n: self._shapes[n] for n in names}
 
     # -- writing ------------------------------------------------------------
     def check_writable(self) -> None:
@@ -97,8 +106,7 @@ class FileStore:
         self.check_writable()
         _ = self.backups_keep  # read the setting before the commit step
         names = set(changes.updates) | set(changes.appends) | set(changes.replaces)
-        tables = self.read(names)
-        sheet_edits, new_refs = engine.plan(self.pkg, changes, tables)
+        sheet_edits, new_refs = engine.plan(self.pkg, changes, self._shapes_for(names))
         if changes.status and L.SHEET_HOME in self.pkg.sheets:
             part, edit = engine.status_edit(self.pkg, changes.status)
             for r, cells in edit.items():
@@ -149,7 +157,7 @@ class FileStore:
         with zipfile.ZipFile(self.path) as z:
             self.pkg = read_package(z)
         self._fp = fingerprint(self.path)
-        self._tables.clear()
+        self._shapes.clear()
 
     last_backup: Path | None = None
 
