@@ -320,11 +320,12 @@ def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int) -> 
         return [(v.strip() or None) if type(v) is str else None if v is None else slow(r, v)
                 for r, v in enumerate(raw)]
     if kind == L.ENUM:
-        choices = set(col.choices)
-        if col.soft_choices or not choices:
+        if col.soft_choices or not col.choices:
             return [(v.strip() or None) if type(v) is str else None if v is None else slow(r, v)
                     for r, v in enumerate(raw)]
-        return [v if v in choices else None if v is None or v == "" else slow(r, v) for r, v in enumerate(raw)]
+        canon = {c: c for c in col.choices}  # one shared string object per choice
+        return [canon[v] if v in canon else None if v is None or v == "" else slow(r, v)
+                for r, v in enumerate(raw)]
     if kind in (L.MONEY, L.NUMBER):
         if col.lo is None and col.hi is None:
             return [float(v) if type(v) in (float, int) else None if v is None else slow(r, v)

@@ -414,18 +414,18 @@ def import_sources(data: BookData, paths: list[Path], progress=None,
              ("实际日期", "计划日期")),
             (L.RECEIVABLES, lambda v: (v.get("客户编号"), v.get("开票日期"), round(v.get("金额") or 0, 2)),
              ("金额",))):
-        t = data.tables[tdef.name]
         label = TABLE_LABEL[tdef.name]
         id_col = tdef.headers[0]
         existing: dict[str, _Record] = {}
         keys: dict[tuple, _Record] = {}
-        for i, row in enumerate(t.records()):
-            vals = {h: _as_date(v) for h, v in row.items()}
-            rec = _Record(vals, {}, existing_index=i)
+        typed = data.visits if tdef is L.VISITS else data.receivables
+        for r in typed:  # the workbook's rows, already typed
+            vals = {c.header: getattr(r, c.key) for c in tdef.columns if not c.formula}
+            rec = _Record(vals, {}, existing_index=r.row_index)
             if vals.get(id_col):
                 existing[normalize_id(vals[id_col])] = rec
             keys[key_fn(vals)] = rec
-        ids = _next_ids(t.column(id_col), tdef.id_prefix or "DR")
+        ids = _next_ids([getattr(r, "id") for r in typed], tdef.id_prefix or "DR")
         new_rows: list[_Record] = []
         for sr in by_date(rows_by_table[tdef.name]):
             cid, why = link(sr)

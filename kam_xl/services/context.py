@@ -65,5 +65,9 @@ def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None =
             probs: list = []
             setattr(data, attr, _records(tables[tdef.name], tdef, probs))
             data.type_problems[tdef.name] = probs
+            if tdef in (L.VISITS, L.RECEIVABLES):
+                # the typed records carry everything; the raw cells of the two biggest
+                # tables are let go (a 100k-customer book has 600k such rows)
+                tables[tdef.name] = tables[tdef.name].shape()
     data.as_of = as_of or data.settings.as_of or dt.date.today()
     return data

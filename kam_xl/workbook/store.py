@@ -35,11 +35,6 @@ def _lock_candidates(path: Path) -> list[Path]:
     return [path.with_name(n) for n in names]
 
 
-def _shape(t: Table) -> Table:
-    """A table's layout and row count without its values."""
-    return Table(t.name, t.sheet, list(t.all_headers), [None] * len(t.rows), t.header_row, t.first_col)
-
-
 def fingerprint(path: Path) -> tuple[int, int]:
     st = path.stat()
     return st.st_mtime_ns, st.st_size
@@ -80,7 +75,7 @@ class FileStore:
         except BaseException as e:  # calamine's own errors, even a native panic, for damaged parts
             raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
         for n, t in got.items():
-            self._shapes[n] = _shape(t)
+            self._shapes[n] = t.shape()
         return got
 
     def _shapes_for(self, names: Iterable[str]) -> dict[str, Table]:

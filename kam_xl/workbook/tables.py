@@ -67,6 +67,11 @@ class Table:
         row = self.rows[row_index]
         return row[i] if i is not None and i < len(row) else None
 
+    def shape(self) -> "Table":
+        """The same table's layout and row count, without its values."""
+        return Table(self.name, self.sheet, list(self.all_headers), [None] * len(self.rows),
+                     self.header_row, self.first_col)
+
     def records(self) -> list[dict[str, Any]]:
         hs = self.headers
         return [dict(zip(hs, r)) for r in self.rows]
