@@ -51,23 +51,37 @@ def _records(table: Table, tdef: L.TableDef, problems: list) -> list:
     return records
 
 
+def _type(data: BookData, name: str, tdef: L.TableDef, attr: str) -> None:
+    probs: list = []
+    setattr(data, attr, _records(data.tables[name], tdef, probs))
+    data.type_problems[name] = probs
+    if tdef in (L.VISITS, L.RECEIVABLES):
+        # the typed records carry everything; the raw cells of the two biggest
+        # tables are let go (a 100k-customer book has 600k such rows)
+        data.tables[name] = data.tables[name].shape()
+
+
 def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None = None,
          columns: dict[str, Iterable[str]] | None = None) -> BookData:
     """Read and type the tables; `columns` limits big tables to what the action uses."""
     names = list(dict.fromkeys(list(names) + [L.SETTINGS.name]))
-    tables = store.read(names, columns) if columns else store.read(names)
-    data = BookData(tables=tables)
-    if L.SETTINGS.name in tables:
-        data.settings, data.settings_problems = Settings.from_rows(tables[L.SETTINGS.name].records())
-    for tdef, attr in ((L.CUSTOMERS, "customers"), (L.VISITS, "visits"),
-                       (L.RECEIVABLES, "receivables"), (L.TIER_RULES, "rules")):
-        if tdef.name in tables:
-            probs: list = []
-            setattr(data, attr, _records(tables[tdef.name], tdef, probs))
-            data.type_problems[tdef.name] = probs
-            if tdef in (L.VISITS, L.RECEIVABLES):
-                # the typed records carry everything; the raw cells of the two biggest
-                # tables are let go (a 100k-customer book has 600k such rows)
-                tables[tdef.name] = tables[tdef.name].shape()
+    columns = columns or {}
+    typed = {L.CUSTOMERS.name: (L.CUSTOMERS, "customers"), L.VISITS.name: (L.VISITS, "visits"),
+             L.RECEIVABLES.name: (L.RECEIVABLES, "receivables"), L.TIER_RULES.name: (L.TIER_RULES, "rules")}
+    data = BookData(tables={})
+    # one table at a time: read, type, let the raw cells go — the peak is the
+    # biggest table, not the sum of them
+    small = [n for n in names if n not in (L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name)]
+    big = [n for n in names if n not in small]
+    if small:
+        data.tables.update(store.read(small, {n: c for n, c in columns.items() if n in small}))
+    for name in big:
+        data.tables.update(store.read([name], {name: columns[name]} if name in columns else None))
+        _type(data, name, *typed[name])
+    for name in small:
+        if name in typed:
+            _type(data, name, *typed[name])
+    if L.SETTINGS.name in data.tables:
+        data.settings, data.settings_problems = Settings.from_rows(data.tables[L.SETTINGS.name].records())
     data.as_of = as_of or data.settings.as_of or dt.date.today()
     return data
