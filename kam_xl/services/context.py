@@ -45,42 +45,48 @@ class BookData:
         return dict(zip(t.headers, t.rows[c.row_index]))
 
 
-def _records(table: Table, tdef: L.TableDef, problems: list) -> list:
-    records, probs = coerce_rows(tdef, table.headers, table.rows)
-    problems.extend(probs)
-    return records
+def _stream_typed(store: TableStore, data: BookData, tdef: L.TableDef, attr: str,
+                  columns: list[str] | None) -> None:
+    """Type a big table chunk by chunk as it streams out of the workbook; only its
+    typed records and its shape are kept."""
+    records: list = []
+    problems: list = []
+    headers: list[str] = []
 
+    def sink(rows: list[list[Any]], start: int) -> None:
+        recs, probs = coerce_rows(tdef, headers, rows, start)
+        records.extend(recs)
+        problems.extend(probs)
 
-def _type(data: BookData, name: str, tdef: L.TableDef, attr: str) -> None:
-    probs: list = []
-    setattr(data, attr, _records(data.tables[name], tdef, probs))
-    data.type_problems[name] = probs
-    if tdef in (L.VISITS, L.RECEIVABLES):
-        # the typed records carry everything; the raw cells of the two biggest
-        # tables are let go (a 100k-customer book has 600k such rows)
-        data.tables[name] = data.tables[name].shape()
+    all_headers = store.headers(tdef.name)
+    wanted = set(columns) if columns is not None else None
+    headers.extend(h for h in all_headers if wanted is None or h in wanted)
+    data.tables[tdef.name] = store.read_stream(tdef.name, sink, columns)
+    setattr(data, attr, records)
+    data.type_problems[tdef.name] = problems
 
 
 def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None = None,
          columns: dict[str, Iterable[str]] | None = None) -> BookData:
-    """Read and type the tables; `columns` limits big tables to what the action uses."""
+    """Read and type the tables; `columns` limits big tables to what the action uses.
+
+    One table at a time, the biggest first: visits and receivables are typed chunk by
+    chunk as they stream, so the peak is one sheet's reader, not the sum of the tables."""
     names = list(dict.fromkeys(list(names) + [L.SETTINGS.name]))
-    columns = columns or {}
-    typed = {L.CUSTOMERS.name: (L.CUSTOMERS, "customers"), L.VISITS.name: (L.VISITS, "visits"),
-             L.RECEIVABLES.name: (L.RECEIVABLES, "receivables"), L.TIER_RULES.name: (L.TIER_RULES, "rules")}
+    columns = {n: list(c) for n, c in (columns or {}).items()}
     data = BookData(tables={})
-    # one table at a time: read, type, let the raw cells go — the peak is the
-    # biggest table, not the sum of them
-    small = [n for n in names if n not in (L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name)]
-    big = [n for n in names if n not in small]
-    if small:
-        data.tables.update(store.read(small, {n: c for n, c in columns.items() if n in small}))
-    for name in big:
-        data.tables.update(store.read([name], {name: columns[name]} if name in columns else None))
-        _type(data, name, *typed[name])
-    for name in small:
-        if name in typed:
-            _type(data, name, *typed[name])
+    streamed = {L.VISITS.name: (L.VISITS, "visits"), L.RECEIVABLES.name: (L.RECEIVABLES, "receivables")}
+    for name in names:
+        if name in streamed:
+            _stream_typed(store, data, *streamed[name], columns.get(name))
+    rest = [n for n in names if n not in streamed]
+    data.tables.update(store.read(rest, {n: c for n, c in columns.items() if n in rest}))
+    for name, tdef, attr in ((L.CUSTOMERS.name, L.CUSTOMERS, "customers"), (L.TIER_RULES.name, L.TIER_RULES, "rules")):
+        if name in data.tables:
+            probs: list = []
+            records, probs = coerce_rows(tdef, data.tables[name].headers, data.tables[name].rows)
+            setattr(data, attr, records)
+            data.type_problems[name] = probs
     if L.SETTINGS.name in data.tables:
         data.settings, data.settings_problems = Settings.from_rows(data.tables[L.SETTINGS.name].records())
     data.as_of = as_of or data.settings.as_of or dt.date.today()

@@ -14,7 +14,7 @@ import operator
 import re
 import shutil
 import zipfile
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from python_calamine import CalamineWorkbook
 
@@ -36,14 +36,21 @@ EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
 # ---------------------------------------------------------------------------
 # Reading
+CHUNK_ROWS = 20000
+
+
 def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
-                columns: dict[str, Iterable[str]] | None = None) -> dict[str, Table]:
+                columns: dict[str, Iterable[str]] | None = None,
+                sinks: dict[str, Callable[[list[list[Any]], int], None]] | None = None) -> dict[str, Table]:
     """Read the named Excel Tables (headers + body) of a workbook file.
 
     Each sheet is streamed once (calamine iter_rows) and only the tables' cells
     are kept — only the wanted columns where `columns` names them — so memory
-    follows what the action needs, not the sheet grid."""
+    follows what the action needs, not the sheet grid.  A table with a sink is
+    handed over in chunks (sink(rows, first row index)) and comes back as a shape
+    (its row count, no values)."""
     columns = columns or {}
+    sinks = sinks or {}
     if pkg is None:
         with zipfile.ZipFile(path) as z:
             pkg = read_package(z)
@@ -57,7 +64,7 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
             sheet = wb.get_sheet_by_name(sheet_name)
             start = sheet.start
             col0 = start[1] if start else 0
-            readers = [_TableReader(tp, col0, columns.get(tp.name)) for tp in parts]
+            readers = [_TableReader(tp, col0, columns.get(tp.name), sinks.get(tp.name)) for tp in parts]
             last = max(rd.r2 for rd in readers)
             if start is not None:
                 for r, src in enumerate(sheet.iter_rows()):
@@ -74,8 +81,10 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
 class _TableReader:
     """Collects one table's body rows while a sheet streams by."""
 
-    def __init__(self, tp: TablePart, col0: int, wanted: Iterable[str] | None):
+    def __init__(self, tp: TablePart, col0: int, wanted: Iterable[str] | None, sink=None):
         self.tp = tp
+        self.sink = sink
+        self.flushed = 0          # rows already handed to the sink
         c1, r1, c2, r2 = tp.bounds
         self.r1, self.r2 = r1, r2  # body rows are 0-based r1..r2-1 (r1 is the 1-based header row)
         self.width = c2 - c1 + 1
@@ -100,15 +109,27 @@ class _TableReader:
         if n < self.width:
             full = full + [""] * (self.width - n)
         if self.user_pick(full).count("") < self.n_user:  # calamine gives "" for an empty cell
-            self.last_filled = len(self.rows)
+            self.last_filled = self.flushed + len(self.rows)
         if len(self.keep) == self.width:
             self.rows.append([None if v == "" else v for v in full])
         else:
             self.rows.append([None if full[i] == "" else full[i] for i in self.keep])
+        if self.sink is not None and len(self.rows) >= CHUNK_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.sink(self.rows, self.flushed)
+        self.flushed += len(self.rows)
+        self.rows = []
 
     def table(self) -> Table:
         tp = self.tp
         c1, r1, c2, r2 = tp.bounds
+        if self.sink is not None:
+            keep_n = max(0, self.last_filled + 1 - self.flushed)
+            if self.rows[:keep_n]:
+                self.sink(self.rows[:keep_n], self.flushed)
+            return Table(tp.name, tp.sheet, list(self.headers_all), [None] * (self.last_filled + 1), r1, c1)
         body = self.rows[: self.last_filled + 1]  # trailing rows without user values are not data
         headers = [self.headers_all[i] for i in self.keep]
         return Table(tp.name, tp.sheet, headers, body, header_row=r1, first_col=c1,

@@ -78,6 +78,24 @@ class FileStore:
             self._shapes[n] = t.shape()
         return got
 
+    def headers(self, name: str) -> list[str]:
+        self.require([name])
+        return [str(h) for h in self.pkg.tables[name].columns]
+
+    def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
+        """Hand a big table's rows to sink(rows, first row index) in chunks; returns its
+        shape.  The rows are never all in memory at once."""
+        self.require([name])
+        try:
+            got = engine.read_tables(str(self.path), [name], self.pkg,
+                                     {name: list(columns)} if columns is not None else None, {name: sink})
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:
+            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+        self._shapes[name] = got[name]
+        return got[name]
+
     def _shapes_for(self, names: Iterable[str]) -> dict[str, Table]:
         """Where each table's data ends, for planning a write: from the read the action
         made, else from a one-column read (the row count is all a write needs)."""

@@ -135,4 +135,10 @@ class TableStore(Protocol):
              columns: dict[str, Iterable[str]] | None = None) -> dict[str, Table]:
         """Tables by name; `columns` limits some tables to the headers an action needs."""
 
+    def headers(self, name: str) -> list[str]:
+        """Every header of a table, in order."""
+
+    def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
+        """A big table's rows handed to sink(rows, first row index) in chunks; its shape back."""
+
     def write(self, changes: Changes) -> None: ...

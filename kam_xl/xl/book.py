@@ -65,6 +65,17 @@ class XlBook:
             out[name] = table
         return out
 
+    def headers(self, name: str) -> list[str]:
+        _, t = self._table(name)
+        return [str(h) for h in t.header_row_range.value]
+
+    def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
+        """Same contract as the file store: rows to the sink, the shape back."""
+        t = self.read([name], {name: columns} if columns is not None else None)[name]
+        if t.rows:
+            sink(t.rows, 0)
+        return t.shape()
+
     def write(self, changes: Changes) -> None:
         if changes.empty:
             return
