@@ -304,7 +304,8 @@ def coerce_record(table: L.TableDef, row: dict[str, Any], index: int):
 _DATETIME, _DATE = dt.datetime, dt.date
 
 
-def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int) -> list[Any]:
+def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int,
+            same: dict[str, Any] | None = None) -> list[Any]:
     """Convert one column.  The common cell types are handled inline (this runs for
     every cell of 100k-row books); anything else goes through coerce_value."""
     def slow(r: int, v: Any) -> Any:
@@ -317,7 +318,10 @@ def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int) -> 
 
     kind = col.kind
     if kind == L.TEXT:
-        return [(v.strip() or None) if type(v) is str else None if v is None else slow(r, v)
+        # one string object per distinct value: names, places and ids repeat across
+        # hundreds of thousands of rows
+        same = {} if same is None else same
+        return [same.setdefault(v, v.strip() or None) if type(v) is str else None if v is None else slow(r, v)
                 for r, v in enumerate(raw)]
     if kind == L.ENUM:
         if col.soft_choices or not col.choices:
@@ -331,8 +335,9 @@ def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int) -> 
             return [float(v) if type(v) in (float, int) else None if v is None else slow(r, v)
                     for r, v in enumerate(raw)]
     if kind in (L.DATE, L.DATETIME):
-        return [v.date() if type(v) is _DATETIME else v if type(v) is _DATE else None if v is None
-                else slow(r, v) for r, v in enumerate(raw)]
+        days: dict[Any, _DATE] = {}  # a few hundred distinct days over many rows: one object each
+        return [days.setdefault(v, v.date()) if type(v) is _DATETIME else v if type(v) is _DATE
+                else None if v is None else slow(r, v) for r, v in enumerate(raw)]
     return [None if v is None else slow(r, v) for r, v in enumerate(raw)]
 
 
@@ -367,8 +372,9 @@ def fast_construct(model: type, values: dict[str, Any]):
 
 
 def coerce_rows(table: L.TableDef, headers: list[str], rows: list[list[Any]], start: int = 0,
-                skip_blank: bool = True):
-    """A table body → (models, [(row index, header, raw value, message)]), column by column."""
+                skip_blank: bool = True, same: dict[str, Any] | None = None):
+    """A table body → (models, [(row index, header, raw value, message)]), column by column.
+    `same` shares one string object per distinct text value across calls (chunks)."""
     problems: list = []
     by_header = table.by_header()
     keys, columns = [], []
@@ -378,7 +384,7 @@ def coerce_rows(table: L.TableDef, headers: list[str], rows: list[list[Any]], st
             continue
         raw = [row[i] if i < len(row) else None for row in rows]
         keys.append(col.key)
-        columns.append(_column(col, raw, problems, start))
+        columns.append(_column(col, raw, problems, start, same))
     computed = {c.key for c in table.columns if c.formula}
     model = MODELS[table.name]
     out = []

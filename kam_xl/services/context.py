@@ -52,9 +52,10 @@ def _stream_typed(store: TableStore, data: BookData, tdef: L.TableDef, attr: str
     records: list = []
     problems: list = []
     headers: list[str] = []
+    same: dict[str, Any] = {}
 
     def sink(rows: list[list[Any]], start: int) -> None:
-        recs, probs = coerce_rows(tdef, headers, rows, start)
+        recs, probs = coerce_rows(tdef, headers, rows, start, same=same)
         records.extend(recs)
         problems.extend(probs)
 
