@@ -64,18 +64,27 @@ def generate(folder: Path, n_cust: int, n_visits: int, n_recv: int) -> tuple[Pat
         return book, legacy
     t = time.perf_counter()
     data = demo.build_data(n_customers=n_cust, n_visits=n_visits, n_receivables=n_recv, plant=False)
-    build_master(book, data, demo.demo_settings(), cached=cached_for(data, default_rules(), Settings(), demo.AS_OF))
-    # a legacy archive of the same size: every customer again (merges), some fields newer
-    import csv
-    with open(legacy, "w", encoding="gb18030", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["单位名称", "业务员", "年用量（万元）", "回款情况", "电话"])
-        for i, c in enumerate(data["Customers"]):
-            w.writerow([c["客户名称"], c["客户经理"], round(c["年用量(元)"] / 10000, 4),
-                        {"好": "优", "较好": "良", "一般": "中", "差": "差"}[c["回款信誉"]], c["联系电话"]])
+    if not book.exists():
+        build_master(book, data, demo.demo_settings(),
+                     cached=cached_for(data, default_rules(), Settings(), demo.AS_OF))
+    write_legacy(legacy, data["Customers"])
     print(f"generated {book.name} ({book.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t:.0f} s",
           flush=True)
     return book, legacy
+
+
+def write_legacy(path: Path, customers: list[dict]) -> None:
+    """A legacy archive as big as the book: every other row an existing customer (it
+    merges), the others branches nobody has on file yet (they are appended)."""
+    import csv
+    credit = {"好": "优", "较好": "良", "一般": "中", "差": "差"}
+    with open(path, "w", encoding="gb18030", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["单位名称", "业务员", "年用量（万元）", "回款情况", "电话"])
+        for i, c in enumerate(customers):
+            name = c["客户名称"] if i % 2 == 0 else c["客户名称"] + "第二分公司"
+            w.writerow([name, c["客户经理"], round(c["年用量(元)"] / 10000, 4), credit[c["回款信誉"]],
+                        c["联系电话"]])
 
 
 def run_once(action: str, master: Path, legacy: Path, work: Path) -> tuple[float, float]:

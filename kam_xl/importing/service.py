@@ -211,13 +211,25 @@ def parse_grid(grid: SheetGrid, hm: HeaderMap, order: int, result: ImportResult)
 
 
 # ---------------------------------------------------------------------------
-@dataclass
 class _Record:
-    """A record being built: current values, where each value came from."""
-    values: dict[str, Any]
-    origin: dict[str, tuple[dt.date, str]]   # header → (source date, "file[sheet]第n行")
-    existing_index: int | None = None        # row index in the workbook table, None when new
-    updates: dict[str, Any] = field(default_factory=dict)
+    """A record being built: current values, where each value came from.
+
+    A workbook row's values are only materialised when a source row merges into
+    it (`load`), so 600k existing rows cost an index entry each, not a dict."""
+    __slots__ = ("_values", "_load", "origin", "existing_index", "updates")
+
+    def __init__(self, values: dict[str, Any] | None, origin: dict[str, tuple[dt.date, str]],
+                 existing_index: int | None = None, load: Callable[[], dict[str, Any]] | None = None):
+        self._values, self._load = values, load
+        self.origin = origin                  # header → (source date, "file[sheet]第n行")
+        self.existing_index = existing_index  # row index in the workbook table, None when new
+        self.updates: dict[str, Any] = {}
+
+    @property
+    def values(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values, self._load = self._load(), None
+        return self._values
 
 
 class _Index:
@@ -347,11 +359,12 @@ def import_sources(data: BookData, paths: list[Path], progress=None,
 
     cust_t = data.tables[L.CUSTOMERS.name]
     index = _Index()
-    for i, row in enumerate(cust_t.records()):
-        if row.get("客户编号") is None and row.get("客户名称") is None:
-            continue
-        rec = _Record({h: _as_date(v) for h, v in row.items()}, {}, existing_index=i)
-        index.add(rec, row.get("客户编号"), row.get("客户名称"))
+    headers = cust_t.headers
+    for c in data.customers:
+        row = cust_t.rows[c.row_index]
+        rec = _Record(None, {}, existing_index=c.row_index,
+                      load=lambda row=row: {h: _as_date(v) for h, v in zip(headers, row)})
+        index.add(rec, c.id, c.name)
     new_customers: list[_Record] = []
     cust_ids = _next_ids(cust_t.column("客户编号"), L.CUSTOMERS.id_prefix)
     used_ids = {normalize_id(v) for v in cust_t.column("客户编号") if v}
@@ -414,17 +427,20 @@ def import_sources(data: BookData, paths: list[Path], progress=None,
              ("实际日期", "计划日期")),
             (L.RECEIVABLES, lambda v: (v.get("客户编号"), v.get("开票日期"), round(v.get("金额") or 0, 2)),
              ("金额",))):
+        typed_key = {L.VISITS.name: lambda r: (r.customer_id, r.actual_date or r.planned_date, r.method),
+                     L.RECEIVABLES.name: lambda r: (r.customer_id, r.invoice_date, round(r.amount or 0, 2))}[tdef.name]
         label = TABLE_LABEL[tdef.name]
         id_col = tdef.headers[0]
         existing: dict[str, _Record] = {}
         keys: dict[tuple, _Record] = {}
         typed = data.visits if tdef is L.VISITS else data.receivables
         for r in typed:  # the workbook's rows, already typed
-            vals = {c.header: getattr(r, c.key) for c in tdef.columns if not c.formula}
-            rec = _Record(vals, {}, existing_index=r.row_index)
-            if vals.get(id_col):
-                existing[normalize_id(vals[id_col])] = rec
-            keys[key_fn(vals)] = rec
+            rec = _Record(None, {}, existing_index=r.row_index,
+                          load=lambda r=r, tdef=tdef: {c.header: getattr(r, c.key) for c in tdef.columns
+                                                       if not c.formula})
+            if r.id:
+                existing[normalize_id(r.id)] = rec
+            keys[typed_key(r)] = rec
         ids = _next_ids([getattr(r, "id") for r in typed], tdef.id_prefix or "DR")
         new_rows: list[_Record] = []
         for sr in by_date(rows_by_table[tdef.name]):
@@ -483,7 +499,7 @@ def import_sources(data: BookData, paths: list[Path], progress=None,
 def _collect(changes: Changes, tdef: L.TableDef, new_rows: list[_Record], touched: list[_Record]) -> None:
     seen = set()
     for rec in touched:
-        if rec.existing_index is None or id(rec) in seen:
+        if rec.existing_index is None or id(rec) in seen or not rec.updates:
             continue
         seen.add(id(rec))
         for h, v in rec.updates.items():
