@@ -330,9 +330,24 @@ def _as_date(v: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------
+@dataclass
+class ParsedSources:
+    """Every source file read and every row cleaned, before any matching."""
+    result: ImportResult
+    rows_by_table: dict[str, list[SourceRow]]
+
+    @property
+    def tables(self) -> set[str]:
+        """The master tables the sources have rows for (the workbook tables a merge needs)."""
+        return {t for t, rows in self.rows_by_table.items() if rows}
+
+
 def import_sources(data: BookData, paths: list[Path], progress=None,
                    now: dt.datetime | None = None) -> ImportResult:
-    now = now or dt.datetime.now().replace(microsecond=0)
+    return merge_sources(data, parse_sources(paths, progress), now)
+
+
+def parse_sources(paths: list[Path], progress=None) -> ParsedSources:
     result = ImportResult()
     rows_by_table: dict[str, list[SourceRow]] = defaultdict(list)
     files = expand_sources(paths)
@@ -356,7 +371,12 @@ def import_sources(data: BookData, paths: list[Path], progress=None,
             result.unreadable.append((path.name, "没有找到可识别的表头（如 客户名称、单位名称、年用量 等）"))
         if progress:
             progress.update(order + 1, len(files), path.name)
+    return ParsedSources(result, rows_by_table)
 
+
+def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None = None) -> ImportResult:
+    now = now or dt.datetime.now().replace(microsecond=0)
+    result, rows_by_table = parsed.result, parsed.rows_by_table
     cust_t = data.tables[L.CUSTOMERS.name]
     index = _Index()
     headers = cust_t.headers
@@ -427,6 +447,8 @@ def import_sources(data: BookData, paths: list[Path], progress=None,
              ("实际日期", "计划日期")),
             (L.RECEIVABLES, lambda v: (v.get("客户编号"), v.get("开票日期"), round(v.get("金额") or 0, 2)),
              ("金额",))):
+        if not rows_by_table.get(tdef.name):
+            continue  # nothing to import into this table (and the workbook's rows were not loaded)
         typed_key = {L.VISITS.name: lambda r: (r.customer_id, r.actual_date or r.planned_date, r.method),
                      L.RECEIVABLES.name: lambda r: (r.customer_id, r.invoice_date, round(r.amount or 0, 2))}[tdef.name]
         label = TABLE_LABEL[tdef.name]

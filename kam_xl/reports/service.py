@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import BadArgument
 from ..services.context import BookData
-from ..services.validate import validate
+from ..services.validate import dunning as dunning_list
 from . import builders as B
 from .writer import Chart, Section, write_report
 
@@ -15,7 +15,7 @@ REPORT_STEM = "大客户管理报表"
 
 def sections(data: BookData) -> list[Section]:
     period = B.Period.year_to_date(data.as_of)
-    dunning = validate(data).dunning
+    dunning = dunning_list(data)
     ov = B.overview(data, period)
     dist = B.tier_distribution(data)
     aging = B.aging_by_tier(data)

@@ -53,6 +53,12 @@ REGRADE_COLUMNS = {
 }
 
 
+# the report counts visits by staff, state and planned date
+REPORT_COLUMNS = {
+    L.VISITS.name: [L.VISITS.header(k) for k in ("id", "customer_id", "planned_date", "staff", "state")],
+}
+
+
 class _Quiet:
     def step(self, text: str) -> None:
         pass
@@ -85,7 +91,7 @@ def validate_book(store: TableStore, as_of: dt.date | None = None, dry_run: bool
     from .validate import validate
     progress = progress or _Quiet()
     progress.step("读取工作簿")
-    report = validate(context.load(store, context.CORE, as_of))
+    report = validate(context.load(store, context.CORE, as_of, keep_customer_rows=False))
     if not dry_run:
         progress.step("写入")
         store.write(report.changes)
@@ -101,7 +107,7 @@ def run_validate(path, as_of=None, dry_run=False):
 def report_book(store: TableStore, book_path: Path, out: str | None = None,
                 as_of: dt.date | None = None, pdf: bool = False) -> list[Path]:
     from ..reports.service import build_report
-    data = context.load(store, list(context.CORE) + [L.GRADE_LOG.name], as_of)
+    data = context.load(store, list(context.CORE) + [L.GRADE_LOG.name], as_of, columns=REPORT_COLUMNS)
     return build_report(data, book_path, out, pdf)
 
 
@@ -111,9 +117,12 @@ def run_report(path, out=None, as_of=None, pdf=False) -> list[Path]:
 
 def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool = False,
                 report_path: str | None = None, progress=None):
-    from ..importing.service import import_sources
-    data = context.load(store, context.CORE + (L.IMPORT_LOG.name,))
-    result = import_sources(data, [Path(s) for s in sources], progress=progress)
+    from ..importing.service import merge_sources, parse_sources
+    parsed = parse_sources([Path(s) for s in sources], progress=progress)
+    # the workbook's visits and receivables are loaded only when the sources have some
+    names = [L.CUSTOMERS.name, L.TIER_RULES.name] + [n for n in (L.VISITS.name, L.RECEIVABLES.name)
+                                                      if n in parsed.tables]
+    result = merge_sources(context.load(store, names), parsed)
     if report_path:
         result.write_csv(Path(report_path))
     if not dry_run:

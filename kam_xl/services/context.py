@@ -68,11 +68,13 @@ def _stream_typed(store: TableStore, data: BookData, tdef: L.TableDef, attr: str
 
 
 def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None = None,
-         columns: dict[str, Iterable[str]] | None = None) -> BookData:
+         columns: dict[str, Iterable[str]] | None = None, keep_customer_rows: bool = True) -> BookData:
     """Read and type the tables; `columns` limits big tables to what the action uses.
 
     One table at a time, the biggest first: visits and receivables are typed chunk by
-    chunk as they stream, so the peak is one sheet's reader, not the sum of the tables."""
+    chunk as they stream, so the peak is one sheet's reader, not the sum of the tables.
+    The customers' raw rows are kept (rule conditions may read any column, user columns
+    included) unless keep_customer_rows is False."""
     names = list(dict.fromkeys(list(names) + [L.SETTINGS.name]))
     columns = {n: list(c) for n, c in (columns or {}).items()}
     data = BookData(tables={})
@@ -88,6 +90,8 @@ def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None =
             records, probs = coerce_rows(tdef, data.tables[name].headers, data.tables[name].rows)
             setattr(data, attr, records)
             data.type_problems[name] = probs
+    if not keep_customer_rows and L.CUSTOMERS.name in data.tables:
+        data.tables[L.CUSTOMERS.name] = data.tables[L.CUSTOMERS.name].shape()
     if L.SETTINGS.name in data.tables:
         data.settings, data.settings_problems = Settings.from_rows(data.tables[L.SETTINGS.name].records())
     data.as_of = as_of or data.settings.as_of or dt.date.today()

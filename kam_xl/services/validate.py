@@ -50,13 +50,24 @@ class ValidationReport:
         }
 
 
-def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport:
-    now = now or dt.datetime.now().replace(microsecond=0)
+def _checker(data: BookData) -> Checker:
     header_rows = {name: t.header_row for name, t in data.tables.items()}
-    checker = Checker(Inputs(
+    return Checker(Inputs(
         customers=data.customers, visits=data.visits, receivables=data.receivables,
         rules=data.rules, settings=data.settings, as_of=data.as_of, header_rows=header_rows,
         type_problems=data.type_problems, settings_problems=data.settings_problems))
+
+
+def dunning(data: BookData) -> list[Dunning]:
+    """The dunning list alone (one line per customer at its highest level)."""
+    checker = _checker(data)
+    checker.receivables()
+    return checker.dunning
+
+
+def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport:
+    now = now or dt.datetime.now().replace(microsecond=0)
+    checker = _checker(data)
     report = checker.run()
     out = ValidationReport(data.as_of, report, checker.dunning)
     out.changes.replace(L.ISSUES.name, [f.as_row() for f in out.findings])
