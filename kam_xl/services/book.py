@@ -8,7 +8,7 @@ from typing import Iterable
 
 from .. import layout as L
 from ..errors import BadArgument
-from ..workbook.store import FileStore
+from ..workbook.store import FileStore, backup, refuse_if_open_in_excel
 from ..workbook.tables import TableStore
 from . import context
 from .regrade import RegradeResult, regrade
@@ -36,6 +36,13 @@ def new_book(path: str | Path, demo: bool = False, force: bool = False,
         cached = cached_for(data, default_rules(), Settings(), d.AS_OF)
     tmp = path.with_name(".~kam_new_" + path.name)
     build_master(tmp, data, settings, cached=cached)
+    if path.exists():  # --force: the replaced book is kept as a backup, and never while Excel has it open
+        try:
+            refuse_if_open_in_excel(path)
+        except Exception:
+            tmp.unlink()
+            raise
+        backup(path)
     tmp.replace(path)
     return path
 
@@ -144,7 +151,6 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
     lines = []
     new_book(book, demo=True, force=True)
     lines.append(f"已生成演示主工作簿 / demo workbook: {book}")
-    # the demo starts clean each time: drop older backups of the same book
     res = run_regrade(book, operator="演示")
     lines += ["[重新分级 regrade]"] + res.summary_lines()
     rep = run_validate(book)

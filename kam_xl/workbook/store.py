@@ -106,9 +106,7 @@ class FileStore:
 
     # -- writing ------------------------------------------------------------
     def check_writable(self) -> None:
-        for lock in _lock_candidates(self.path):
-            if lock.exists():
-                raise WorkbookLocked(self.path, f"锁定文件 {lock.name}", f"owner file {lock.name}")
+        refuse_if_open_in_excel(self.path)
         if not self.path.exists() or fingerprint(self.path) != self._fp:
             raise WorkbookChanged(self.path)
 
@@ -201,24 +199,35 @@ class FileStore:
         return self._backups_keep
 
     def _backup(self) -> Path | None:
-        if self.backups_keep <= 0:
-            return None
-        bdir = self.path.parent / BACKUP_DIR
-        bdir.mkdir(exist_ok=True)
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        dest = bdir / f"{self.path.stem}_{stamp}{self.path.suffix}"
+        return backup(self.path, self.backups_keep)
+
+
+def backup(path: Path, keep: int = 10) -> Path | None:
+    """Keep the current file as 备份/<stem>_<timestamp><suffix>, rotating to `keep` copies."""
+    if keep <= 0:
+        return None
+    bdir = path.parent / BACKUP_DIR
+    bdir.mkdir(exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    dest = bdir / f"{path.stem}_{stamp}{path.suffix}"
+    try:
+        os.link(path, dest)  # the old file becomes the backup, no copy
+    except OSError:
+        import shutil
+        shutil.copy2(path, dest)
+    backups = sorted(bdir.glob(f"{path.stem}_*{path.suffix}"))
+    for old in backups[:-keep]:
         try:
-            os.link(self.path, dest)  # the old file becomes the backup, no copy
+            old.unlink()
         except OSError:
-            import shutil
-            shutil.copy2(self.path, dest)
-        backups = sorted(bdir.glob(f"{self.path.stem}_*{self.path.suffix}"))
-        for old in backups[:-self.backups_keep]:
-            try:
-                old.unlink()
-            except OSError:
-                pass
-        return dest
+            pass
+    return dest
+
+
+def refuse_if_open_in_excel(path: Path) -> None:
+    for lock in _lock_candidates(path):
+        if lock.exists():
+            raise WorkbookLocked(path, f"锁定文件 {lock.name}", f"owner file {lock.name}")
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -114,3 +114,16 @@ def test_demo_covers_every_tier_and_aging_bucket(demo_book):
 def test_new_refuses_to_overwrite_without_force(blank):
     from kam_xl.cli import main
     assert main(["new", str(blank)]) == 2
+
+
+def test_new_with_force_keeps_the_replaced_book_and_respects_excel(tmp_path):
+    book = new_book(tmp_path / "b.xlsm")
+    before = book.read_bytes()
+    (tmp_path / ("~$" + book.name)).write_text("x")
+    from kam_xl.cli import main
+    assert main(["new", str(book), "--force"]) == 2
+    assert book.read_bytes() == before and not list(tmp_path.glob(".~kam_new_*"))
+    (tmp_path / ("~$" + book.name)).unlink()
+    assert main(["new", str(book), "--force", "--demo"]) == 0
+    backups = list((tmp_path / "备份").glob("b_*.xlsm"))
+    assert len(backups) == 1 and backups[0].read_bytes() == before
