@@ -171,12 +171,13 @@ def _conditional_formats(ws, fmts: _Formats, t: L.TableDef, first_data_row: int)
             "format": fmts.due_soon})
 
 
-def _home(wb, ws, fmts: _Formats, asof_formula: str):
+def _home(wb, ws, fmts: _Formats, asof_formula: str, asof_value: dt.date):
     ws.set_column(0, 0, 16)
     ws.set_column(1, 9, 14)
     ws.write("A1", L.APP_TITLE, fmts.title)
     ws.write(L.HOME_ASOF_LABEL_CELL, "基准日期", fmts.label)
-    ws.write_formula(L.HOME_ASOF_CELL, asof_formula, fmts.asof)
+    # cached value: what the formula gives today, for readers that do not calculate
+    ws.write_formula(L.HOME_ASOF_CELL, asof_formula, fmts.asof, (asof_value - dt.date(1899, 12, 30)).days)
     ws.write(L.HOME_STATUS_LABEL_CELL, "最近一次运行", fmts.label)
     ws.write(L.HOME_STATUS_CELL, "尚未运行", fmts.status)
     for b in L.BUTTONS:
@@ -229,7 +230,10 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     rules_ws.write(L.SETTINGS.first_row, L.SETTINGS.first_col + 1,
                    _cell_value(None, settings.get("基准日期")) if settings.get("基准日期") else None,
                    fmts.by_kind[L.DATE])
-    _home(wb, sheets[L.SHEET_HOME], fmts, f'=IF({asof_ref}="",TODAY(),{asof_ref})')
+    asof_value = settings.get("基准日期") or dt.date.today()
+    if isinstance(asof_value, dt.datetime):
+        asof_value = asof_value.date()
+    _home(wb, sheets[L.SHEET_HOME], fmts, f'=IF({asof_ref}="",TODAY(),{asof_ref})', asof_value)
     home_asof = re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", L.HOME_ASOF_CELL)
     wb.define_name("KAM_ASOF", f"='{L.SHEET_HOME}'!{home_asof}")
 
