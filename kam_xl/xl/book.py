@@ -84,8 +84,21 @@ class XlBook:
         for name, cells in changes.updates.items():
             sheet, _ = self._table(name)
             t = tables[name]
+            by_header: dict[str, dict[int, Any]] = {}
             for (ri, header), v in cells.items():
-                sheet.range((t.excel_row(ri), t.first_col + 1 + t.offset(header))).value = _value(v)
+                by_header.setdefault(header, {})[ri] = v
+            for header, col_updates in by_header.items():
+                col = t.first_col + 1 + t.offset(header)
+                if len(col_updates) <= 20:
+                    for ri, v in col_updates.items():
+                        sheet.range((t.excel_row(ri), col)).value = _value(v)
+                    continue
+                # many changes in one column: one COM call for the whole column, not one per cell
+                values = t.column(header)
+                for ri, v in col_updates.items():
+                    values[ri] = v
+                first, last = t.excel_row(0), t.excel_row(len(values) - 1)
+                sheet.range((first, col), (last, col)).value = [[_value(v)] for v in values]
         for name in names:
             if name not in changes.replaces and not changes.appends.get(name):
                 continue
