@@ -13,8 +13,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from . import layout as L
-from .errors import BadArgument, KamError
+from .errors import KamError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_FAIL = 0, 1, 2
 

@@ -6,7 +6,7 @@ name, a header or a cell address.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # --------------------------------------------------------------------------
 # Enumerations

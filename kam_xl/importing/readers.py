@@ -4,9 +4,7 @@ GB18030.  A file that cannot be read raises UnreadableSource with a reason."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import layout as L
-from ..domain.models import Settings
 from ..domain.names import normalize_id, normalize_name
 from ..services.context import BookData
 from ..workbook.tables import Changes
@@ -172,7 +171,6 @@ def _source_date(path: Path, title: str, dates: list[dt.date]) -> tuple[dt.date,
 
 def parse_grid(grid: SheetGrid, hm: HeaderMap, order: int, result: ImportResult) -> list[SourceRow]:
     table = L.TABLES[hm.table]
-    rows: list[SourceRow] = []
     label_file, label_sheet = grid.file.name, grid.sheet
     outcomes_before = len(result.outcomes)
     parsed = []

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .. import layout as L
 from ..domain.models import split_names, to_date
-from ..domain.receivables import aging_bucket, dunning_level, dunning_rank, overdue_days
+from ..domain.receivables import aging_bucket, overdue_days
 from ..domain.selection import Dunning
 from ..services.context import BookData
 

@@ -145,7 +145,6 @@ def run_import(path, sources, dry_run=False, report_path=None):
 
 
 def run_demo(folder: Path, pdf: bool = True) -> list[str]:
-    from .. import demo as d
     folder.mkdir(parents=True, exist_ok=True)
     book = folder / "大客户管理_演示.xlsm"
     lines = []

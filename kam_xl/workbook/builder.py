@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell, xl_col_to_name
@@ -157,7 +157,6 @@ def _conditional_formats(ws, fmts: _Formats, t: L.TableDef, first_data_row: int)
         ws.conditional_format(rng("overdue_days"), {"type": "cell", "criteria": ">", "value": 0,
                                                     "format": fmts.overdue})
         for key in ("aging", "dunning_level"):
-            cc = _col_letter(t, key)
             ws.conditional_format(rng(key), {
                 "type": "formula", "criteria": f'=AND(ISNUMBER(${c}{first_data_row + 1}),${c}{first_data_row + 1}>0)',
                 "format": fmts.overdue})

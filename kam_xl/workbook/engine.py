@@ -12,7 +12,6 @@ import datetime as dt
 import math
 import operator
 import re
-import shutil
 import zipfile
 from typing import Any, Callable, Iterable
 
@@ -21,7 +20,7 @@ from python_calamine import CalamineWorkbook
 from .. import layout as L
 from .package import Package, TablePart, col_index, col_letter, make_ref, read_package
 from .formulas import structured
-from .tables import Changes, Formula, Table, is_blank_row
+from .tables import Changes, Formula, Table
 
 DELETE = object()  # sentinel: remove the cell
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import tempfile
 import zipfile
 from pathlib import Path

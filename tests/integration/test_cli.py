@@ -1,7 +1,6 @@
 """The command line as a user meets it: exit codes and the messages they read."""
 import subprocess
 import sys
-import zipfile
 
 import pytest
 

@@ -1,23 +1,18 @@
 """No lost cell under faults: killed writes, mutated files, hangs."""
-import os
 import random
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import zipfile
-from pathlib import Path
 
 import openpyxl
 import pytest
 
 from kam_xl.cli import main
-from kam_xl.errors import KamError
 from kam_xl.services.book import new_book, run_import
 from kam_xl.workbook.store import FileStore
 from tests import legacy_files as lf
-from tests.helpers import zip_members
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """导入历史档案 on legacy files the tests build (a real BIFF .xls, a GBK CSV, merged headers, bad files)."""
 import datetime as dt
-import shutil
 
 import pytest
 

@@ -1,8 +1,6 @@
 """The master workbook built by `new`: sheets, tables, validation, formats, buttons, VBA."""
-import datetime as dt
 import subprocess
 import sys
-import zipfile
 
 import openpyxl
 import pytest

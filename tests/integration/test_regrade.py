@@ -1,7 +1,6 @@
 """重新分级 on real workbook files."""
 import datetime as dt
 
-import pytest
 from python_calamine import CalamineWorkbook
 
 from kam_xl import layout as L

@@ -8,7 +8,6 @@ from collections import defaultdict
 
 import openpyxl
 import pytest
-from python_calamine import CalamineWorkbook
 
 from kam_xl import layout as L
 from kam_xl.cli import main

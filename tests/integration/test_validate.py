@@ -131,7 +131,6 @@ def test_demo_planted_violations_are_all_found(demo_book):
     demo.build_data()  # PLANTED lists what the demo planted
     rep = run_validate(demo_book)
     found = {(f.rule, f.customer_id) for f in rep.findings}
-    tables = {}
     from kam_xl.workbook.store import FileStore
     t = FileStore(demo_book).read(["Visits", "Receivables"])
     ids = {name: {r[0]: r[1] for r in tab.rows} for name, tab in t.items()}  # record id → customer id

@@ -1,9 +1,8 @@
 """Value cleaners: examples from real archives plus property-based tests."""
 import datetime as dt
-import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from kam_xl.importing import cleaning as cl
 from kam_xl.domain.names import normalize_id, normalize_name
