@@ -92,6 +92,10 @@ class TableDef:
     def by_header(self) -> dict[str, Column]:
         return {c.header: c for c in self.columns}
 
+    def row(self, **values) -> dict[str, object]:
+        """A row of this table from column keys: row(customer_id="KH1") → {"客户编号": "KH1"}."""
+        return {self.header(k): v for k, v in values.items()}
+
 
 C = Column
 
@@ -291,6 +295,7 @@ SETTING_DEFS = (
     SettingDef("备份保留份数", "backups_keep", 10, "每次写入前保留的时间戳备份份数"),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTING_DEFS}
+SETTINGS_BY_FIELD = {s.field: s for s in SETTING_DEFS}
 
 # Special names usable in TierRules 附加条件 besides customer headers.
 SHARE_OF_SALES = "销售占比"

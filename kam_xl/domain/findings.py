@@ -20,8 +20,8 @@ class Finding:
     value: Any = None
 
     def as_row(self) -> dict[str, Any]:
-        return {"级别": self.severity, "工作表": self.sheet, "行号": self.row, "列": self.column,
-                "规则": self.rule, "说明": self.message, "客户编号": self.customer_id}
+        return L.ISSUES.row(severity=self.severity, sheet=self.sheet, row=self.row, column=self.column,
+                            rule=self.rule, message=self.message, customer_id=self.customer_id)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

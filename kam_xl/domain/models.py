@@ -164,19 +164,20 @@ class Settings(BaseModel):
 
     @classmethod
     def from_rows(cls, rows: list[dict[str, Any]]) -> tuple["Settings", list[tuple[int, str, str]]]:
-        """Build from Settings table rows ({"参数":…, "值":…}).
+        """Build from Settings table rows ({参数 header: key, 值 header: value}).
 
         Returns the settings and problems (row index, key, message) for values
         that could not be read; those keep their defaults.
         """
         values: dict[str, Any] = {}
         problems: list[tuple[int, str, str]] = []
+        key_header, value_header = L.SETTINGS.header("key"), L.SETTINGS.header("value")
         for i, row in enumerate(rows):
-            key = clean_text(row.get("参数"))
+            key = clean_text(row.get(key_header))
             if not key:
                 continue
             sdef = L.SETTINGS_BY_KEY.get(key)
-            raw = row.get("值")
+            raw = row.get(value_header)
             if sdef is None:
                 values[key] = raw  # user-defined parameter, usable in rule conditions
                 continue

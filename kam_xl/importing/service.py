@@ -31,9 +31,12 @@ from .readers import SheetGrid, UnreadableSource, expand_sources
 from .sandbox import read_isolated
 
 NEW, MERGED, SKIPPED, REJECTED = L.IMPORT_OUTCOMES
+C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
+CUST_ID, CUST_NAME = C.header("id"), C.header("name")
+REF_ID = V.header("customer_id")  # the customer reference column of visits and receivables
 TABLE_LABEL = {L.CUSTOMERS.name: L.SHEET_CUSTOMERS, L.VISITS.name: L.SHEET_VISITS,
                L.RECEIVABLES.name: L.SHEET_RECEIVABLES}
-LINK_NAME = "客户名称"  # visits/receivables: the customer's name used for linking
+LINK_NAME = CUST_NAME  # visits/receivables: a customer's name used for linking (not a workbook column)
 
 
 @dataclass
@@ -47,8 +50,8 @@ class Outcome:
     message: str = ""
 
     def as_row(self, when: dt.datetime) -> dict[str, Any]:
-        return {"时间": when, "文件": self.file, "工作表": self.sheet, "行号": self.row, "结果": self.outcome,
-                "目标": self.target, "记录编号": self.record_id, "说明": self.message}
+        return L.IMPORT_LOG.row(time=when, file=self.file, sheet=self.sheet, row=self.row, outcome=self.outcome,
+                                target=self.target, record_id=self.record_id, message=self.message)
 
 
 @dataclass
@@ -115,7 +118,7 @@ def _cleaner(table: L.TableDef, header: str) -> Callable[[Any, float], Any]:
         return lambda v, m: cl.parse_company(v)
     if header in ("联系电话",):
         return lambda v, m: cl.parse_phone(v)
-    if header in ("客户编号", "拜访编号", "单据号", "协议编号"):
+    if header in (C.header("id"), V.header("id"), R.header("id"), C.header("agreement_no"), REF_ID):
         return lambda v, m: cl.parse_id(v)
     if col.kind == L.MONEY:
         return lambda v, m: cl.parse_amount(v, m)
@@ -384,15 +387,15 @@ def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None
                       load=lambda row=row: {h: _as_date(v) for h, v in zip(headers, row)})
         index.add(rec, c.id, c.name)
     new_customers: list[_Record] = []
-    cust_ids = _next_ids(cust_t.column("客户编号"), L.CUSTOMERS.id_prefix)
-    used_ids = {normalize_id(v) for v in cust_t.column("客户编号") if v}
-    skip_cols = {"客户等级", "定级日期", "建议等级"}  # tiers come from regrade, not from legacy files
+    cust_ids = _next_ids(cust_t.column(CUST_ID), L.CUSTOMERS.id_prefix)
+    used_ids = {normalize_id(v) for v in cust_t.column(CUST_ID) if v}
+    skip_cols = {C.header("tier"), C.header("graded_on"), C.header("suggested_tier")}  # tiers come from regrade
 
     def by_date(rows):
         return sorted(rows, key=lambda s: (s.info.date, s.order, s.row))
 
     for sr in by_date(rows_by_table[L.CUSTOMERS.name]):
-        cid, name = sr.values.get("客户编号"), sr.values.get("客户名称")
+        cid, name = sr.values.get(CUST_ID), sr.values.get(CUST_NAME)
         label = TABLE_LABEL[L.CUSTOMERS.name]
         if not cid and not name:
             result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, REJECTED, label, None,
@@ -405,12 +408,12 @@ def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None
             continue
         if hits:
             rec = hits[0]
-            notes = _merge_into(rec, sr, skip_cols | {"客户编号"})
-            if how == "编号" and name and rec.values.get("客户名称") and \
-                    normalize_name(name) != normalize_name(rec.values["客户名称"]):
+            notes = _merge_into(rec, sr, skip_cols | {CUST_ID})
+            if how == "编号" and name and rec.values.get(CUST_NAME) and \
+                    normalize_name(name) != normalize_name(rec.values[CUST_NAME]):
                 notes.append(f"名称“{name}”与按编号匹配到的客户“{rec.values['客户名称']}”不一致，请核对")
             result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, MERGED, label,
-                                           rec.values.get("客户编号"), "；".join(sr.notes + notes) or f"按{how}匹配，无新信息"))
+                                           rec.values.get(CUST_ID), "；".join(sr.notes + notes) or f"按{how}匹配，无新信息"))
             continue
         if not name:
             result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, REJECTED, label, None,
@@ -418,18 +421,18 @@ def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None
             continue
         values = {h: v for h, v in sr.values.items() if h not in skip_cols}
         if not cid or normalize_id(cid) in used_ids:
-            values["客户编号"] = next(cust_ids)
-        used_ids.add(normalize_id(values["客户编号"]))
+            values[CUST_ID] = next(cust_ids)
+        used_ids.add(normalize_id(values[CUST_ID]))
         rec = _Record(values, {h: (sr.info.date, _where(sr)) for h in values})
         new_customers.append(rec)
-        index.add(rec, values["客户编号"], name)
-        if cid and cid != values["客户编号"]:
+        index.add(rec, values[CUST_ID], name)
+        if cid and cid != values[CUST_ID]:
             index.add(rec, cid, None)
-        result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, NEW, label, values["客户编号"],
+        result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, NEW, label, values[CUST_ID],
                                        "；".join(sr.notes) or "新建客户档案"))
 
     def link(sr: SourceRow) -> tuple[str | None, str | None]:
-        cid, name = sr.values.get("客户编号"), sr.values.get(LINK_NAME)
+        cid, name = sr.values.get(CUST_ID), sr.values.get(LINK_NAME)
         if not cid and not name:
             return None, "缺少客户编号和客户名称，无法关联客户"
         hits, how = index.find(cid, name)
@@ -437,14 +440,15 @@ def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None
             return None, f"找不到客户（{how or '编号/名称'}：{cid or name}），请先导入或建立客户档案"
         if len(hits) > 1:
             return None, f"客户{how}“{cid if how == '编号' else name}”对应 {len(hits)} 个客户，无法确定"
-        return hits[0].values.get("客户编号"), None
+        return hits[0].values.get(CUST_ID), None
 
     appended: dict[str, list[dict[str, Any]]] = {}
+    vh, rh = V.header, R.header
     for tdef, key_fn, required in (
-            (L.VISITS, lambda v: (v.get("客户编号"), v.get("实际日期") or v.get("计划日期"), v.get("拜访方式")),
-             ("实际日期", "计划日期")),
-            (L.RECEIVABLES, lambda v: (v.get("客户编号"), v.get("开票日期"), round(v.get("金额") or 0, 2)),
-             ("金额",))):
+            (V, lambda v: (v.get(REF_ID), v.get(vh("actual_date")) or v.get(vh("planned_date")), v.get(vh("method"))),
+             (vh("actual_date"), vh("planned_date"))),
+            (R, lambda v: (v.get(REF_ID), v.get(rh("invoice_date")), round(v.get(rh("amount")) or 0, 2)),
+             (rh("amount"),))):
         if not rows_by_table.get(tdef.name):
             continue  # nothing to import into this table (and the workbook's rows were not loaded)
         typed_key = {L.VISITS.name: lambda r: (r.customer_id, r.actual_date or r.planned_date, r.method),
@@ -461,7 +465,7 @@ def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None
             if r.id:
                 existing[normalize_id(r.id)] = rec
             keys[typed_key(r)] = rec
-        ids = _next_ids([getattr(r, "id") for r in typed], tdef.id_prefix or "DR")
+        ids = _next_ids([r.id for r in typed], tdef.id_prefix or "DR")
         new_rows: list[_Record] = []
         for sr in by_date(rows_by_table[tdef.name]):
             cid, why = link(sr)
@@ -470,12 +474,12 @@ def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None
                 continue
             values = dict(sr.values)
             values.pop(LINK_NAME, None)
-            values["客户编号"] = cid
-            if tdef is L.RECEIVABLES and not (values.get("金额") or 0) > 0:
+            values[REF_ID] = cid
+            if tdef is R and not (values.get(rh("amount")) or 0) > 0:
                 result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, REJECTED, label, None,
                                                "; ".join(sr.notes + ["金额缺失或不大于 0"])))
                 continue
-            if tdef is L.RECEIVABLES and not (values.get("开票日期") or values.get("到期日")):
+            if tdef is R and not (values.get(rh("invoice_date")) or values.get(rh("due_date"))):
                 result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, REJECTED, label, None,
                                                "; ".join(sr.notes + ["缺少开票日期和到期日"])))
                 continue
@@ -486,14 +490,14 @@ def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None
             rec = existing.get(normalize_id(values[id_col])) if values.get(id_col) else None
             rec = rec or keys.get(key_fn(values))
             if rec is not None:
-                notes = _merge_into(rec, sr, {id_col, "客户编号", LINK_NAME})
+                notes = _merge_into(rec, sr, {id_col, REF_ID, LINK_NAME})
                 result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, MERGED, label,
                                                rec.values.get(id_col), "；".join(sr.notes + notes) or "已存在，无新信息"))
                 continue
             if not values.get(id_col) or normalize_id(values[id_col]) in existing:
                 values[id_col] = next(ids)
-            if tdef is L.VISITS and not values.get("状态"):
-                values["状态"] = "已完成" if values.get("实际日期") else "待审批"
+            if tdef is V and not values.get(vh("state")):
+                values[vh("state")] = "已完成" if values.get(vh("actual_date")) else "待审批"
             rec = _Record(values, {h: (sr.info.date, _where(sr)) for h in values})
             existing[normalize_id(values[id_col])] = rec
             keys[key_fn(values)] = rec

@@ -103,11 +103,9 @@ def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> Re
         res.changes.set(CUST.name, c.row_index, CUST.header("graded_on"), data.as_of)
         res.moves.append(GradeChange(c.row_index, t.excel_row(c.row_index), c.id, c.name, c.tier,
                                      result.tier, result.explanation))
-        log_rows.append({
-            "时间": now, "客户编号": c.id, "客户名称": c.name, "原等级": c.tier or "（空）",
-            "新等级": result.tier, "依据": result.explanation, "操作人": operator,
-            "规则版本": res.version,
-        })
+        log_rows.append(L.GRADE_LOG.row(
+            time=now, customer_id=c.id, customer_name=c.name, old_tier=c.tier or "（空）",
+            new_tier=result.tier, reason=result.explanation, operator=operator, rules_version=res.version))
     if log_rows:
         res.changes.append(L.GRADE_LOG.name, log_rows)
     res.changes.status = (f"{now:%Y-%m-%d %H:%M} 重新分级：{len(res.moves)} 户等级变动"

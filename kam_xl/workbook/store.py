@@ -190,11 +190,10 @@ class FileStore:
         if self._backups_keep is None:
             self._backups_keep = 10
             try:
-                settings = self.read([L.SETTINGS.name])[L.SETTINGS.name]
-                for row in settings.records():
-                    if row.get("参数") == "备份保留份数" and row.get("值") not in (None, ""):
-                        self._backups_keep = max(0, int(float(row["值"])))
-            except Exception:  # no Settings table (not a master book) or a bad value: default
+                from ..domain.models import Settings
+                rows = self.read([L.SETTINGS.name])[L.SETTINGS.name].records()
+                self._backups_keep = max(0, Settings.from_rows(rows)[0].backups_keep)
+            except Exception:  # no Settings table (not a master book): the default
                 pass
         return self._backups_keep
 
