@@ -58,10 +58,6 @@ def _blank(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
 
-def _date(v: Any) -> dt.date | None:
-    return to_date(v)
-
-
 def _asof(v: Any) -> dt.date:
     d = None if _blank(v) else to_date(v)
     return d or dt.date.today()
@@ -108,7 +104,7 @@ def overdue(due, outstanding, as_of=None) -> Any:
         except (TypeError, ValueError):
             return BAD_NUMBER
         try:
-            res = overdue_days(_date(d), out, _asof(a))
+            res = overdue_days(to_date(d), out, _asof(a))
         except (TypeError, ValueError):
             return BAD_DATE
         return "" if res is None else res
@@ -124,7 +120,7 @@ def aging(due, outstanding, as_of=None) -> Any:
         except (TypeError, ValueError):
             return BAD_NUMBER
         try:
-            res = aging_bucket(_date(d), out, _asof(a))
+            res = aging_bucket(to_date(d), out, _asof(a))
         except (TypeError, ValueError):
             return BAD_DATE
         return res or ""
@@ -136,7 +132,7 @@ def next_visit(tier_value, last_visit, settings: Settings, as_of=None) -> Any:
         if _blank(t):
             return ""
         try:
-            last = None if _blank(lv) else _date(lv)
+            last = None if _blank(lv) else to_date(lv)
         except (TypeError, ValueError):
             return BAD_DATE
         res = next_visit_due(str(t).strip(), last, settings, _asof(a))

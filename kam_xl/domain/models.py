@@ -15,6 +15,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict
 
 from .. import layout as L
+from .values import parse_date
 
 Credit = Literal["好", "较好", "一般", "差"]
 Growth = Literal["高", "中", "低"]
@@ -240,25 +241,9 @@ def to_number(v: Any) -> float | None:
     return x / 100 if pct else x
 
 
-EXCEL_EPOCH = dt.datetime(1899, 12, 30)
-
-
 def to_date(v: Any) -> dt.date | None:
-    if v is None or v == "":
-        return None
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        if 1 <= v < 2958466:
-            return (EXCEL_EPOCH + dt.timedelta(days=float(v))).date()
-        raise ValueError("serial out of range")
-    s = str(v).strip()
-    m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?", s)
-    if m:
-        return dt.date(int(m[1]), int(m[2]), int(m[3]))
-    raise ValueError(s)
+    """A date cell as typed: real dates, serials, 2026-03-05, 2026年3月5日, 20260305."""
+    return parse_date(v)
 
 
 MODELS = {"Customers": Customer, "Visits": Visit, "Receivables": Receivable, "TierRules": TierRule}

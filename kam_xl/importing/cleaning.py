@@ -6,22 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import unicodedata
 from typing import Any
 
-EXCEL_EPOCH = dt.date(1899, 12, 30)
-
-
-def nfkc(v: Any) -> str:
-    return unicodedata.normalize("NFKC", str(v)).strip()
-
-
-def is_blank(v: Any) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, float) and math.isnan(v):
-        return True
-    return isinstance(v, str) and not nfkc(v).strip("-— \u3000")
+from ..domain.values import is_blank, nfkc, parse_date  # noqa: F401  (part of the cleaners' API)
 
 
 def _finite(x: float) -> float:
@@ -90,43 +77,6 @@ def parse_percent(v: Any) -> float | None:
             raise ValueError(f"百分比“{v}”超出范围")
         x = x / 100
     return round(x, 6)
-
-
-_DATE_PATTERNS = (
-    re.compile(r"(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})\s*日?"),
-    re.compile(r"(\d{4})(\d{2})(\d{2})"),
-)
-
-
-def parse_date(v: Any) -> dt.date | None:
-    """2019年3月5日 · 2019/3/5 · 2019.03.05 · 20190305 · Excel serials · real dates."""
-    if is_blank(v):
-        return None
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    if isinstance(v, bool):
-        raise ValueError("日期无效")
-    if isinstance(v, (int, float)):
-        x = _finite(float(v))
-        if 19000101 <= x <= 21001231 and x == int(x):
-            return parse_date(str(int(x)))
-        if 1 <= x < 2958466:
-            return EXCEL_EPOCH + dt.timedelta(days=int(x))
-        raise ValueError(f"日期“{v}”无法识别")
-    s = nfkc(v)
-    s = re.sub(r"[T\s]+\d{1,2}:\d{2}(:\d{2})?(\.\d+)?$", "", s)
-    for pat in _DATE_PATTERNS:
-        m = pat.fullmatch(s)
-        if m:
-            try:
-                return dt.date(int(m[1]), int(m[2]), int(m[3]))
-            except ValueError:
-                raise ValueError(f"日期“{v}”不存在") from None
-    if re.fullmatch(r"\d+(\.\d+)?", s):
-        return parse_date(float(s))
-    raise ValueError(f"日期“{v}”无法识别")
 
 
 def parse_text(v: Any) -> str | None:

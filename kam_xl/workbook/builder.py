@@ -13,6 +13,7 @@ import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell, xl_col_to_name
 
 from .. import layout as L
+from ..domain.values import to_serial
 from . import vba
 from .formulas import structured
 
@@ -86,7 +87,7 @@ def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]
                 if v is None or v == "":
                     v = ""
                 elif isinstance(v, dt.date) and not isinstance(v, dt.datetime):
-                    v = (v - dt.date(1899, 12, 30)).days
+                    v = to_serial(v)
                 ws.write_formula(first_row + 1 + r, t.first_col + i, formula, fmts.for_col(col), v)
     _validation(ws, t, first_row + 1)
     return first_row, last_row
@@ -176,7 +177,7 @@ def _home(wb, ws, fmts: _Formats, asof_formula: str, asof_value: dt.date):
     ws.write("A1", L.APP_TITLE, fmts.title)
     ws.write(L.HOME_ASOF_LABEL_CELL, "基准日期", fmts.label)
     # cached value: what the formula gives today, for readers that do not calculate
-    ws.write_formula(L.HOME_ASOF_CELL, asof_formula, fmts.asof, (asof_value - dt.date(1899, 12, 30)).days)
+    ws.write_formula(L.HOME_ASOF_CELL, asof_formula, fmts.asof, to_serial(asof_value))
     ws.write(L.HOME_STATUS_LABEL_CELL, "最近一次运行", fmts.label)
     ws.write(L.HOME_STATUS_CELL, "尚未运行", fmts.status)
     for b in L.BUTTONS:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 from python_calamine import CalamineWorkbook
 
 from .. import layout as L
+from ..domain.values import to_serial
 from .package import Package, TablePart, col_index, col_letter, make_ref, read_package
 from .formulas import structured
 from .tables import Changes, Formula, Table
@@ -30,7 +31,6 @@ _CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
 _CELL_STYLE = re.compile(rb'\bs="(\d+)"')
 _COL = re.compile(rb"<col\b[^>]*?/>")
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
 
 # ---------------------------------------------------------------------------
@@ -140,14 +140,6 @@ class _TableReader:
 def _esc(s: str) -> str:
     s = _ILLEGAL_XML.sub("", s)
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def to_serial(v: dt.date) -> float:
-    if isinstance(v, dt.datetime):
-        delta = v - EXCEL_EPOCH
-    else:
-        delta = dt.datetime(v.year, v.month, v.day) - EXCEL_EPOCH
-    return delta.days + delta.seconds / 86400
 
 
 def _num(v: float) -> str:

@@ -1,0 +1,73 @@
+"""Reading dates and text as people type them in Chinese spreadsheets, and
+Excel's date serials — one implementation for workbook cells, legacy imports
+and cell functions.  Stdlib only."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from typing import Any
+
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+MAX_SERIAL = 2958466  # 9999-12-31
+
+
+def nfkc(v: Any) -> str:
+    return unicodedata.normalize("NFKC", str(v)).strip()
+
+
+def is_blank(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    return isinstance(v, str) and not nfkc(v).strip("-— \u3000")
+
+
+def to_serial(v: dt.date) -> float:
+    """A date or datetime as Excel's serial number."""
+    if not isinstance(v, dt.datetime):
+        v = dt.datetime(v.year, v.month, v.day)
+    delta = v - EXCEL_EPOCH
+    return delta.days + delta.seconds / 86400
+
+
+_DATE_PATTERNS = (
+    re.compile(r"(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})\s*日?"),
+    re.compile(r"(\d{4})(\d{2})(\d{2})"),
+)
+
+
+def parse_date(v: Any) -> dt.date | None:
+    """2019年3月5日 · 2019/3/5 · 2019.03.05 · 20190305 · Excel serials · real dates.
+    None for blank; ValueError with a short Chinese reason otherwise."""
+    if is_blank(v):
+        return None
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, bool):
+        raise ValueError("日期无效")
+    if isinstance(v, (int, float)):
+        x = float(v)
+        if not math.isfinite(x):
+            raise ValueError("日期无效")
+        if 19000101 <= x <= 21001231 and x == int(x):
+            return parse_date(str(int(x)))
+        if 1 <= x < MAX_SERIAL:
+            return (EXCEL_EPOCH + dt.timedelta(days=int(x))).date()
+        raise ValueError(f"日期“{v}”无法识别")
+    s = nfkc(v)
+    s = re.sub(r"[T\s]+\d{1,2}:\d{2}(:\d{2})?(\.\d+)?$", "", s)
+    for pat in _DATE_PATTERNS:
+        m = pat.fullmatch(s)
+        if m:
+            try:
+                return dt.date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                raise ValueError(f"日期“{v}”不存在") from None
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return parse_date(float(s))
+    raise ValueError(f"日期“{v}”无法识别")
