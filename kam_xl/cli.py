@@ -54,8 +54,6 @@ def cmd_regrade(args) -> int:
             _out(f"  第{m.excel_row}行 {m.customer_id or ''} {m.name or ''}：{m.old or '（空）'} → {m.new}")
     for row, cid, why in res.ungraded[: 50 if not args.verbose else None]:
         _out(f"  无法定级 第{row}行 {cid or ''}：{why}")
-    for idx, header, msg in res.rule_problems:
-        _out(f"  分级规则表 第{idx + 2}行 “{header}”：{msg}")
     if args.dry_run:
         _out("试运行（--dry-run）：未写入任何内容 / dry run: nothing written")
     return EXIT_OK

@@ -33,7 +33,7 @@ class RegradeResult:
     graded: dict[str, TierResult] = field(default_factory=dict)  # customer row index → result
     moves: list[GradeChange] = field(default_factory=list)
     ungraded: list[tuple[int, str | None, str]] = field(default_factory=list)
-    rule_problems: list[tuple[int, str, str]] = field(default_factory=list)
+    rule_problems: list[tuple[int, str, str]] = field(default_factory=list)  # (Excel row, column, message)
     by_tier: Counter = field(default_factory=Counter)
     visits_due: Counter = field(default_factory=Counter)
     version: str = ""
@@ -61,6 +61,8 @@ class RegradeResult:
         lines.append(f"等级变动 {len(self.moves)} 户：升级 {self.ups}，降级 {self.downs}，首次定级 {self.first_grades}")
         if self.ungraded:
             lines.append(f"无法定级 {len(self.ungraded)} 户（缺少分级所需数据，见下）")
+        for row, header, msg in self.rule_problems:
+            lines.append(f"分级规则表 第{row}行 “{header}”：{msg}")
         if self.visits_due:
             lines.append("按拜访频率已到期应拜访：" + "，".join(
                 f"{t} {self.visits_due[t]}" for t in sorted(self.visits_due, key=self._rank)))
@@ -71,7 +73,8 @@ def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> Re
     now = now or dt.datetime.now().replace(microsecond=0)
     rules = sort_rules(data.rules)
     res = RegradeResult(as_of=data.as_of, changes=Changes(), version=rules_version(data.rules))
-    res.rule_problems = validate_rules(data.rules)
+    rules_table = data.tables[L.TIER_RULES.name]
+    res.rule_problems = [(rules_table.excel_row(i), header, msg) for i, header, msg in validate_rules(data.rules)]
     rank = {t: i for i, t in enumerate(L.TIERS)}
     for r in rules:
         rank.setdefault(r.tier, len(rank))

@@ -147,3 +147,13 @@ def test_alternative_scheme_key_account_share_of_company_sales(book_factory):
                       (2, "非大客户", None, None, None, None, None, "", "", "其余")])
     run_regrade(book, operator="x")
     assert [c["客户等级"] for c in customers(book)] == ["大客户", "非大客户"]
+
+
+def test_a_broken_rule_row_is_reported_with_its_excel_row(book_factory, capsys):
+    book = book_factory()
+    _set_rules(book, [(1, "A", 500000, 100000, None, None, None, "很高", "", "上下限颠倒"),
+                      (2, "其他", None, None, None, None, None, "", "", "其余")])
+    assert main(["regrade", str(book)]) == 0
+    out = capsys.readouterr().out
+    assert "分级规则表 第2行 “年用量上限(不含)”：年用量上限应大于下限" in out
+    assert "分级规则表 第2行 “增长潜力”" in out
