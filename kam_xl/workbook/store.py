@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .. import layout as L
-from ..errors import (NotAMasterWorkbook, WorkbookChanged, WorkbookLocked, WorkbookNotFound,
+from ..errors import (KamError, NotAMasterWorkbook, WorkbookChanged, WorkbookLocked, WorkbookNotFound,
                       WorkbookUnreadable, WriteFailed)
 from . import engine
 from .package import Package, read_package
@@ -76,6 +76,8 @@ class FileStore:
             raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
         for n, t in got.items():
             self._shapes[n] = t.shape()
+        if L.SETTINGS.name in got and self._backups_keep is None:
+            self._backups_keep = _backups_setting(got[L.SETTINGS.name])  # no second read at write time
         return got
 
     def headers(self, name: str) -> list[str]:
@@ -188,17 +190,19 @@ class FileStore:
     @property
     def backups_keep(self) -> int:
         if self._backups_keep is None:
-            self._backups_keep = 10
             try:
-                from ..domain.models import Settings
-                rows = self.read([L.SETTINGS.name])[L.SETTINGS.name].records()
-                self._backups_keep = max(0, Settings.from_rows(rows)[0].backups_keep)
-            except Exception:  # no Settings table (not a master book): the default
-                pass
+                self._backups_keep = _backups_setting(self.read([L.SETTINGS.name])[L.SETTINGS.name])
+            except KamError:  # no Settings table: not a master book
+                self._backups_keep = 10
         return self._backups_keep
 
     def _backup(self) -> Path | None:
         return backup(self.path, self.backups_keep)
+
+
+def _backups_setting(settings_table: Table) -> int:
+    from ..domain.models import Settings
+    return max(0, Settings.from_rows(settings_table.records())[0].backups_keep)
 
 
 def backup(path: Path, keep: int = 10) -> Path | None:
