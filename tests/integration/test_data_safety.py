@@ -33,11 +33,11 @@ def test_sigkill_during_a_write_leaves_the_original_intact(big_book, tmp_path):
         while time.monotonic() < deadline and proc.poll() is None:
             if any(tmp_path.glob(".~kam_*.tmp")):  # the write has begun
                 proc.send_signal(signal.SIGKILL)
-                killed_mid_write += 1
                 break
             time.sleep(0.0005)
         proc.wait()
-        if proc.returncode == -signal.SIGKILL:
+        if proc.returncode == -signal.SIGKILL:  # killed mid-write, not after it finished
+            killed_mid_write += 1
             assert book.read_bytes() == before  # byte for byte the original
             FileStore(book).read(["Customers", "Visits", "Receivables"])
             openpyxl.load_workbook(book, keep_vba=True, read_only=True).close()
