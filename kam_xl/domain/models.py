@@ -361,16 +361,25 @@ def coerce_rows(table: L.TableDef, headers: list[str], rows: list[list[Any]], st
                 skip_blank: bool = True, same: dict[str, Any] | None = None):
     """A table body → (models, [(row index, header, raw value, message)]), column by column.
     `same` shares one string object per distinct text value across calls (chunks)."""
+    raw = [[row[i] if i < len(row) else None for row in rows] for i in range(len(headers))]
+    return coerce_columns(table, headers, raw, start, skip_blank, same, n_rows=len(rows))
+
+
+def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list[Any]], start: int = 0,
+                   skip_blank: bool = True, same: dict[str, Any] | None = None, n_rows: int | None = None):
+    """The same from columns (one list of cell values per header) — how the file
+    engine reads a table."""
     problems: list = []
     by_header = table.by_header()
     keys, columns = [], []
-    for i, h in enumerate(headers):
+    for h, raw in zip(headers, raw_columns):
         col = by_header.get(h)
         if col is None:
             continue
-        raw = [row[i] if i < len(row) else None for row in rows]
         keys.append(col.key)
         columns.append(_column(col, raw, problems, start, same))
+    if n_rows is None:
+        n_rows = len(raw_columns[0]) if raw_columns else 0
     computed = {c.key for c in table.columns if c.formula}
     model = MODELS[table.name]
     out = []
@@ -385,7 +394,7 @@ def coerce_rows(table: L.TableDef, headers: list[str], rows: list[list[Any]], st
     else:
         def blank(vals): return True
     blank_rows = set()
-    rows_iter = zip(*columns) if columns else iter([()] * len(rows))
+    rows_iter = zip(*columns) if columns else iter([()] * n_rows)
     for r, vals in enumerate(rows_iter):
         if skip_blank and blank(vals):
             blank_rows.add(start + r)

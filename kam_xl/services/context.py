@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .. import layout as L
-from ..domain.models import Customer, Receivable, Settings, TierRule, Visit, coerce_rows
+from ..domain.models import Customer, Receivable, Settings, TierRule, Visit, coerce_columns, coerce_rows
 from ..workbook.tables import Table, TableStore
 
 CORE = (L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name, L.TIER_RULES.name, L.SETTINGS.name)
@@ -47,15 +47,15 @@ class BookData:
 
 def _stream_typed(store: TableStore, data: BookData, tdef: L.TableDef, attr: str,
                   columns: list[str] | None) -> None:
-    """Type a big table chunk by chunk as it streams out of the workbook; only its
-    typed records and its shape are kept."""
+    """Type a big table as its columns come out of the workbook; only its typed
+    records and its shape are kept."""
     records: list = []
     problems: list = []
     headers: list[str] = []
     same: dict[str, Any] = {}
 
-    def sink(rows: list[list[Any]], start: int) -> None:
-        recs, probs = coerce_rows(tdef, headers, rows, start, same=same)
+    def sink(columns: list[list[Any]], start: int) -> None:
+        recs, probs = coerce_columns(tdef, headers, columns, start, same=same)
         records.extend(recs)
         problems.extend(probs)
 

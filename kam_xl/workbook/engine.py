@@ -1,4 +1,4 @@
-"""The file engine: fast reads with python-calamine, writes by patching only
+"""The file engine: fast reads with fastexcel (calamine, Arrow), writes by patching only
 the sheet and table parts that changed and copying every other zip member
 unchanged (VBA project, drawings, buttons, styles, other sheets).
 
@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import operator
 import re
 import zipfile
 from typing import Any, Callable, Iterable
-
-from python_calamine import CalamineWorkbook
 
 from .. import layout as L
 from ..domain.values import to_serial
@@ -25,7 +22,6 @@ from .tables import Changes, Formula, Table
 
 DELETE = object()  # sentinel: remove the cell
 
-_ROW_NUMBERED = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*?(?:/>|>.*?</row>)', re.S)
 _CELL = re.compile(rb"<c\b[^>]*?(?:/>|>.*?</c>)", re.S)
 _CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
 _CELL_STYLE = re.compile(rb'\bs="(\d+)"')
@@ -35,104 +31,128 @@ _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 # ---------------------------------------------------------------------------
 # Reading
-CHUNK_ROWS = 20000
+ColumnSink = Callable[[list[list[Any]], int], None]  # sink(columns, first row index)
+
+
+def open_reader(path: str):
+    """A fastexcel reader (calamine underneath): the shared strings are read once
+    and every later table load reuses them."""
+    import logging
+    import fastexcel
+    # an all-empty column is read as text; fastexcel warns about it, a user needs not hear it
+    logging.getLogger("fastexcel").setLevel(logging.ERROR)
+    return fastexcel.read_excel(path)
 
 
 def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
                 columns: dict[str, Iterable[str]] | None = None,
-                sinks: dict[str, Callable[[list[list[Any]], int], None]] | None = None) -> dict[str, Table]:
+                sinks: dict[str, ColumnSink] | None = None, reader=None) -> dict[str, Table]:
     """Read the named Excel Tables (headers + body) of a workbook file.
 
-    Each sheet is streamed once (calamine iter_rows) and only the tables' cells
-    are kept — only the wanted columns where `columns` names them — so memory
-    follows what the action needs, not the sheet grid.  A table with a sink is
-    handed over in chunks (sink(rows, first row index)) and comes back as a shape
-    (its row count, no values)."""
+    Each table is loaded with fastexcel into Arrow columns — only the table's own
+    cells, and of its columns only the user-entered ones (they decide where the data
+    ends) plus the ones `columns` asks for — and only the wanted columns become
+    Python values.  A table with a sink hands its columns over (sink(columns, 0),
+    in the order of its headers) and comes back as a shape (its row count, no values)."""
     columns = columns or {}
     sinks = sinks or {}
     if pkg is None:
         with zipfile.ZipFile(path) as z:
             pkg = read_package(z)
-    wanted = [pkg.tables[n] for n in names if n in pkg.tables]
-    by_sheet: dict[str, list[TablePart]] = {}
-    for tp in wanted:
-        by_sheet.setdefault(tp.sheet, []).append(tp)
+    if reader is None:
+        reader = open_reader(path)
     out: dict[str, Table] = {}
-    with CalamineWorkbook.from_path(path) as wb:
-        for sheet_name, parts in by_sheet.items():
-            sheet = wb.get_sheet_by_name(sheet_name)
-            start = sheet.start
-            col0 = start[1] if start else 0
-            readers = [_TableReader(tp, col0, columns.get(tp.name), sinks.get(tp.name)) for tp in parts]
-            last = max(rd.r2 for rd in readers)
-            if start is not None:
-                for r, src in enumerate(sheet.iter_rows()):
-                    if r >= last:
-                        break
-                    for rd in readers:
-                        if rd.r1 <= r < rd.r2:
-                            rd.add(r, src)
-            for rd in readers:
-                out[rd.tp.name] = rd.table()
+    for name in names:
+        tp = pkg.tables.get(name)
+        if tp is None:
+            continue
+        headers_all = [str(h) for h in tp.columns]
+        wanted = columns.get(name)
+        keep = list(range(len(headers_all))) if wanted is None else \
+            [i for i, h in enumerate(headers_all) if h in set(wanted)]
+        cols, n = _load(reader, tp, headers_all, keep)
+        c1, r1 = tp.bounds[0], tp.bounds[1]
+        sink = sinks.get(name)
+        if sink is not None:
+            if n:
+                sink(cols, 0)
+            out[name] = Table(name, tp.sheet, list(headers_all), [None] * n, r1, c1)
+            continue
+        rows = [list(r) for r in zip(*cols)] if cols else [[] for _ in range(n)]
+        out[name] = Table(name, tp.sheet, [headers_all[i] for i in keep], rows, header_row=r1, first_col=c1,
+                          offsets={headers_all[i]: i for i in keep}, all_headers=headers_all)
     return out
 
 
-class _TableReader:
-    """Collects one table's body rows while a sheet streams by."""
-
-    def __init__(self, tp: TablePart, col0: int, wanted: Iterable[str] | None, sink=None):
-        self.tp = tp
-        self.sink = sink
-        self.flushed = 0          # rows already handed to the sink
-        c1, r1, c2, r2 = tp.bounds
-        self.r1, self.r2 = r1, r2  # body rows are 0-based r1..r2-1 (r1 is the 1-based header row)
-        self.width = c2 - c1 + 1
-        self.a = c1 - col0         # where the table starts within calamine's row lists
-        self.headers_all = [str(h) for h in tp.columns]
-        keep = list(range(self.width)) if wanted is None else \
-            [i for i, h in enumerate(self.headers_all) if h in set(wanted)]
-        self.keep = keep
-        tdef = L.TABLES.get(tp.name)
-        computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
-        user = [i for i, h in enumerate(self.headers_all) if h not in computed]
-        self.n_user = len(user)
-        self.user_pick = (operator.itemgetter(*user) if len(user) > 1 else
-                          (lambda row, i=user[0]: (row[i],)) if user else (lambda row: ()))
-        self.rows: list[list[Any]] = []
-        self.last_filled = -1     # index in self.rows of the last row with a user value
-
-    def add(self, r: int, src: list[Any]) -> None:
-        a = self.a
-        full = src[a:a + self.width] if a >= 0 else [""] * (-a) + src[:a + self.width]
-        n = len(full)
-        if n < self.width:
-            full = full + [""] * (self.width - n)
-        if self.user_pick(full).count("") < self.n_user:  # calamine gives "" for an empty cell
-            self.last_filled = self.flushed + len(self.rows)
-        if len(self.keep) == self.width:
-            self.rows.append([None if v == "" else v for v in full])
+def _load(reader, tp: TablePart, headers_all: list[str], keep: list[int]) -> tuple[list[list[Any]], int]:
+    """The kept columns of one table as Python lists, cut after the last row with a
+    user-entered value (rows with only computed columns are not data)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    c1, r1, c2, r2 = tp.bounds
+    n_body = r2 - r1
+    tdef = L.TABLES.get(tp.name)
+    computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
+    user = [i for i, h in enumerate(headers_all) if h not in computed]
+    load_idx = sorted(set(keep) | set(user))
+    if n_body <= 0 or not load_idx:
+        return [[] for _ in keep], 0
+    letters = ",".join(col_letter(c1 + i) for i in load_idx)
+    sheet = reader.load_sheet(tp.sheet, header_row=r1 - 1, use_columns=letters, n_rows=n_body,
+                              schema_sample_rows=None, eager=True)
+    batch = sheet if isinstance(sheet, pa.RecordBatch) else sheet.to_arrow()
+    height = batch.num_rows
+    pos = {i: j for j, i in enumerate(load_idx)}
+    if batch.num_columns != len(load_idx):
+        raise ValueError(f"表格 {tp.name} 的列读取不完整 / table {tp.name}: {batch.num_columns} of "
+                         f"{len(load_idx)} columns read")
+    filled = None
+    for i in user:
+        j = pos[i]
+        if j >= batch.num_columns:
+            continue
+        arr = batch.column(j)
+        if pa.types.is_null(arr.type):
+            continue
+        ok = pc.is_valid(arr)
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            ok = pc.and_kleene(ok, pc.not_equal(arr, ""))
+        filled = ok if filled is None else pc.or_kleene(filled, ok)
+    n = 0
+    if filled is not None and height:
+        import numpy as np
+        hits = np.flatnonzero(filled.fill_null(False).to_numpy(zero_copy_only=False))
+        n = int(hits[-1]) + 1 if len(hits) else 0
+    out = []
+    for i in keep:
+        j = pos[i]
+        if j >= batch.num_columns or n == 0:
+            out.append([None] * n)
         else:
-            self.rows.append([None if full[i] == "" else full[i] for i in self.keep])
-        if self.sink is not None and len(self.rows) >= CHUNK_ROWS:
-            self._flush()
+            out.append(to_python(batch.column(j).slice(0, n)))
+    return out, n
 
-    def _flush(self) -> None:
-        self.sink(self.rows, self.flushed)
-        self.flushed += len(self.rows)
-        self.rows = []
 
-    def table(self) -> Table:
-        tp = self.tp
-        c1, r1, c2, r2 = tp.bounds
-        if self.sink is not None:
-            keep_n = max(0, self.last_filled + 1 - self.flushed)
-            if self.rows[:keep_n]:
-                self.sink(self.rows[:keep_n], self.flushed)
-            return Table(tp.name, tp.sheet, list(self.headers_all), [None] * (self.last_filled + 1), r1, c1)
-        body = self.rows[: self.last_filled + 1]  # trailing rows without user values are not data
-        headers = [self.headers_all[i] for i in self.keep]
-        return Table(tp.name, tp.sheet, headers, body, header_row=r1, first_col=c1,
-                     offsets={self.headers_all[i]: i for i in self.keep}, all_headers=self.headers_all)
+def to_python(arr) -> list[Any]:
+    """An Arrow column as Python values the way a cell reads: text, float, bool,
+    datetime — a date when every timestamp of the column is at midnight — or None
+    for an empty cell.  Repeated texts and dates are one shared object each."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    t = arr.type
+    if pa.types.is_null(t):
+        return [None] * len(arr)
+    if pa.types.is_timestamp(t):
+        days = pc.cast(arr, pa.date32())
+        if pc.all(pc.equal(pc.cast(days, t), arr)).as_py() is not False:
+            arr, t = days, days.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_date(t) or pa.types.is_timestamp(t):
+        enc = arr.dictionary_encode()
+        values = enc.dictionary.to_pylist()
+        if not pa.types.is_date(t) and not pa.types.is_timestamp(t):
+            values = [v if v != "" else None for v in values]
+        return [None if k is None else values[k] for k in enc.indices.to_pylist()]
+    return arr.to_pylist()
 
 
 # ---------------------------------------------------------------------------
@@ -192,7 +212,14 @@ def column_styles(sheet_xml: bytes) -> dict[int, int]:
 
 def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
                styles: dict[int, int]) -> bytes | None:
-    """Apply {col: value|DELETE} to one <row>; None when the row ends up empty."""
+    """Apply {col: value|DELETE} to one <row>; None when the row ends up empty.
+
+    Cells that exist are replaced in place (found by their reference); only a row
+    that gains or loses cells is taken apart and put back together in column order."""
+    if row_xml is not None:
+        fast = _replace_cells(row_xml, rownum, cells)
+        if fast is not None:
+            return fast
     existing: list[tuple[int, bytes]] = []
     row_open = f'<row r="{rownum}">'.encode()
     if row_xml is not None:
@@ -225,12 +252,45 @@ def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
     return row_open + b"".join(by_col[c] for c in sorted(by_col)) + b"</row>"
 
 
+def _replace_cells(row_xml: bytes, rownum: int, cells: dict[int, Any]) -> bytes | None:
+    """Every cell to change already exists in the row: swap them in place, keeping
+    each one's style.  None when a cell is missing or is to be deleted."""
+    spans: list[tuple[int, int, bytes]] = []
+    for c, v in cells.items():
+        if v is DELETE:
+            return None
+        key = f'<c r="{col_letter(c)}{rownum}"'.encode()
+        i = row_xml.find(key)
+        if i < 0 or row_xml[i + len(key):i + len(key) + 1] not in (b" ", b">", b"/"):
+            return None
+        gt = row_xml.find(b">", i)
+        head = row_xml[i:gt + 1]
+        j = gt + 1 if head.endswith(b"/>") else row_xml.find(b"</c>", gt) + 4
+        if j < 4:
+            return None
+        sm = _CELL_STYLE.search(head)
+        spans.append((i, j, cell_xml(f"{col_letter(c)}{rownum}", v, int(sm[1]) if sm else None)))
+    spans.sort()
+    out, pos = [], 0
+    for i, j, new in spans:
+        if i < pos:
+            return None
+        out += [row_xml[pos:i], new]
+        pos = j
+    out.append(row_xml[pos:])
+    return b"".join(out)
+
+
+_ROW_HEAD = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*?(/?)>')
+
+
 def patch_sheet(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
                 new_last: tuple[int, int] | None = None) -> bytes:
     """Rewrite only the rows in row_cells ({excel row: {col: value|DELETE}}).
 
-    Untouched stretches of the sheet are passed to the final join as memoryview
-    slices, so a 100 MB sheet is copied once, not once per step."""
+    Rows are found by their opening tags alone; untouched stretches of the sheet
+    are passed to the final join as memoryview slices, so a 100 MB sheet is
+    copied once, not once per step."""
     if not row_cells:
         return sheet_xml
     styles = column_styles(sheet_xml)
@@ -251,7 +311,7 @@ def patch_sheet(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
     pos = body_start
     wanted = sorted(pending)
     wi = 0
-    for m in _ROW_NUMBERED.finditer(sheet_xml, body_start, body_end):
+    for m in _ROW_HEAD.finditer(sheet_xml, body_start, body_end):
         if wi >= len(wanted):
             break
         rn = int(m[1])
@@ -264,10 +324,11 @@ def patch_sheet(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
             wi += 1
         if wi < len(wanted) and wanted[wi] == rn:
             out.append(view[pos:m.start()])
-            new = _merge_row(m.group(0), rn, pending.pop(rn), styles)
+            stop = m.end() if m[2] else sheet_xml.find(b"</row>", m.end(), body_end) + 6
+            new = _merge_row(sheet_xml[m.start():stop], rn, pending.pop(rn), styles)
             if new:
                 out.append(new)
-            pos = m.end()
+            pos = stop
             wi += 1
     out.append(view[pos:body_end])
     for r in wanted[wi:]:

@@ -13,8 +13,13 @@ _CENTRAL = struct.Struct("<4s6H3L5H2L")
 _END = struct.Struct("<4s4H2LH")
 
 
+BIG_PART = 16 << 20
+
+
 def _deflate(data: bytes) -> bytes:
-    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    """zlib's usual level for small parts; a fast level for big sheets (a 120 MB sheet:
+    0.6 s instead of 1.7 s, 16 MB instead of 12 MB in the file)."""
+    c = zlib.compressobj(2 if len(data) > BIG_PART else 6, zlib.DEFLATED, -15)
     return c.compress(data) + c.flush()
 
 

@@ -55,6 +55,16 @@ class FileStore:
             raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
         self._fp = fingerprint(self.path)
         self._shapes: dict[str, Table] = {}
+        self._reader = None  # one fastexcel reader per store: the shared strings are read once
+
+    def _fast_reader(self):
+        if self._reader is None:
+            self._reader = engine.open_reader(str(self.path))
+        return self._reader
+
+    def close(self) -> None:
+        """Let go of the reader (and its file handle) before the book is replaced."""
+        self._reader = None
 
     # -- reading ------------------------------------------------------------
     def require(self, names: Iterable[str]) -> None:
@@ -69,7 +79,7 @@ class FileStore:
         self.require(names)
         columns = {n: list(c) for n, c in (columns or {}).items() if n in names}
         try:
-            got = engine.read_tables(str(self.path), names, self.pkg, columns)
+            got = engine.read_tables(str(self.path), names, self.pkg, columns, reader=self._fast_reader())
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # calamine's own errors, even a native panic, for damaged parts
@@ -85,12 +95,13 @@ class FileStore:
         return [str(h) for h in self.pkg.tables[name].columns]
 
     def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
-        """Hand a big table's rows to sink(rows, first row index) in chunks; returns its
-        shape.  The rows are never all in memory at once."""
+        """Hand a big table's columns to sink(columns, first row index); returns its
+        shape.  Only the asked-for columns become Python values."""
         self.require([name])
         try:
             got = engine.read_tables(str(self.path), [name], self.pkg,
-                                     {name: list(columns)} if columns is not None else None, {name: sink})
+                                     {name: list(columns)} if columns is not None else None, {name: sink},
+                                     reader=self._fast_reader())
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:
@@ -148,6 +159,7 @@ class FileStore:
     def _commit(self, replaced: dict[str, bytes]) -> None:
         folder = self.path.parent
         self._remove_stale_temps()
+        self.close()  # no handle of ours may stay open on the file being replaced
         fd, tmp = tempfile.mkstemp(prefix=self._temp_prefix(), suffix=".tmp", dir=folder)
         os.close(fd)
         try:

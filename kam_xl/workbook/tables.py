@@ -139,6 +139,7 @@ class TableStore(Protocol):
         """Every header of a table, in order."""
 
     def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
-        """A big table's rows handed to sink(rows, first row index) in chunks; its shape back."""
+        """A big table's columns (in header order, only `columns` where given) handed to
+        sink(columns, first row index); its shape back."""
 
     def write(self, changes: Changes) -> None: ...

@@ -70,10 +70,10 @@ class XlBook:
         return [str(h) for h in t.header_row_range.value]
 
     def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
-        """Same contract as the file store: rows to the sink, the shape back."""
+        """Same contract as the file store: columns to the sink, the shape back."""
         t = self.read([name], {name: columns} if columns is not None else None)[name]
         if t.rows:
-            sink(t.rows, 0)
+            sink([t.column(h) for h in t.headers], 0)
         return t.shape()
 
     def write(self, changes: Changes) -> None:
