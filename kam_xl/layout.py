@@ -81,10 +81,11 @@ class TableDef:
         return [c.header for c in self.columns]
 
     def col(self, key: str) -> Column:
-        for c in self.columns:
-            if c.key == key:
-                return c
-        raise KeyError(key)
+        by_key = self.__dict__.get("_by_key")
+        if by_key is None:  # frozen: the lookup table is made once, on first use
+            by_key = {c.key: c for c in self.columns}
+            object.__setattr__(self, "_by_key", by_key)
+        return by_key[key]
 
     def header(self, key: str) -> str:
         return self.col(key).header

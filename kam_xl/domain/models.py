@@ -124,8 +124,8 @@ class TierRule(Record):
     extra: Optional[str] = None
     description: Optional[str] = None
 
-    def growth_values(self) -> list[str]:
-        return split_names(self.growth)
+    def growth_values(self) -> tuple[str, ...]:
+        return _split_cached(self.growth)
 
 
 class Settings(BaseModel):
@@ -205,6 +205,11 @@ class Settings(BaseModel):
 # ---------------------------------------------------------------------------
 # Cell coercion — lenient, reports problems instead of raising
 _NAME_SPLIT = re.compile(r"[、;；,，/\s]+")
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_cached(text: str | None) -> tuple[str, ...]:
+    return tuple(split_names(text))
 
 
 def split_names(text: Any) -> list[str]:

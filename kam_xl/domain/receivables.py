@@ -2,7 +2,9 @@
 payment credit (回款信誉) derived from a customer's payment history."""
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
@@ -70,10 +72,10 @@ class CreditResult:
     text: str = ""
 
 
+@functools.lru_cache(maxsize=64)
 def _months_before(d: dt.date, months: int) -> dt.date:
     y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
     m += 1
-    import calendar
     return dt.date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
 
 

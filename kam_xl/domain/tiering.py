@@ -7,6 +7,7 @@ evaluation with a "cannot grade" result naming that input — never a guess.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -38,8 +39,18 @@ class TierResult:
     rule_order: Optional[int] = None
     missing: tuple[str, ...] = ()
     reasons_skipped: list[str] = field(default_factory=list)
-    inputs_text: str = ""
-    rule_text: str = ""
+    inputs: Optional[TierInputs] = None
+    rule: Optional[TierRule] = None
+
+    # the texts are made when asked for: a regrade of 100k customers explains only
+    # the ones that change
+    @property
+    def inputs_text(self) -> str:
+        return describe_inputs(self.inputs) if self.inputs is not None else ""
+
+    @property
+    def rule_text(self) -> str:
+        return describe_rule(self.rule) if self.rule is not None else ""
 
     @property
     def graded(self) -> bool:
@@ -65,12 +76,14 @@ class TierResult:
         return "无匹配规则"
 
 
+@functools.lru_cache(maxsize=4096)
 def _fmt_money(v: float) -> str:
     if v >= 10000 and v % 100 == 0:
         return f"{v / 10000:g}万"
     return f"{v:,.0f}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _fmt_pct(v: float) -> str:
     return f"{v * 100:g}%"
 
@@ -207,14 +220,14 @@ def sort_rules(rules: list[TierRule]) -> list[TierRule]:
 
 def grade(x: TierInputs, rules: list[TierRule], settings: Settings | None = None) -> TierResult:
     """First matching rule wins; `rules` must already be sorted (sort_rules)."""
-    res = TierResult(tier=None, inputs_text=describe_inputs(x))
+    res = TierResult(tier=None, inputs=x)
     for r in rules:
         try:
             state, why = _check_rule(r, x, settings)
         except RuleError:
             state, why = "unknown", f"第{r.order}条规则的附加条件"
         if state == "match":
-            res.tier, res.rule_order, res.rule_text = r.tier, r.order, describe_rule(r)
+            res.tier, res.rule_order, res.rule = r.tier, r.order, r
             return res
         if state == "unknown":
             res.missing = (why,)

@@ -51,8 +51,9 @@ def _store(path, store: TableStore | None) -> TableStore:
     return store if store is not None else FileStore(path)
 
 
-# regrade reads every customer column (rule conditions may name any, user columns included)
-# but only what credit and visit frequency need from the two big tables
+# regrade reads what grading, credit and visit frequency need from the three big tables;
+# of the customers also every column the rules' 附加条件 name (user columns included)
+REGRADE_CUSTOMER_KEYS = ("id", "name", "volume", "credit", "margin", "growth", "tier")
 REGRADE_COLUMNS = {
     L.VISITS.name: [L.VISITS.header(k) for k in ("customer_id", "actual_date", "state")],
     L.RECEIVABLES.name: [L.RECEIVABLES.header(k) for k in
@@ -71,9 +72,16 @@ class _Quiet:
         pass
 
 
+def regrade_columns(store: TableStore) -> dict[str, list[str]]:
+    named = context.condition_names(store)
+    wanted = {L.CUSTOMERS.header(k) for k in REGRADE_CUSTOMER_KEYS} | named
+    return {**REGRADE_COLUMNS,
+            L.CUSTOMERS.name: [h for h in store.headers(L.CUSTOMERS.name) if h in wanted]}
+
+
 def _regrade(store: TableStore, operator: str, as_of, progress) -> RegradeResult:
     progress.step("读取工作簿")
-    data = context.load(store, context.CORE, as_of, columns=REGRADE_COLUMNS)
+    data = context.load(store, context.CORE, as_of, columns=regrade_columns(store), wait=False)
     progress.step("计算等级")
     return regrade(data, operator)  # the book's records are freed before the write
 

@@ -80,15 +80,18 @@ def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> Re
         rank.setdefault(r.tier, len(rank))
     res.tier_rank = rank
     receivables = data.receivables_by_customer()
-    visits = data.visits_by_customer()
     t = data.tables[CUST.name]
     log_rows = []
+    visiting: list[tuple[str | None, str]] = []
+    frequency: dict = {}  # tier → visit frequency in days  # (customer id, tier) of tiers with a visit frequency
+    tier_header, date_header = CUST.header("tier"), CUST.header("graded_on")
+    conditions = any(r.extra for r in rules)  # 附加条件 may name any customer column
     for c in data.customers:
         if not (c.id or c.name):
             continue
         credit = derive_credit(receivables.get(c.id, []), data.as_of, data.settings, c.credit)
         x = TierInputs(volume=c.volume, credit=credit.credit, margin=c.margin, growth=c.growth,
-                       extra=data.customer_extra(c),
+                       extra=data.customer_extra(c) if conditions else {},
                        credit_source=credit.text if credit.derived else ("录入值" if c.credit else ""))
         result = grade(x, rules, data.settings)
         res.graded[c.row_index] = result
@@ -96,19 +99,26 @@ def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> Re
             res.ungraded.append((t.excel_row(c.row_index), c.id, result.explanation))
             continue
         res.by_tier[result.tier] += 1
-        last = last_completed_visit(visits.get(c.id, []))
-        due = next_visit_due(result.tier, last, data.settings, data.as_of)
-        if due is not None and due <= data.as_of:
-            res.visits_due[result.tier] += 1
+        days = frequency.get(result.tier, frequency)
+        if days is frequency:
+            days = frequency[result.tier] = data.settings.visit_days(result.tier)
+        if days is not None:
+            visiting.append((c.id, result.tier))
         if result.tier == c.tier:
             continue
-        res.changes.set(CUST.name, c.row_index, CUST.header("tier"), result.tier)
-        res.changes.set(CUST.name, c.row_index, CUST.header("graded_on"), data.as_of)
+        res.changes.set(CUST.name, c.row_index, tier_header, result.tier)
+        res.changes.set(CUST.name, c.row_index, date_header, data.as_of)
+        why = result.explanation
         res.moves.append(GradeChange(c.row_index, t.excel_row(c.row_index), c.id, c.name, c.tier,
-                                     result.tier, result.explanation))
+                                     result.tier, why))
         log_rows.append(L.GRADE_LOG.row(
             time=now, customer_id=c.id, customer_name=c.name, old_tier=c.tier or "（空）",
-            new_tier=result.tier, reason=result.explanation, operator=operator, rules_version=res.version))
+            new_tier=result.tier, reason=why, operator=operator, rules_version=res.version))
+    visits = data.visits_by_customer()  # last: the visits sheet may still be being read
+    for cid, tier in visiting:
+        due = next_visit_due(tier, last_completed_visit(visits.get(cid, ())), data.settings, data.as_of)
+        if due is not None and due <= data.as_of:
+            res.visits_due[tier] += 1
     if log_rows:
         res.changes.append(L.GRADE_LOG.name, log_rows)
     res.changes.status = (f"{now:%Y-%m-%d %H:%M} 重新分级：{len(res.moves)} 户等级变动"

@@ -46,14 +46,17 @@ def open_reader(path: str):
 
 def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
                 columns: dict[str, Iterable[str]] | None = None,
-                sinks: dict[str, ColumnSink] | None = None, reader=None) -> dict[str, Table]:
+                sinks: dict[str, ColumnSink] | None = None, reader=None,
+                exact: Iterable[str] = ()) -> dict[str, Table]:
     """Read the named Excel Tables (headers + body) of a workbook file.
 
     Each table is loaded with fastexcel into Arrow columns — only the table's own
-    cells, and of its columns only the user-entered ones (they decide where the data
-    ends) plus the ones `columns` asks for — and only the wanted columns become
-    Python values.  A table with a sink hands its columns over (sink(columns, 0),
-    in the order of its headers) and comes back as a shape (its row count, no values)."""
+    cells and only the columns `columns` asks for — and they become Python values.
+    The data ends at the last row with a user-entered value in the columns read;
+    for a table in `exact` every user-entered column is looked at (a shape to
+    append to), else the table is marked inexact when some were not.  A table with
+    a sink hands its columns over (sink(columns, 0), in the order of its headers)
+    and comes back as a shape (its row count, no values)."""
     columns = columns or {}
     sinks = sinks or {}
     if pkg is None:
@@ -70,23 +73,49 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
         wanted = columns.get(name)
         keep = list(range(len(headers_all))) if wanted is None else \
             [i for i, h in enumerate(headers_all) if h in set(wanted)]
-        cols, n = _load(reader, tp, headers_all, keep)
+        cols, n, is_exact = _load(reader, tp, headers_all, keep, name in set(exact))
         c1, r1 = tp.bounds[0], tp.bounds[1]
         sink = sinks.get(name)
         if sink is not None:
             if n:
                 sink(cols, 0)
-            out[name] = Table(name, tp.sheet, list(headers_all), [None] * n, r1, c1)
+            out[name] = Table(name, tp.sheet, list(headers_all), [None] * n, r1, c1, exact=is_exact)
             continue
         rows = [list(r) for r in zip(*cols)] if cols else [[] for _ in range(n)]
         out[name] = Table(name, tp.sheet, [headers_all[i] for i in keep], rows, header_row=r1, first_col=c1,
-                          offsets={headers_all[i]: i for i in keep}, all_headers=headers_all)
+                          offsets={headers_all[i]: i for i in keep}, all_headers=headers_all,
+                          exact=is_exact)
     return out
 
 
-def _load(reader, tp: TablePart, headers_all: list[str], keep: list[int]) -> tuple[list[list[Any]], int]:
+def read_arrow(path: str, name: str, pkg: Package, columns: Iterable[str], reader=None):
+    """Some columns of one table as an Arrow record batch named by the table's headers,
+    cut where its data ends — for summaries computed without Python values per cell."""
+    import pyarrow as pa
+    tp = pkg.tables[name]
+    headers_all = [str(h) for h in tp.columns]
+    wanted = set(columns)
+    keep = [i for i, h in enumerate(headers_all) if h in wanted]
+    batch, n, _ = _load_arrow(reader if reader is not None else open_reader(path), tp, headers_all, keep, False)
+    if batch is None:
+        return pa.RecordBatch.from_pydict({headers_all[i]: pa.nulls(0) for i in keep})
+    return pa.RecordBatch.from_arrays([batch.column(j).slice(0, n) for j in range(len(keep))],
+                                      names=[headers_all[i] for i in keep])
+
+
+def _load(reader, tp: TablePart, headers_all: list[str], keep: list[int],
+          exact: bool) -> tuple[list[list[Any]], int, bool]:
     """The kept columns of one table as Python lists, cut after the last row with a
-    user-entered value (rows with only computed columns are not data)."""
+    user-entered value (rows with only computed columns are not data); with `exact`
+    all user-entered columns are looked at.  Returns (columns, rows, exact)."""
+    batch, n, is_exact = _load_arrow(reader, tp, headers_all, keep, exact)
+    if batch is None or n == 0:
+        return [[None] * n for _ in keep], n, is_exact
+    return [to_python(batch.column(j).slice(0, n)) for j in range(len(keep))], n, is_exact
+
+
+def _load_arrow(reader, tp: TablePart, headers_all: list[str], keep: list[int], exact: bool):
+    """(Arrow batch of the kept columns, rows of data, exact)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     c1, r1, c2, r2 = tp.bounds
@@ -94,9 +123,12 @@ def _load(reader, tp: TablePart, headers_all: list[str], keep: list[int]) -> tup
     tdef = L.TABLES.get(tp.name)
     computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
     user = [i for i, h in enumerate(headers_all) if h not in computed]
-    load_idx = sorted(set(keep) | set(user))
+    load_idx = sorted(set(keep) | set(user)) if exact else sorted(keep)
+    is_exact = set(user) <= set(load_idx)
+    if not set(user) & set(load_idx):
+        user = load_idx  # only computed columns asked for: their values decide
     if n_body <= 0 or not load_idx:
-        return [[] for _ in keep], 0
+        return None, 0, is_exact
     letters = ",".join(col_letter(c1 + i) for i in load_idx)
     sheet = reader.load_sheet(tp.sheet, header_row=r1 - 1, use_columns=letters, n_rows=n_body,
                               schema_sample_rows=None, eager=True)
@@ -108,8 +140,8 @@ def _load(reader, tp: TablePart, headers_all: list[str], keep: list[int]) -> tup
                          f"{len(load_idx)} columns read")
     filled = None
     for i in user:
-        j = pos[i]
-        if j >= batch.num_columns:
+        j = pos.get(i)
+        if j is None:
             continue
         arr = batch.column(j)
         if pa.types.is_null(arr.type):
@@ -123,14 +155,7 @@ def _load(reader, tp: TablePart, headers_all: list[str], keep: list[int]) -> tup
         import numpy as np
         hits = np.flatnonzero(filled.fill_null(False).to_numpy(zero_copy_only=False))
         n = int(hits[-1]) + 1 if len(hits) else 0
-    out = []
-    for i in keep:
-        j = pos[i]
-        if j >= batch.num_columns or n == 0:
-            out.append([None] * n)
-        else:
-            out.append(to_python(batch.column(j).slice(0, n)))
-    return out, n
+    return batch.select([pos[i] for i in keep]), n, is_exact  # the kept columns, in their order
 
 
 def to_python(arr) -> list[Any]:

@@ -57,6 +57,16 @@ class FileStore:
         self._shapes: dict[str, Table] = {}
         self._reader = None  # one fastexcel reader per store: the shared strings are read once
 
+    concurrent_reads = True  # the service layer may read one table on a second thread
+
+    def concurrent(self) -> "FileStore":
+        """A view of this store for another thread: its own reader (a reader is not
+        shared between threads), the same package, shapes and change detection."""
+        other = object.__new__(FileStore)
+        other.__dict__.update(self.__dict__)
+        other._reader = None
+        return other
+
     def _fast_reader(self):
         if self._reader is None:
             self._reader = engine.open_reader(str(self.path))
@@ -78,17 +88,22 @@ class FileStore:
         names = list(names)
         self.require(names)
         columns = {n: list(c) for n, c in (columns or {}).items() if n in names}
-        try:
-            got = engine.read_tables(str(self.path), names, self.pkg, columns, reader=self._fast_reader())
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as e:  # calamine's own errors, even a native panic, for damaged parts
-            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+        got = self._read(names, columns)
         for n, t in got.items():
             self._shapes[n] = t.shape()
         if L.SETTINGS.name in got and self._backups_keep is None:
             self._backups_keep = _backups_setting(got[L.SETTINGS.name])  # no second read at write time
         return got
+
+    def _read(self, names: list[str], columns: dict[str, list[str]] | None, sinks=None,
+              exact: Iterable[str] = ()) -> dict[str, Table]:
+        try:
+            return engine.read_tables(str(self.path), names, self.pkg, columns, sinks,
+                                      reader=self._fast_reader(), exact=exact)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # the reader's own errors, even a native panic, for damaged parts
+            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
 
     def headers(self, name: str) -> list[str]:
         self.require([name])
@@ -98,23 +113,21 @@ class FileStore:
         """Hand a big table's columns to sink(columns, first row index); returns its
         shape.  Only the asked-for columns become Python values."""
         self.require([name])
-        try:
-            got = engine.read_tables(str(self.path), [name], self.pkg,
-                                     {name: list(columns)} if columns is not None else None, {name: sink},
-                                     reader=self._fast_reader())
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as e:
-            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+        got = self._read([name], {name: list(columns)} if columns is not None else None, {name: sink})
         self._shapes[name] = got[name]
         return got[name]
 
-    def _shapes_for(self, names: Iterable[str]) -> dict[str, Table]:
+    def _shapes_for(self, names: Iterable[str], appended: Iterable[str] = ()) -> dict[str, Table]:
         """Where each table's data ends, for planning a write: from the read the action
-        made, else from a one-column read (the row count is all a write needs)."""
-        todo = [n for n in names if n not in self._shapes]
+        made, else from a one-column read.  A table that gets rows appended needs its
+        exact end: every user-entered column is looked at unless the action read them all."""
+        appended = set(appended)
+        todo = [n for n in names if n not in self._shapes or (n in appended and not self._shapes[n].exact)]
         if todo:
-            self.read(todo, {n: [self.pkg.tables[n].columns[0]] for n in todo})
+            got = self._read(todo, {n: [str(self.pkg.tables[n].columns[0])] for n in todo},
+                             exact=[n for n in todo if n in appended])
+            for n, t in got.items():
+                self._shapes[n] = t.shape()
         return {n: self._shapes[n] for n in names}
 
     # -- writing ------------------------------------------------------------
@@ -130,7 +143,8 @@ class FileStore:
         self.check_writable()
         _ = self.backups_keep  # read the setting before the commit step
         names = set(changes.updates) | set(changes.appends) | set(changes.replaces)
-        sheet_edits, new_refs = engine.plan(self.pkg, changes, self._shapes_for(names))
+        shapes = self._shapes_for(names, [n for n, rows in changes.appends.items() if rows])
+        sheet_edits, new_refs = engine.plan(self.pkg, changes, shapes)
         if changes.status and L.SHEET_HOME in self.pkg.sheets:
             part, edit = engine.status_edit(self.pkg, changes.status)
             for r, cells in edit.items():

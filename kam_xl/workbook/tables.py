@@ -33,6 +33,9 @@ class Table:
     # `headers` when only some columns were read
     offsets: dict[str, int] | None = None
     all_headers: list[str] | None = None  # every header of the Excel table, in order
+    # False when only some of the user-entered columns were read: a last row with
+    # values only in the others may be missing, so appending needs a full look first
+    exact: bool = True
 
     def __post_init__(self):
         self._index = {h: i for i, h in enumerate(self.headers)}
@@ -70,7 +73,7 @@ class Table:
     def shape(self) -> "Table":
         """The same table's layout and row count, without its values."""
         return Table(self.name, self.sheet, list(self.all_headers), [None] * len(self.rows),
-                     self.header_row, self.first_col)
+                     self.header_row, self.first_col, exact=self.exact)
 
     def records(self) -> list[dict[str, Any]]:
         hs = self.headers
