@@ -79,6 +79,12 @@ def _months_before(d: dt.date, months: int) -> dt.date:
     return dt.date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
 
 
+@functools.lru_cache(maxsize=64)
+def _no_credit_data(entered: Optional[str], months: int) -> CreditResult:
+    src = "录入值" if entered else "无数据"
+    return CreditResult(entered, False, text=f"近{months}个月无到期应收，使用{src}")
+
+
 def derive_credit(receivables: Iterable[Receivable], as_of: dt.date, settings: Settings,
                   entered: Optional[str] = None) -> CreditResult:
     """回款信誉 from invoices of the trailing window (PRODUCT.md §3).
@@ -88,6 +94,8 @@ def derive_credit(receivables: Iterable[Receivable], as_of: dt.date, settings: S
     the as-of date (still open).  Invoices not yet due and unpaid say nothing.
     Without any countable invoice the entered value is used.
     """
+    if not receivables:
+        return _no_credit_data(entered, settings.credit_months)
     start = _months_before(as_of, settings.credit_months)
     n = on_time = 0
     worst = 0
@@ -111,8 +119,7 @@ def derive_credit(receivables: Iterable[Receivable], as_of: dt.date, settings: S
         if late == 0:
             on_time += 1
     if n == 0:
-        src = "录入值" if entered else "无数据"
-        return CreditResult(entered, False, text=f"近{settings.credit_months}个月无到期应收，使用{src}")
+        return _no_credit_data(entered, settings.credit_months)
     share = on_time / n
     s = settings
     if worst > s.credit_bad_late or share < s.credit_bad_ontime:

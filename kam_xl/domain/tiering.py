@@ -38,12 +38,16 @@ class TierResult:
     tier: Optional[str]
     rule_order: Optional[int] = None
     missing: tuple[str, ...] = ()
-    reasons_skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[TierRule, str]] = field(default_factory=list)  # (rule above, why it did not match)
     inputs: Optional[TierInputs] = None
     rule: Optional[TierRule] = None
 
     # the texts are made when asked for: a regrade of 100k customers explains only
     # the ones that change
+    @property
+    def reasons_skipped(self) -> list[str]:
+        return [f"第{r.order}条{r.tier}({why})" for r, why in self.skipped]
+
     @property
     def inputs_text(self) -> str:
         return describe_inputs(self.inputs) if self.inputs is not None else ""
@@ -66,7 +70,7 @@ class TierResult:
                 parts.append("无法定级：没有任何规则满足（请在分级规则表末尾加一条兜底规则）")
         else:
             parts.append(f"命中第{self.rule_order}条规则 → {self.tier}（{self.rule_text}）")
-        if self.reasons_skipped:
+        if self.skipped:
             parts.append("未命中：" + "；".join(self.reasons_skipped))
         return "。".join(parts)
 
@@ -132,9 +136,14 @@ class RuleError(ValueError):
     """A tier rule row cannot be understood."""
 
 
-def parse_conditions(text: str | None) -> list[tuple[str, str, Any]]:
+def parse_conditions(text: str | None) -> tuple[tuple[str, str, Any], ...]:
     if not text or not str(text).strip():
-        return []
+        return ()
+    return _parse_conditions(str(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_conditions(text: str) -> tuple[tuple[str, str, Any], ...]:
     out = []
     for part in re.split(r"[;；]|且|并且", str(text)):
         if not part.strip():
@@ -148,7 +157,7 @@ def parse_conditions(text: str | None) -> list[tuple[str, str, Any]]:
         except ValueError:
             value = rhs.strip("\"'“”")
         out.append((name.strip(), op, value))
-    return out
+    return tuple(out)
 
 
 def _lookup(name: str, x: TierInputs, settings: Settings | None) -> tuple[bool, Any]:
@@ -232,7 +241,7 @@ def grade(x: TierInputs, rules: list[TierRule], settings: Settings | None = None
         if state == "unknown":
             res.missing = (why,)
             return res
-        res.reasons_skipped.append(f"第{r.order}条{r.tier}({why})")
+        res.skipped.append((r, why))
     return res
 
 

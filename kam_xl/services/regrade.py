@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from .. import layout as L
 from ..domain.receivables import derive_credit
 from ..domain.tiering import TierInputs, TierResult, grade, rules_version, sort_rules, validate_rules
-from ..domain.visits import last_completed_visit, next_visit_due
+from ..domain.visits import next_visit_due
 from ..workbook.tables import Changes
 from .context import BookData
 
@@ -114,9 +114,9 @@ def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> Re
         log_rows.append(L.GRADE_LOG.row(
             time=now, customer_id=c.id, customer_name=c.name, old_tier=c.tier or "（空）",
             new_tier=result.tier, reason=why, operator=operator, rules_version=res.version))
-    visits = data.visits_by_customer()  # last: the visits sheet may still be being read
+    last_visits = data.last_visits()  # asked for last: the visits sheet may still be being read
     for cid, tier in visiting:
-        due = next_visit_due(tier, last_completed_visit(visits.get(cid, ())), data.settings, data.as_of)
+        due = next_visit_due(tier, last_visits.get(cid), data.settings, data.as_of)
         if due is not None and due <= data.as_of:
             res.visits_due[tier] += 1
     if log_rows:

@@ -84,7 +84,7 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
         rows = [list(r) for r in zip(*cols)] if cols else [[] for _ in range(n)]
         out[name] = Table(name, tp.sheet, [headers_all[i] for i in keep], rows, header_row=r1, first_col=c1,
                           offsets={headers_all[i]: i for i in keep}, all_headers=headers_all,
-                          exact=is_exact)
+                          exact=is_exact, column_values=cols if len(cols) == len(keep) and n else None)
     return out
 
 

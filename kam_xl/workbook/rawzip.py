@@ -17,10 +17,25 @@ BIG_PART = 16 << 20
 
 
 def _deflate(data: bytes) -> bytes:
-    """zlib's usual level for small parts; a fast level for big sheets (a 120 MB sheet:
-    0.6 s instead of 1.7 s, 16 MB instead of 12 MB in the file)."""
-    c = zlib.compressobj(2 if len(data) > BIG_PART else 6, zlib.DEFLATED, -15)
-    return c.compress(data) + c.flush()
+    """zlib's usual level for small parts; for big sheets a fast level (a 120 MB sheet:
+    0.6 s instead of 1.7 s, 16 MB instead of 12 MB in the file), in two halves on two
+    threads (zlib lets go of the GIL).  The first half ends with a sync flush, so the
+    halves joined are one valid deflate stream."""
+    if len(data) <= BIG_PART:
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        return c.compress(data) + c.flush()
+    from concurrent.futures import ThreadPoolExecutor
+    view = memoryview(data)
+    mid = len(data) // 2
+
+    def part(chunk, last: bool) -> bytes:
+        c = zlib.compressobj(2, zlib.DEFLATED, -15)
+        return c.compress(chunk) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+    with ThreadPoolExecutor(1) as pool:
+        second = pool.submit(part, view[mid:], True)
+        first = part(view[:mid], False)
+        return first + second.result()
 
 
 def copy_with_replacements(src: str, dst: str, replaced: dict[str, bytes],

@@ -117,6 +117,17 @@ class FileStore:
         self._shapes[name] = got[name]
         return got[name]
 
+    def read_arrow(self, name: str, columns: Iterable[str]):
+        """Some columns of a table as an Arrow record batch (for summaries that need no
+        Python value per cell)."""
+        self.require([name])
+        try:
+            return engine.read_arrow(str(self.path), name, self.pkg, columns, reader=self._fast_reader())
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:
+            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+
     def _shapes_for(self, names: Iterable[str], appended: Iterable[str] = ()) -> dict[str, Table]:
         """Where each table's data ends, for planning a write: from the read the action
         made, else from a one-column read.  A table that gets rows appended needs its

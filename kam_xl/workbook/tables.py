@@ -36,6 +36,9 @@ class Table:
     # False when only some of the user-entered columns were read: a last row with
     # values only in the others may be missing, so appending needs a full look first
     exact: bool = True
+    # the same values column by column, when the reader had them that way (typing a
+    # table goes column by column; this spares transposing the rows back)
+    column_values: list[list[Any]] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         self._index = {h: i for i, h in enumerate(self.headers)}
