@@ -47,6 +47,27 @@ def new_book(path: str | Path, demo: bool = False, force: bool = False,
     return path
 
 
+def bulk(action):
+    """Run an action over a whole book with the cyclic garbage collector paused: it
+    would otherwise walk the hundreds of thousands of live records again and again
+    while they are made (about 15% of a 100k-customer regrade).  The records hold no
+    reference cycles; the collector's previous state is restored afterwards (the
+    xlwings server is a long-lived process)."""
+    import functools
+    import gc
+
+    @functools.wraps(action)
+    def run(*args, **kwargs):
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return action(*args, **kwargs)
+        finally:
+            if was:
+                gc.enable()
+    return run
+
+
 def _store(path, store: TableStore | None) -> TableStore:
     return store if store is not None else FileStore(path)
 
@@ -87,6 +108,7 @@ def _regrade(store: TableStore, operator: str, as_of, progress) -> RegradeResult
     return regrade(data, operator)  # the book's records are freed before the write
 
 
+@bulk
 def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
                  dry_run: bool = False, progress=None) -> RegradeResult:
     progress = progress or _Quiet()
@@ -103,6 +125,7 @@ def run_regrade(path, as_of=None, dry_run=False, operator="") -> RegradeResult:
         return regrade_book(FileStore(path), operator, as_of, dry_run, bar)
 
 
+@bulk
 def validate_book(store: TableStore, as_of: dt.date | None = None, dry_run: bool = False, progress=None):
     from .validate import validate
     progress = progress or _Quiet()
@@ -120,6 +143,7 @@ def run_validate(path, as_of=None, dry_run=False):
         return validate_book(FileStore(path), as_of, dry_run, bar)
 
 
+@bulk
 def report_book(store: TableStore, book_path: Path, out: str | None = None,
                 as_of: dt.date | None = None, pdf: bool = False) -> list[Path]:
     from ..reports.service import build_report
@@ -131,6 +155,7 @@ def run_report(path, out=None, as_of=None, pdf=False) -> list[Path]:
     return report_book(FileStore(path), Path(path), out, as_of, pdf)
 
 
+@bulk
 def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool = False,
                 report_path: str | None = None, progress=None):
     from ..importing.service import merge_sources, parse_sources
