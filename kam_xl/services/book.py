@@ -103,7 +103,7 @@ def regrade_columns(store: TableStore) -> dict[str, list[str]]:
 def _regrade(store: TableStore, operator: str, as_of, progress) -> RegradeResult:
     progress.step("读取工作簿")
     data = context.load(store, context.CORE, as_of, columns=regrade_columns(store), wait=False,
-                        visits="last")
+                        visits="last", background=[L.VISITS.name])
     progress.step("计算等级")
     return regrade(data, operator)  # the book's records are freed before the write
 

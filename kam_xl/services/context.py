@@ -112,13 +112,15 @@ def _stream_typed(store: TableStore, data: BookData, tdef: L.TableDef, attr: str
 def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None = None,
          columns: dict[str, Iterable[str]] | None = None, keep_customer_rows: bool = True,
          wait: bool = True, visits: str = "records",
-         background: Iterable[str] = (L.VISITS.name,)) -> BookData:
+         background: Iterable[str] = ()) -> BookData:
     """Read and type the tables; `columns` limits big tables to what the action uses.
 
     Visits and receivables are typed column by column as they come out of the book and
     only their records are kept.  On a file store the big tables in `background` are
     read one after the other on a second thread while this one reads the rest (the
     parser lets go of the GIL; the live Excel front reads on its own thread only).
+    That is faster but holds two sheets' parses at once: regrade asks for it (it keeps
+    few columns), the actions that keep every column read one sheet at a time.
     With wait=False the load returns before that thread is done and the first use of
     data.visits / data.receivables waits for it.  visits="last" reads only each
     customer's last completed visit (data.last_visits()), without a record per visit.
@@ -195,7 +197,7 @@ LAST_VISIT_COLUMNS = [L.VISITS.header(k) for k in ("customer_id", "actual_date",
 
 def _read_last_visits(store, data: BookData) -> None:
     """data._last_visits from three Arrow columns of the visits sheet: the same answer as
-    last_completed_visit over typed records (ids trimmed, state exactly 已完成, the day
+    last_completed_visit over typed records (ids and state trimmed, state 已完成, the day
     of 实际日期), without 400k Python records.  Columns that are not plainly text and
     dates (numbers typed as ids, dates typed as text) go the typed-records way."""
     import pyarrow as pa
@@ -214,6 +216,7 @@ def _read_last_visits(store, data: BookData) -> None:
         return
     day = pc.cast(when, pa.date32(), safe=False)
     cid = pc.utf8_trim_whitespace(cid)
+    state = pc.utf8_trim_whitespace(state)
     done = pc.and_(pc.and_(pc.equal(state, DONE), pc.is_valid(day)),
                    pc.and_(pc.is_valid(cid), pc.not_equal(cid, "")))
     t = pa.table({"c": cid, "d": day}).filter(done.fill_null(False))

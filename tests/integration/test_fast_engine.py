@@ -1,0 +1,170 @@
+"""The fast file engine underneath FileStore: Arrow column reads, the exact end of a
+table before an append, in-place cell swaps, the two-thread deflate, the second
+read thread and the Arrow summary of visits."""
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import zipfile
+import zlib
+
+import openpyxl
+import pytest
+
+from kam_xl import layout as L
+from kam_xl.services import context
+from kam_xl.services.book import regrade_book, regrade_columns
+from kam_xl.workbook import engine, rawzip
+from kam_xl.workbook.package import col_letter
+from kam_xl.workbook.store import FileStore
+from kam_xl.workbook.tables import Changes
+from tests.conftest import good_customer, good_visit
+from tests.helpers import table_records
+
+AS_OF = dt.date(2026, 10, 31)
+
+
+def _edit_cells(path, sheet, cells: dict[str, object]) -> None:
+    """What a user does in Excel: type values into cells (openpyxl keeps the VBA)."""
+    wb = openpyxl.load_workbook(path, keep_vba=True)
+    ws = wb[sheet]
+    for ref, v in cells.items():
+        ws[ref] = v
+    wb.save(path)
+
+
+def _cell(tdef: L.TableDef, header: str, excel_row: int) -> str:
+    return f"{col_letter(tdef.first_col + tdef.headers.index(header))}{excel_row}"
+
+
+def test_mixed_cells_in_a_column_read_as_typed_values_or_problems(book_factory):
+    """A text typed into a number column, a text date in a date column, a phone typed
+    as a number: the column reads as text, and typing reports or understands each."""
+    book = book_factory(customers=[good_customer(1), good_customer(2), good_customer(3)])
+    C = L.CUSTOMERS
+    _edit_cells(book, L.SHEET_CUSTOMERS, {_cell(C, "年用量(元)", 3): "约五十万",
+                                            _cell(C, "建档日期", 4): "2026年3月5日",
+                                            _cell(C, "联系电话", 2): 13800000000})
+    data = context.load(FileStore(book), [L.CUSTOMERS.name])
+    c1, c2, c3 = data.customers
+    assert c1.phone == "13800000000"
+    assert c2.volume is None and c3.volume == 800000.0
+    probs = data.type_problems[L.CUSTOMERS.name]
+    assert [(i, h, v) for i, h, v, _ in probs] == [(1, "年用量(元)", "约五十万")]
+    assert c3.created_on == dt.date(2026, 3, 5)
+
+
+def test_append_after_a_partial_read_keeps_a_row_filled_only_in_an_unread_column(book_factory):
+    """The table's last row has a value only in a column the action did not read: the
+    appended row must go below it, not over it."""
+    book = book_factory(visits=[good_visit(1), good_visit(2)])
+    _edit_cells(book, L.SHEET_VISITS, {_cell(L.VISITS, h, 3): None for h in L.VISITS.headers
+                                         if h != "公司领导审批"})
+    store = FileStore(book)
+    part = store.read([L.VISITS.name], {L.VISITS.name: ["拜访编号"]})[L.VISITS.name]
+    assert len(part) == 1 and not part.exact  # only 公司领导审批 is left on row 3: unseen here
+    ch = Changes()
+    ch.append(L.VISITS.name, [good_visit(3)])
+    store.write(ch)
+    rows = table_records(book, L.SHEET_VISITS, L.VISITS.name)
+    assert [r["拜访编号"] for r in rows] == ["BF000001", None, "BF000003"]
+    assert rows[1]["公司领导审批"] == "同意"
+
+
+def test_cells_are_swapped_in_place_or_the_row_is_rebuilt(book_factory):
+    row = b'<row r="7" spans="1:3"><c r="A7" s="3" t="s"><v>1</v></c><c r="B7" s="4"/></row>'
+    new = "新".encode()
+    # an existing cell: swapped where it is, its style kept, the rest of the row untouched
+    assert engine._merge_row(row, 7, {1: "新"}, {}) == (
+        b'<row r="7" spans="1:3"><c r="A7" s="3" t="s"><v>1</v></c>'
+        b'<c r="B7" s="4" t="inlineStr"><is><t xml:space="preserve">' + new + b'</t></is></c></row>')
+    # a cell that does not exist yet: the row is rebuilt in column order, style from <cols>
+    assert engine._merge_row(row, 7, {2: 3.5, 0: 2.0}, {2: 8}) == (
+        b'<row r="7"><c r="A7" s="3"><v>2</v></c><c r="B7" s="4"/><c r="C7" s="8"><v>3.5</v></c></row>')
+    assert engine._merge_row(row, 7, {0: engine.DELETE}, {}) == b'<row r="7"><c r="B7" s="4"/></row>'
+    assert engine._merge_row(row, 7, {0: engine.DELETE, 1: engine.DELETE}, {}) is None
+
+
+def test_big_parts_deflate_on_two_threads_into_one_valid_stream(book_factory, monkeypatch):
+    monkeypatch.setattr(rawzip, "BIG_PART", 1000)
+    data = b"".join(b'<row r="%d"><c r="A%d"><v>%d</v></c></row>' % (i, i, i) for i in range(20000))
+    packed = rawzip._deflate(data)
+    assert zlib.decompress(packed, -15) == data
+    book = book_factory(customers=[good_customer(i) for i in range(1, 60)])
+    store = FileStore(book)
+    store.read([L.CUSTOMERS.name])
+    ch = Changes()
+    ch.set(L.CUSTOMERS.name, 5, "备注", "两线程压缩")
+    store.write(ch)
+    with zipfile.ZipFile(book) as z:
+        assert z.testzip() is None
+    assert table_records(book, L.SHEET_CUSTOMERS, L.CUSTOMERS.name)[5]["备注"] == "两线程压缩"
+
+
+def _visits_book(book_factory):
+    visits = [good_visit(1, "KH000001", 实际日期=dt.date(2026, 9, 1)),
+              good_visit(2, "KH000001", 实际日期=dt.date(2026, 10, 2)),
+              good_visit(3, " KH000002 ", 实际日期=dt.datetime(2026, 7, 3, 15, 30)),
+              good_visit(4, "KH000002", 状态="已批准", 实际日期=dt.date(2026, 10, 30)),
+              good_visit(5, "KH000003", 实际日期=None),
+              good_visit(6, "KH000004", 状态="已完成 ", 实际日期=dt.date(2026, 10, 1))]
+    return book_factory(customers=[good_customer(i) for i in range(1, 5)], visits=visits)
+
+
+def test_last_visits_from_arrow_columns_match_the_typed_records(book_factory):
+    book = _visits_book(book_factory)
+    fast = context.load(FileStore(book), context.CORE, AS_OF, visits="last",
+                        background=[L.VISITS.name])
+    assert fast._last_visits is not None  # the Arrow way was taken
+    slow = context.load(FileStore(book), context.CORE, AS_OF)
+    assert slow._last_visits is None
+    assert fast.last_visits() == slow.last_visits() == {
+        "KH000001": dt.date(2026, 10, 2), "KH000002": dt.date(2026, 7, 3), "KH000004": dt.date(2026, 10, 1)}
+
+
+def test_last_visits_fall_back_to_typed_records_for_text_dates(book_factory):
+    book = _visits_book(book_factory)
+    _edit_cells(book, L.SHEET_VISITS, {_cell(L.VISITS, "实际日期", 2): "2026年9月20日"})  # BF000001
+    data = context.load(FileStore(book), context.CORE, AS_OF, visits="last", background=[L.VISITS.name])
+    assert data.last_visits()["KH000001"] == dt.date(2026, 10, 2)
+    assert data._last_visits is None and len(data.visits) == 6
+
+
+def test_reading_on_a_second_thread_gives_what_one_thread_gives(book_factory):
+    book = _visits_book(book_factory)
+    store = FileStore(book)
+    cols = regrade_columns(store)
+    together = context.load(store, context.CORE, AS_OF, columns=cols, visits="last",
+                            background=[L.VISITS.name], wait=False)
+    alone = context.load(FileStore(book), context.CORE, AS_OF, columns=cols)
+    assert [c.id for c in together.customers] == [c.id for c in alone.customers]
+    assert together.last_visits() == alone.last_visits()
+    res = regrade_book(FileStore(book), "测试", AS_OF, dry_run=True)
+    assert sum(res.by_tier.values()) == 4
+
+
+def test_actions_pause_the_collector_and_restore_it(book_factory):
+    book = book_factory()
+    assert gc.isenabled()
+    regrade_book(FileStore(book), "测试", AS_OF, dry_run=True)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        regrade_book(FileStore(book), "测试", AS_OF, dry_run=True)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_unreadable_sheet_in_the_second_thread_is_a_clear_error(book_factory, tmp_path):
+    from kam_xl.errors import WorkbookUnreadable
+    book = book_factory()
+    pkg = FileStore(book).pkg
+    part = pkg.sheets[L.SHEET_VISITS]
+    bad = tmp_path / "bad.xlsm"
+    with zipfile.ZipFile(book) as zin, zipfile.ZipFile(bad, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            zout.writestr(info, data[: len(data) // 3] if info.filename == part else data)
+    with pytest.raises(WorkbookUnreadable):
+        regrade_book(FileStore(bad), "测试", AS_OF, dry_run=True)
