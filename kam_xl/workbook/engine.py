@@ -311,13 +311,18 @@ _ROW_HEAD = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*?(/?)>')
 
 def patch_sheet(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
                 new_last: tuple[int, int] | None = None) -> bytes:
-    """Rewrite only the rows in row_cells ({excel row: {col: value|DELETE}}).
+    """Rewrite only the rows in row_cells ({excel row: {col: value|DELETE}})."""
+    return b"".join(patch_sheet_chunks(sheet_xml, row_cells, new_last))
 
-    Rows are found by their opening tags alone; untouched stretches of the sheet
-    are passed to the final join as memoryview slices, so a 100 MB sheet is
-    copied once, not once per step."""
+
+def patch_sheet_chunks(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
+                       new_last: tuple[int, int] | None = None) -> list:
+    """The patched sheet as a list of buffers: untouched stretches are memoryview
+    slices of sheet_xml, changed rows new bytes.  Rows are found by their opening
+    tags alone.  The zip writer compresses the pieces as they are, so a 100 MB sheet
+    is never copied whole."""
     if not row_cells:
-        return sheet_xml
+        return [sheet_xml]
     styles = column_styles(sheet_xml)
     sd_open = sheet_xml.find(b"<sheetData")
     sd_gt = sheet_xml.find(b">", sd_open)
@@ -361,7 +366,7 @@ def patch_sheet(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
         if new:
             out.append(new)
     out.append(tail)
-    return b"".join(out)
+    return out
 
 
 def _fix_dimension(xml: bytes, last_row: int, last_col: int) -> bytes:

@@ -16,29 +16,52 @@ _END = struct.Struct("<4s4H2LH")
 BIG_PART = 16 << 20
 
 
-def _deflate(data: bytes) -> bytes:
-    """zlib's usual level for small parts; for big sheets a fast level (a 120 MB sheet:
+def _deflate(data) -> bytes:
+    """Raw deflate of bytes or of a list of buffers (a patched sheet in pieces).
+
+    zlib's usual level for small parts; for big sheets a fast level (a 120 MB sheet:
     0.6 s instead of 1.7 s, 16 MB instead of 12 MB in the file), in two halves on two
     threads (zlib lets go of the GIL).  The first half ends with a sync flush, so the
     halves joined are one valid deflate stream."""
-    if len(data) <= BIG_PART:
+    pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
+    size = sum(len(p) for p in pieces)
+    if size <= BIG_PART:
         c = zlib.compressobj(6, zlib.DEFLATED, -15)
-        return c.compress(data) + c.flush()
+        return b"".join([c.compress(p) for p in pieces] + [c.flush()])
     from concurrent.futures import ThreadPoolExecutor
-    view = memoryview(data)
-    mid = len(data) // 2
+    first, second, seen = [], [], 0
+    for p in pieces:  # split the pieces at half the size (a big piece is cut in two)
+        p = memoryview(p)
+        room = size // 2 - seen
+        if room <= 0:
+            second.append(p)
+        elif len(p) <= room:
+            first.append(p)
+        else:
+            first.append(p[:room])
+            second.append(p[room:])
+        seen += len(p)
 
-    def part(chunk, last: bool) -> bytes:
+    def part(chunk: list, last: bool) -> bytes:
         c = zlib.compressobj(2, zlib.DEFLATED, -15)
-        return c.compress(chunk) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+        return b"".join([c.compress(p) for p in chunk] + [c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)])
 
     with ThreadPoolExecutor(1) as pool:
-        second = pool.submit(part, view[mid:], True)
-        first = part(view[:mid], False)
-        return first + second.result()
+        later = pool.submit(part, second, True)
+        return part(first, False) + later.result()
 
 
-def copy_with_replacements(src: str, dst: str, replaced: dict[str, bytes],
+def _crc_size(data) -> tuple[int, int]:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return zlib.crc32(data), len(data)
+    crc = size = 0
+    for p in data:
+        crc = zlib.crc32(p, crc)
+        size += len(p)
+    return crc, size
+
+
+def copy_with_replacements(src: str, dst: str, replaced: dict[str, "bytes | list"],
                            fsync: bool = True) -> None:
     with zipfile.ZipFile(src) as zin, open(src, "rb") as fin, open(dst, "wb") as out:
         infos = zin.infolist()
@@ -49,9 +72,10 @@ def copy_with_replacements(src: str, dst: str, replaced: dict[str, bytes],
                 info.filename.encode("utf-8")
             flag = info.flag_bits & ~0x08  # we always write sizes in the local header
             if info.filename in replaced:
-                raw = replaced[info.filename]
+                raw = replaced[info.filename]  # bytes, or a list of buffers
                 data = _deflate(raw)
-                method, crc, csize, usize = zipfile.ZIP_DEFLATED, zlib.crc32(raw), len(data), len(raw)
+                crc, usize = _crc_size(raw)
+                method, csize = zipfile.ZIP_DEFLATED, len(data)
                 if any(ord(ch) > 127 for ch in info.filename):
                     flag |= 0x800
                 flag &= ~0x06

@@ -165,7 +165,7 @@ class FileStore:
             with zipfile.ZipFile(self.path) as z:
                 for part, rows in sheet_edits.items():
                     last = self._last_cell(part, new_refs)
-                    replaced[part] = engine.patch_sheet(z.read(part), rows, last)
+                    replaced[part] = engine.patch_sheet_chunks(z.read(part), rows, last)
                 for part, ref in new_refs.items():
                     replaced[part] = engine.patch_table_ref(z.read(part), ref)
         except Exception as e:  # a damaged part: refuse before anything is written

@@ -88,8 +88,11 @@ def test_cells_are_swapped_in_place_or_the_row_is_rebuilt(book_factory):
 def test_big_parts_deflate_on_two_threads_into_one_valid_stream(book_factory, monkeypatch):
     monkeypatch.setattr(rawzip, "BIG_PART", 1000)
     data = b"".join(b'<row r="%d"><c r="A%d"><v>%d</v></c></row>' % (i, i, i) for i in range(20000))
-    packed = rawzip._deflate(data)
-    assert zlib.decompress(packed, -15) == data
+    assert zlib.decompress(rawzip._deflate(data), -15) == data
+    view = memoryview(data)  # a patched sheet comes in pieces: slices of the old one and new rows
+    pieces = [view[:7], b"<new/>", view[7:50000], view[50000:]]
+    assert zlib.decompress(rawzip._deflate(pieces), -15) == data[:7] + b"<new/>" + data[7:]
+    assert rawzip._crc_size(pieces) == (zlib.crc32(data[:7] + b"<new/>" + data[7:]), len(data) + 6)
     book = book_factory(customers=[good_customer(i) for i in range(1, 60)])
     store = FileStore(book)
     store.read([L.CUSTOMERS.name])
@@ -143,11 +146,14 @@ def test_reading_on_a_second_thread_gives_what_one_thread_gives(book_factory):
     assert sum(res.by_tier.values()) == 4
 
 
-def test_actions_pause_the_collector_and_restore_it(book_factory):
+def test_actions_pause_the_collector_and_restore_it(book_factory, monkeypatch):
     book = book_factory()
+    seen = []
+    real_load = context.load
+    monkeypatch.setattr(context, "load", lambda *a, **k: seen.append(gc.isenabled()) or real_load(*a, **k))
     assert gc.isenabled()
-    regrade_book(FileStore(book), "测试", AS_OF, dry_run=True)
-    assert gc.isenabled()
+    regrade_book(FileStore(book), "测试", AS_OF)
+    assert seen == [False] and gc.isenabled()
     gc.disable()
     try:
         regrade_book(FileStore(book), "测试", AS_OF, dry_run=True)
