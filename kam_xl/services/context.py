@@ -42,6 +42,10 @@ class BookData:
         self.settle("visits")
         return self._visits
 
+    @visits.setter
+    def visits(self, value: list[Visit]) -> None:
+        self._visits = value
+
     @property
     def receivables(self) -> list[Receivable]:
         self.settle("receivables")
@@ -62,10 +66,6 @@ class BookData:
             if last is not None:
                 out[cid] = last
         return out
-
-    @visits.setter
-    def visits(self, value: list[Visit]) -> None:
-        self._visits = value
 
     def receivables_by_customer(self) -> dict[str, list[Receivable]]:
         out: dict[str, list[Receivable]] = {}
@@ -202,6 +202,9 @@ def _read_last_visits(store, data: BookData) -> None:
     dates (numbers typed as ids, dates typed as text) go the typed-records way."""
     import pyarrow as pa
     import pyarrow.compute as pc
+    if not set(LAST_VISIT_COLUMNS) <= set(store.headers(L.VISITS.name)):  # a renamed column
+        _stream_typed(store, data, L.VISITS, "visits", LAST_VISIT_COLUMNS)
+        return
     batch = store.read_arrow(L.VISITS.name, LAST_VISIT_COLUMNS)
     cid, when, state = (batch.column(h) for h in LAST_VISIT_COLUMNS)
     text = (pa.types.is_string(cid.type) or pa.types.is_large_string(cid.type),

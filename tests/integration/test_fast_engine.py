@@ -174,3 +174,18 @@ def test_unreadable_sheet_in_the_second_thread_is_a_clear_error(book_factory, tm
             zout.writestr(info, data[: len(data) // 3] if info.filename == part else data)
     with pytest.raises(WorkbookUnreadable):
         regrade_book(FileStore(bad), "测试", AS_OF, dry_run=True)
+
+
+def test_last_visits_with_a_renamed_column_take_the_typed_way(book_factory):
+    book = _visits_book(book_factory)
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    ws = wb[L.SHEET_VISITS]
+    cell = _cell(L.VISITS, "状态", 1)
+    ws[cell] = "进度"
+    t = ws.tables[L.VISITS.name]
+    for col in t.tableColumns:
+        if col.name == "状态":
+            col.name = "进度"
+    wb.save(book)
+    data = context.load(FileStore(book), context.CORE, AS_OF, visits="last", background=[L.VISITS.name])
+    assert data.last_visits() == {}  # without 状态 no visit counts as completed, and nothing breaks
