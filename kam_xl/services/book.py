@@ -2,7 +2,6 @@
 entry points used by the CLI.  A macro or CLI command calls exactly one of these."""
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gc
 from pathlib import Path
@@ -49,21 +48,33 @@ def new_book(path: str | Path, demo: bool = False, force: bool = False,
     return path
 
 
-@contextlib.contextmanager
-def paused_gc():
-    """Read and compute over a whole book with the cyclic garbage collector paused: it
-    would otherwise walk the hundreds of thousands of live records again and again while
-    they are made (about 15% of a 100k-customer regrade).  On the way out the collector
-    is restored (the xlwings server is a long-lived process) and run once, so what the
-    reading left in cycles (pandas frames, closures) is gone before the write."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-            gc.collect()
+def bulk(action):
+    """Run an action over a whole book with the cyclic garbage collector paused: it would
+    otherwise walk the hundreds of thousands of live records again and again while they
+    are made and written (about 15% of a 100k-customer regrade).  Afterwards the
+    collector is restored (the xlwings server is a long-lived process) with everything
+    still alive moved to its oldest generation, not walked once more.  An action that
+    parses with pandas calls collect_cycles() before it writes."""
+    import functools
+
+    @functools.wraps(action)
+    def run(*args, **kwargs):
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return action(*args, **kwargs)
+        finally:
+            if was:
+                gc.freeze()
+                gc.unfreeze()  # frozen objects come back in the oldest generation
+                gc.enable()
+    return run
+
+
+def collect_cycles() -> None:
+    """What parsing left in reference cycles (pandas frames, closures), freed before a
+    write that needs the room (import: 961 → 832 MB peak; 0.3 s on a 100k book)."""
+    gc.collect()
 
 
 def _store(path, store: TableStore | None) -> TableStore:
@@ -106,11 +117,11 @@ def _regrade(store: TableStore, operator: str, as_of, progress) -> RegradeResult
     return regrade(data, operator)  # the book's records are freed before the write
 
 
+@bulk
 def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
                  dry_run: bool = False, progress=None) -> RegradeResult:
     progress = progress or _Quiet()
-    with paused_gc():
-        res = _regrade(store, operator, as_of, progress)
+    res = _regrade(store, operator, as_of, progress)
     if not dry_run:
         progress.step("写入")
         store.write(res.changes)
@@ -123,12 +134,12 @@ def run_regrade(path, as_of=None, dry_run=False, operator="") -> RegradeResult:
         return regrade_book(FileStore(path), operator, as_of, dry_run, bar)
 
 
+@bulk
 def validate_book(store: TableStore, as_of: dt.date | None = None, dry_run: bool = False, progress=None):
     from .validate import validate
     progress = progress or _Quiet()
     progress.step("读取工作簿")
-    with paused_gc():
-        report = validate(context.load(store, context.CORE, as_of, keep_customer_rows=False))
+    report = validate(context.load(store, context.CORE, as_of, keep_customer_rows=False))
     if not dry_run:
         progress.step("写入")
         store.write(report.changes)
@@ -141,11 +152,11 @@ def run_validate(path, as_of=None, dry_run=False):
         return validate_book(FileStore(path), as_of, dry_run, bar)
 
 
+@bulk
 def report_book(store: TableStore, book_path: Path, out: str | None = None,
                 as_of: dt.date | None = None, pdf: bool = False) -> list[Path]:
     from ..reports.service import build_report
-    with paused_gc():
-        data = context.load(store, list(context.CORE) + [L.GRADE_LOG.name], as_of, columns=REPORT_COLUMNS)
+    data = context.load(store, list(context.CORE) + [L.GRADE_LOG.name], as_of, columns=REPORT_COLUMNS)
     return build_report(data, book_path, out, pdf)
 
 
@@ -153,16 +164,17 @@ def run_report(path, out=None, as_of=None, pdf=False) -> list[Path]:
     return report_book(FileStore(path), Path(path), out, as_of, pdf)
 
 
+@bulk
 def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool = False,
                 report_path: str | None = None, progress=None):
     from ..importing.service import merge_sources, parse_sources
-    with paused_gc():
-        parsed = parse_sources([Path(s) for s in sources], progress=progress)
-        # the workbook's visits and receivables are loaded only when the sources have some
-        names = [L.CUSTOMERS.name, L.TIER_RULES.name] + [n for n in (L.VISITS.name, L.RECEIVABLES.name)
-                                                          if n in parsed.tables]
-        result = merge_sources(context.load(store, names), parsed)
-        del parsed
+    parsed = parse_sources([Path(s) for s in sources], progress=progress)
+    # the workbook's visits and receivables are loaded only when the sources have some
+    names = [L.CUSTOMERS.name, L.TIER_RULES.name] + [n for n in (L.VISITS.name, L.RECEIVABLES.name)
+                                                      if n in parsed.tables]
+    result = merge_sources(context.load(store, names), parsed)
+    del parsed
+    collect_cycles()
     if report_path:
         result.write_csv(Path(report_path))
     if not dry_run:

@@ -153,7 +153,7 @@ def test_actions_pause_the_collector_and_restore_it(book_factory, monkeypatch):
     monkeypatch.setattr(context, "load", lambda *a, **k: seen.append(gc.isenabled()) or real_load(*a, **k))
     assert gc.isenabled()
     regrade_book(FileStore(book), "测试", AS_OF)
-    assert seen == [False] and gc.isenabled()
+    assert seen == [False] and gc.isenabled() and gc.get_freeze_count() == 0
     gc.disable()
     try:
         regrade_book(FileStore(book), "测试", AS_OF, dry_run=True)
