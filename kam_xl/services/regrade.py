@@ -82,8 +82,8 @@ def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> Re
     receivables = data.receivables_by_customer()
     t = data.tables[CUST.name]
     log_rows = []
-    visiting: list[tuple[str | None, str]] = []
-    frequency: dict = {}  # tier → visit frequency in days  # (customer id, tier) of tiers with a visit frequency
+    visiting: list[tuple[str | None, str]] = []  # (customer id, tier) of tiers with a visit frequency
+    frequency: dict = {}  # tier → visit frequency in days (Settings), looked up once per tier
     tier_header, date_header = CUST.header("tier"), CUST.header("graded_on")
     conditions = any(r.extra for r in rules)  # 附加条件 may name any customer column
     for c in data.customers:
