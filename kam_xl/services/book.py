@@ -10,7 +10,7 @@ from typing import Iterable
 from .. import layout as L
 from ..errors import BadArgument
 from ..workbook.store import FileStore, backup, refuse_if_open_in_excel
-from ..workbook.tables import TableStore
+from ..workbook.tables import Table, TableStore
 from . import context
 from .regrade import RegradeResult, regrade
 
@@ -102,17 +102,18 @@ class _Quiet:
         pass
 
 
-def regrade_columns(store: TableStore) -> dict[str, list[str]]:
-    named = context.condition_names(store)
-    wanted = {L.CUSTOMERS.header(k) for k in REGRADE_CUSTOMER_KEYS} | named
+def regrade_columns(store: TableStore, rules: Table) -> dict[str, list[str]]:
+    """The columns regrade reads, given the rule table (its 附加条件 may name customer columns)."""
+    wanted = {L.CUSTOMERS.header(k) for k in REGRADE_CUSTOMER_KEYS} | context.condition_names(rules)
     return {**REGRADE_COLUMNS,
             L.CUSTOMERS.name: [h for h in store.headers(L.CUSTOMERS.name) if h in wanted]}
 
 
 def _regrade(store: TableStore, operator: str, as_of, progress) -> RegradeResult:
     progress.step("读取工作簿")
-    data = context.load(store, context.CORE, as_of, columns=regrade_columns(store), wait=False,
-                        visits="last", background=[L.VISITS.name])
+    rule_sheet = store.read([L.TIER_RULES.name, L.SETTINGS.name])  # read once, first: it decides the columns
+    data = context.load(store, context.CORE, as_of, columns=regrade_columns(store, rule_sheet[L.TIER_RULES.name]),
+                        given=rule_sheet, wait=False, visits="last", background=[L.VISITS.name])
     progress.step("计算等级")
     return regrade(data, operator)  # the book's records are freed before the write
 

@@ -112,7 +112,7 @@ def _stream_typed(store: TableStore, data: BookData, tdef: L.TableDef, attr: str
 def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None = None,
          columns: dict[str, Iterable[str]] | None = None, keep_customer_rows: bool = True,
          wait: bool = True, visits: str = "records",
-         background: Iterable[str] = ()) -> BookData:
+         background: Iterable[str] = (), given: dict[str, Table] | None = None) -> BookData:
     """Read and type the tables; `columns` limits big tables to what the action uses.
 
     Visits and receivables are typed column by column as they come out of the book and
@@ -125,10 +125,11 @@ def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None =
     data.visits / data.receivables waits for it.  visits="last" reads only each
     customer's last completed visit (data.last_visits()), without a record per visit.
     The customers' raw rows are kept (rule conditions may read any column, user columns
-    included) unless keep_customer_rows is False."""
+    included) unless keep_customer_rows is False.  `given` are tables the action has
+    already read; they are not read again."""
     names = list(dict.fromkeys(list(names) + [L.SETTINGS.name]))
     columns = {n: list(c) for n, c in (columns or {}).items()}
-    data = BookData(tables={})
+    data = BookData(tables=dict(given or {}))
     streamed = {L.VISITS.name: (L.VISITS, "visits"), L.RECEIVABLES.name: (L.RECEIVABLES, "receivables")}
     later = [n for n in background if n in names and n in streamed] \
         if getattr(store, "concurrent_reads", False) else []
@@ -147,8 +148,9 @@ def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None =
             futures.append(fut)
         pool.shutdown(wait=False)
     try:
-        rest = [n for n in names if n not in streamed]
-        data.tables.update(store.read(rest, {n: c for n, c in columns.items() if n in rest}))
+        rest = [n for n in names if n not in streamed and n not in data.tables]
+        if rest:
+            data.tables.update(store.read(rest, {n: c for n, c in columns.items() if n in rest}))
         for name in names:
             if name in streamed and name not in later:
                 _stream_typed(store, data, *streamed[name], columns.get(name))
@@ -177,12 +179,11 @@ def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None =
     return data
 
 
-def condition_names(store: TableStore) -> set[str]:
+def condition_names(rules_table: Table) -> set[str]:
     """Every name the rule table's 附加条件 use (customer columns, Settings keys, 销售占比).
     A condition that does not parse names nothing here; grading reports it."""
     from ..domain.tiering import RuleError, parse_conditions
-    t = store.read([L.TIER_RULES.name])[L.TIER_RULES.name]
-    rules, _ = coerce_rows(L.TIER_RULES, t.headers, t.rows)
+    rules, _ = coerce_rows(L.TIER_RULES, rules_table.headers, rules_table.rows)
     names: set[str] = set()
     for r in rules:
         try:

@@ -136,9 +136,10 @@ def test_last_visits_fall_back_to_typed_records_for_text_dates(book_factory):
 def test_reading_on_a_second_thread_gives_what_one_thread_gives(book_factory):
     book = _visits_book(book_factory)
     store = FileStore(book)
-    cols = regrade_columns(store)
+    rule_sheet = store.read([L.TIER_RULES.name, L.SETTINGS.name])
+    cols = regrade_columns(store, rule_sheet[L.TIER_RULES.name])
     together = context.load(store, context.CORE, AS_OF, columns=cols, visits="last",
-                            background=[L.VISITS.name], wait=False)
+                            background=[L.VISITS.name], wait=False, given=rule_sheet)
     alone = context.load(FileStore(book), context.CORE, AS_OF, columns=cols)
     assert [c.id for c in together.customers] == [c.id for c in alone.customers]
     assert together.last_visits() == alone.last_visits()
