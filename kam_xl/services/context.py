@@ -138,12 +138,20 @@ def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None =
         from concurrent.futures import ThreadPoolExecutor
         pool = ThreadPoolExecutor(1, thread_name_prefix="kam-read")
         other = store.concurrent()  # its own reader: a reader is not shared between threads
-        for name in later:
+        def task(fn, *args, last: bool) -> None:
+            try:
+                fn(*args)
+            finally:
+                if last:
+                    other.close()  # its file handle is let go before anyone waits on the last read
+
+        for i, name in enumerate(later):
             tdef, attr = streamed[name]
+            last = i == len(later) - 1
             if name == L.VISITS.name and visits == "last" and hasattr(other, "read_arrow"):
-                fut = pool.submit(_read_last_visits, other, data)
+                fut = pool.submit(task, _read_last_visits, other, data, last=last)
             else:
-                fut = pool.submit(_stream_typed, other, data, tdef, attr, columns.get(name))
+                fut = pool.submit(task, _stream_typed, other, data, tdef, attr, columns.get(name), last=last)
             data._pending[attr] = fut
             futures.append(fut)
         pool.shutdown(wait=False)
