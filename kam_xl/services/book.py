@@ -3,6 +3,7 @@ entry points used by the CLI.  A macro or CLI command calls exactly one of these
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 from pathlib import Path
 from typing import Iterable
@@ -55,7 +56,6 @@ def bulk(action):
     collector is restored (the xlwings server is a long-lived process) with everything
     still alive moved to its oldest generation, not walked once more.  An action that
     parses with pandas calls collect_cycles() before it writes."""
-    import functools
 
     @functools.wraps(action)
     def run(*args, **kwargs):

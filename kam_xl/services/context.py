@@ -170,7 +170,6 @@ def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None =
         data.settle()  # an error of the second thread is this load's error
     for name, tdef, attr in ((L.CUSTOMERS.name, L.CUSTOMERS, "customers"), (L.TIER_RULES.name, L.TIER_RULES, "rules")):
         if name in data.tables:
-            probs: list = []
             t = data.tables[name]
             if t.column_values is not None:
                 records, probs = coerce_columns(tdef, t.headers, t.column_values, n_rows=len(t.rows))
@@ -208,7 +207,8 @@ def _read_last_visits(store, data: BookData) -> None:
     """data._last_visits from three Arrow columns of the visits sheet: the same answer as
     last_completed_visit over typed records (ids and state trimmed, state 已完成, the day
     of 实际日期), without 400k Python records.  Columns that are not plainly text and
-    dates (numbers typed as ids, dates typed as text) go the typed-records way."""
+    dates (numbers typed as ids, dates typed as text) are typed as records instead, from
+    the same columns (the sheet is not read twice)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     if not set(LAST_VISIT_COLUMNS) <= set(store.headers(L.VISITS.name)):  # a renamed column
@@ -220,7 +220,9 @@ def _read_last_visits(store, data: BookData) -> None:
             pa.types.is_string(state.type) or pa.types.is_large_string(state.type) or pa.types.is_null(state.type))
     dates = pa.types.is_timestamp(when.type) or pa.types.is_date(when.type) or pa.types.is_null(when.type)
     if batch.num_rows and not (all(text) and dates):
-        _stream_typed(store, data, L.VISITS, "visits", LAST_VISIT_COLUMNS)
+        from ..workbook.engine import to_python
+        data.visits, data.type_problems[L.VISITS.name] = coerce_columns(
+            L.VISITS, LAST_VISIT_COLUMNS, [to_python(c) for c in batch.columns])
         return
     data.type_problems[L.VISITS.name] = []
     if not batch.num_rows or pa.types.is_null(when.type) or pa.types.is_null(state.type):

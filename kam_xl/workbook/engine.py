@@ -59,6 +59,7 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
     and comes back as a shape (its row count, no values)."""
     columns = columns or {}
     sinks = sinks or {}
+    exact = set(exact)
     if pkg is None:
         with zipfile.ZipFile(path) as z:
             pkg = read_package(z)
@@ -69,11 +70,8 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
         tp = pkg.tables.get(name)
         if tp is None:
             continue
-        headers_all = [str(h) for h in tp.columns]
-        wanted = columns.get(name)
-        keep = list(range(len(headers_all))) if wanted is None else \
-            [i for i, h in enumerate(headers_all) if h in set(wanted)]
-        cols, n, is_exact = _load(reader, tp, headers_all, keep, name in set(exact))
+        headers_all, keep = _columns_of(tp, columns.get(name))
+        cols, n, is_exact = _load(reader, tp, headers_all, keep, name in exact)
         c1, r1 = tp.bounds[0], tp.bounds[1]
         sink = sinks.get(name)
         if sink is not None:
@@ -93,14 +91,21 @@ def read_arrow(path: str, name: str, pkg: Package, columns: Iterable[str], reade
     cut where its data ends — for summaries computed without Python values per cell."""
     import pyarrow as pa
     tp = pkg.tables[name]
-    headers_all = [str(h) for h in tp.columns]
-    wanted = set(columns)
-    keep = [i for i, h in enumerate(headers_all) if h in wanted]
+    headers_all, keep = _columns_of(tp, columns)
     batch, n, _ = _load_arrow(reader if reader is not None else open_reader(path), tp, headers_all, keep, False)
     if batch is None:
         return pa.RecordBatch.from_pydict({headers_all[i]: pa.nulls(0) for i in keep})
     return pa.RecordBatch.from_arrays([batch.column(j).slice(0, n) for j in range(len(keep))],
                                       names=[headers_all[i] for i in keep])
+
+
+def _columns_of(tp: TablePart, wanted: Iterable[str] | None) -> tuple[list[str], list[int]]:
+    """(every header of the table, positions of the wanted ones — all when None)."""
+    headers_all = [str(h) for h in tp.columns]
+    if wanted is None:
+        return headers_all, list(range(len(headers_all)))
+    wanted = set(wanted)
+    return headers_all, [i for i, h in enumerate(headers_all) if h in wanted]
 
 
 def _load(reader, tp: TablePart, headers_all: list[str], keep: list[int],
