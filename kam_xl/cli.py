@@ -75,6 +75,8 @@ def cmd_report(args) -> int:
     out = svc.run_report(args.book, out=args.out, as_of=args.as_of, pdf=args.pdf)
     for p in out:
         _out(f"已生成报表 / report written: {p}")
+    for n in getattr(out, "notices", ()):
+        _out(n.line())
     return EXIT_OK
 
 
@@ -163,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except KeyboardInterrupt:
         print("已中断，工作簿未改动 / interrupted; workbook unchanged", file=sys.stderr)
+        return EXIT_FAIL
+    except OSError as e:  # a file the program had to read or write: name it, no traceback
+        where = f"“{e.filename}”" if e.filename else ""
+        print(f"错误：文件操作失败{where}：{e.strerror or e}，工作簿未改动\n"
+              f"Error: file operation failed{' ' + repr(str(e.filename)) if e.filename else ''}: "
+              f"{e.strerror or e}; workbook unchanged", file=sys.stderr)
         return EXIT_FAIL
     except Exception as e:  # the program's own bug: still no traceback for the user
         log = Path.home() / ".kam_xl_error.log"

@@ -28,8 +28,22 @@ class WorkbookNotFound(KamError):
 
 
 class WorkbookLocked(KamError):
-    zh, en = "工作簿正在 Excel 中打开（存在 ~$ 锁定文件），请先关闭后再运行", \
-        "workbook is open in Excel (owner file ~$ present); close it first"
+    zh, en = "工作簿正在被 Excel、WPS 或 LibreOffice 打开（存在锁定文件），请先关闭后再运行", \
+        "workbook is open in Excel, WPS or LibreOffice (lock file present); close it first"
+
+
+class WorkbookReadOnly(KamError):
+    zh, en = "工作簿或所在文件夹是只读的，本次未写入（请取消只读属性或把工作簿复制到可写的文件夹）", \
+        "workbook or its folder is read-only; nothing written"
+
+
+class ContentInTheWay(KamError):
+    zh, en = "表格下方有不属于表格的内容，写入会覆盖它们，本次未写入", \
+        "content below a table would be overwritten; nothing written"
+
+
+class TableLayoutUnsupported(KamError):
+    zh, en = "表格结构无法处理，本次未读写", "unsupported table layout; nothing read or written"
 
 
 class WorkbookUnreadable(KamError):
@@ -51,5 +65,14 @@ class BadArgument(KamError):
     zh, en = "参数错误", "bad argument"
 
 
+class FileOperationFailed(KamError):
+    zh, en = "文件操作失败，工作簿未改动", "file operation failed; the workbook is unchanged"
+
+
 class WriteFailed(KamError):
     zh, en = "写入失败，原工作簿未改动", "write failed; the original workbook is unchanged"
+
+
+class ReportWriteFailed(KamError):
+    zh, en = "无法写入报表文件（磁盘已满或文件夹不可写），未留下不完整的文件", \
+        "cannot write the report (disk full or folder not writable); no partial file left"

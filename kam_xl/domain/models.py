@@ -15,7 +15,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict
 
 from .. import layout as L
-from .values import parse_date
+from .values import CellError, parse_date
 
 Credit = Literal["好", "较好", "一般", "差"]
 Growth = Literal["高", "中", "低"]
@@ -258,6 +258,8 @@ def coerce_value(col: L.Column, v: Any) -> tuple[Any, str | None]:
     """Turn one cell into the column's type.  Returns (value, problem message)."""
     if v is None or (isinstance(v, str) and not v.strip()):
         return None, None
+    if isinstance(v, CellError):
+        return None, v.message(col.header)
     try:
         if col.kind in (L.MONEY, L.PERCENT, L.NUMBER):
             x = to_number(v)

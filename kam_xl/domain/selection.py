@@ -13,6 +13,7 @@ from typing import Any
 from .. import layout as L
 from .findings import FindingsReport
 from .models import Customer, Receivable, Settings, TierRule, Visit
+from .values import CellError
 from .names import normalize_name
 from .receivables import dunning_level, dunning_rank, overdue_days
 from .tiering import validate_rules
@@ -85,7 +86,8 @@ class Checker:
                 continue
             p, tdef = prefix[tname]
             for idx, header, raw, msg in probs:
-                code = f"{p}-ENUM" if tdef.by_header()[header].kind == L.ENUM else f"{p}-TYPE"
+                code = ("CELL-ERROR-VALUE" if isinstance(raw, CellError) else
+                        f"{p}-ENUM" if tdef.by_header()[header].kind == L.ENUM else f"{p}-TYPE")
                 self.rep.add(code, E, tdef.sheet, self.row(tdef, idx), header,
                              msg + "，请更正。", None, raw)
         for idx, key, msg in self.x.settings_problems:

@@ -13,6 +13,33 @@ EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 MAX_SERIAL = 2958466  # 9999-12-31
 
 
+class CellError:
+    """An Excel error value read from a cell (#N/A, #NAME?, #SPILL! …), or a formula
+    cell with no calculated result (NO_VALUE).  A value, not an exception."""
+    __slots__ = ("code",)
+    NO_VALUE = "NO_VALUE"
+
+    def __init__(self, code: str):
+        self.code = code
+
+    def __repr__(self) -> str:
+        return f"CellError({self.code!r})"
+
+    def __str__(self) -> str:
+        return self.code
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CellError) and other.code == self.code
+
+    def __hash__(self) -> int:
+        return hash(("CellError", self.code))
+
+    def message(self, header: str) -> str:
+        if self.code == self.NO_VALUE:
+            return f"“{header}”是没有计算结果的公式（保存时未计算；在 Excel 中重新计算后保存，或改为数值）"
+        return f"“{header}”是错误值 {self.code}（公式出错或引用失效）"
+
+
 def nfkc(v: Any) -> str:
     return unicodedata.normalize("NFKC", str(v)).strip()
 
@@ -25,11 +52,14 @@ def is_blank(v: Any) -> bool:
     return isinstance(v, str) and not nfkc(v).strip("-— \u3000")
 
 
-def to_serial(v: dt.date) -> float:
-    """A date or datetime as Excel's serial number."""
+EPOCH_1904 = dt.datetime(1904, 1, 1)
+
+
+def to_serial(v: dt.date, date1904: bool = False) -> float:
+    """A date or datetime as Excel's serial number (in the 1904 date system when asked)."""
     if not isinstance(v, dt.datetime):
         v = dt.datetime(v.year, v.month, v.day)
-    delta = v - EXCEL_EPOCH
+    delta = v - (EPOCH_1904 if date1904 else EXCEL_EPOCH)
     return delta.days + delta.seconds / 86400
 
 

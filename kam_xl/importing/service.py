@@ -72,6 +72,7 @@ class ImportResult:
     sources: list[SourceInfo] = field(default_factory=list)
     changes: Changes = field(default_factory=Changes)
     data_changed: bool = False
+    notices: list = field(default_factory=list)  # what the store found in the master book
 
     @property
     def counts(self) -> Counter:
@@ -94,6 +95,7 @@ class ImportResult:
         for o in self.outcomes:
             if o.outcome == REJECTED:
                 lines.append(f"  拒绝 {o.file} [{o.sheet}] 第{o.row}行：{o.message}")
+        lines += [n.line() for n in self.notices]
         if not self.data_changed:
             lines.append("没有需要写入的新数据，工作簿未改动")
         return lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import BadArgument
+from ..errors import BadArgument, ReportWriteFailed
 from ..services.context import BookData
 from ..services.validate import dunning as dunning_list
 from . import builders as B
@@ -58,8 +58,14 @@ def build_report(data: BookData, book_path: Path, out: str | None = None, pdf: b
     path = report_paths(Path(book_path), out, data.as_of)
     period = B.Period.year_to_date(data.as_of)
     tmp = path.with_name(".~kam_" + path.name)
-    write_report(tmp, "大客户管理报表", f"基准日期 {data.as_of:%Y-%m-%d}，统计期间 {period.label}", sections(data))
-    tmp.replace(path)
+    try:
+        write_report(tmp, "大客户管理报表", f"基准日期 {data.as_of:%Y-%m-%d}，统计期间 {period.label}", sections(data))
+        tmp.replace(path)
+    except BaseException as e:  # a full disk, a read-only folder: no half-written file left behind
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise ReportWriteFailed(path, e.strerror or str(e)[:200], str(e)[:200]) from None
+        raise
     outs = [path]
     if pdf:
         from .pdf import to_pdf

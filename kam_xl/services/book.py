@@ -158,7 +158,15 @@ def report_book(store: TableStore, book_path: Path, out: str | None = None,
                 as_of: dt.date | None = None, pdf: bool = False) -> list[Path]:
     from ..reports.service import build_report
     data = context.load(store, list(context.CORE) + [L.GRADE_LOG.name], as_of, columns=REPORT_COLUMNS)
-    return build_report(data, book_path, out, pdf)
+    return ReportFiles(build_report(data, book_path, out, pdf), notices=list(data.notices))
+
+
+class ReportFiles(list):
+    """The files a report wrote, and what the store found in the book on the way."""
+
+    def __init__(self, paths, notices=()):
+        super().__init__(paths)
+        self.notices = list(notices)
 
 
 def run_report(path, out=None, as_of=None, pdf=False) -> list[Path]:
@@ -173,7 +181,10 @@ def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool 
     # the workbook's visits and receivables are loaded only when the sources have some
     names = [L.CUSTOMERS.name, L.TIER_RULES.name] + [n for n in (L.VISITS.name, L.RECEIVABLES.name)
                                                       if n in parsed.tables]
-    result = merge_sources(context.load(store, names), parsed)
+    data = context.load(store, names)
+    result = merge_sources(data, parsed)
+    result.notices = data.notices
+    del data
     del parsed
     collect_cycles()
     if report_path:

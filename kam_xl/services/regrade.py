@@ -38,6 +38,7 @@ class RegradeResult:
     visits_due: Counter = field(default_factory=Counter)
     version: str = ""
     tier_rank: dict[str, int] = field(default_factory=dict)
+    notices: list = field(default_factory=list)  # what the store found in the book (rows taken in …)
 
     @property
     def ups(self) -> int:
@@ -63,6 +64,7 @@ class RegradeResult:
             lines.append(f"无法定级 {len(self.ungraded)} 户（缺少分级所需数据，见下）")
         for row, header, msg in self.rule_problems:
             lines.append(f"分级规则表 第{row}行 “{header}”：{msg}")
+        lines += [n.line() for n in self.notices]
         if self.visits_due:
             lines.append("按拜访频率已到期应拜访：" + "，".join(
                 f"{t} {self.visits_due[t]}" for t in sorted(self.visits_due, key=self._rank)))
@@ -72,7 +74,8 @@ class RegradeResult:
 def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> RegradeResult:
     now = now or dt.datetime.now().replace(microsecond=0)
     rules = sort_rules(data.rules)
-    res = RegradeResult(as_of=data.as_of, changes=Changes(), version=rules_version(data.rules))
+    res = RegradeResult(as_of=data.as_of, changes=Changes(), version=rules_version(data.rules),
+                        notices=list(data.notices))
     rules_table = data.tables[L.TIER_RULES.name]
     res.rule_problems = [(rules_table.excel_row(i), header, msg) for i, header, msg in validate_rules(data.rules)]
     rank = {t: i for i, t in enumerate(L.TIERS)}

@@ -69,6 +69,8 @@ def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport
     now = now or dt.datetime.now().replace(microsecond=0)
     checker = _checker(data)
     report = checker.run()
+    for n in data.notices:  # rows typed under a table, taken in or left outside it
+        report.add(n.code, n.severity, n.sheet, n.row, n.column, n.message)
     out = ValidationReport(data.as_of, report, checker.dunning)
     out.changes.replace(L.ISSUES.name, [f.as_row() for f in out.findings])
     rt = data.tables.get(R.name)

@@ -5,6 +5,7 @@ VBA project (KamButtons.bas + xlwings.bas + generated UDF wrappers)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -206,7 +207,7 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
                                          "strings_to_urls": False})
     fmts = _Formats(wb)
     if with_vba and path.suffix.lower() == ".xlsm":
-        wb.add_vba_project(str(vba.vba_project_bin()))
+        wb.add_vba_project(io.BytesIO(vba.vba_project_bin()), is_stream=True)
         wb.set_vba_name("ThisWorkbook")
     sheets = {name: wb.add_worksheet(name) for name in L.SHEET_ORDER}
     if with_vba and path.suffix.lower() == ".xlsm":

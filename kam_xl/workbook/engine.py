@@ -12,11 +12,12 @@ import datetime as dt
 import math
 import re
 import zipfile
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from .. import layout as L
 from ..domain.values import to_serial
-from .package import Package, TablePart, col_index, col_letter, make_ref, read_package
+from .package import Package, TablePart, col_index, col_letter, make_ref, parse_ref, read_package
 from .formulas import structured
 from .tables import Changes, Formula, Table
 
@@ -47,7 +48,8 @@ def open_reader(path: str):
 def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
                 columns: dict[str, Iterable[str]] | None = None,
                 sinks: dict[str, ColumnSink] | None = None, reader=None,
-                exact: Iterable[str] = ()) -> dict[str, Table]:
+                exact: Iterable[str] = (),
+                cells: dict[str, dict[tuple[int, int], Any]] | None = None) -> dict[str, Table]:
     """Read the named Excel Tables (headers + body) of a workbook file.
 
     Each table is loaded with fastexcel into Arrow columns — only the table's own
@@ -56,8 +58,11 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
     for a table in `exact` every user-entered column is looked at (a shape to
     append to), else the table is marked inexact when some were not.  A table with
     a sink hands its columns over (sink(columns, 0), in the order of its headers)
-    and comes back as a shape (its row count, no values)."""
+    and comes back as a shape (its row count, no values).  `cells` are values the
+    reader cannot give (error values, formulas without a result), by table and
+    (Excel row, 0-based column); they replace what it read there."""
     columns = columns or {}
+    cells = cells or {}
     sinks = sinks or {}
     exact = set(exact)
     if pkg is None:
@@ -73,6 +78,13 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
         headers_all, keep = _columns_of(tp, columns.get(name))
         cols, n, is_exact = _load(reader, tp, headers_all, keep, name in exact)
         c1, r1 = tp.bounds[0], tp.bounds[1]
+        extra = cells.get(name)
+        if extra:
+            pos = {c1 + i: j for j, i in enumerate(keep)}
+            for (row, col), v in extra.items():
+                j = pos.get(col)
+                if j is not None and r1 < row <= r1 + len(cols[j]):
+                    cols[j][row - r1 - 1] = v
         sink = sinks.get(name)
         if sink is not None:
             if n:
@@ -124,7 +136,7 @@ def _load_arrow(reader, tp: TablePart, headers_all: list[str], keep: list[int], 
     import pyarrow as pa
     import pyarrow.compute as pc
     c1, r1, c2, r2 = tp.bounds
-    n_body = r2 - r1
+    n_body = tp.data_end - r1  # never the totals row
     tdef = L.TABLES.get(tp.name)
     computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
     user = [i for i, h in enumerate(headers_all) if h not in computed]
@@ -198,7 +210,17 @@ def _num(v: float) -> str:
     return repr(v)
 
 
-def cell_xml(ref: str, value: Any, style: int | None) -> bytes:
+class RawCell:
+    """A cell's XML moved as it is (a totals row moving down with its table)."""
+    __slots__ = ("xml",)
+
+    def __init__(self, xml: bytes):
+        self.xml = xml
+
+
+def cell_xml(ref: str, value: Any, style: int | None, date1904: bool = False) -> bytes:
+    if isinstance(value, RawCell):
+        return value.xml
     s = f' s="{style}"' if style else ""
     if value is None:
         return f'<c r="{ref}"{s}/>'.encode()
@@ -212,7 +234,7 @@ def cell_xml(ref: str, value: Any, style: int | None) -> bytes:
         if isinstance(c, (int, float)):
             return f'<c r="{ref}"{s}>{f}<v>{_num(c)}</v></c>'.encode()
         if isinstance(c, dt.date):
-            return f'<c r="{ref}"{s}>{f}<v>{_num(to_serial(c))}</v></c>'.encode()
+            return f'<c r="{ref}"{s}>{f}<v>{_num(to_serial(c, date1904))}</v></c>'.encode()
         return f'<c r="{ref}"{s} t="str">{f}<v>{_esc(str(c))}</v></c>'.encode()
     if isinstance(value, bool):
         return f'<c r="{ref}"{s} t="b"><v>{int(value)}</v></c>'.encode()
@@ -221,7 +243,7 @@ def cell_xml(ref: str, value: Any, style: int | None) -> bytes:
             return f'<c r="{ref}"{s} t="e"><v>#NUM!</v></c>'.encode()
         return f'<c r="{ref}"{s}><v>{_num(value)}</v></c>'.encode()
     if isinstance(value, dt.date):
-        return f'<c r="{ref}"{s}><v>{_num(to_serial(value))}</v></c>'.encode()
+        return f'<c r="{ref}"{s}><v>{_num(to_serial(value, date1904))}</v></c>'.encode()
     text = _esc(str(value))
     return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'.encode()
 
@@ -241,13 +263,13 @@ def column_styles(sheet_xml: bytes) -> dict[int, int]:
 
 
 def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
-               styles: dict[int, int]) -> bytes | None:
+               styles: dict[int, int], date1904: bool = False) -> bytes | None:
     """Apply {col: value|DELETE} to one <row>; None when the row ends up empty.
 
     Cells that exist are replaced in place (found by their reference); only a row
     that gains or loses cells is taken apart and put back together in column order."""
     if row_xml is not None:
-        fast = _replace_cells(row_xml, rownum, cells)
+        fast = _replace_cells(row_xml, rownum, cells, date1904)
         if fast is not None:
             return fast
     existing: list[tuple[int, bytes]] = []
@@ -275,14 +297,15 @@ def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
             style = styles.get(c)
         if v is None and old is None and not style:
             continue
-        by_col[c] = cell_xml(f"{col_letter(c)}{rownum}", v, style)
+        by_col[c] = cell_xml(f"{col_letter(c)}{rownum}", v, style, date1904)
     if not by_col:
         return None
     row_open = re.sub(rb'\s+spans="[^"]*"', b"", row_open)
     return row_open + b"".join(by_col[c] for c in sorted(by_col)) + b"</row>"
 
 
-def _replace_cells(row_xml: bytes, rownum: int, cells: dict[int, Any]) -> bytes | None:
+def _replace_cells(row_xml: bytes, rownum: int, cells: dict[int, Any],
+                   date1904: bool = False) -> bytes | None:
     """Every cell to change already exists in the row: swap them in place, keeping
     each one's style.  None when a cell is missing or is to be deleted."""
     spans: list[tuple[int, int, bytes]] = []
@@ -299,7 +322,7 @@ def _replace_cells(row_xml: bytes, rownum: int, cells: dict[int, Any]) -> bytes 
         if j < 4:
             return None
         sm = _CELL_STYLE.search(head)
-        spans.append((i, j, cell_xml(f"{col_letter(c)}{rownum}", v, int(sm[1]) if sm else None)))
+        spans.append((i, j, cell_xml(f"{col_letter(c)}{rownum}", v, int(sm[1]) if sm else None, date1904)))
     spans.sort()
     out, pos = [], 0
     for i, j, new in spans:
@@ -314,14 +337,8 @@ def _replace_cells(row_xml: bytes, rownum: int, cells: dict[int, Any]) -> bytes 
 _ROW_HEAD = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*?(/?)>')
 
 
-def patch_sheet(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
-                new_last: tuple[int, int] | None = None) -> bytes:
-    """Rewrite only the rows in row_cells ({excel row: {col: value|DELETE}})."""
-    return b"".join(patch_sheet_chunks(sheet_xml, row_cells, new_last))
-
-
 def patch_sheet_chunks(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
-                       new_last: tuple[int, int] | None = None) -> list:
+                       new_last: tuple[int, int] | None = None, date1904: bool = False) -> list:
     """The patched sheet as a list of buffers: untouched stretches are memoryview
     slices of sheet_xml, changed rows new bytes.  Rows are found by their opening
     tags alone.  The zip writer compresses the pieces as they are, so a 100 MB sheet
@@ -353,21 +370,21 @@ def patch_sheet_chunks(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
         while wi < len(wanted) and wanted[wi] < rn:  # new rows before this one
             out.append(view[pos:m.start()])
             pos = m.start()
-            new = _merge_row(None, wanted[wi], pending.pop(wanted[wi]), styles)
+            new = _merge_row(None, wanted[wi], pending.pop(wanted[wi]), styles, date1904)
             if new:
                 out.append(new)
             wi += 1
         if wi < len(wanted) and wanted[wi] == rn:
             out.append(view[pos:m.start()])
             stop = m.end() if m[2] else sheet_xml.find(b"</row>", m.end(), body_end) + 6
-            new = _merge_row(sheet_xml[m.start():stop], rn, pending.pop(rn), styles)
+            new = _merge_row(sheet_xml[m.start():stop], rn, pending.pop(rn), styles, date1904)
             if new:
                 out.append(new)
             pos = stop
             wi += 1
     out.append(view[pos:body_end])
     for r in wanted[wi:]:
-        new = _merge_row(None, r, pending.pop(r), styles)
+        new = _merge_row(None, r, pending.pop(r), styles, date1904)
         if new:
             out.append(new)
     out.append(tail)
@@ -387,10 +404,13 @@ def _fix_dimension(xml: bytes, last_row: int, last_col: int) -> bytes:
     return xml[:m.start()] + new + xml[m.end():]
 
 
-def patch_table_ref(table_xml: bytes, new_ref: str) -> bytes:
+def patch_table_ref(table_xml: bytes, new_ref: str, totals_rows: int = 0) -> bytes:
+    """The table's ref, and its autoFilter's (which never covers the totals row)."""
     table_xml = re.sub(rb'(<table\b[^>]*?\bref=")[^"]*(")', lambda m: m[1] + new_ref.encode() + m[2],
                        table_xml, count=1)
-    return re.sub(rb'(<autoFilter\b[^>]*?\bref=")[^"]*(")', lambda m: m[1] + new_ref.encode() + m[2],
+    c1, r1, c2, r2 = parse_ref(new_ref)
+    filter_ref = make_ref(c1, r1, c2, max(r1 + 1, r2 - totals_rows)).encode()
+    return re.sub(rb'(<autoFilter\b[^>]*?\bref=")[^"]*(")', lambda m: m[1] + filter_ref + m[2],
                   table_xml, count=1)
 
 
@@ -413,37 +433,131 @@ def _row_values(tp: TablePart, tdef: L.TableDef | None, headers: list[str], exce
     return cells
 
 
-def plan(pkg: Package, changes: Changes, tables: dict[str, Table]) -> tuple[
-        dict[str, dict[int, dict[int, Any]]], dict[str, str]]:
-    """Returns ({sheet part: {row: {col: value}}}, {table part: new ref})."""
-    sheet_edits: dict[str, dict[int, dict[int, Any]]] = {}
-    new_refs: dict[str, str] = {}
+@dataclass
+class Plan:
+    edits: dict[str, dict[int, dict[int, Any]]] = field(default_factory=dict)  # part → row → col → value
+    refs: dict[str, tuple[str, int]] = field(default_factory=dict)  # table part → (new ref, totals rows)
+    # table name → (rows the table grows into, columns): they must hold nothing but the moving totals row
+    grows: dict[str, tuple[range, int, int]] = field(default_factory=dict)
+    # sheet part → [(from row, to row, first col, last col)]: totals rows moving with their table
+    moves: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)
+
+
+def plan(pkg: Package, changes: Changes, tables: dict[str, Table]) -> Plan:
+    """Which cells of which rows change, and where each table ends afterwards.  Rows are
+    appended under the last data row and above the totals row, which moves down (or up)
+    with its table."""
+    out = Plan()
     names = set(changes.updates) | set(changes.appends) | set(changes.replaces)
     for name in names:
         tp = pkg.tables[name]
         c1, r1, c2, r2 = tp.bounds
+        end = tp.data_end
         t = tables[name]
         headers = t.all_headers
         tdef = L.TABLES.get(name)
-        edits = sheet_edits.setdefault(tp.sheet_part, {})
+        edits = out.edits.setdefault(tp.sheet_part, {})
         n_rows = len(t.rows)
         for (ri, header), v in changes.updates.get(name, {}).items():
             edits.setdefault(t.excel_row(ri), {})[c1 + t.offset(header)] = v
+        if name not in changes.replaces and not changes.appends.get(name):
+            continue
         if name in changes.replaces:
-            for r in range(r1 + 1, r2 + 1):
+            for r in range(r1 + 1, end + 1):
                 row = edits.setdefault(r, {})
                 for c in range(c1, c2 + 1):
                     row[c] = DELETE
             n_rows = 0
+        n_new = n_rows + len(changes.replaces.get(name) or ()) + len(changes.appends.get(name) or ())
+        new_end = r1 + max(n_new, 1, end - r1 if name not in changes.replaces else 0)
+        if tp.totals_rows and new_end != end:
+            old_total, new_total = r2, new_end + 1
+            for c in range(c1, c2 + 1):
+                edits.setdefault(old_total, {})[c] = DELETE
+            out.moves.setdefault(tp.sheet_part, []).append((old_total, new_total, c1, c2))
         for rows in (changes.replaces.get(name), changes.appends.get(name)):
             for values in rows or ():
                 er = r1 + 1 + n_rows
                 edits.setdefault(er, {}).update(_row_values(tp, tdef, headers, er, values))
                 n_rows += 1
-        if name in changes.replaces or changes.appends.get(name):
-            last = r1 + max(n_rows, 1)
-            new_refs[tp.part] = make_ref(c1, r1, c2, last)
-    return sheet_edits, new_refs
+        last = new_end + tp.totals_rows
+        if last > r2:
+            out.grows[name] = (range(r2 + 1, last + 1), c1, c2)
+        out.refs[tp.part] = (make_ref(c1, r1, c2, last), tp.totals_rows)
+    return out
+
+
+def row_cells_xml(sheet_xml: bytes, rownum: int, c1: int, c2: int) -> dict[int, bytes]:
+    """The cells of one row within columns c1..c2, as XML."""
+    m = re.search(rb'<row\b[^>]*?\br="%d"[^>]*?(/?)>' % rownum, sheet_xml)
+    if not m or m[1]:
+        return {}
+    stop = sheet_xml.find(b"</row>", m.end())
+    out = {}
+    for cm in _CELL.finditer(sheet_xml, m.end(), stop):
+        ref = _CELL_REF.search(cm.group(0), 0, 40)
+        c = col_index(ref[1].decode())
+        if c1 <= c <= c2:
+            out[c] = cm.group(0)
+    return out
+
+
+def moved_cells(sheet_xml: bytes, moves: list[tuple[int, int, int, int]]) -> dict[int, dict[int, Any]]:
+    """Edits that put each moving row's cells at their new row (formulas kept as written:
+    a totals row's SUBTOTAL refers to its table by name)."""
+    edits: dict[int, dict[int, Any]] = {}
+    for frm, to, c1, c2 in moves:
+        for c, xml in row_cells_xml(sheet_xml, frm, c1, c2).items():
+            new = re.sub(rb'\br="[A-Z]+\d+"', f'r="{col_letter(c)}{to}"'.encode(), xml, count=1)
+            edits.setdefault(to, {})[c] = RawCell(new)
+    return edits
+
+
+_SHARED_MASTER = re.compile(rb'<f\b([^>]*\bt="shared"[^>]*)>([^<]*)</f>')
+_SHARED_DEP = re.compile(rb'<f\b[^>]*\bt="shared"[^>]*/>')
+_SI = re.compile(rb'\bsi="(\d+)"')
+
+
+def expand_shared(sheet_xml: bytes, touched: set[tuple[int, int]]) -> bytes:
+    """Shared formulas whose master cell is about to be overwritten, deleted or moved
+    become plain formulas in every cell of their group, so no dependent is orphaned
+    (openpyxl would read it as '=', LibreOffice show it blank, Excel offer a repair)."""
+    from xml.sax.saxutils import escape, unescape
+    from openpyxl.formula.translate import Translator
+    groups: dict[bytes, tuple[str, str]] = {}  # si → (master ref, formula)
+    for m in _SHARED_MASTER.finditer(sheet_xml):
+        start = sheet_xml.rfind(b"<c ", 0, m.start())
+        ref = _CELL_REF.search(sheet_xml, start, start + 64)
+        if ref and (int(ref[2]), col_index(ref[1].decode())) in touched:
+            si = _SI.search(m[1])
+            if si:
+                groups[si[1]] = (ref[1].decode() + ref[2].decode(), unescape(m[2].decode()))
+    if not groups:
+        return sheet_xml
+
+    def plain(m: re.Match) -> bytes:
+        si = _SI.search(m[0])
+        if not si or si[1] not in groups:
+            return m[0]
+        start = sheet_xml.rfind(b"<c ", 0, m.start())
+        ref = _CELL_REF.search(sheet_xml, start, start + 64)
+        origin, text = groups[si[1]]
+        here = ref[1].decode() + ref[2].decode()
+        formula = Translator("=" + text, origin=origin).translate_formula(here)[1:] if here != origin else text
+        return b"<f>" + escape(formula).encode() + b"</f>"
+
+    out = _SHARED_MASTER.sub(plain, sheet_xml)
+    return _SHARED_DEP.sub(plain, out)
+
+
+def without_calc_chain(z: zipfile.ZipFile, calc_chain: str) -> dict[str, bytes | None]:
+    """Parts that drop xl/calcChain.xml (Excel rebuilds it silently; a stale one makes it
+    offer a repair): the part itself, its relationship and its content type."""
+    rels_name = "xl/_rels/workbook.xml.rels"
+    rels = re.sub(rb'<Relationship\b[^>]*?Target="[^"]*calcChain\.xml"[^>]*?/>', b"", z.read(rels_name))
+    types = re.sub(rb'<Override\b[^>]*?PartName="/' + re.escape(calc_chain.encode()) + rb'"[^>]*?/>', b"",
+                   z.read("[Content_Types].xml"))
+    return {calc_chain: None, rels_name: rels, "[Content_Types].xml": types}
 
 
 # ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from xml.sax.saxutils import unescape
@@ -70,6 +71,11 @@ def _rels(z: zipfile.ZipFile, part: str) -> dict[str, str]:
     return out
 
 
+def header_key(text: str) -> str:
+    """A header as compared with the layout's: width (（）→()), case and spaces do not count."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text))).lower()
+
+
 @dataclass
 class TablePart:
     name: str
@@ -77,31 +83,57 @@ class TablePart:
     sheet: str
     sheet_part: str
     ref: str
-    columns: list[str]
+    columns: list[str]            # the layout's header where the typed one means it, else as typed
+    typed_columns: list[str] | None = None  # the headers as they stand in the file
+    header_rows: int = 1          # headerRowCount: 0 when the header row is switched off
+    totals_rows: int = 0          # totalsRowCount: the last row of `ref` is the totals row
+    file_ref: str | None = None   # the ref in the file, when rows typed below were taken in
 
     @property
     def bounds(self) -> tuple[int, int, int, int]:
         return parse_ref(self.ref)
+
+    @property
+    def data_end(self) -> int:
+        """Excel row of the last data row (above the totals row, if any)."""
+        return self.bounds[3] - self.totals_rows
 
 
 @dataclass
 class Package:
     sheets: dict[str, str]        # sheet name → part path, in workbook order
     tables: dict[str, TablePart]  # table name → part
-
-    def sheet_part(self, sheet: str) -> str:
-        return self.sheets[sheet]
+    date1904: bool = False        # workbookPr date1904: serials count from 1904-01-01
+    calc_chain: str | None = None  # xl/calcChain.xml when the book has one
 
 
 _TABLE_TAG = re.compile(rb"<table\b[^>]*>")
 _TCOL = re.compile(rb"<tableColumn\b[^>]*?(?:/>|>)")
 
 
+def _canonical(name: str, typed: list[str]) -> list[str]:
+    """Typed headers → the layout's spelling where they match it after header_key."""
+    from .. import layout as L
+    tdef = L.TABLES.get(name)
+    if tdef is None:
+        return list(typed)
+    by_key = {header_key(h): h for h in tdef.headers}
+    out = []
+    for h in typed:
+        canon = h if h in tdef.headers else by_key.get(header_key(h), h)
+        out.append(canon if canon not in out else h)
+    return out
+
+
 def read_package(z: zipfile.ZipFile) -> Package:
     wb_part = "xl/workbook.xml"
     rels = _rels(z, wb_part)
     sheets: dict[str, str] = {}
-    for tag in _SHEET.findall(z.read(wb_part)):
+    wb_xml = z.read(wb_part)
+    pr = re.search(rb"<workbookPr\b[^>]*>", wb_xml)
+    date1904 = bool(pr) and attrs(pr.group(0)).get("date1904", "0").lower() in ("1", "true")
+    calc_chain = next((p for p in rels.values() if p.endswith("calcChain.xml")), None)
+    for tag in _SHEET.findall(wb_xml):
         a = attrs(tag)
         rid = a.get("r:id") or next((v for k, v in a.items() if k.endswith(":id")), None)
         if rid in rels:
@@ -113,7 +145,10 @@ def read_package(z: zipfile.ZipFile) -> Package:
                 continue
             data = z.read(target)
             ta = attrs(_TABLE_TAG.search(data).group(0))
-            cols = [attrs(t).get("name", "") for t in _TCOL.findall(data)]
-            tables[ta.get("displayName") or ta["name"]] = TablePart(
-                ta.get("displayName") or ta["name"], target, sheet, part, ta["ref"], cols)
-    return Package(sheets, tables)
+            typed = [attrs(t).get("name", "") for t in _TCOL.findall(data)]
+            name = ta.get("displayName") or ta["name"]
+            tables[name] = TablePart(
+                name, target, sheet, part, ta["ref"], _canonical(name, typed), typed,
+                header_rows=int(ta.get("headerRowCount", "1") or 1),
+                totals_rows=int(ta.get("totalsRowCount", "0") or 0))
+    return Package(sheets, tables, date1904, calc_chain)

@@ -61,12 +61,15 @@ def _crc_size(data) -> tuple[int, int]:
     return crc, size
 
 
-def copy_with_replacements(src: str, dst: str, replaced: dict[str, "bytes | list"],
+def copy_with_replacements(src: str, dst: str, replaced: dict[str, "bytes | list | None"],
                            fsync: bool = True) -> None:
+    """A member replaced by None is left out."""
     with zipfile.ZipFile(src) as zin, open(src, "rb") as fin, open(dst, "wb") as out:
         infos = zin.infolist()
         central = []
         for info in infos:
+            if info.filename in replaced and replaced[info.filename] is None:
+                continue
             name_b = info.filename.encode("utf-8") if info.flag_bits & 0x800 else \
                 info.filename.encode("cp437", errors="strict") if _is_cp437(info.filename) else \
                 info.filename.encode("utf-8")

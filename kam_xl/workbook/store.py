@@ -8,28 +8,32 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 import tempfile
+import threading
+import time
+import weakref
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
 from .. import layout as L
-from ..errors import (KamError, NotAMasterWorkbook, WorkbookChanged, WorkbookLocked, WorkbookNotFound,
-                      WorkbookUnreadable, WriteFailed)
-from . import engine
-from .package import Package, read_package
-from .tables import Changes, Table
+from ..domain.values import CellError
+from ..errors import (ContentInTheWay, FileOperationFailed, KamError, NotAMasterWorkbook, TableLayoutUnsupported,
+                      WorkbookChanged, WorkbookLocked, WorkbookNotFound, WorkbookReadOnly, WorkbookUnreadable,
+                      WriteFailed)
+from . import engine, scan
+from .package import Package, col_letter, make_ref, parse_ref, read_package
+from .tables import Changes, Notice, Table
 
 BACKUP_DIR = "备份"
 
 
-def owner_file(path: Path) -> Path:
-    """Excel's lock file: ~$ + the name (Excel drops the first 2 chars of long names)."""
-    return path.with_name("~$" + path.name)
-
-
 def _lock_candidates(path: Path) -> list[Path]:
-    names = {"~$" + path.name}
+    """Excel/WPS owner files (~$ + the name; Excel drops the first 2 chars of long names)
+    and LibreOffice's .~lock.NAME#."""
+    names = {"~$" + path.name, ".~lock." + path.name + "#"}
     if len(path.name) > 2:
         names.add("~$" + path.name[2:])
     return [path.with_name(n) for n in names]
@@ -38,6 +42,10 @@ def _lock_candidates(path: Path) -> list[Path]:
 def fingerprint(path: Path) -> tuple[int, int]:
     st = path.stat()
     return st.st_mtime_ns, st.st_size
+
+
+def _unreadable(path: Path, e: BaseException) -> WorkbookUnreadable:
+    return WorkbookUnreadable(path, type(e).__name__, str(e)[:200])
 
 
 class FileStore:
@@ -51,17 +59,22 @@ class FileStore:
         try:
             with zipfile.ZipFile(self.path) as z:
                 self.pkg: Package = read_package(z)
+        except PermissionError as e:
+            raise FileOperationFailed(self.path, "没有读取权限", str(e)[:200]) from None
         except Exception as e:  # BadZipFile, zlib.error, KeyError, damaged XML …
-            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+            raise _unreadable(self.path, e) from None
         self._fp = fingerprint(self.path)
         self._shapes: dict[str, Table] = {}
         self._reader = None  # one fastexcel reader per store: the shared strings are read once
+        # shared with concurrent() views: one scan per sheet, one cleaned copy
+        self._common = {"scans": {}, "below": {}, "cells": {}, "clean": None, "lock": threading.Lock()}
+        self.notices: list[Notice] = []
 
     concurrent_reads = True  # the service layer may read one table on a second thread
 
     def concurrent(self) -> "FileStore":
         """A view of this store for another thread: its own reader (a reader is not
-        shared between threads), the same package, shapes and change detection."""
+        shared between threads), the same package, shapes, scans and change detection."""
         other = object.__new__(FileStore)
         other.__dict__.update(self.__dict__)
         other._reader = None
@@ -69,25 +82,132 @@ class FileStore:
 
     def _fast_reader(self):
         if self._reader is None:
-            self._reader = engine.open_reader(str(self.path))
+            clean = self._common["clean"]
+            self._reader = engine.open_reader(clean.name if clean else str(self.path))
         return self._reader
 
     def close(self) -> None:
         """Let go of the reader (and its file handle) before the book is replaced."""
         self._reader = None
 
+    # -- what the tables alone do not show ------------------------------------
+    def _scan(self, names: list[str]) -> None:
+        """Scan the sheets of these tables once (in parallel): error cells, formulas
+        without a result, what lies below each table.  Rows typed directly under a
+        table that look like its rows are taken in (its ref grows, in memory, and
+        the next write keeps that); error cells make a cleaned copy for the reader."""
+        common = self._common
+        with common["lock"]:
+            parts = sorted({self.pkg.tables[n].sheet_part for n in names} - set(common["scans"]))
+            if not parts:
+                return
+            by_part = {p: [t for t in self.pkg.tables.values() if t.sheet_part == p] for p in parts}
+            try:
+                if len(parts) > 1:
+                    with ThreadPoolExecutor(2, thread_name_prefix="kam-scan") as pool:
+                        scans = dict(zip(parts, pool.map(lambda p: scan.scan_sheet(str(self.path), p, by_part[p]),
+                                                         parts)))
+                else:
+                    scans = {parts[0]: scan.scan_sheet(str(self.path), parts[0], by_part[parts[0]])}
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:
+                raise _unreadable(self.path, e) from None
+            common["scans"].update(scans)
+            sst = None
+
+            def text_of(cell) -> str:
+                nonlocal sst
+                if cell.kind != "s":
+                    return cell.text
+                if sst is None:
+                    sst = scan.shared_strings(str(self.path))
+                try:
+                    return sst[int(cell.text)]
+                except (ValueError, IndexError):
+                    return ""
+
+            for part, sc in scans.items():
+                for tp in by_part[part]:
+                    self._take_in(tp, sc, text_of)
+            if any(sc.errors for sc in scans.values()):
+                self._clean_copy()
+
+    def _take_in(self, tp, sc, text_of) -> None:
+        tdef = L.TABLES.get(tp.name)
+        computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
+        below = scan.classify_below(tp, sc, computed, text_of)
+        self._common["below"][tp.name] = below
+        c1, r1, c2, r2 = tp.bounds
+        if below.absorb:
+            tp.file_ref = tp.file_ref or tp.ref
+            tp.ref = make_ref(c1, r1, c2, below.absorb[-1])
+            a, b = below.absorb[0], below.absorb[-1]
+            rows = f"第 {a} 行" if a == b else f"第 {a}–{b} 行"
+            self.notices.append(Notice(
+                "TABLE-ROWS-TAKEN-IN", tp.sheet, a, None,
+                f"{rows}直接录入在表格 {tp.name} 下方，看起来是表格的数据，已纳入表格（写入时表格范围随之扩大）"))
+        for rn in below.strays:
+            self.notices.append(Notice(
+                "TABLE-ROWS-OUTSIDE", tp.sheet, rn, None,
+                f"第 {rn} 行在表格 {tp.name} 之外（与表格之间有空行或汇总行），未被读入：若是数据，"
+                f"请把它移到表格最后一行的紧下方或用“调整表格大小”纳入表格"))
+        cells: dict[tuple[int, int], object] = {}
+        body = range(r1 + 1, tp.data_end + 1)
+        for (row, col), code in sc.errors.items():
+            if row in body and c1 <= col <= c2:
+                cells[(row, col)] = CellError(code)
+        for row, col in sc.uncached:
+            if row in body and c1 <= col <= c2 and tp.columns[col - c1] not in computed:
+                cells[(row, col)] = CellError(CellError.NO_VALUE)
+        if cells:
+            self._common["cells"][tp.name] = cells
+
+    def _clean_copy(self) -> None:
+        """A copy of the book with its error cells emptied, for a reader that stops at some
+        error values (#SPILL!, #CALC! …); the values come back from the scan."""
+        old = self._common["clean"]
+        replaced = {}
+        with zipfile.ZipFile(self.path) as z:
+            for part, sc in self._common["scans"].items():
+                if sc.errors:
+                    replaced[part] = scan.blank_errors(z.read(part), sc.error_spans)
+        clean = tempfile.NamedTemporaryFile(prefix="kam_read_", suffix=".xlsx", delete=False)
+        clean.close()
+        engine.write_package(str(self.path), clean.name, replaced)
+        self._common["clean"] = clean
+        weakref.finalize(self, _remove, clean.name)
+        if old is not None:
+            _remove(old.name)
+        self._reader = None
+
     # -- reading ------------------------------------------------------------
-    def require(self, names: Iterable[str]) -> None:
+    def require(self, names: Iterable[str], columns: dict[str, list[str]] | None = None) -> None:
         missing = [n for n in names if n not in self.pkg.tables]
         if missing:
             raise NotAMasterWorkbook(self.path, "缺少表格 " + "、".join(missing),
                                      "missing tables " + ", ".join(missing))
+        for n in names:
+            tp = self.pkg.tables[n]
+            if tp.header_rows == 0:
+                raise TableLayoutUnsupported(
+                    self.path, f"工作表“{tp.sheet}”的表格 {n} 关闭了标题行，请在“表设计”中勾选“标题行”后再运行",
+                    f"table {n} on sheet '{tp.sheet}' has its header row switched off; switch it on")
+            tdef = L.TABLES.get(n)
+            wanted = (columns or {}).get(n)
+            need = [h for h in (wanted if wanted is not None else (tdef.headers if tdef else []))
+                    if h not in tp.columns]
+            if need:
+                raise TableLayoutUnsupported(
+                    self.path, f"工作表“{tp.sheet}”的表格 {n} 缺少列：{'、'.join(need)}"
+                    f"（标题可能被改名；现有标题：{'、'.join(tp.typed_columns or tp.columns)}），请恢复这些列标题",
+                    f"table {n} on sheet '{tp.sheet}' lacks the columns {', '.join(need)}")
 
     def read(self, names: Iterable[str],
              columns: dict[str, Iterable[str]] | None = None) -> dict[str, Table]:
         names = list(names)
-        self.require(names)
         columns = {n: list(c) for n, c in (columns or {}).items() if n in names}
+        self.require(names, columns)
         got = self._read(names, columns)
         for n, t in got.items():
             self._shapes[n] = t.shape()
@@ -97,36 +217,40 @@ class FileStore:
 
     def _read(self, names: list[str], columns: dict[str, list[str]] | None, sinks=None,
               exact: Iterable[str] = ()) -> dict[str, Table]:
+        self._scan(names)
         try:
             return engine.read_tables(str(self.path), names, self.pkg, columns, sinks,
-                                      reader=self._fast_reader(), exact=exact)
+                                      reader=self._fast_reader(), exact=exact, cells=self._common["cells"])
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # the reader's own errors, even a native panic, for damaged parts
-            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+            raise _unreadable(self.path, e) from None
 
     def headers(self, name: str) -> list[str]:
-        self.require([name])
+        self.require([name], {name: []})
         return [str(h) for h in self.pkg.tables[name].columns]
 
     def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
         """Hand a big table's columns to sink(columns, first row index); returns its
         shape.  Only the asked-for columns become Python values."""
-        self.require([name])
-        got = self._read([name], {name: list(columns)} if columns is not None else None, {name: sink})
+        cols = {name: list(columns)} if columns is not None else None
+        self.require([name], cols)
+        got = self._read([name], cols, {name: sink})
         self._shapes[name] = got[name]
         return got[name]
 
     def read_arrow(self, name: str, columns: Iterable[str]):
         """Some columns of a table as an Arrow record batch (for summaries that need no
         Python value per cell)."""
-        self.require([name])
+        columns = list(columns)
+        self.require([name], {name: columns})
+        self._scan([name])
         try:
             return engine.read_arrow(str(self.path), name, self.pkg, columns, reader=self._fast_reader())
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:
-            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+            raise _unreadable(self.path, e) from None
 
     def _shapes_for(self, names: Iterable[str], appended: Iterable[str] = ()) -> dict[str, Table]:
         """Where each table's data ends, for planning a write: from the read the action
@@ -146,49 +270,100 @@ class FileStore:
         refuse_if_open_in_excel(self.path)
         if not self.path.exists() or fingerprint(self.path) != self._fp:
             raise WorkbookChanged(self.path)
+        refuse_if_read_only(self.path)
 
     def write(self, changes: Changes) -> Path | None:
-        """Apply changes in one atomic commit.  Returns the backup path."""
-        if changes.empty:
+        """Apply changes in one atomic commit.  Returns the backup path.
+
+        Only the cells the action owns change: a table grows only into empty rows (its
+        totals row moves down with it); anything else in the way refuses the write."""
+        taken_in = {n: tp for n, tp in self.pkg.tables.items() if tp.file_ref and tp.file_ref != tp.ref}
+        if changes.empty and not taken_in:
             return None
         self.check_writable()
         _ = self.backups_keep  # read the setting before the commit step
         names = set(changes.updates) | set(changes.appends) | set(changes.replaces)
         shapes = self._shapes_for(names, [n for n, rows in changes.appends.items() if rows])
-        sheet_edits, new_refs = engine.plan(self.pkg, changes, shapes)
+        plan = engine.plan(self.pkg, changes, shapes)
+        self._refuse_overwrites(plan)
+        for n, tp in taken_in.items():
+            plan.refs.setdefault(tp.part, (tp.ref, tp.totals_rows))
         if changes.status and L.SHEET_HOME in self.pkg.sheets:
             part, edit = engine.status_edit(self.pkg, changes.status)
             for r, cells in edit.items():
-                sheet_edits.setdefault(part, {}).setdefault(r, {}).update(cells)
-        replaced: dict[str, bytes] = {}
+                plan.edits.setdefault(part, {}).setdefault(r, {}).update(cells)
+        replaced: dict[str, object] = {}
         try:
             with zipfile.ZipFile(self.path) as z:
-                for part, rows in sheet_edits.items():
-                    last = self._last_cell(part, new_refs)
-                    replaced[part] = engine.patch_sheet_chunks(z.read(part), rows, last)
-                for part, ref in new_refs.items():
-                    replaced[part] = engine.patch_table_ref(z.read(part), ref)
+                for part, rows in plan.edits.items():
+                    if not rows:
+                        continue
+                    xml = z.read(part)
+                    moves = plan.moves.get(part, [])
+                    sc = self._common["scans"].get(part)
+                    if sc is None or sc.shared:
+                        touched = {(r, c) for r, cells in rows.items() for c in cells}
+                        touched |= {(frm, c) for frm, _, c1, c2 in moves for c in range(c1, c2 + 1)}
+                        xml = engine.expand_shared(xml, touched)
+                    for r, cells in engine.moved_cells(xml, moves).items():
+                        rows.setdefault(r, {}).update(cells)
+                    last = self._last_cell(part, plan.refs)
+                    replaced[part] = engine.patch_sheet_chunks(xml, rows, last, self.pkg.date1904)
+                for part, (ref, totals) in plan.refs.items():
+                    replaced[part] = engine.patch_table_ref(z.read(part), ref, totals)
+                if self.pkg.calc_chain and self.pkg.calc_chain in z.namelist() and any(plan.edits.values()):
+                    replaced.update(engine.without_calc_chain(z, self.pkg.calc_chain))
+        except KamError:
+            raise
         except Exception as e:  # a damaged part: refuse before anything is written
-            raise WorkbookUnreadable(self.path, type(e).__name__, str(e)[:200]) from None
+            raise _unreadable(self.path, e) from None
         self._commit(replaced)
         return self.last_backup
 
-    def _last_cell(self, sheet_part: str, new_refs: dict[str, str]):
-        from .package import parse_ref
-        refs = [new_refs.get(t.part, t.ref) for t in self.pkg.tables.values() if t.sheet_part == sheet_part]
+    def _refuse_overwrites(self, plan) -> None:
+        """Refuse when a growing table would cover a cell that holds something."""
+        for name, (rows, c1, c2) in plan.grows.items():
+            tp = self.pkg.tables[name]
+            sc = self._common["scans"].get(tp.sheet_part)
+            if sc is None:
+                self._scan([name])
+                sc = self._common["scans"][tp.sheet_part]
+            hit = {r: sorted(c for c in sc.tail.get(r, {}) if c1 <= c <= c2) for r in rows}
+            hit = {r: cs for r, cs in hit.items() if cs}
+            if not hit:
+                continue
+            first = min(hit)
+            cells = "、".join(f"{col_letter(c)}{r}" for r in sorted(hit)[:3] for c in hit[r][:4])
+            rows_zh = f"第 {first} 行" if len(hit) == 1 else f"第 {first}–{max(hit)} 行"
+            raise ContentInTheWay(
+                self.path,
+                f"工作表“{tp.sheet}”表格 {name} 需要向下扩展，但{rows_zh}已有内容（{cells}）。"
+                f"请把{rows_zh}的内容移走（例如移到表格右侧或另一张工作表），或者把它们纳入表格，然后再运行",
+                f"sheet '{tp.sheet}': table {name} must grow into rows {first}-{max(hit)}, which hold "
+                f"content ({cells}); move it away or take it into the table")
+
+    def _last_cell(self, sheet_part: str, new_refs: dict[str, tuple[str, int]]):
+        refs = [new_refs.get(t.part, (t.ref, 0))[0] for t in self.pkg.tables.values() if t.sheet_part == sheet_part]
         if not refs:
             return None
         b = [parse_ref(r) for r in refs]
         return max(x[3] for x in b), max(x[2] for x in b)
 
-    def _commit(self, replaced: dict[str, bytes]) -> None:
+    def _commit(self, replaced: dict[str, object]) -> None:
         folder = self.path.parent
         self._remove_stale_temps()
         self.close()  # no handle of ours may stay open on the file being replaced
-        fd, tmp = tempfile.mkstemp(prefix=self._temp_prefix(), suffix=".tmp", dir=folder)
+        try:
+            st = self.path.stat()
+            fd, tmp = tempfile.mkstemp(prefix=self._temp_prefix(), suffix=".tmp", dir=folder)
+        except PermissionError as e:
+            raise WorkbookReadOnly(self.path, f"文件夹“{folder}”不可写", str(e)[:200]) from None
+        except OSError as e:
+            raise WriteFailed(self.path, e.strerror or str(e)[:200], str(e)[:200]) from None
         os.close(fd)
         try:
             engine.write_package(str(self.path), tmp, replaced)
+            _keep_identity(tmp, st)
             self.check_writable()  # last look just before the swap
             self.last_backup = self._backup()
             os.replace(tmp, self.path)
@@ -198,16 +373,19 @@ class FileStore:
                 os.unlink(tmp)
             except OSError:
                 pass
-            if isinstance(e, (WorkbookChanged, WorkbookLocked)):
+            if isinstance(e, KamError):
                 raise
+            if isinstance(e, PermissionError):
+                raise WorkbookReadOnly(self.path, e.strerror or "", str(e)[:200]) from None
             if isinstance(e, (OSError, OverflowError)):
-                raise WriteFailed(self.path, str(e)[:200], str(e)[:200]) from None
+                raise WriteFailed(self.path, getattr(e, "strerror", None) or str(e)[:200], str(e)[:200]) from None
             raise
         # the file on disk is now ours; later writes compare against it
         with zipfile.ZipFile(self.path) as z:
             self.pkg = read_package(z)
         self._fp = fingerprint(self.path)
         self._shapes.clear()
+        self._common.update(scans={}, below={}, cells={})
 
     last_backup: Path | None = None
 
@@ -216,7 +394,6 @@ class FileStore:
 
     def _remove_stale_temps(self, older_than_s: float = 600) -> None:
         """A write killed half-way leaves its temp file (never the book); tidy those up."""
-        import time
         for p in self.path.parent.glob(self._temp_prefix() + "*.tmp"):
             try:
                 if time.time() - p.stat().st_mtime > older_than_s:
@@ -265,9 +442,42 @@ def backup(path: Path, keep: int = 10) -> Path | None:
 
 
 def refuse_if_open_in_excel(path: Path) -> None:
+    """Excel, WPS and LibreOffice each leave a lock file next to a book they have open."""
     for lock in _lock_candidates(path):
         if lock.exists():
-            raise WorkbookLocked(path, f"锁定文件 {lock.name}", f"owner file {lock.name}")
+            raise WorkbookLocked(path, f"锁定文件 {lock.name}", f"lock file {lock.name}")
+
+
+def refuse_if_read_only(path: Path) -> None:
+    """A book marked read-only (no write bit: chmod 444, or Windows' read-only attribute)
+    is not replaced, even by a user who could replace it (root, the folder's owner)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK):
+        raise WorkbookReadOnly(path, "文件是只读的", "the file is read-only")
+    folder = path.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise WorkbookReadOnly(path, f"文件夹“{folder}”不可写", f"folder '{folder}' is not writable")
+
+
+def _keep_identity(tmp: str, st: os.stat_result) -> None:
+    """The new file gets the old one's permissions and, where allowed, its group
+    (mkstemp makes 0600 files: colleagues on a shared folder would lose access)."""
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    if hasattr(os, "chown"):
+        try:
+            os.chown(tmp, -1, st.st_gid)
+        except OSError:
+            pass
+
+
+def _remove(name: str) -> None:
+    try:
+        os.unlink(name)
+    except OSError:
+        pass
 
 
 def _fsync_dir(folder: Path) -> None:

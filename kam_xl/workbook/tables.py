@@ -86,9 +86,22 @@ class Table:
     def definition(self) -> L.TableDef | None:
         return L.TABLES.get(self.name)
 
-    def missing_headers(self) -> list[str]:
-        d = self.definition
-        return [h for h in d.headers if h not in self._index] if d else []
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the store found in the book that the action must tell the user:
+    rows typed under a table taken in, rows left outside it, a header matched loosely."""
+    code: str
+    sheet: str
+    row: int | None
+    column: str | None
+    message: str
+    severity: str = L.WARNING
+
+    def line(self) -> str:
+        where = f"“{self.sheet}”" + (f"第{self.row}行" if self.row else "")
+        return f"{self.severity}：{where} {self.message}"
 
 
 @dataclass
@@ -108,23 +121,10 @@ class Changes:
     def replace(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
         self.replaces[table] = list(rows)
 
-    def merge(self, other: "Changes") -> None:
-        for t, u in other.updates.items():
-            self.updates.setdefault(t, {}).update(u)
-        for t, rows in other.appends.items():
-            self.append(t, rows)
-        self.replaces.update(other.replaces)
-        self.status = other.status or self.status
-
     @property
     def empty(self) -> bool:
         return not (any(self.updates.values()) or any(self.appends.values()) or self.replaces
                     or self.status)
-
-    def count_cells(self) -> int:
-        return (sum(len(u) for u in self.updates.values())
-                + sum(len(r) for r in self.appends.values())
-                + sum(len(r) for r in self.replaces.values()))
 
 
 def is_blank_row(table_name: str, headers: list[str], row: list[Any]) -> bool:
@@ -149,3 +149,5 @@ class TableStore(Protocol):
         sink(columns, first row index); its shape back."""
 
     def write(self, changes: Changes) -> None: ...
+
+    notices: list[Notice]  # what the reads found that the user must hear of

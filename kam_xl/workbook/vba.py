@@ -103,19 +103,18 @@ def modules() -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=1)
-def vba_project_bin() -> Path:
-    """Build vbaProject.bin once per process; returns its path."""
+def vba_project_bin() -> bytes:
+    """Build vbaProject.bin once per process; returns its bytes.  pyOpenVBA works on a
+    file, so it gets a temporary folder that is removed again (no kam_vba_* left behind)."""
     from pyopenvba import ExcelFile
-    tmpdir = Path(tempfile.mkdtemp(prefix="kam_vba_"))
-    book = tmpdir / "template.xlsm"
-    with ExcelFile.create_new(str(book)) as wb:
-        project = wb.vba_project()
-        if "Module1" in wb.module_names():
-            project.delete_module("Module1")
-        for name, src in modules().items():
-            project.add_module(name, src)
-        wb.save()
-    with zipfile.ZipFile(book) as z:
-        out = tmpdir / "vbaProject.bin"
-        out.write_bytes(z.read("xl/vbaProject.bin"))
-    return out
+    with tempfile.TemporaryDirectory(prefix="kam_vba_") as tmpdir:
+        book = Path(tmpdir) / "template.xlsm"
+        with ExcelFile.create_new(str(book)) as wb:
+            project = wb.vba_project()
+            if "Module1" in wb.module_names():
+                project.delete_module("Module1")
+            for name, src in modules().items():
+                project.add_module(name, src)
+            wb.save()
+        with zipfile.ZipFile(book) as z:
+            return z.read("xl/vbaProject.bin")

@@ -32,6 +32,7 @@ def _value(v: Any) -> Any:
 class XlBook:
     def __init__(self, book):
         self.book = book
+        self.notices: list = []
 
     def _table(self, name: str):
         tdef = L.TABLES.get(name)

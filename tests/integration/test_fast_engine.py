@@ -11,6 +11,7 @@ import zlib
 import openpyxl
 import pytest
 
+from kam_xl.errors import TableLayoutUnsupported
 from kam_xl import layout as L
 from kam_xl.services import context
 from kam_xl.services.book import regrade_book, regrade_columns
@@ -164,7 +165,7 @@ def test_actions_pause_the_collector_and_restore_it(book_factory, monkeypatch):
 
 
 def test_unreadable_sheet_in_the_second_thread_is_a_clear_error(book_factory, tmp_path):
-    from kam_xl.errors import WorkbookUnreadable
+    from kam_xl.errors import TableLayoutUnsupported, WorkbookUnreadable
     book = book_factory()
     pkg = FileStore(book).pkg
     part = pkg.sheets[L.SHEET_VISITS]
@@ -177,7 +178,7 @@ def test_unreadable_sheet_in_the_second_thread_is_a_clear_error(book_factory, tm
         regrade_book(FileStore(bad), "测试", AS_OF, dry_run=True)
 
 
-def test_last_visits_with_a_renamed_column_take_the_typed_way(book_factory):
+def test_a_renamed_column_the_action_needs_is_refused_by_name(book_factory):
     book = _visits_book(book_factory)
     wb = openpyxl.load_workbook(book, keep_vba=True)
     ws = wb[L.SHEET_VISITS]
@@ -188,5 +189,6 @@ def test_last_visits_with_a_renamed_column_take_the_typed_way(book_factory):
         if col.name == "状态":
             col.name = "进度"
     wb.save(book)
-    data = context.load(FileStore(book), context.CORE, AS_OF, visits="last", background=[L.VISITS.name])
-    assert data.last_visits() == {}  # without 状态 no visit counts as completed, and nothing breaks
+    # PRODUCT.md §9: a header the action needs either matches after normalising or is refused by name
+    with pytest.raises(TableLayoutUnsupported, match="缺少列：状态"):
+        context.load(FileStore(book), context.CORE, AS_OF, visits="last", background=[L.VISITS.name])
