@@ -88,7 +88,7 @@ def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]
                 if v is None or v == "":
                     v = ""
                 elif isinstance(v, dt.date) and not isinstance(v, dt.datetime):
-                    v = to_serial(v)
+                    v = to_serial(v, wb.date_1904)
                 ws.write_formula(first_row + 1 + r, t.first_col + i, formula, fmts.for_col(col), v)
     _validation(ws, t, first_row + 1)
     return first_row, last_row
@@ -178,7 +178,7 @@ def _home(wb, ws, fmts: _Formats, asof_formula: str, asof_value: dt.date):
     ws.write("A1", L.APP_TITLE, fmts.title)
     ws.write(L.HOME_ASOF_LABEL_CELL, "基准日期", fmts.label)
     # cached value: what the formula gives today, for readers that do not calculate
-    ws.write_formula(L.HOME_ASOF_CELL, asof_formula, fmts.asof, to_serial(asof_value))
+    ws.write_formula(L.HOME_ASOF_CELL, asof_formula, fmts.asof, to_serial(asof_value, wb.date_1904))
     ws.write(L.HOME_STATUS_LABEL_CELL, "最近一次运行", fmts.label)
     ws.write(L.HOME_STATUS_CELL, "尚未运行", fmts.status)
     for b in L.BUTTONS:
@@ -199,11 +199,11 @@ def _home(wb, ws, fmts: _Formats, asof_formula: str, asof_value: dt.date):
 
 def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None = None,
                  settings: dict[str, Any] | None = None, with_vba: bool = True,
-                 cached: dict[str, list[dict[str, Any]]] | None = None) -> Path:
+                 cached: dict[str, list[dict[str, Any]]] | None = None, date1904: bool = False) -> Path:
     """Write a new master workbook.  `data` maps table name → rows ({header: value})."""
     path = Path(path)
     data = data or {}
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
+    wb = xlsxwriter.Workbook(str(path), {"date_1904": date1904, "strings_to_numbers": False, "strings_to_formulas": False,
                                          "strings_to_urls": False})
     fmts = _Formats(wb)
     if with_vba and path.suffix.lower() == ".xlsm":

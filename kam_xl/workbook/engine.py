@@ -539,8 +539,9 @@ def expand_shared(sheet_xml: bytes, touched: set[tuple[int, int]]) -> bytes:
         si = _SI.search(m[0])
         if not si or si[1] not in groups:
             return m[0]
-        start = sheet_xml.rfind(b"<c ", 0, m.start())
-        ref = _CELL_REF.search(sheet_xml, start, start + 64)
+        src = m.string
+        start = src.rfind(b"<c ", 0, m.start())
+        ref = _CELL_REF.search(src, start, start + 64)
         origin, text = groups[si[1]]
         here = ref[1].decode() + ref[2].decode()
         formula = Translator("=" + text, origin=origin).translate_formula(here)[1:] if here != origin else text

@@ -338,8 +338,10 @@ class FileStore:
             raise ContentInTheWay(
                 self.path,
                 f"工作表“{tp.sheet}”表格 {name} 需要向下扩展，但{rows_zh}已有内容（{cells}）。"
-                f"请把{rows_zh}的内容移走（例如移到表格右侧或另一张工作表），或者把它们纳入表格，然后再运行",
-                f"sheet '{tp.sheet}': table {name} must grow into rows {first}-{max(hit)}, which hold "
+                f"请把{rows_zh}的内容移走，或者把它们纳入表格（移到表格右侧或另一张工作表；或在“表设计”→"
+                f"“调整表格大小”中纳入），然后再运行",
+                f"sheet '{tp.sheet}': table {name} must grow into "
+                f"{'row ' + str(first) if len(hit) == 1 else f'rows {first}-{max(hit)}'}, which hold "
                 f"content ({cells}); move it away or take it into the table")
 
     def _last_cell(self, sheet_part: str, new_refs: dict[str, tuple[str, int]]):
