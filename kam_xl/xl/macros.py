@@ -5,8 +5,10 @@ book through `_run(..., book=...)`."""
 from __future__ import annotations
 
 import getpass
+import traceback
 from pathlib import Path
 
+from .. import layout as L
 from ..errors import KamError
 from ..services import book as services
 from .book import XlBook
@@ -38,11 +40,26 @@ def _alert(book, text: str) -> None:
 
 def _run(action, book=None):
     book = book if book is not None else _caller()
+    failed = True
     try:
         message = action(book)
+        failed = False
     except KamError as e:
         message = e.message()
+    except Exception as e:  # the program's own bug: a message in the book, never an xlwings traceback
+        log = Path.home() / ".kam_xl_error.log"
+        try:
+            log.write_text(traceback.format_exc(), encoding="utf-8")
+        except OSError:
+            pass
+        message = (f"错误：程序内部错误（{type(e).__name__}: {e}），工作簿未改动；详情见 {log}\n"
+                   f"Error: internal error ({type(e).__name__}); workbook unchanged")
     _alert(book, message)
+    if failed:  # the status cell says so too (an action that ran writes its own status)
+        try:
+            book.sheets[L.SHEET_HOME].range(L.HOME_STATUS_CELL).value = message.splitlines()[0][:200]
+        except Exception:
+            pass
     return message
 
 

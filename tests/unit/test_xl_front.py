@@ -15,6 +15,26 @@ from kam_xl.xl import macros
 from kam_xl.xl.book import XlBook
 
 
+class _Rows:
+    def __init__(self, n):
+        self.count = n
+
+
+class _Api:
+    """Range.api: the two COM calls XlBook makes (cells inserted / deleted, shifting)."""
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def Insert(self, Shift):
+        assert Shift == -4121
+        self.rng.sheet.shift(self.rng.r1, self.rng.c1, self.rng.c2, self.rng.r2 - self.rng.r1 + 1)
+
+    def Delete(self, Shift):
+        assert Shift == -4162
+        self.rng.sheet.shift(self.rng.r1, self.rng.c1, self.rng.c2, -(self.rng.r2 - self.rng.r1 + 1))
+
+
 class Range:
     def __init__(self, sheet, r1, c1, r2=None, c2=None, ndim=None):
         self.sheet, self.r1, self.c1 = sheet, r1, c1
@@ -29,7 +49,19 @@ class Range:
     def column(self):
         return self.c1
 
-    def options(self, ndim=None):
+    @property
+    def rows(self):
+        return _Rows(self.r2 - self.r1 + 1)
+
+    @property
+    def columns(self):
+        return _Rows(self.c2 - self.c1 + 1)
+
+    @property
+    def api(self):
+        return _Api(self)
+
+    def options(self, ndim=None, err_to_str=False):
         return Range(self.sheet, self.r1, self.c1, self.r2, self.c2, ndim=ndim)
 
     @property
@@ -46,13 +78,14 @@ class Range:
 
     @value.setter
     def value(self, v):
-        if isinstance(v, list):
-            for i, row in enumerate(v):
-                for j, x in enumerate(row):
-                    self.sheet.cells[(self.r1 + i, self.c1 + j)] = x
-        else:
-            self.sheet.cells[(self.r1, self.c1)] = v
+        cells = [(self.r1 + i, self.c1 + j, x) for i, row in enumerate(v) for j, x in enumerate(row)] \
+            if isinstance(v, list) else [(self.r1, self.c1, v)]
+        for r, c, x in cells:
+            calc = self.sheet.calculated(r, c)
+            assert calc is None, f"wrote into the calculated column at {(r, c)}"
+            self.sheet.cells[(r, c)] = x
         self.sheet.book.writes += 1
+        self.sheet.book.cells_written += len(cells)
 
     def clear_contents(self):
         for r in range(self.r1, self.r2 + 1):
@@ -61,9 +94,11 @@ class Range:
 
 
 class Table:
-    def __init__(self, sheet, name, r1, c1, r2, c2):
+    def __init__(self, sheet, name, r1, c1, r2, c2, totals=0, calculated=None):
         self.sheet, self.name = sheet, name
         self.r1, self.c1, self.r2, self.c2 = r1, c1, r2, c2
+        self.totals = totals
+        self.calculated = calculated or {}  # column → formula Excel fills into new rows
 
     @property
     def range(self):
@@ -71,17 +106,28 @@ class Table:
 
     @property
     def header_row_range(self):
-        r = Range(self.sheet, self.r1, self.c1, self.r1, self.c2)
-        return r
+        return Range(self.sheet, self.r1, self.c1, self.r1, self.c2)
 
     @property
     def data_body_range(self):
-        if self.r2 <= self.r1:
+        end = self.r2 - self.totals
+        if end <= self.r1:
             return None
-        return Range(self.sheet, self.r1 + 1, self.c1, self.r2, self.c2)
+        return Range(self.sheet, self.r1 + 1, self.c1, end, self.c2)
+
+    @property
+    def totals_row_range(self):
+        return Range(self.sheet, self.r2, self.c1, self.r2, self.c2) if self.totals else None
 
     def resize(self, rng):
+        old = self.r2
         self.r1, self.c1, self.r2, self.c2 = rng.r1, rng.c1, rng.r2, rng.c2
+        self.fill(old + 1, self.r2)
+
+    def fill(self, first, last):
+        for r in range(first, last + 1 - self.totals):
+            for c, f in self.calculated.items():
+                self.sheet.cells[(r, c)] = f
 
 
 class Sheet:
@@ -95,6 +141,33 @@ class Sheet:
         if b is None:
             return Range(self, *a)
         return Range(self, a[0], a[1], b[0], b[1])
+
+    def calculated(self, r, c):
+        for t in self.tables.values():
+            if t.r1 < r <= t.r2 - t.totals and c in t.calculated:
+                return t.calculated[c]
+        return None
+
+    def shift(self, row, c1, c2, n):
+        """Excel's Insert/Delete with shift: cells at or below `row` in c1..c2 move n rows;
+        a table the rows are inserted into grows, tables below move."""
+        moved = {}
+        for (r, c), v in list(self.cells.items()):
+            if c1 <= c <= c2 and r >= row:
+                del self.cells[(r, c)]
+                if n > 0 or r >= row - n:
+                    moved[(r + n, c)] = v
+        self.cells.update(moved)
+        for t in self.tables.values():
+            if t.c2 < c1 or t.c1 > c2:
+                continue
+            if t.r1 < row <= t.r2:  # inside the table (e.g. at its totals row): it grows or shrinks
+                t.r2 += n
+                if n > 0:
+                    t.fill(row, row + n - 1 + t.totals)
+            elif t.r1 >= row:
+                t.r1 += n
+                t.r2 += n
 
 
 class App:
@@ -116,6 +189,7 @@ class Book:
         self.fullname = str(path)
         self.app = App()
         self.writes = 0
+        self.cells_written = 0
         wb = openpyxl.load_workbook(path)
         self.sheets = {}
         for ws in wb.worksheets:
@@ -127,8 +201,10 @@ class Book:
             for name in ws.tables:
                 t = ws.tables[name]
                 (c1, r1), (c2, r2) = [openpyxl.utils.cell.coordinate_from_string(x) for x in t.ref.split(":")]
-                sh.tables[name] = Table(sh, name, r1, openpyxl.utils.column_index_from_string(c1),
-                                        r2, openpyxl.utils.column_index_from_string(c2))
+                c1, c2 = openpyxl.utils.column_index_from_string(c1), openpyxl.utils.column_index_from_string(c2)
+                calculated = {c1 + i: "=" + col.calculatedColumnFormula.attr_text
+                              for i, col in enumerate(t.tableColumns) if col.calculatedColumnFormula is not None}
+                sh.tables[name] = Table(sh, name, r1, c1, r2, c2, t.totalsRowCount or 0, calculated)
             self.sheets[ws.title] = sh
 
 
@@ -204,3 +280,79 @@ def test_import_button_with_files(live, tmp_path):
     names = XlBook(live).read(["Customers"])["Customers"].column("客户名称")
     assert "深圳光明电子有限公司" in names
     assert macros.import_archives(book=live, files=[]) == "未选择文件，未导入。"
+
+
+# --- the live store under the same habits as the file front (tests/variants.py) --------------
+def _gradelog(live):
+    sh = live.sheets[L.SHEET_GRADELOG]
+    return sh, sh.tables[L.GRADE_LOG.name]
+
+
+def test_the_stand_in_knows_the_calculated_columns(live):
+    t = live.sheets[L.SHEET_CUSTOMERS].tables[L.CUSTOMERS.name]
+    assert list(t.calculated.values()) and all(f.startswith("=") for f in t.calculated.values())
+
+
+def test_live_regrade_grows_the_log_above_its_totals_row_and_keeps_a_note_below(live, demo_book):
+    sh, t = _gradelog(live)
+    t.r2 += 1
+    t.totals = 1
+    sh.cells[(t.r2, 1)] = "汇总"
+    sh.cells[(t.r2, 2)] = "=SUBTOTAL(103,GradeLog[客户编号])"
+    sh.cells[(t.r2 + 2, 1)] = "注：本表只追加"
+    text = macros.regrade(book=live)
+    moves = run_regrade(demo_book, operator="x").moves
+    assert f"等级变动 {len(moves)} 户" in text
+    assert t.r2 == 1 + len(moves) + 1  # header, one row per change, the totals row
+    assert sh.cells[(t.r2, 1)] == "汇总" and sh.cells[(t.r2, 2)].startswith("=SUBTOTAL")
+    assert sh.cells[(t.r2 + 2, 1)] == "注：本表只追加"  # moved down with the table, not overwritten
+    log = XlBook(live).read([L.GRADE_LOG.name])[L.GRADE_LOG.name].records()
+    assert len(log) == len(moves) and all(r["新等级"] for r in log)
+
+
+def test_live_writes_only_the_changed_cells(live, demo_book):
+    sh = live.sheets[L.SHEET_CUSTOMERS]
+    t = sh.tables[L.CUSTOMERS.name]
+    note = t.c1 + L.CUSTOMERS.headers.index("备注")
+    sh.cells[(t.r1 + 1, note)] = "=B2&\"（重点）\""  # a user's formula in an input column
+    live.writes = live.cells_written = 0
+    res = services_regrade(live)
+    assert sh.cells[(t.r1 + 1, note)] == "=B2&\"（重点）\""  # never rewritten as a value
+    n_log = len(res.moves) * len(L.GRADE_LOG.headers)
+    assert live.cells_written == 2 * len(res.moves) + n_log + 1  # tier + date per change, the log, the status
+    assert live.writes < 2 * len(res.moves) + 10  # runs of rows, not one call per cell
+
+
+def services_regrade(live):
+    from kam_xl.services.book import regrade_book
+    return regrade_book(XlBook(live), "王经理")
+
+
+def test_live_error_values_are_findings_not_a_crash(live):
+    sh = live.sheets[L.SHEET_CUSTOMERS]
+    t = sh.tables[L.CUSTOMERS.name]
+    sh.cells[(t.r1 + 3, t.c1 + L.CUSTOMERS.headers.index("年用量(元)"))] = "#N/A"
+    from kam_xl.services.book import validate_book
+    rep = validate_book(XlBook(live))
+    found = [f for f in rep.findings if f.rule == "CELL-ERROR-VALUE"]
+    assert [(f.sheet, f.row, f.column) for f in found] == [(L.SHEET_CUSTOMERS, t.r1 + 3, "年用量(元)")]
+
+
+def test_live_import_appends_customers_without_touching_calculated_columns(live, tmp_path):
+    from tests import legacy_files as lf
+    sh = live.sheets[L.SHEET_CUSTOMERS]
+    t = sh.tables[L.CUSTOMERS.name]
+    sh.cells[(t.r2 + 1, 1)] = "注：下方为手工备注"
+    before = t.r2
+    macros.import_archives(book=live, files=[str(lf.xls_2021_archive(tmp_path / "客户名单.xls"))])
+    assert t.r2 > before and sh.cells[(t.r2 + 1, 1)] == "注：下方为手工备注"
+    calc_col = next(iter(t.calculated))
+    assert str(sh.cells[(t.r2, calc_col)]).startswith("=")  # Excel's own fill, not ours
+
+
+def test_a_bug_in_an_action_reaches_the_user_as_a_message(live, monkeypatch):
+    from kam_xl.services import book as services
+    monkeypatch.setattr(services, "regrade_book", lambda *a, **k: 1 / 0)
+    text = macros.regrade(book=live)
+    assert text.startswith("错误：程序内部错误（ZeroDivisionError") and live.app.alerts == [text]
+    assert live.sheets[L.SHEET_HOME].cells[(5, 2)].startswith("错误：")
