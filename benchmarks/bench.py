@@ -55,9 +55,6 @@ def floor(book: str) -> None:
 
 def generate(folder: Path, n_cust: int, n_visits: int, n_recv: int) -> tuple[Path, Path]:
     from kam_xl import demo
-    from kam_xl.domain.models import Settings
-    from kam_xl.domain.tiering import default_rules
-    from kam_xl.services.computed import cached_for
     from kam_xl.workbook.builder import build_master
     book = folder / f"bench_{n_cust}.xlsm"
     legacy = folder / f"legacy_{n_cust}.csv"
@@ -66,8 +63,7 @@ def generate(folder: Path, n_cust: int, n_visits: int, n_recv: int) -> tuple[Pat
     t = time.perf_counter()
     data = demo.build_data(n_customers=n_cust, n_visits=n_visits, n_receivables=n_recv, plant=False)
     if not book.exists():
-        build_master(book, data, demo.demo_settings(),
-                     cached=cached_for(data, default_rules(), Settings(), demo.AS_OF))
+        build_master(book, data, demo.demo_settings())
     write_legacy(legacy, data["Customers"])
     print(f"generated {book.name} ({book.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t:.0f} s",
           flush=True)

@@ -100,6 +100,12 @@ class TableDef:
 
 C = Column
 
+# Calculated columns are native Excel formulas (PRODUCT.md §2); these two are generated
+# by workbook/formulas.py (the tier formula reads the TierRules table)
+NATIVE_TIER = "{native:tier}"
+NATIVE_AGING = "{native:aging}"
+ASOF_NAME = "KAM_ASOF"  # defined name: 首页 as-of cell
+
 # --------------------------------------------------------------------------
 # Sheets
 SHEET_HOME = "首页"
@@ -138,8 +144,7 @@ CUSTOMERS = TableDef(
         C("协议到期日", "agreement_expiry", DATE, width=11),
         C("客户等级", "tier", ENUM, TIERS, width=9, soft_choices=True),
         C("定级日期", "graded_on", DATE, width=11),
-        C("建议等级", "suggested_tier", TEXT, width=9,
-          formula="KAM_TIER({col:volume},{col:credit},{col:margin},{col:growth})"),
+        C("建议等级", "suggested_tier", TEXT, width=9, formula=NATIVE_TIER),
         C("满意度", "satisfaction", NUMBER, width=7, lo=0, hi=100),
         C("建档日期", "created_on", DATE, width=11),
         C("备注", "note", width=24),
@@ -179,11 +184,11 @@ RECEIVABLES = TableDef(
         C("已回款", "paid", MONEY, width=14),  # 0..金额: a domain check
         C("回款日期", "paid_date", DATE, width=11),
         C("未回款", "outstanding", MONEY, width=14,
-          formula='IF({col:amount}="","",{col:amount}-N({col:paid}))'),
+          formula='IF(ISNUMBER(--{col:amount})*({col:amount}<>""),ROUND(--{col:amount}-IFERROR(--{col:paid},0),2),"")'),
         C("逾期天数", "overdue_days", INT, width=9,
-          formula="KAM_OVERDUE_DAYS({col:due_date},{col:outstanding},KAM_ASOF)"),
-        C("账龄", "aging", ENUM, AGING_BUCKETS, width=10,
-          formula="KAM_AGING({col:due_date},{col:outstanding},KAM_ASOF)"),
+          formula='IF({col:outstanding}="","",IF({col:outstanding}<=0.005,0,'
+                  'IF(ISNUMBER({col:due_date}),MAX(0,' + ASOF_NAME + '-INT({col:due_date})),"")))'),
+        C("账龄", "aging", ENUM, AGING_BUCKETS, width=10, formula=NATIVE_AGING),
         C("催收人", "collector", width=9),
         C("催讨级别", "dunning_level", ENUM, DUNNING_LEVELS, width=13),
         C("最近催讨日期", "last_dunning_date", DATE, width=12),
@@ -369,6 +374,12 @@ XLWINGS_CONF = (
     ("Use UDF Server", "False"),
     ("Show Console", "False"),
 )
+
+# 分级试算 on the rule sheet, right of the Settings table (nothing under a table)
+TRIAL_COL = 15  # column P
+TRIAL_TITLE = "分级试算"
+TRIAL_NOTE = "在下方输入四项数据，即时显示等级和依据（此处两格使用 Python 单元格函数，需安装 Python 与 xlwings）"
+TRIAL_INPUTS = (("年用量(元)", 350000), ("回款信誉", "较好"), ("利润率", 0.08), ("增长潜力", "中"))
 
 # Tier colours (conditional formatting on 客户等级 and 建议等级)
 TIER_COLOURS = {

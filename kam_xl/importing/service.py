@@ -536,7 +536,7 @@ def _collect(changes: Changes, tdef: L.TableDef, new_rows: list[_Record], touche
 
 def _add_cached_values(changes: Changes, data: BookData) -> None:
     """Formula columns of appended rows carry Python-computed cached values."""
-    from ..services.computed import customer_values, receivable_values
+    from ..domain.computed import customer_values, receivable_values
     if changes.appends.get(L.CUSTOMERS.name):
         rows = changes.appends[L.CUSTOMERS.name]
         for row, extra in zip(rows, customer_values(rows, data.rules, data.settings)):

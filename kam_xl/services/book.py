@@ -26,18 +26,14 @@ def new_book(path: str | Path, demo: bool = False, force: bool = False,
         raise BadArgument(path, "文件已存在，未覆盖（如需覆盖请加 --force）",
                           "file exists; not overwritten (use --force)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = settings = cached = None
+    data = settings = None
     if demo:
         from .. import demo as d
-        from ..domain.models import Settings
-        from ..domain.tiering import default_rules
-        from .computed import cached_for
         data = d.build_data(n_customers=n_customers, n_visits=n_customers * 4,
                             n_receivables=n_customers * 8 // 3)
         settings = d.demo_settings()
-        cached = cached_for(data, default_rules(), Settings(), d.AS_OF)
     tmp = path.with_name(".~kam_new_" + path.name)
-    build_master(tmp, data, settings, cached=cached)
+    build_master(tmp, data, settings)
     if path.exists():  # --force: the replaced book is kept as a backup, and never while Excel has it open
         try:
             refuse_if_open_in_excel(path)

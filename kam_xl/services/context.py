@@ -30,6 +30,7 @@ class BookData:
     # customer id → date of the last completed visit, when only that was read (load(visits="last"))
     _last_visits: dict[str, dt.date] | None = field(default=None, repr=False)
     notices: list = field(default_factory=list)  # what the store found around the tables
+    formulas: dict[str, dict[str, str | None]] = field(default_factory=dict)  # calculated columns as found
 
     def settle(self, what: str | None = None) -> None:
         """Wait for the reads still running (or the one of `what`); their errors surface here."""
@@ -185,6 +186,7 @@ def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None =
         data.settings, data.settings_problems = Settings.from_rows(data.tables[L.SETTINGS.name].records())
     data.as_of = as_of or data.settings.as_of or dt.date.today()
     data.notices = store.notices  # the same list: a read still running may add to it
+    data.formulas = {n: store.formulas(n) for n in (L.CUSTOMERS.name, L.RECEIVABLES.name) if n in names}
     return data
 
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from .. import layout as L
 from ..domain.receivables import derive_credit
 from ..domain.tiering import TierInputs, TierResult, grade, rules_version, sort_rules, validate_rules
+from ..domain.computed import receivable_cells, suggested_tier
 from ..domain.visits import next_visit_due
+from ..workbook import formulas
 from ..workbook.tables import Changes
 from .context import BookData
 
@@ -39,6 +41,7 @@ class RegradeResult:
     version: str = ""
     tier_rank: dict[str, int] = field(default_factory=dict)
     notices: list = field(default_factory=list)  # what the store found in the book (rows taken in …)
+    recompiled: list[str] = field(default_factory=list)  # calculated columns given a new formula
 
     @property
     def ups(self) -> int:
@@ -65,6 +68,8 @@ class RegradeResult:
         for row, header, msg in self.rule_problems:
             lines.append(f"分级规则表 第{row}行 “{header}”：{msg}")
         lines += [n.line() for n in self.notices]
+        if self.recompiled:
+            lines.append("已按当前分级规则表更新公式列：" + "、".join(self.recompiled))
         if self.visits_due:
             lines.append("按拜访频率已到期应拜访：" + "，".join(
                 f"{t} {self.visits_due[t]}" for t in sorted(self.visits_due, key=self._rank)))
@@ -124,6 +129,40 @@ def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> Re
             res.visits_due[tier] += 1
     if log_rows:
         res.changes.append(L.GRADE_LOG.name, log_rows)
+    res.recompiled = refresh_formulas(data, res.changes)
     res.changes.status = (f"{now:%Y-%m-%d %H:%M} 重新分级：{len(res.moves)} 户等级变动"
                           f"（升 {res.ups} / 降 {res.downs}），无法定级 {len(res.ungraded)} 户")
     return res
+
+
+def refresh_formulas(data: BookData, changes: Changes) -> list[str]:
+    """Calculated columns whose formula is not the one the rule table (and layout) asks for
+    get it in every row, with cached values: 建议等级 when the 附加条件 it compiles changed
+    (the sheet shows 规则已改，请重新分级 until then), and any column of a book written by an
+    older version (per-row Python UDF calls)."""
+    done = []
+    t = data.tables[CUST.name]
+    header = CUST.header("suggested_tier")
+    found = data.formulas.get(CUST.name, {})
+    if header in t.all_headers and header in found:
+        wanted = formulas.tier_formula(data.rules, t.all_headers)
+        if found[header] != wanted:
+            ordered = sort_rules(data.rules)
+            cached: list = [""] * len(t.rows)
+            for c in data.customers:
+                cached[c.row_index] = suggested_tier(c, data.customer_extra(c), ordered, data.settings)
+            changes.set_formula(CUST.name, header, wanted, cached)
+            done.append(header)
+    rt = data.tables.get(L.RECEIVABLES.name)
+    found = data.formulas.get(L.RECEIVABLES.name, {})
+    stale = [col for col in L.RECEIVABLES.columns
+             if col.formula and col.header in found and found[col.header] != formulas.structured(L.RECEIVABLES, col)]
+    if rt is not None and stale:
+        cells = [{} for _ in range(len(rt.rows))]
+        for r in data.receivables:
+            cells[r.row_index] = receivable_cells(r, data.as_of)
+        for col in stale:
+            changes.set_formula(L.RECEIVABLES.name, col.header, formulas.structured(L.RECEIVABLES, col),
+                                [c.get(col.header, "") for c in cells])
+            done.append(col.header)
+    return done

@@ -14,6 +14,8 @@ import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell, xl_col_to_name
 
 from .. import layout as L
+from ..domain.computed import cached_for
+from ..domain.models import Settings, coerce_record
 from ..domain.values import to_serial
 from . import vba
 from .formulas import structured
@@ -21,8 +23,8 @@ from .formulas import structured
 MAX_ROW = 1048575  # 0-based last row
 
 
-def _structured(table: L.TableDef, col: L.Column) -> str:
-    return "=" + structured(table, col)
+def _structured(table: L.TableDef, col: L.Column, rules=None) -> str:
+    return "=" + structured(table, col, rules)
 
 
 class _Formats:
@@ -59,7 +61,7 @@ def _cell_value(col: L.Column, v: Any) -> Any:
 
 
 def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]],
-               cached: list[dict[str, Any]] | None = None):
+               cached: list[dict[str, Any]] | None = None, rules=None):
     first_row = t.first_row - 1
     last_row = first_row + max(len(rows), 1)
     last_col = t.first_col + len(t.columns) - 1
@@ -67,7 +69,7 @@ def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]
     for col in t.columns:
         spec: dict[str, Any] = {"header": col.header, "format": fmts.for_col(col)}
         if col.formula:
-            spec["formula"] = _structured(t, col)
+            spec["formula"] = _structured(t, col, rules)
         columns.append(spec)
     data = [[_cell_value(c, r.get(c.header)) for c in t.columns] for r in rows]
     for i, col in enumerate(t.columns):
@@ -76,13 +78,14 @@ def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]
     if data:
         opts["data"] = data
     ws.add_table(first_row, t.first_col, last_row, last_col, opts)
+    cached = cached if cached else [{}] if not rows else None  # an empty table's blank row shows ""
     if cached:
         # formula cells carry Python-computed cached values, so readers that do
         # not calculate (calamine, viewers, Excel without Python) show them
         for i, col in enumerate(t.columns):
             if not col.formula:
                 continue
-            formula = _structured(t, col)
+            formula = _structured(t, col, rules)
             for r, values in enumerate(cached):
                 v = values.get(col.header)
                 if v is None or v == "":
@@ -199,8 +202,12 @@ def _home(wb, ws, fmts: _Formats, asof_formula: str, asof_value: dt.date):
 
 def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None = None,
                  settings: dict[str, Any] | None = None, with_vba: bool = True,
-                 cached: dict[str, list[dict[str, Any]]] | None = None, date1904: bool = False) -> Path:
-    """Write a new master workbook.  `data` maps table name → rows ({header: value})."""
+                 date1904: bool = False) -> Path:
+    """Write a new master workbook.  `data` maps table name → rows ({header: value}).
+
+    Every formula cell carries its cached value, computed by the same domain functions
+    the actions use, so readers that do not calculate (calamine, viewers) and Excel,
+    which is not made to recalculate on open, show the right values."""
     path = Path(path)
     data = data or {}
     wb = xlsxwriter.Workbook(str(path), {"date_1904": date1904, "strings_to_numbers": False, "strings_to_formulas": False,
@@ -219,6 +226,7 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     rule_rows = data.get(L.TIER_RULES.name) or [
         dict(zip(L.TIER_RULES.headers, r)) for r in L.DEFAULT_TIER_RULES]
     _add_table(wb, rules_ws, fmts, L.TIER_RULES, rule_rows)
+    _trial_block(rules_ws, fmts)
     settings = settings or {}
     setting_rows = [{"参数": s.key, "值": settings.get(s.key, s.default), "说明": s.description}
                     for s in L.SETTING_DEFS]
@@ -234,13 +242,16 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     asof_value = settings.get("基准日期") or dt.date.today()
     if isinstance(asof_value, dt.datetime):
         asof_value = asof_value.date()
+    rules = [coerce_record(L.TIER_RULES, r, i)[0] for i, r in enumerate(rule_rows)]
+    setting_values, _ = Settings.from_rows(setting_rows)
+    cached = cached_for(data, rules, setting_values, asof_value)
     _home(wb, sheets[L.SHEET_HOME], fmts, f'=IF({asof_ref}="",TODAY(),{asof_ref})', asof_value)
     home_asof = re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", L.HOME_ASOF_CELL)
-    wb.define_name("KAM_ASOF", f"='{L.SHEET_HOME}'!{home_asof}")
+    wb.define_name(L.ASOF_NAME, f"='{L.SHEET_HOME}'!{home_asof}")
 
     for t in (L.CUSTOMERS, L.VISITS, L.RECEIVABLES, L.GRADE_LOG, L.ISSUES, L.IMPORT_LOG):
         ws = sheets[t.sheet]
-        first, _ = _add_table(wb, ws, fmts, t, data.get(t.name, []), (cached or {}).get(t.name))
+        first, _ = _add_table(wb, ws, fmts, t, data.get(t.name, []), cached.get(t.name), rules)
         ws.freeze_panes(t.first_row, 2 if t in L.DATA_TABLES else 0)
         if t in L.DATA_TABLES:
             _conditional_formats(ws, fmts, t, first + 1)
@@ -253,4 +264,40 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     conf.set_column(1, 1, 30)
     wb.set_properties({"title": L.APP_TITLE, "comments": "kam_xl master workbook"})
     wb.close()
+    _no_recalculation_on_open(path)
     return path
+
+
+def _no_recalculation_on_open(path: Path) -> None:
+    """xlsxwriter asks for a full recalculation on every open (fullCalcOnLoad) with an old
+    calcId (which makes Excel recalculate too).  The cached values are right, so the book
+    says it was last calculated by a current Excel and asks for nothing."""
+    from .rawzip import copy_with_replacements
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        xml = z.read("xl/workbook.xml")
+    new = re.sub(rb"<calcPr\b[^>]*/>", f'<calcPr calcId="{CALC_ID}"/>'.encode(), xml)
+    tmp = path.with_name(path.name + ".calc")
+    copy_with_replacements(str(path), str(tmp), {"xl/workbook.xml": new}, fsync=False)
+    tmp.replace(path)
+
+
+CALC_ID = 191029  # Excel 2019 / Microsoft 365's calculation engine
+
+
+def _trial_block(ws, fmts: _Formats) -> None:
+    """分级试算: a manager types the four inputs and sees the tier and its reason live
+    (Python cell functions: the only cells of the book that need Python)."""
+    c = L.TRIAL_COL
+    ws.set_column(c, c, 14)
+    ws.set_column(c + 1, c + 1, 60)
+    ws.write(0, c, L.TRIAL_TITLE, fmts.label)
+    ws.write(1, c, L.TRIAL_NOTE, fmts.note)
+    for i, (label, example) in enumerate(L.TRIAL_INPUTS):
+        ws.write(2 + i, c, label, fmts.label)
+        ws.write(2 + i, c + 1, example, fmts.plain)
+    ins = [xl_rowcol_to_cell(2 + i, c + 1) for i in range(len(L.TRIAL_INPUTS))]
+    ws.write(2 + len(ins), c, "等级", fmts.label)
+    ws.write_formula(2 + len(ins), c + 1, f"=KAM_TIER({','.join(ins)})", fmts.plain, "")
+    ws.write(3 + len(ins), c, "依据", fmts.label)
+    ws.write_formula(3 + len(ins), c + 1, f"=KAM_TIER_WHY({','.join(ins)})", fmts.wrap, "")

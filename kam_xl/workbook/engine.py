@@ -404,6 +404,27 @@ def _fix_dimension(xml: bytes, last_row: int, last_col: int) -> bytes:
     return xml[:m.start()] + new + xml[m.end():]
 
 
+def patch_calculated(table_xml: bytes, formulas: dict[str, str], headers: list[str]) -> bytes:
+    """Each named column's calculatedColumnFormula (Excel fills it into rows added later)."""
+    from xml.sax.saxutils import escape
+    out, pos = [], 0
+    cols = list(re.finditer(rb"<tableColumn\b([^>]*?)(/>|>(.*?)</tableColumn>)", table_xml, re.S))
+    for h, m in zip(headers, cols):
+        if h not in formulas:
+            continue
+        new_f = b"<calculatedColumnFormula>" + escape(formulas[h]).encode() + b"</calculatedColumnFormula>"
+        inner = m[3] or b""
+        if b"<calculatedColumnFormula" in inner:
+            inner = re.sub(rb"<calculatedColumnFormula\b[^>]*>.*?</calculatedColumnFormula>", lambda _: new_f,
+                           inner, count=1, flags=re.S)
+        else:
+            inner = new_f + inner
+        out += [table_xml[pos:m.start()], b"<tableColumn" + m[1] + b">" + inner + b"</tableColumn>"]
+        pos = m.end()
+    out.append(table_xml[pos:])
+    return b"".join(out)
+
+
 def patch_table_ref(table_xml: bytes, new_ref: str, totals_rows: int = 0) -> bytes:
     """The table's ref, and its autoFilter's (which never covers the totals row)."""
     table_xml = re.sub(rb'(<table\b[^>]*?\bref=")[^"]*(")', lambda m: m[1] + new_ref.encode() + m[2],
@@ -421,11 +442,15 @@ def _row_values(tp: TablePart, tdef: L.TableDef | None, headers: list[str], exce
     c1 = tp.bounds[0]
     cells: dict[int, Any] = {}
     by_header = tdef.by_header() if tdef is not None else {}
+    own = tp.calculated or {}
     for i, h in enumerate(headers):
         v = values.get(h)
         col = by_header.get(h)
-        # computed columns get their formula; a value given for one is its cached result
-        if col is not None and col.formula and not isinstance(v, Formula) and all(
+        # calculated columns get the table's own formula (what Excel fills into a new row),
+        # else the layout's; a value given for one is its cached result
+        if h in own and not isinstance(v, Formula):
+            v = Formula(own[h], v)
+        elif col is not None and col.formula and not isinstance(v, Formula) and all(
                 tdef.header(k) in headers for k in re.findall(r"\{col:(\w+)\}", col.formula)):
             v = Formula(structured(tdef, col), v)
         if v is not None:
@@ -441,6 +466,7 @@ class Plan:
     grows: dict[str, tuple[range, int, int]] = field(default_factory=dict)
     # sheet part → [(from row, to row, first col, last col)]: totals rows moving with their table
     moves: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)
+    calculated: dict[str, dict[str, str]] = field(default_factory=dict)  # table part → header → formula
 
 
 def plan(pkg: Package, changes: Changes, tables: dict[str, Table]) -> Plan:
@@ -448,7 +474,7 @@ def plan(pkg: Package, changes: Changes, tables: dict[str, Table]) -> Plan:
     appended under the last data row and above the totals row, which moves down (or up)
     with its table."""
     out = Plan()
-    names = set(changes.updates) | set(changes.appends) | set(changes.replaces)
+    names = set(changes.updates) | set(changes.appends) | set(changes.replaces) | set(changes.formulas)
     for name in names:
         tp = pkg.tables[name]
         c1, r1, c2, r2 = tp.bounds
@@ -458,6 +484,13 @@ def plan(pkg: Package, changes: Changes, tables: dict[str, Table]) -> Plan:
         tdef = L.TABLES.get(name)
         edits = out.edits.setdefault(tp.sheet_part, {})
         n_rows = len(t.rows)
+        for header, (text, cached) in changes.formulas.get(name, {}).items():
+            col = c1 + headers.index(header)
+            for r in range(r1 + 1, end + 1):  # every row of the table, blank ones too
+                ri = r - r1 - 1
+                edits.setdefault(r, {})[col] = Formula(text, cached[ri] if ri < len(cached) else None)
+            out.calculated.setdefault(tp.part, {})[header] = text
+            tp.calculated = {**(tp.calculated or {}), header: text}  # appended rows take it too
         for (ri, header), v in changes.updates.get(name, {}).items():
             edits.setdefault(t.excel_row(ri), {})[c1 + t.offset(header)] = v
         if name not in changes.replaces and not changes.appends.get(name):

@@ -88,6 +88,7 @@ class TablePart:
     header_rows: int = 1          # headerRowCount: 0 when the header row is switched off
     totals_rows: int = 0          # totalsRowCount: the last row of `ref` is the totals row
     file_ref: str | None = None   # the ref in the file, when rows typed below were taken in
+    calculated: dict[str, str] | None = None  # header → the calculated column's formula, as in the file
 
     @property
     def bounds(self) -> tuple[int, int, int, int]:
@@ -109,6 +110,17 @@ class Package:
 
 _TABLE_TAG = re.compile(rb"<table\b[^>]*>")
 _TCOL = re.compile(rb"<tableColumn\b[^>]*?(?:/>|>)")
+_TCOL_FULL = re.compile(rb"<tableColumn\b([^>]*?)(?:/>|>(.*?)</tableColumn>)", re.S)
+_CALC = re.compile(rb"<calculatedColumnFormula\b[^>]*>(.*?)</calculatedColumnFormula>", re.S)
+
+
+def calculated_formulas(table_xml: bytes, headers: list[str]) -> dict[str, str]:
+    out = {}
+    for h, m in zip(headers, _TCOL_FULL.finditer(table_xml)):
+        f = _CALC.search(m[2] or b"")
+        if f:
+            out[h] = unescape(f[1].decode(), {"&quot;": '"', "&apos;": "'"})
+    return out
 
 
 def _canonical(name: str, typed: list[str]) -> list[str]:
@@ -147,8 +159,10 @@ def read_package(z: zipfile.ZipFile) -> Package:
             ta = attrs(_TABLE_TAG.search(data).group(0))
             typed = [attrs(t).get("name", "") for t in _TCOL.findall(data)]
             name = ta.get("displayName") or ta["name"]
+            columns = _canonical(name, typed)
             tables[name] = TablePart(
-                name, target, sheet, part, ta["ref"], _canonical(name, typed), typed,
+                name, target, sheet, part, ta["ref"], columns, typed,
                 header_rows=int(ta.get("headerRowCount", "1") or 1),
-                totals_rows=int(ta.get("totalsRowCount", "0") or 0))
+                totals_rows=int(ta.get("totalsRowCount", "0") or 0),
+                calculated=calculated_formulas(data, columns))
     return Package(sheets, tables, date1904, calc_chain)

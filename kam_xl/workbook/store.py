@@ -230,6 +230,10 @@ class FileStore:
         self.require([name], {name: []})
         return [str(h) for h in self.pkg.tables[name].columns]
 
+    def formulas(self, name: str) -> dict[str, str | None]:
+        self.require([name], {name: []})
+        return dict(self.pkg.tables[name].calculated or {})
+
     def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
         """Hand a big table's columns to sink(columns, first row index); returns its
         shape.  Only the asked-for columns become Python values."""
@@ -282,7 +286,7 @@ class FileStore:
             return None
         self.check_writable()
         _ = self.backups_keep  # read the setting before the commit step
-        names = set(changes.updates) | set(changes.appends) | set(changes.replaces)
+        names = set(changes.updates) | set(changes.appends) | set(changes.replaces) | set(changes.formulas)
         shapes = self._shapes_for(names, [n for n, rows in changes.appends.items() if rows])
         plan = engine.plan(self.pkg, changes, shapes)
         self._refuse_overwrites(plan)
@@ -309,8 +313,14 @@ class FileStore:
                         rows.setdefault(r, {}).update(cells)
                     last = self._last_cell(part, plan.refs)
                     replaced[part] = engine.patch_sheet_chunks(xml, rows, last, self.pkg.date1904)
-                for part, (ref, totals) in plan.refs.items():
-                    replaced[part] = engine.patch_table_ref(z.read(part), ref, totals)
+                by_part = {tp.part: tp for tp in self.pkg.tables.values()}
+                for part in set(plan.refs) | set(plan.calculated):
+                    xml = z.read(part)
+                    if part in plan.calculated:
+                        xml = engine.patch_calculated(xml, plan.calculated[part], by_part[part].columns)
+                    if part in plan.refs:
+                        xml = engine.patch_table_ref(xml, *plan.refs[part])
+                    replaced[part] = xml
                 if self.pkg.calc_chain and self.pkg.calc_chain in z.namelist() and any(plan.edits.values()):
                     replaced.update(engine.without_calc_chain(z, self.pkg.calc_chain))
         except KamError:

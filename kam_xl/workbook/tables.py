@@ -111,6 +111,8 @@ class Changes:
     appends: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     replaces: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     status: str | None = None  # 首页 last-run status line
+    # table → header → (a calculated column's new formula, cached value per row index)
+    formulas: dict[str, dict[str, tuple[str, list[Any]]]] = field(default_factory=dict)
 
     def set(self, table: str, row_index: int, header: str, value: Any) -> None:
         self.updates.setdefault(table, {})[(row_index, header)] = value
@@ -121,10 +123,14 @@ class Changes:
     def replace(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
         self.replaces[table] = list(rows)
 
+    def set_formula(self, table: str, header: str, text: str, cached: list[Any]) -> None:
+        """A calculated column gets a new formula in every row (and as the table's own)."""
+        self.formulas.setdefault(table, {})[header] = (text, list(cached))
+
     @property
     def empty(self) -> bool:
         return not (any(self.updates.values()) or any(self.appends.values()) or self.replaces
-                    or self.status)
+                    or self.status or any(self.formulas.values()))
 
 
 def is_blank_row(table_name: str, headers: list[str], row: list[Any]) -> bool:
@@ -149,5 +155,8 @@ class TableStore(Protocol):
         sink(columns, first row index); its shape back."""
 
     def write(self, changes: Changes) -> None: ...
+
+    def formulas(self, name: str) -> dict[str, str | None]:
+        """A table's calculated columns: header → its formula (None when it cannot tell)."""
 
     notices: list[Notice]  # what the reads found that the user must hear of

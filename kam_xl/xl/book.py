@@ -14,7 +14,7 @@ stand-in that implements exactly these:
     table.header_row_range.value           table.data_body_range (.value/.row/.column/.rows.count)
     table.range (.row/.column/.rows.count/.columns.count)
     table.totals_row_range                 table.resize(range)
-    sheet.range((r, c)) / sheet.range((r1, c1), (r2, c2))  .value / .options(ndim=2, err_to_str=True)
+    sheet.range((r, c)) / sheet.range((r1, c1), (r2, c2))  .value / .formula / .options(ndim=2, err_to_str=True)
     range.api.Insert(Shift=xlShiftDown)    range.api.Delete(Shift=xlShiftUp)
     range.clear_contents()
 """
@@ -116,6 +116,19 @@ class XlBook:
         _, t = self._table(name)
         return [str(h) for h in t.header_row_range.value]
 
+    def formulas(self, name: str) -> dict[str, str | None]:
+        """The calculated columns' formulas, from each one's first data cell."""
+        sheet, t = self._table(name)
+        tdef = L.TABLES.get(name)
+        headers = self.headers(name)
+        body = t.data_body_range
+        out: dict[str, str | None] = {}
+        for col in (tdef.columns if tdef else ()):
+            if col.formula and col.header in headers:
+                f = sheet.range((body.row, t.range.column + headers.index(col.header))).formula if body else None
+                out[col.header] = f[1:] if isinstance(f, str) and f.startswith("=") else None
+        return out
+
     def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
         """Same contract as the file store: columns to the sink, the shape back."""
         t = self.read([name], {name: columns} if columns is not None else None)[name]
@@ -127,8 +140,16 @@ class XlBook:
     def write(self, changes: Changes) -> None:
         if changes.empty:
             return
-        names = set(changes.updates) | set(changes.appends) | set(changes.replaces)
+        names = set(changes.updates) | set(changes.appends) | set(changes.replaces) | set(changes.formulas)
         tables = self.read(names)
+        for name, cols in changes.formulas.items():  # Excel makes a whole-column formula the calculated one
+            sheet, xt = self._table(name)
+            t, body = tables[name], xt.data_body_range
+            if body is None:
+                continue
+            for header, (text, _) in cols.items():
+                c = t.first_col + 1 + t.offset(header)
+                sheet.range((body.row, c), (body.row + body.rows.count - 1, c)).formula = "=" + text
         for name, cells in changes.updates.items():
             self._update(name, tables[name], cells)
         for name in names:

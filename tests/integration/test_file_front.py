@@ -3,6 +3,8 @@ import datetime as dt
 import os
 
 import openpyxl
+
+from kam_xl.workbook import formulas
 import pytest
 from python_calamine import CalamineWorkbook
 
@@ -60,7 +62,7 @@ def test_append_grows_the_table_and_fills_calculated_columns(book_factory):
     hdr = [c.value for c in ws[1]]
     assert ws.cell(row=4, column=1).value == "N2"
     f = ws.cell(row=4, column=hdr.index("账龄") + 1).value
-    assert f == "=KAM_AGING(Receivables[[#This Row],[到期日]],Receivables[[#This Row],[未回款]],KAM_ASOF)"
+    assert f == "=" + formulas.aging_formula()  # the table's own calculated-column formula, native
     recs = table_records(book, L.SHEET_RECEIVABLES, "Receivables")
     assert [r["单据号"] for r in recs] == ["FP00000001", "N1", "N2"]
 

@@ -1,0 +1,57 @@
+"""Values of the workbook's formula columns, computed in Python with the same
+domain functions the cell functions use — written as cached results so a
+workbook read without Excel or Python shows them."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .. import layout as L
+from .models import Settings, TierRule, coerce_record
+from .receivables import aging_bucket, overdue_days
+from .tiering import TierInputs, grade, sort_rules
+
+C, R = L.CUSTOMERS, L.RECEIVABLES
+
+
+def suggested_tier(c, extra, ordered: list[TierRule], settings: Settings) -> str:
+    """建议等级 of one typed customer (entered credit, as the native formula reads it):
+    the tier, 缺<input>, 无匹配规则, or blank when none of the four inputs is there."""
+    if c.volume is None and c.credit is None and c.margin is None and c.growth is None:
+        return ""
+    res = grade(TierInputs(c.volume, c.credit, c.margin, c.growth, extra=extra), ordered, settings)
+    return res.tier if res.graded else res.short_error()
+
+
+def receivable_cells(r, as_of: dt.date) -> dict[str, Any]:
+    """未回款, 逾期天数, 账龄 of one typed receivable (blank without an amount)."""
+    if r.amount is None:
+        return {}
+    open_amt = r.open_amount
+    return {
+        R.header("outstanding"): open_amt,
+        R.header("overdue_days"): overdue_days(r.due_date, open_amt, as_of),
+        R.header("aging"): aging_bucket(r.due_date, open_amt, as_of),
+    }
+
+
+def customer_values(rows: list[dict[str, Any]], rules: list[TierRule], settings: Settings) -> list[dict[str, Any]]:
+    ordered = sort_rules(rules)
+    out = []
+    for i, row in enumerate(rows):
+        c, _ = coerce_record(C, row, i)
+        tier = suggested_tier(c, row, ordered, settings)
+        out.append({C.header("suggested_tier"): tier} if tier else {})
+    return out
+
+
+def receivable_values(rows: list[dict[str, Any]], as_of: dt.date) -> list[dict[str, Any]]:
+    return [receivable_cells(coerce_record(R, row, i)[0], as_of) for i, row in enumerate(rows)]
+
+
+def cached_for(data: dict[str, list[dict[str, Any]]], rules: list[TierRule], settings: Settings,
+               as_of: dt.date) -> dict[str, list[dict[str, Any]]]:
+    return {
+        C.name: customer_values(data.get(C.name, []), rules, settings),
+        R.name: receivable_values(data.get(R.name, []), as_of),
+    }
