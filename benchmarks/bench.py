@@ -113,9 +113,16 @@ def main() -> None:
     ap.add_argument("--openpyxl-rounds", type=int, default=1, help="the reference is slow; 0 skips it")
     ap.add_argument("--dir", default=str(ROOT / "benchmarks" / "out"))
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--libreoffice", action="store_true", help="also time LibreOffice's full recalculation")
     args = ap.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
+    # generated in a child: a child forked from a parent that built a 100k book would inherit
+    # its peak RSS, and every action would report it as its own
+    subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                    f"from benchmarks.bench import generate; from pathlib import Path; "
+                    f"generate(Path({str(folder)!r}), {args.customers}, {args.visits}, {args.receivables})"],
+                   check=True)
     master, legacy = generate(folder, args.customers, args.visits, args.receivables)
     work = folder / "work"
     work.mkdir(exist_ok=True)
@@ -134,9 +141,28 @@ def main() -> None:
         ratio_floor = m / med["floor"]
         ratio_ref = med["openpyxl"] / m if "openpyxl" in med else float("nan")
         print(f"{a:10s} {m:9.2f} {peaks[a]:9.0f} {ratio_floor:13.2f} {ratio_ref:17.1f}")
+    lo = libreoffice_recalc(master, work) if args.libreoffice else None
+    print(f"\nbook: {master.stat().st_size / 2**20:.1f} MiB")
+    if lo:
+        print(f"LibreOffice (macros off): load {lo['load']:.1f} s, full recalculation {lo['calculate']:.1f} s "
+              f"of every native formula cell ({args.customers} 建议等级 + {args.receivables} × 3 receivable columns)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"median_s": med, "peak_mb": peaks,
+        Path(args.json).write_text(json.dumps({"median_s": med, "peak_mb": peaks, "libreoffice": lo,
+                                               "book_mib": master.stat().st_size / 2**20,
                                                "sizes": vars(args)}, indent=1))
+
+
+def libreoffice_recalc(book: Path, work: Path) -> dict | None:
+    """LibreOffice Calc loading the book with macros disabled and recalculating everything
+    (tests/tools/lo_recalc.py through python3-uno): what a book without Python costs."""
+    sys.path.insert(0, str(ROOT))
+    from tests.tools import lo
+    if not lo.available():
+        print("LibreOffice with python3-uno not installed: no recalculation measured")
+        return None
+    copy = work / "lo.xlsm"
+    shutil.copy2(book, copy)
+    return lo.recalc(copy, [])["seconds"]
 
 
 if __name__ == "__main__":

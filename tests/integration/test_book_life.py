@@ -300,3 +300,44 @@ def test_zz_everything_the_actions_wrote_validates_clean():
     assert not added, added
     clean_inputs = [b for b, _ in OUTPUTS if not found[str(b)]]
     assert len(clean_inputs) >= len(OUTPUTS) // 2  # most variants start clean, so "no new problem" means clean
+
+
+def test_a_folder_that_refuses_the_temp_file_is_a_clear_refusal(tmp_path, capsys, monkeypatch):
+    """(Running as root, a chmod'ed folder cannot be made to refuse; the OS error it gives is.)"""
+    import tempfile as tf
+    book = V.base_book(tmp_path / "b.xlsm")
+    before = book.read_bytes()
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+    monkeypatch.setattr(tf, "mkstemp", refuse)
+    rc, out, err = _run("regrade", book, tmp_path, capsys)
+    assert rc == 2 and "只读" in err and "Traceback" not in err and "内部错误" not in err
+    assert book.read_bytes() == before
+
+
+def test_a_full_disk_during_the_report_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
+    import errno
+    from kam_xl.reports import service
+    book = V.base_book(tmp_path / "b.xlsm")
+
+    def full(path, *a, **k):
+        Path(path).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    monkeypatch.setattr(service, "write_report", full)
+    rc, out, err = _run("report", book, tmp_path, capsys)
+    assert rc == 2 and "磁盘已满" in err and "No space left" in err
+    assert not [p for p in (tmp_path / "报表").iterdir()]
+
+
+def test_renamed_and_reordered_sheets_still_work(tmp_path, capsys):
+    book = V.base_book(tmp_path / "b.xlsm")
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    wb[L.SHEET_CUSTOMERS].title = "客户档案2026"
+    wb.move_sheet("应收账款", offset=-2)
+    wb.save(book)
+    for action in ("regrade", "validate", "report"):
+        rc, out, err = _run(action, book, tmp_path, capsys)
+        assert rc in (0, 1), err
+    with zipfile.ZipFile(book) as z:
+        assert "客户档案2026" in read_package(z).sheets

@@ -91,8 +91,13 @@ def test_calculated_columns_carry_formulas_and_python_cached_values(demo_book):
     ws = wb[L.SHEET_RECEIVABLES]
     headers = [c.value for c in ws[1]]
     f = ws.cell(row=2, column=headers.index("账龄") + 1).value
-    assert f.startswith("=KAM_AGING(") and "KAM_ASOF" in f
+    # native formulas (no Python UDF in any table column), reading the as-of date by its name
+    assert f.startswith("=IF(") and "KAM_" not in f
+    assert "KAM_ASOF" in ws.cell(row=2, column=headers.index("逾期天数") + 1).value
     assert ws.cell(row=2, column=headers.index("未回款") + 1).value.startswith("=IF(")
+    tiers = wb[L.SHEET_CUSTOMERS]
+    t = tiers.cell(row=2, column=L.CUSTOMERS.headers.index("建议等级") + 1).value
+    assert "TierRules[" in t and "KAM_" not in t
     with CalamineWorkbook.from_path(str(demo_book), load_tables=True) as cw:
         body = cw.get_table_by_name("Receivables").to_python()
     aging = [r[headers.index("账龄")] for r in body]

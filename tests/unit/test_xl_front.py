@@ -87,6 +87,23 @@ class Range:
         self.sheet.book.writes += 1
         self.sheet.book.cells_written += len(cells)
 
+    @property
+    def formula(self):
+        calc = self.sheet.calculated(self.r1, self.c1)
+        if calc is not None:
+            return calc
+        v = self.sheet.cells.get((self.r1, self.c1))
+        return v if isinstance(v, str) and v.startswith("=") else ""
+
+    @formula.setter
+    def formula(self, text):
+        """A formula set on a whole table column makes it the calculated column (Excel)."""
+        for t in self.sheet.tables.values():
+            if t.c1 <= self.c1 <= t.c2 and t.r1 < self.r1 <= t.r2:
+                t.calculated[self.c1] = text
+                t.fill(t.r1 + 1, t.r2)
+        self.sheet.book.writes += 1
+
     def clear_contents(self):
         for r in range(self.r1, self.r2 + 1):
             for c in range(self.c1, self.c2 + 1):
