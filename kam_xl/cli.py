@@ -25,6 +25,14 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"日期格式应为 YYYY-MM-DD / date must be YYYY-MM-DD: {text}")
 
 
+def _month(text: str) -> str:
+    try:
+        dt.date.fromisoformat(text + "-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"月份格式应为 YYYY-MM / month must be YYYY-MM: {text}")
+    return text
+
+
 def _out(line: str = "") -> None:
     print(line, flush=True)
 
@@ -72,11 +80,18 @@ def cmd_validate(args) -> int:
 
 def cmd_report(args) -> int:
     from .services import book as svc
-    out = svc.run_report(args.book, out=args.out, as_of=args.as_of, pdf=args.pdf)
+    out = svc.run_report(args.book, out=args.out, as_of=args.as_of, pdf=args.pdf, month=args.month)
     for p in out:
         _out(f"已生成报表 / report written: {p}")
     for n in getattr(out, "notices", ()):
         _out(n.line())
+    return EXIT_OK
+
+
+def cmd_form(args) -> int:
+    from .services import book as svc
+    for p in svc.run_form(args.book, args.customer, out=args.out, pdf=not args.no_pdf):
+        _out(f"已生成客户认定申请表 / form written: {p}")
     return EXIT_OK
 
 
@@ -131,7 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="报表文件或文件夹 / report file or folder")
     s.add_argument("--as-of", type=_date)
     s.add_argument("--pdf", action="store_true", help="同时生成 PDF / also write a PDF")
+    s.add_argument("--month", type=_month, help="月度例会材料：该月总结与下月计划，如 2026-10 / meeting pack for YYYY-MM")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("form", help="打印客户认定申请表 / the printable certification application of a customer")
+    s.add_argument("book")
+    s.add_argument("customer", help="客户编号 / customer id, e.g. KH000123")
+    s.add_argument("--out", help="输出文件夹（默认工作簿所在文件夹）/ output folder")
+    s.add_argument("--no-pdf", action="store_true", help="不生成 PDF / skip the PDF")
+    s.set_defaults(func=cmd_form)
 
     s = sub.add_parser("import", help="导入历史档案 / import legacy archive spreadsheets")
     s.add_argument("book")

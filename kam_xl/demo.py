@@ -175,9 +175,196 @@ def build_data(n_customers: int = 300, n_visits: int = 1200, n_receivables: int 
 
     visits = _visits(rng, customers, n_visits, as_of)
     receivables = _receivables(rng, customers, n_receivables, as_of)
+    certifications = _certifications(rng, customers, as_of)
+    complaints = _complaints(rng, customers, as_of)
+    surveys = _surveys(rng, customers, visits, as_of)
     if plant:
         _plant(customers, visits, receivables, as_of)
-    return {L.CUSTOMERS.name: customers, L.VISITS.name: visits, L.RECEIVABLES.name: receivables}
+        _plant_procedures(customers, certifications, complaints, surveys, visits, as_of)
+    for c in customers:
+        c.pop("_planted", None)
+    return {L.CUSTOMERS.name: customers, L.VISITS.name: visits, L.RECEIVABLES.name: receivables,
+            L.CERTIFICATIONS.name: certifications, L.COMPLAINTS.name: complaints, L.SURVEYS.name: surveys}
+
+
+LEADERS = ["王总", "李副总"]
+PRODUCTS = ["工业轴承、密封件", "数控刀具及配件", "电子元器件", "包装材料", "实验耗材", "办公设备及耗材",
+            "化工原料", "劳保用品"]
+
+
+def application(i: int, c: dict[str, Any], as_of: dt.date, stage: str, rng: random.Random | None = None) -> dict[str, Any]:
+    """A 客户认定申请 at a stage of the seed's procedure: 一般调查 → 实地调查 → 申请 → 审批.
+    stage: 'general' (only the general investigation), 'applied' (both done, awaiting approval),
+    'approved', 'rejected'."""
+    rng = rng or random.Random(i)
+    applied = as_of - dt.timedelta(days=rng.randint(20, 700))
+    staff = [s for s in str(c.get("对接人员") or "").replace(";", "、").split("、") if s]
+    field_staff = [c.get("客户经理") or rng.choice(MANAGERS)] + [s for s in staff if s != c.get("客户经理")][:1]
+    if len(field_staff) < 2:
+        field_staff.append(rng.choice(SPECIALISTS))
+    row = {
+        "申请编号": f"RD{i:06d}", "客户编号": c["客户编号"], "申请日期": applied,
+        "申请人": (staff or field_staff)[0],
+        "一般调查日期": applied - dt.timedelta(days=30),
+        "一般调查结论": "已取得客户概况与最新年度决算表；与其负责人面谈，对我司评价良好，采购方针稳定",
+    }
+    if stage == "general":
+        return row
+    row.update({
+        "实地调查日期": applied - dt.timedelta(days=10), "实地调查人员": "、".join(field_staff),
+        "实地调查结论": "生产经营正常，财务稳健，管理规范，符合大客户选择原则",
+        "交易理由及基本方针": "用量大、回款及时，建立长期稳定合作；优先供货、专人对接",
+        "交易商品目录": rng.choice(PRODUCTS),
+        "预计年交易金额(元)": round(c["年用量(元)"], -3) if isinstance(c.get("年用量(元)"), (int, float)) else 100000.0,
+        "诚信与信用": "符合", "财务能力": "符合", "合作态度": "符合", "保密承诺": "符合", "成本水平": "符合",
+        "认定结果": "待定",
+    })
+    if stage == "approved":
+        row.update({"部门经理意见": rng.choice(["同意", c["客户经理"]]), "公司领导意见": rng.choice(["同意", *LEADERS]),
+                    "审批日期": applied + dt.timedelta(days=7), "认定结果": "通过",
+                    "协议类型": c.get("协议类型"), "协议编号": c.get("协议编号")})
+    elif stage == "rejected":
+        row.update({"部门经理意见": "同意", "公司领导意见": "驳回", "审批日期": applied + dt.timedelta(days=9),
+                    "认定结果": "不通过", "成本水平": "不符合", "备注": "成本水平不符合公司要求"})
+    return row
+
+
+def _certifications(rng: random.Random, customers, as_of: dt.date) -> list[dict[str, Any]]:
+    out = []
+    for c in customers:
+        st = c["认定状态"]
+        stage = {"已签约": "approved", "已认定": "approved", "申请认定": "applied"}.get(st)
+        if st == "调查中" and rng.random() < 0.6:
+            stage = "general"
+        if st == "潜在" and rng.random() < 0.15:
+            stage = "rejected"
+        if stage:
+            out.append(application(len(out) + 1, c, as_of, stage, rng))
+    return out
+
+
+COMPLAINT_TEXT = {"产品质量": "到货批次有尺寸偏差", "交付": "交货延迟一周", "服务": "售后响应慢", "价格": "对调价有异议",
+                  "账务": "发票金额与订单不符", "其他": "对接人员变动未通知"}
+
+
+def _complaints(rng: random.Random, customers, as_of: dt.date) -> list[dict[str, Any]]:
+    out = []
+    pool = [c for c in customers if c["认定状态"] != "停用"]
+    for i, c in enumerate(rng.sample(pool, max(1, len(pool) // 6))):
+        kind = rng.choice(L.COMPLAINT_KINDS)
+        date = as_of - dt.timedelta(days=rng.randint(1, 300))
+        level = rng.choices(L.COMPLAINT_LEVELS, [6, 3, 1])[0]
+        state = rng.choices(L.COMPLAINT_STATES, [1, 2, 3, 4])[0]
+        due = date + dt.timedelta(days={"一般": 15, "严重": 7, "重大": 3}[level])
+        if state in L.COMPLAINT_OPEN and due < as_of:
+            due = as_of + dt.timedelta(days=rng.randint(1, 10))
+        handler = c["对接人员"].split("、")[0]
+        if level == "重大":
+            handler += "、" + rng.choice(LEADERS)
+        closed = state in ("已解决", "已关闭")
+        out.append({
+            "投诉编号": f"TS{i + 1:06d}", "客户编号": c["客户编号"], "投诉日期": date,
+            "投诉渠道": rng.choice(L.COMPLAINT_CHANNELS), "投诉类别": kind, "投诉内容": COMPLAINT_TEXT[kind],
+            "严重程度": level, "受理人": rng.choice(SPECIALISTS), "处理人": handler,
+            "处理措施": "核实情况，补发/更换并向客户书面说明" if closed or state == "处理中" else None,
+            "处理期限": due, "解决日期": min(due, as_of) if closed else None, "状态": state,
+            "客户确认": rng.choice(L.CONFIRMATIONS[:2]) if state == "已关闭" else None,
+        })
+    return out
+
+
+def _surveys(rng: random.Random, customers, visits, as_of: dt.date) -> list[dict[str, Any]]:
+    """Surveys and phone return-visit scores; a low score gets a follow-up visit planned."""
+    out = []
+    for c in customers:
+        if c["认定状态"] not in L.CERTIFIED_STATUSES and rng.random() < 0.7:
+            continue
+        for k in range(rng.choice((1, 1, 2))):
+            date = as_of - dt.timedelta(days=rng.randint(5, 80) + 150 * k)
+            base = rng.choice((3, 4, 4, 5, 5))
+            scores = [max(1, min(5, base + rng.choice((-1, 0, 0, 1)))) for _ in L.SCORE_KEYS]
+            row = {"调查编号": f"MY{len(out) + 1:06d}", "客户编号": c["客户编号"], "调查日期": date,
+                   "调查方式": rng.choice(L.SURVEY_METHODS), "调查人": rng.choice(SPECIALISTS),
+                   **dict(zip([L.SURVEYS.header(key) for key in L.SCORE_KEYS], scores)),
+                   "意见建议": rng.choice([None, "希望缩短交货周期", "价格可再优惠", "服务响应及时"])}
+            score = round(sum(scores) / len(scores) * 20, 1)
+            if score < 60:
+                row["跟进事项"] = "安排主管上门回访，了解不满意原因"
+                visits.append(_follow_up(len(visits) + 1, c, date + dt.timedelta(days=5)))
+            out.append(row)
+        mine = [s for s in out if s["客户编号"] == c["客户编号"]]
+        if mine:
+            latest = max(mine, key=lambda s: s["调查日期"])
+            c["满意度"] = round(sum(latest[L.SURVEYS.header(key)] for key in L.SCORE_KEYS) / 5 * 20, 1)
+    return out
+
+
+def _follow_up(n: int, c: dict[str, Any], when: dt.date) -> dict[str, Any]:
+    staff = c["对接人员"].split("、")[0]
+    return {"拜访编号": f"BF{n:06d}", "客户编号": c["客户编号"], "拜访方式": "实地拜访", "计划日期": when,
+            "地点": "客户公司", "拜访人员": staff, "拜访对象": c["联系人"], "拜访目的": "满意度低分跟进",
+            "拜访内容": "了解不满意原因并提出改进措施", "预期效果": "客户认可改进方案", "状态": "待审批",
+            "部门经理审批": None, "公司领导审批": None}
+
+
+def _plant_procedures(customers, certifications, complaints, surveys, visits, as_of: dt.date) -> None:
+    """One mistake per §10 rule, each recorded in PLANTED."""
+    by_id = {c["客户编号"]: c for c in customers}
+
+    def app_of(pred):
+        return next(a for a in certifications if pred(a, by_id[a["客户编号"]]) and not a.get("_p"))
+
+    def mark(rec, key, code, table):
+        rec["_p"] = True
+        PLANTED.append((code, table, rec[key]))
+
+    a = app_of(lambda a, c: c["认定状态"] == "已认定" and a["认定结果"] == "通过" and not c.get("_planted"))
+    a["公司领导意见"] = None
+    mark(a, "申请编号", "CERT-APPROVAL-MISSING", L.CERTIFICATIONS.name)
+    by_id[a["客户编号"]]["_planted"] = True
+    PLANTED.append(("CUST-CERT-NOT-APPROVED", L.CUSTOMERS.name, a["客户编号"]))
+    a = app_of(lambda a, c: c["认定状态"] == "已签约" and a["认定结果"] == "通过" and not c.get("_planted"))
+    a["保密承诺"] = "待查"
+    mark(a, "申请编号", "CERT-PRINCIPLE", L.CERTIFICATIONS.name)
+    a = app_of(lambda a, c: a["认定结果"] == "待定")
+    a["实地调查人员"] = a["实地调查人员"].split("、")[0]
+    mark(a, "申请编号", "CERT-FIELD-STAFF", L.CERTIFICATIONS.name)
+    a = app_of(lambda a, c: a["认定结果"] == "待定" and c["认定状态"] == "申请认定" and not c.get("_planted"))
+    certifications.remove(a)  # 申请认定 with no application behind it
+    PLANTED.append(("CUST-CERT-NO-APPLICATION", L.CUSTOMERS.name, a["客户编号"]))
+    p = next(p for p in complaints if p["状态"] in L.COMPLAINT_OPEN)
+    p["处理期限"] = as_of - dt.timedelta(days=6)
+    PLANTED.append(("COMPLAINT-OVERDUE", L.COMPLAINTS.name, p["投诉编号"]))
+    p = next(p for p in complaints if p["严重程度"] == "一般" and p["状态"] == "已解决")
+    p["严重程度"] = "重大"
+    PLANTED.append(("COMPLAINT-MAJOR-NO-LEADER", L.COMPLAINTS.name, p["投诉编号"]))
+    p = next(p for p in complaints if p["状态"] == "已关闭")
+    p["客户确认"] = None
+    PLANTED.append(("COMPLAINT-CLOSED-NO-CONFIRM", L.COMPLAINTS.name, p["投诉编号"]))
+    a1 = next(c for c in customers if c["客户等级"] == "A1" and c["认定状态"] != "停用"
+              and not any(p["客户编号"] == c["客户编号"] for p in complaints))
+    complaints.append({"投诉编号": f"TS{len(complaints) + 1:06d}", "客户编号": a1["客户编号"],
+                       "投诉日期": as_of - dt.timedelta(days=2), "投诉渠道": "电话", "投诉类别": "产品质量",
+                       "投诉内容": "整批货物质量不合格，影响客户生产线", "严重程度": "重大", "受理人": "张伟",
+                       "处理人": "周建国、王总", "处理期限": as_of + dt.timedelta(days=1), "状态": "处理中"})
+    PLANTED.append(("CUST-MAJOR-COMPLAINT-OPEN", L.CUSTOMERS.name, a1["客户编号"]))
+    def visited(s):
+        until = s["调查日期"] + dt.timedelta(days=14)
+        return any(v["客户编号"] == s["客户编号"] and s["调查日期"] <= (v["计划日期"] or v["实际日期"] or dt.date.min) <= until
+                   for v in visits)
+    s = next(s for s in surveys if s["调查日期"] < as_of - dt.timedelta(days=30) and not s.get("跟进事项")
+             and not visited(s))
+    for key in L.SCORE_KEYS:
+        s[L.SURVEYS.header(key)] = 2
+    PLANTED.append(("SURVEY-LOW-NO-FOLLOWUP", L.SURVEYS.name, s["调查编号"]))
+    c = next(c for c in customers if c["认定状态"] in L.CERTIFIED_STATUSES and c["客户等级"] == "A1"
+             and not c.get("_planted") and any(x["客户编号"] == c["客户编号"] for x in surveys))
+    for x in [x for x in surveys if x["客户编号"] == c["客户编号"]]:
+        x["调查日期"] = as_of - dt.timedelta(days=200)
+    c["_planted"] = True
+    PLANTED.append(("CUST-SURVEY-DUE", L.CUSTOMERS.name, c["客户编号"]))
+    for rec in certifications + complaints + surveys:
+        rec.pop("_p", None)
 
 
 PURPOSES = ["年度合作回顾", "新产品推介", "了解采购计划", "处理质量投诉", "续签协议洽谈", "回款沟通",
@@ -311,9 +498,7 @@ def _plant(customers, visits, receivables, as_of: dt.date) -> None:
     r = receivables[-13]
     r["客户编号"] = "KH999999"
     PLANTED.append(("RECV-CUSTOMER-UNKNOWN", L.RECEIVABLES.name, r["单据号"]))
-    for c in customers:
-        c.pop("_planted", None)
 
 
 def demo_settings(as_of: dt.date = AS_OF) -> dict[str, Any]:
-    return {"基准日期": as_of, "公司年销售额(元)": 60000000}
+    return {"基准日期": as_of, "公司年销售额(元)": 60000000, "公司领导名单": "、".join(LEADERS)}

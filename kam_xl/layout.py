@@ -29,6 +29,15 @@ APPROVALS = ("同意", "驳回")
 AGING_BUCKETS = ("未到期", "1-30天", "31-60天", "61-90天", "91-180天", "180天以上", "已结清")
 OVERDUE_BUCKETS = AGING_BUCKETS[1:6]
 DUNNING_LEVELS = ("1级-电话提醒", "2级-书面催告", "3级-上门催收", "4级-法律途径")
+PRINCIPLE_RESULTS = ("符合", "不符合", "待查")
+CERT_RESULTS = ("通过", "不通过", "待定")
+COMPLAINT_CHANNELS = ("电话", "邮件", "来访", "拜访中", "其他")
+COMPLAINT_KINDS = ("产品质量", "交付", "服务", "价格", "账务", "其他")
+COMPLAINT_LEVELS = ("一般", "严重", "重大")
+COMPLAINT_STATES = ("待处理", "处理中", "已解决", "已关闭")
+COMPLAINT_OPEN = COMPLAINT_STATES[:2]
+CONFIRMATIONS = ("满意", "基本满意", "不满意")
+SURVEY_METHODS = ("电话回访", "问卷", "拜访", "线上")
 SEVERITIES = ("错误", "警告")
 ERROR, WARNING = SEVERITIES
 
@@ -168,8 +177,9 @@ VISITS = TableDef(
         C("跟进事项", "follow_up", width=16),
         C("跟进期限", "follow_up_due", DATE, width=11),
         C("状态", "state", ENUM, VISIT_STATES, width=8),
-        C("部门经理审批", "dept_approval", ENUM, APPROVALS, width=12),
-        C("公司领导审批", "exec_approval", ENUM, APPROVALS, width=12),
+        # 同意/驳回 from the drop-down, or the approver's name (counts as 同意, PRODUCT.md §10.1)
+        C("部门经理审批", "dept_approval", ENUM, APPROVALS, width=12, soft_choices=True),
+        C("公司领导审批", "exec_approval", ENUM, APPROVALS, width=12, soft_choices=True),
         C("备注", "note", width=20),
     ))
 
@@ -256,11 +266,100 @@ IMPORT_LOG = TableDef(
         C("说明", "message", width=80),
     ))
 
+SHEET_CERTIFICATIONS = "认定申请"
+SHEET_COMPLAINTS = "客户投诉"
+SHEET_SURVEYS = "满意度调查"
+
+PRINCIPLES = ("integrity", "financial", "attitude", "confidentiality", "cost_level")  # the seed's 第5条
+
+CERTIFICATIONS = TableDef(
+    name="Certifications", sheet=SHEET_CERTIFICATIONS, id_key="id", id_prefix="RD", style="Table Style Medium 6",
+    columns=(
+        C("申请编号", "id", width=11),
+        C("客户编号", "customer_id", width=11, required=True),
+        C("申请日期", "applied_on", DATE, width=11),
+        C("申请人", "applicant", width=9),
+        C("一般调查日期", "general_date", DATE, width=12),
+        C("一般调查结论", "general_result", width=30),
+        C("实地调查日期", "field_date", DATE, width=12),
+        C("实地调查人员", "field_staff", width=16),
+        C("实地调查结论", "field_result", width=30),
+        C("交易理由及基本方针", "reason", width=30),
+        C("交易商品目录", "products", width=24),
+        C("预计年交易金额(元)", "expected_amount", MONEY, width=16, lo=0),
+        C("诚信与信用", "integrity", ENUM, PRINCIPLE_RESULTS, width=10),
+        C("财务能力", "financial", ENUM, PRINCIPLE_RESULTS, width=9),
+        C("合作态度", "attitude", ENUM, PRINCIPLE_RESULTS, width=9),
+        C("保密承诺", "confidentiality", ENUM, PRINCIPLE_RESULTS, width=9),
+        C("成本水平", "cost_level", ENUM, PRINCIPLE_RESULTS, width=9),
+        C("部门经理意见", "dept_approval", ENUM, APPROVALS, width=12, soft_choices=True),
+        C("公司领导意见", "exec_approval", ENUM, APPROVALS, width=12, soft_choices=True),
+        C("审批日期", "approved_on", DATE, width=11),
+        C("认定结果", "result", ENUM, CERT_RESULTS, width=9),
+        C("协议类型", "agreement_type", ENUM, AGREEMENT_TYPES, width=12),
+        C("协议编号", "agreement_no", width=14),
+        C("备注", "note", width=20),
+    ))
+
+COMPLAINTS = TableDef(
+    name="Complaints", sheet=SHEET_COMPLAINTS, id_key="id", id_prefix="TS", style="Table Style Medium 10",
+    columns=(
+        C("投诉编号", "id", width=11),
+        C("客户编号", "customer_id", width=11, required=True),
+        C("投诉日期", "date", DATE, width=11),
+        C("投诉渠道", "channel", ENUM, COMPLAINT_CHANNELS, width=9),
+        C("投诉类别", "kind", ENUM, COMPLAINT_KINDS, width=9),
+        C("投诉内容", "content", width=30),
+        C("严重程度", "level", ENUM, COMPLAINT_LEVELS, width=9),
+        C("受理人", "receiver", width=9),
+        C("处理人", "handler", width=12),
+        C("处理措施", "measures", width=26),
+        C("处理期限", "due", DATE, width=11),
+        C("解决日期", "resolved_on", DATE, width=11),
+        C("状态", "state", ENUM, COMPLAINT_STATES, width=8),
+        C("客户确认", "confirmation", ENUM, CONFIRMATIONS, width=9),
+        C("备注", "note", width=20),
+    ))
+
+SCORE_KEYS = ("quality", "delivery", "service", "response", "price")
+
+
+def _score_formula() -> str:
+    """综合得分: each score counts when it is a number from 1 to 5 (its whole part, as the typed
+    record reads it); text and other numbers are left out, as the validator reports them."""
+    ok = "(ISNUMBER({s})*(N({s})>=1)*(N({s})<=5))"
+    count = "+".join(ok.format(s=f"{{col:{k}}}") for k in SCORE_KEYS)
+    total = "+".join(f"INT(N({{col:{k}}}))*" + ok.format(s=f"{{col:{k}}}") for k in SCORE_KEYS)
+    return f'IF(({count})=0,"",ROUND(({total})/({count})*20,1))'
+
+
+SURVEYS = TableDef(
+    name="Surveys", sheet=SHEET_SURVEYS, id_key="id", id_prefix="MY", style="Table Style Medium 11",
+    columns=(
+        C("调查编号", "id", width=11),
+        C("客户编号", "customer_id", width=11, required=True),
+        C("调查日期", "date", DATE, width=11),
+        C("调查方式", "method", ENUM, SURVEY_METHODS, width=9),
+        C("调查人", "surveyor", width=9),
+        C("产品质量", "quality", INT, width=8, lo=1, hi=5),
+        C("交付及时", "delivery", INT, width=8, lo=1, hi=5),
+        C("服务态度", "service", INT, width=8, lo=1, hi=5),
+        C("问题响应", "response", INT, width=8, lo=1, hi=5),
+        C("价格", "price", INT, width=7, lo=1, hi=5),
+        # the mean of the 1–5 scores given, as 0–100 (blank when none is)
+        C("综合得分", "score", NUMBER, width=9, formula=_score_formula()),
+        C("意见建议", "suggestions", width=30),
+        C("跟进事项", "follow_up", width=24),
+    ))
+
 DATA_TABLES = (CUSTOMERS, VISITS, RECEIVABLES)
-ALL_TABLES = (CUSTOMERS, VISITS, RECEIVABLES, TIER_RULES, SETTINGS, GRADE_LOG, ISSUES, IMPORT_LOG)
+PROCEDURE_TABLES = (CERTIFICATIONS, COMPLAINTS, SURVEYS)
+ALL_TABLES = (CUSTOMERS, VISITS, RECEIVABLES, TIER_RULES, SETTINGS, GRADE_LOG, ISSUES, IMPORT_LOG,
+              CERTIFICATIONS, COMPLAINTS, SURVEYS)
 TABLES = {t.name: t for t in ALL_TABLES}
-SHEET_ORDER = (SHEET_HOME, SHEET_CUSTOMERS, SHEET_VISITS, SHEET_RECEIVABLES, SHEET_RULES,
-               SHEET_GRADELOG, SHEET_ISSUES, SHEET_IMPORTLOG, SHEET_XLWINGS_CONF)
+SHEET_ORDER = (SHEET_HOME, SHEET_CUSTOMERS, SHEET_VISITS, SHEET_RECEIVABLES, SHEET_CERTIFICATIONS,
+               SHEET_COMPLAINTS, SHEET_SURVEYS, SHEET_RULES, SHEET_GRADELOG, SHEET_ISSUES, SHEET_IMPORTLOG,
+               SHEET_XLWINGS_CONF)
 
 # Import outcomes (导入报告 结果)
 IMPORT_OUTCOMES = ("新增", "合并", "跳过", "拒绝")
@@ -273,6 +372,7 @@ class SettingDef:
     field: str
     default: object
     description: str
+    text: bool = False  # a text value (names), not a number
 
 
 SETTING_DEFS = (
@@ -299,6 +399,15 @@ SETTING_DEFS = (
     SettingDef("公司年销售额(元)", "company_sales", None,
                "用于“销售占比”条件（大客户=占公司销售额 5% 以上）；留空则该条件无法计算"),
     SettingDef("备份保留份数", "backups_keep", 10, "每次写入前保留的时间戳备份份数"),
+    SettingDef("满意度调查间隔天数_A1", "survey_days_A1", 90, "已认定的 A1 客户至少每 90 天一次满意度调查（或电话回访评分）"),
+    SettingDef("满意度调查间隔天数_A2", "survey_days_A2", 180, "A2 客户每半年一次"),
+    SettingDef("满意度调查间隔天数_B1", "survey_days_B1", 365, "B1 客户每年一次"),
+    SettingDef("满意度调查间隔天数_B2", "survey_days_B2", 365, "B2 客户每年一次"),
+    SettingDef("满意度调查间隔天数_C", "survey_days_C", 365, "C 类客户每年一次"),
+    SettingDef("满意度调查间隔天数_D", "survey_days_D", 365, "D 类客户每年一次"),
+    SettingDef("满意度跟进阈值", "survey_follow_below", 60, "综合得分低于此值须安排跟进拜访"),
+    SettingDef("满意度跟进天数", "survey_follow_days", 14, "低分调查后多少天内须有跟进拜访计划"),
+    SettingDef("公司领导名单", "leaders", None, "公司领导姓名（用“、”分隔）：重大投诉的处理人须有其中一位", text=True),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTING_DEFS}
 SETTINGS_BY_FIELD = {s.field: s for s in SETTING_DEFS}
@@ -351,8 +460,10 @@ class Button:
 BUTTONS = (
     Button("重新分级", "KamRegrade", "regrade", "A8", "按分级规则表重新计算全部客户等级，变动写入调级记录"),
     Button("全面校验", "KamValidate", "validate", "C8", "检查大客户选择原则、拜访计划与审批、应收账款，结果写入校验结果"),
-    Button("生成报表", "KamReport", "report", "E8", "生成本月管理报表（分级分布、账龄、催讨清单、拜访执行、绩效考核）"),
+    Button("生成报表", "KamReport", "report", "E8",
+           "生成管理报表（分级分布、账龄、催讨清单、拜访执行、绩效考核）和月度例会材料（上月总结、下月计划）"),
     Button("导入历史档案", "KamImport", "import_archives", "G8", "选择旧的客户档案表格（xls/xlsx/csv），合并导入本工作簿"),
+    Button("打印认定申请表", "KamForm", "form", "I8", "输入客户编号，生成该客户的《客户认定申请表》（xlsx 和 PDF，一页 A4，含签字栏）"),
 )
 
 HOME_INSTRUCTIONS = (
@@ -363,6 +474,9 @@ HOME_INSTRUCTIONS = (
     "4. 点击“全面校验”检查认定条件、协议、对接人员、拜访计划审批、应收账款；问题单元格以红色底纹标出。",
     "5. 点击“生成报表”在本工作簿所在文件夹生成管理报表（xlsx，可选 PDF）。",
     "6. 点击“导入历史档案”选择旧表格，系统自动识别表头、清洗数据并合并，导入结果见“导入报告”。",
+    "6a. 大客户认定按种子制度的选择程序：一般调查 → 实地调查 → “认定申请”表登记 → 部门经理、公司领导审批 → 签订协议；"
+    "“认定状态”要与认定申请一致（全面校验会检查）。点击“打印认定申请表”输出签字用的申请表。",
+    "6b. “客户投诉”记录投诉与处理，“满意度调查”记录调查和电话回访评分（综合得分自动计算）；全面校验把最近一次综合得分写入客户的“满意度”。",
     "7. 不需要宏和 Python 的部分：全部表格、下拉框、格式、颜色，以及“建议等级”“未回款”“逾期天数”“账龄”等公式列"
     "（普通 Excel 公式，在 Excel、WPS、LibreOffice 中都会自动计算；修改分级规则表的上下限后立即生效）。",
     "8. 需要宏和 Python 的部分：四个按钮，以及“分级规则”表右侧“分级试算”中的两个单元格函数（KAM_TIER、KAM_TIER_WHY）。",

@@ -23,7 +23,7 @@ def good_customer(i: int = 1, **over: Any) -> dict[str, Any]:
         "回款信誉": "好", "增长潜力": "中", "财务状况": "强", "合作态度": "积极", "保密承诺": "是",
         "成本水平": "符合", "认定状态": "已签约", "协议类型": "销售协议", "协议编号": f"XS-2025-{i:04d}",
         "协议到期日": dt.date(2027, 12, 31), "客户等级": "A1", "定级日期": dt.date(2026, 1, 5),
-        "满意度": 90.0, "建档日期": dt.date(2020, 5, 1),
+        "满意度": 92.0, "建档日期": dt.date(2020, 5, 1),
     }
     row.update(over)
     return row
@@ -51,12 +51,34 @@ def good_receivable(i: int = 1, customer: str = "KH000001", **over: Any) -> dict
     return row
 
 
+def approved_applications(customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The 认定申请 a certified customer stands on (PRODUCT.md §10.1): approved for 已认定/已签约,
+    investigated and awaiting approval for 申请认定."""
+    from kam_xl.demo import application
+    stages = {"已认定": "approved", "已签约": "approved", "申请认定": "applied"}
+    return [application(i + 1, c, AS_OF, stages[c["认定状态"]])
+            for i, c in enumerate(c for c in customers if c.get("认定状态") in stages and c.get("客户编号"))]
+
+
+def recent_surveys(customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A phone return visit scored this month for each certified customer (92 = its 满意度)."""
+    heads = [L.SURVEYS.header(k) for k in L.SCORE_KEYS]
+    return [{"调查编号": f"MY{i + 1:06d}", "客户编号": c["客户编号"], "调查日期": dt.date(2026, 10, 12),
+             "调查方式": "电话回访", "调查人": "张伟", **dict(zip(heads, (5, 5, 5, 4, 4)))}
+            for i, c in enumerate(c for c in customers
+                                  if c.get("认定状态") in L.CERTIFIED_STATUSES and c.get("客户编号"))]
+
+
 def make_book(path: Path, customers=None, visits=None, receivables=None, settings=None,
-              rules=None) -> Path:
+              rules=None, certifications=None, complaints=None, surveys=None) -> Path:
+    customers = customers if customers is not None else [good_customer()]
     data = {
-        L.CUSTOMERS.name: customers if customers is not None else [good_customer()],
+        L.CUSTOMERS.name: customers,
         L.VISITS.name: visits if visits is not None else [good_visit()],
         L.RECEIVABLES.name: receivables if receivables is not None else [good_receivable()],
+        L.CERTIFICATIONS.name: certifications if certifications is not None else approved_applications(customers),
+        L.COMPLAINTS.name: complaints or [],
+        L.SURVEYS.name: surveys if surveys is not None else recent_surveys(customers),
     }
     if rules is not None:
         data[L.TIER_RULES.name] = rules

@@ -49,9 +49,18 @@ def receivable_values(rows: list[dict[str, Any]], as_of: dt.date) -> list[dict[s
     return [receivable_cells(coerce_record(R, row, i)[0], as_of) for i, row in enumerate(rows)]
 
 
+def survey_values(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for i, row in enumerate(rows):
+        score = coerce_record(L.SURVEYS, row, i)[0].computed_score()
+        out.append({L.SURVEYS.header("score"): score} if score is not None else {})
+    return out
+
+
 def cached_for(data: dict[str, list[dict[str, Any]]], rules: list[TierRule], settings: Settings,
                as_of: dt.date) -> dict[str, list[dict[str, Any]]]:
     return {
         C.name: customer_values(data.get(C.name, []), rules, settings),
         R.name: receivable_values(data.get(R.name, []), as_of),
+        L.SURVEYS.name: survey_values(data.get(L.SURVEYS.name, [])),
     }

@@ -85,8 +85,8 @@ class Visit(Record):
     follow_up: Optional[str] = None
     follow_up_due: Optional[dt.date] = None
     state: Optional[Literal["草稿", "待审批", "已批准", "已完成", "已取消"]] = None
-    dept_approval: Optional[Literal["同意", "驳回"]] = None
-    exec_approval: Optional[Literal["同意", "驳回"]] = None
+    dept_approval: Optional[str] = None  # 同意 | 驳回 | the approver's name (counts as 同意)
+    exec_approval: Optional[str] = None
     note: Optional[str] = None
 
 
@@ -128,6 +128,96 @@ class TierRule(Record):
         return _split_cached(self.growth)
 
 
+class Certification(Record):
+    id: Optional[str] = None
+    customer_id: Optional[str] = None
+    applied_on: Optional[dt.date] = None
+    applicant: Optional[str] = None
+    general_date: Optional[dt.date] = None
+    general_result: Optional[str] = None
+    field_date: Optional[dt.date] = None
+    field_staff: Optional[str] = None
+    field_result: Optional[str] = None
+    reason: Optional[str] = None
+    products: Optional[str] = None
+    expected_amount: Optional[float] = None
+    integrity: Optional[str] = None
+    financial: Optional[str] = None
+    attitude: Optional[str] = None
+    confidentiality: Optional[str] = None
+    cost_level: Optional[str] = None
+    dept_approval: Optional[str] = None
+    exec_approval: Optional[str] = None
+    approved_on: Optional[dt.date] = None
+    result: Optional[str] = None
+    agreement_type: Optional[str] = None
+    agreement_no: Optional[str] = None
+    note: Optional[str] = None
+
+    @property
+    def investigated(self) -> bool:
+        """Both investigations of the seed's 第6条 are on record."""
+        return bool(self.general_date and self.general_result and self.field_date and self.field_result
+                    and self.field_staff)
+
+    def principles(self) -> dict[str, Optional[str]]:
+        return {L.CERTIFICATIONS.header(k): getattr(self, k) for k in L.PRINCIPLES}
+
+
+class Complaint(Record):
+    id: Optional[str] = None
+    customer_id: Optional[str] = None
+    date: Optional[dt.date] = None
+    channel: Optional[str] = None
+    kind: Optional[str] = None
+    content: Optional[str] = None
+    level: Optional[str] = None
+    receiver: Optional[str] = None
+    handler: Optional[str] = None
+    measures: Optional[str] = None
+    due: Optional[dt.date] = None
+    resolved_on: Optional[dt.date] = None
+    state: Optional[str] = None
+    confirmation: Optional[str] = None
+    note: Optional[str] = None
+
+    @property
+    def open(self) -> bool:
+        return self.state in L.COMPLAINT_OPEN or (self.state is None and self.resolved_on is None)
+
+
+class Survey(Record):
+    id: Optional[str] = None
+    customer_id: Optional[str] = None
+    date: Optional[dt.date] = None
+    method: Optional[str] = None
+    surveyor: Optional[str] = None
+    quality: Optional[int] = None
+    delivery: Optional[int] = None
+    service: Optional[int] = None
+    response: Optional[int] = None
+    price: Optional[int] = None
+    score: Optional[float] = None
+    suggestions: Optional[str] = None
+    follow_up: Optional[str] = None
+
+    def computed_score(self) -> Optional[float]:
+        """综合得分 as the native formula computes it: the mean of the 1–5 scores given, ×20."""
+        given = [getattr(self, k) for k in L.SCORE_KEYS if getattr(self, k) is not None]
+        return round(sum(given) / len(given) * 20, 1) if given else None
+
+
+def approval(value: Any) -> Optional[str]:
+    """An approval cell as people write it: 同意 / 驳回 from the drop-down, or the approver's
+    name, which counts as 同意; None when blank."""
+    if value is None:
+        return None
+    s = str(value).strip()
+    if not s:
+        return None
+    return s if s in L.APPROVALS else L.APPROVALS[0]
+
+
 class Settings(BaseModel):
     """Parameters from the Settings table, defaults from layout.SETTING_DEFS."""
     model_config = ConfigDict(extra="allow")
@@ -153,6 +243,21 @@ class Settings(BaseModel):
     min_staff_important: int = 2
     company_sales: Optional[float] = None
     backups_keep: int = 10
+    survey_days_A1: int = 90
+    survey_days_A2: int = 180
+    survey_days_B1: int = 365
+    survey_days_B2: int = 365
+    survey_days_C: int = 365
+    survey_days_D: int = 365
+    survey_follow_below: float = 60
+    survey_follow_days: int = 14
+    leaders: Optional[str] = None
+
+    def survey_days(self, tier: str | None) -> int | None:
+        return getattr(self, f"survey_days_{tier}", None) if tier else None
+
+    def leader_names(self) -> list[str]:
+        return split_names(self.leaders)
 
     def visit_days(self, tier: str | None) -> int | None:
         if not tier:
@@ -186,7 +291,9 @@ class Settings(BaseModel):
                 continue
             default = sdef.default
             try:
-                if sdef.field == "as_of":
+                if sdef.text:
+                    v = clean_text(raw)
+                elif sdef.field == "as_of":
                     v = to_date(raw)
                     if v is None:
                         raise ValueError
@@ -251,7 +358,8 @@ def to_date(v: Any) -> dt.date | None:
     return parse_date(v)
 
 
-MODELS = {"Customers": Customer, "Visits": Visit, "Receivables": Receivable, "TierRules": TierRule}
+MODELS = {"Customers": Customer, "Visits": Visit, "Receivables": Receivable, "TierRules": TierRule,
+          "Certifications": Certification, "Complaints": Complaint, "Surveys": Survey}
 
 
 def coerce_value(col: L.Column, v: Any) -> tuple[Any, str | None]:
@@ -272,6 +380,8 @@ def coerce_value(col: L.Column, v: Any) -> tuple[Any, str | None]:
             return x, None
         if col.kind == L.INT:
             x = to_number(v)
+            if x is not None and ((col.lo is not None and x < col.lo) or (col.hi is not None and x > col.hi)):
+                return None, f"“{col.header}”应为 {col.lo:g}–{col.hi:g} 的整数，当前为 {v}"
             return (int(x) if x is not None else None), None
         if col.kind in (L.DATE, L.DATETIME):
             return to_date(v), None

@@ -12,7 +12,8 @@ from typing import Any
 
 from .. import layout as L
 from .findings import FindingsReport
-from .models import Customer, Receivable, Settings, TierRule, Visit
+from .models import Customer, Receivable, Settings, TierRule, Visit, approval
+from .procedures import ProcedureChecks
 from .values import CellError
 from .names import normalize_name
 from .receivables import dunning_level, dunning_rank, overdue_days
@@ -34,6 +35,10 @@ class Inputs:
     header_rows: dict[str, int]  # table name → Excel row of its header
     type_problems: dict[str, list[tuple[int, str, Any, str]]] = field(default_factory=dict)
     settings_problems: list[tuple[int, str, str]] = field(default_factory=list)
+    # the §10 tables; None when the book has no such table (a book made before they existed)
+    certifications: list | None = None
+    complaints: list | None = None
+    surveys: list | None = None
 
 
 @dataclass
@@ -75,12 +80,28 @@ class Checker:
         self.visits()
         self.receivables()
         self.rule_table()
+        self.procedures()
         return self.rep
+
+    def procedures(self) -> None:
+        """认定申请, 客户投诉, 满意度调查 (PRODUCT.md §10)."""
+        x = self.x
+        for table, prefix, records, what in (
+                (L.CERTIFICATIONS, "CERT", x.certifications, "申请"), (L.COMPLAINTS, "COMPLAINT", x.complaints, "投诉"),
+                (L.SURVEYS, "SURVEY", x.surveys, "调查")):
+            seen: dict[str, int] = {}
+            for rec in records or ():
+                self._id_and_customer(table, prefix, rec, seen, W,
+                                      f"{table.header('id')}为空：请填写唯一编号（如 {table.id_prefix}000123）。",
+                                      "请改为新编号", f"请填写该{what}所属客户的编号")
+        ProcedureChecks(self.add, x.customers, x.visits, x.settings, x.as_of, x.certifications, x.complaints,
+                        x.surveys, x.header_rows).run()
 
     # -- types and enumerations ---------------------------------------------------
     def types(self) -> None:
         prefix = {C.name: ("CUST", C), V.name: ("VISIT", V), R.name: ("RECV", R),
-                  L.TIER_RULES.name: ("RULE", L.TIER_RULES)}
+                  L.TIER_RULES.name: ("RULE", L.TIER_RULES), L.CERTIFICATIONS.name: ("CERT", L.CERTIFICATIONS),
+                  L.COMPLAINTS.name: ("COMPLAINT", L.COMPLAINTS), L.SURVEYS.name: ("SURVEY", L.SURVEYS)}
         for tname, probs in self.x.type_problems.items():
             if tname not in prefix:
                 continue
@@ -222,7 +243,7 @@ class Checker:
             if state in ("已批准", "已完成"):
                 for k, who in (("dept_approval", "部门经理"), ("exec_approval", "公司领导")):
                     val = getattr(v, k)
-                    if val != "同意":
+                    if approval(val) != "同意":  # 同意, or the approver's name
                         self.add("VISIT-APPROVAL-MISSING", E, V, i, k,
                                  f"状态为“{state}”的拜访计划须经{who}审批同意（当前：{val or '未审批'}）；"
                                  f"请补办审批，或把状态改回“待审批”。", cid, val)

@@ -166,9 +166,13 @@ def visit_execution(data: BookData, period: Period) -> pd.DataFrame:
 
 
 def staff_kpis(data: BookData, period: Period) -> pd.DataFrame:
-    """绩效考核 per staff member: 新认定客户 (customers of the staff member in 已认定/已签约 whose file was
-    opened in the period — the archive has no separate certification date), 回款率 of receivables due in
-    the period they collect, visits done vs planned, and average satisfaction of the customers they serve."""
+    """绩效考核 per staff member: 新认定客户 (applications of the customers they serve approved in the
+    period; in a book without the 认定申请 table, certified customers whose file was opened in the
+    period), 回款率 of receivables due in the period they collect, visits done vs planned, average
+    satisfaction of the customers they serve, 投诉解决率 (complaints received in the period that they
+    handle, resolved or closed) and 调查覆盖率 (their certified customers surveyed in the period)."""
+    approved_in = {a.customer_id for a in data.certifications or ()
+                   if a.result == "通过" and a.approved_on in period} if data.certifications is not None else None
     cust = customers_frame(data)
     recv = receivables_frame(data)
     vis = visits_frame(data, period)
@@ -184,8 +188,11 @@ def staff_kpis(data: BookData, period: Period) -> pd.DataFrame:
     for p in sorted(people):
         ids = serves.get(p, set())
         mine = cust[cust["客户编号"].isin(ids)]
-        new_cert = mine.loc[mine["认定状态"].isin(list(L.CERTIFIED_STATUSES)).astype(bool) &
-                            mine["建档日期"].map(lambda d: d in period).astype(bool)]
+        if approved_in is not None:
+            new_cert = mine.loc[mine["客户编号"].isin(approved_in)]
+        else:
+            new_cert = mine.loc[mine["认定状态"].isin(list(L.CERTIFIED_STATUSES)).astype(bool) &
+                                mine["建档日期"].map(lambda d: d in period).astype(bool)]
         r = recv[recv["催收人"] == p]
         total, paid, rate = collection_rate(r, period)
         v = vis[vis["人员"] == p]
@@ -193,9 +200,11 @@ def staff_kpis(data: BookData, period: Period) -> pd.DataFrame:
         rows.append({"人员": p, "负责客户数": len(mine), "新认定客户": len(new_cert), "期间到期应收": total,
                      "期间回款": paid, "回款率": rate, "计划拜访": len(v), "完成拜访": int(v["已完成"].sum()),
                      "拜访完成率": (v["已完成"].sum() / len(v)) if len(v) else None,
-                     "客户满意度": float(sat.mean()) if len(sat) else None})
+                     "客户满意度": float(sat.mean()) if len(sat) else None,
+                     "投诉解决率": complaint_resolution(data, period, p),
+                     "调查覆盖率": survey_coverage(data, period, ids)})
     return pd.DataFrame(rows, columns=["人员", "负责客户数", "新认定客户", "期间到期应收", "期间回款", "回款率",
-                                       "计划拜访", "完成拜访", "拜访完成率", "客户满意度"])
+                                       "计划拜访", "完成拜访", "拜访完成率", "客户满意度", "投诉解决率", "调查覆盖率"])
 
 
 def grade_changes(data: BookData, period: Period) -> pd.DataFrame:
@@ -215,3 +224,166 @@ def grade_changes(data: BookData, period: Period) -> pd.DataFrame:
         if d is not None and d >= period.start:
             rows.append({c: r.get(c) for c in cols})
     return pd.DataFrame(rows, columns=cols)
+
+
+# ---------------------------------------------------------------------------
+# The monthly meeting pack (例会: 总结上月工作情况，制定下月工作计划, PRODUCT.md §10.4)
+def month_period(month: str) -> Period:
+    """'2026-10' → 2026-10-01 … 2026-10-31."""
+    y, m = (int(x) for x in month.split("-"))
+    start = dt.date(y, m, 1)
+    nxt = dt.date(y + (m == 12), m % 12 + 1, 1)
+    return Period(start, nxt - dt.timedelta(days=1))
+
+
+def next_month(p: Period) -> Period:
+    return month_period(f"{p.end + dt.timedelta(days=1):%Y-%m}")
+
+
+def meeting_month(as_of: dt.date) -> str:
+    """The month a meeting on the as-of date looks back on: the as-of month when it is its last
+    day, else the month before."""
+    if (as_of + dt.timedelta(days=1)).day == 1:
+        return f"{as_of:%Y-%m}"
+    return f"{as_of.replace(day=1) - dt.timedelta(days=1):%Y-%m}"
+
+
+def _serving(data: BookData) -> dict[str, set[str]]:
+    """Customer id → the people serving it (客户经理 and 对接人员)."""
+    return {c.id: set(split_names(c.staff)) | ({c.manager} if c.manager else set()) for c in data.customers if c.id}
+
+
+def _grade_log_rows(data: BookData) -> list[dict]:
+    t = data.tables.get(L.GRADE_LOG.name)
+    return t.records() if t is not None else []
+
+
+def monthly_summary(data: BookData, month: Period) -> pd.DataFrame:
+    """上月总结 per person: visits done vs planned in the month, money collected (回款日期 in the
+    month, by 催收人), certifications approved (审批日期 in the month, by the customer's people),
+    complaints opened (受理人) and closed (处理人), grade changes of their customers."""
+    cols = ["人员", "计划拜访", "完成拜访", "拜访完成率", "回款金额", "新认定客户", "新增投诉", "解决投诉", "等级变动"]
+    serving = _serving(data)
+    rows: dict[str, dict] = {}
+
+    def row(p: str) -> dict:
+        return rows.setdefault(p, {c: 0 for c in cols} | {"人员": p})
+
+    for v in data.visits:
+        if v.state in ACTIVE_VISIT_STATES and v.planned_date in month:
+            for p in split_names(v.staff) or ["（未填写）"]:
+                row(p)["计划拜访"] += 1
+                row(p)["完成拜访"] += v.state == "已完成"
+    for r in data.receivables:
+        if r.paid_date in month and (r.paid or 0) > 0:
+            row(r.collector or "（未填写）")["回款金额"] += float(min(r.paid, r.amount or r.paid))
+    for a in data.certifications or ():
+        if a.result == "通过" and a.approved_on in month:
+            for p in serving.get(a.customer_id, ()) or ["（未填写）"]:
+                row(p)["新认定客户"] += 1
+    for x in data.complaints or ():
+        if x.date in month:
+            row(x.receiver or "（未填写）")["新增投诉"] += 1
+        if x.resolved_on in month and x.state in ("已解决", "已关闭"):
+            for p in split_names(x.handler) or ["（未填写）"]:
+                row(p)["解决投诉"] += 1
+    for g in _grade_log_rows(data):
+        try:
+            d = to_date(g.get(L.GRADE_LOG.header("time")))
+        except ValueError:
+            d = None
+        if d in month:
+            for p in serving.get(g.get(L.GRADE_LOG.header("customer_id")), ()):
+                row(p)["等级变动"] += 1
+    out = pd.DataFrame(sorted(rows.values(), key=lambda r: r["人员"]), columns=cols)
+    out["拜访完成率"] = [(d / p) if p else None for d, p in zip(out["完成拜访"], out["计划拜访"])]
+    return out
+
+
+PLAN_COLS = ["人员", "事项", "客户编号", "客户名称", "日期", "说明"]
+
+
+def next_month_plan(data: BookData, month: Period) -> pd.DataFrame:
+    """下月计划 per person: visits due by each customer's frequency, receivables falling due,
+    agreements expiring, surveys due, complaints still open — one line per item."""
+    from ..domain.procedures import by_customer, latest
+    from ..domain.visits import next_visit_due
+    names = {c.id: c.name for c in data.customers if c.id}
+    items: list[dict] = []
+
+    def add(person, kind, cid, when, note):
+        items.append({"人员": person or "（未填写）", "事项": kind, "客户编号": cid, "客户名称": names.get(cid),
+                      "日期": when, "说明": note})
+
+    last = data.last_visits()
+    surveys = by_customer(data.surveys or ())
+    for c in data.customers:
+        if not c.id or c.status == "停用":
+            continue
+        due = next_visit_due(c.tier, last.get(c.id), data.settings, data.as_of)
+        if due is not None and due <= month.end:
+            add(c.manager, "应拜访", c.id, max(due, month.start),
+                f"{c.tier} 客户每 {data.settings.visit_days(c.tier)} 天拜访一次" +
+                (f"，上次 {last[c.id]:%Y-%m-%d}" if c.id in last else "，尚无已完成拜访"))
+        if c.agreement_expiry in month:
+            add(c.manager, "协议到期", c.id, c.agreement_expiry, f"{c.agreement_type or ''} {c.agreement_no or ''} 到期，安排续签")
+        days = data.settings.survey_days(c.tier)
+        if data.surveys is not None and c.status in L.CERTIFIED_STATUSES and days:
+            s = latest(surveys.get(c.id, []))
+            due = (s.date + dt.timedelta(days=days)) if s else month.start
+            if due <= month.end:
+                add(c.manager, "满意度调查", c.id, max(due, month.start),
+                    f"每 {days} 天一次" + (f"，上次 {s.date:%Y-%m-%d}" if s else "，尚无调查"))
+    for r in data.receivables:
+        if r.due_date in month and r.amount and r.open_amount > 0.005:
+            add(r.collector, "应收到期", r.customer_id, r.due_date, f"{r.id} 未回 {r.open_amount:,.2f} 元")
+    for x in data.complaints or ():
+        if x.open:
+            for p in split_names(x.handler) or [None]:
+                add(p, "未结投诉", x.customer_id, x.due, f"{x.id} {x.level or ''}{x.kind or ''}：{x.content or ''}")
+    out = pd.DataFrame(items, columns=PLAN_COLS)
+    order = {k: i for i, k in enumerate(("应拜访", "应收到期", "协议到期", "满意度调查", "未结投诉"))}
+    if len(out):
+        out = out.assign(_k=out["事项"].map(order)).sort_values(["人员", "_k", "日期", "客户编号"],
+                                                                na_position="last").drop(columns="_k")
+    return out.reset_index(drop=True)
+
+
+def complaint_resolution(data: BookData, period: Period, person: str) -> float | None:
+    """Share of the complaints received in the period that the person handles and that are
+    resolved or closed."""
+    mine = [x for x in data.complaints or () if x.date in period and person in split_names(x.handler)]
+    return sum(x.state in ("已解决", "已关闭") for x in mine) / len(mine) if mine else None
+
+
+def survey_coverage(data: BookData, period: Period, ids: set[str]) -> float | None:
+    """Share of the person's certified customers with a survey in the period."""
+    if data.surveys is None:
+        return None
+    certified = {c.id for c in data.customers if c.id in ids and c.status in L.CERTIFIED_STATUSES}
+    if not certified:
+        return None
+    surveyed = {s.customer_id for s in data.surveys if s.date in period}
+    return len(certified & surveyed) / len(certified)
+
+
+def open_complaints(data: BookData) -> pd.DataFrame:
+    """Open complaints per customer (in the customer's context: tier and manager)."""
+    cols = ["客户编号", "客户名称", "等级", "客户经理", "未结投诉", "其中重大", "最早投诉日期", "最近处理期限", "处理人"]
+    by = {c.id: c for c in data.customers if c.id}
+    groups: dict[str, list] = {}
+    for x in data.complaints or ():
+        if x.open and x.customer_id:
+            groups.setdefault(x.customer_id, []).append(x)
+    rows = []
+    for cid, xs in groups.items():
+        c = by.get(cid)
+        dates = [x.date for x in xs if x.date]
+        dues = [x.due for x in xs if x.due]
+        rows.append({"客户编号": cid, "客户名称": c.name if c else None, "等级": (c.tier if c else None) or UNGRADED,
+                     "客户经理": c.manager if c else None, "未结投诉": len(xs),
+                     "其中重大": sum(x.level == "重大" for x in xs), "最早投诉日期": min(dates) if dates else None,
+                     "最近处理期限": min(dues) if dues else None,
+                     "处理人": "、".join(sorted({n for x in xs for n in split_names(x.handler)}))})
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["其中重大", "未结投诉", "客户编号"], ascending=[False, False, True]).reset_index(drop=True)

@@ -13,7 +13,19 @@ from .writer import Chart, Section, write_report
 REPORT_STEM = "大客户管理报表"
 
 
-def sections(data: BookData) -> list[Section]:
+def meeting_sections(data: BookData, month: str) -> list[Section]:
+    """例会: last month's summary and next month's plan, per person, ready to print."""
+    m = B.month_period(month)
+    nxt = B.next_month(m)
+    return [
+        Section("例会-上月总结", f"{m.start:%Y年%m月} 工作总结（按人员）", B.monthly_summary(data, m),
+                f"统计期间 {m.label}：拜访按计划日期，回款按回款日期和催收人，新认定按审批日期，投诉按受理/解决日期"),
+        Section("例会-下月计划", f"{nxt.start:%Y年%m月} 工作计划（按人员）", B.next_month_plan(data, nxt),
+                f"计划期间 {nxt.label}：应拜访按拜访频率，应收按到期日，协议按到期日，满意度调查按调查间隔，以及全部未结投诉"),
+    ]
+
+
+def sections(data: BookData, month: str | None = None) -> list[Section]:
     period = B.Period.year_to_date(data.as_of)
     dunning = dunning_list(data)
     ov = B.overview(data, period)
@@ -37,7 +49,8 @@ def sections(data: BookData) -> list[Section]:
         Section("绩效考核", "大客户人员绩效考核指标", kpis,
                 "新认定客户按期间内建档且已认定/已签约统计；回款率按催收人统计期间内到期的应收"),
         Section("等级变动", "期间内客户等级变动", changes, "来自调级记录"),
-    ]
+    ] + ([Section("投诉情况", "未结投诉（按客户）", B.open_complaints(data), "状态为待处理、处理中的投诉")]
+         if data.complaints is not None else []) + (meeting_sections(data, month) if month else [])
 
 
 def report_paths(book_path: Path, out: str | None, as_of) -> Path:
@@ -54,12 +67,14 @@ def report_paths(book_path: Path, out: str | None, as_of) -> Path:
     return p
 
 
-def build_report(data: BookData, book_path: Path, out: str | None = None, pdf: bool = False) -> list[Path]:
+def build_report(data: BookData, book_path: Path, out: str | None = None, pdf: bool = False,
+                 month: str | None = None) -> list[Path]:
     path = report_paths(Path(book_path), out, data.as_of)
     period = B.Period.year_to_date(data.as_of)
     tmp = path.with_name(".~kam_" + path.name)
     try:
-        write_report(tmp, "大客户管理报表", f"基准日期 {data.as_of:%Y-%m-%d}，统计期间 {period.label}", sections(data))
+        write_report(tmp, "大客户管理报表", f"基准日期 {data.as_of:%Y-%m-%d}，统计期间 {period.label}",
+                     sections(data, month))
         tmp.replace(path)
     except BaseException as e:  # a full disk, a read-only folder: no half-written file left behind
         tmp.unlink(missing_ok=True)

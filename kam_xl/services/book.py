@@ -136,7 +136,8 @@ def validate_book(store: TableStore, as_of: dt.date | None = None, dry_run: bool
     from .validate import validate
     progress = progress or _Quiet()
     progress.step("读取工作簿")
-    report = validate(context.load(store, context.CORE, as_of, keep_customer_rows=False))
+    names = list(context.CORE) + context.procedure_tables(store)
+    report = validate(context.load(store, names, as_of, keep_customer_rows=False))
     if not dry_run:
         progress.step("写入")
         store.write(report.changes)
@@ -151,10 +152,20 @@ def run_validate(path, as_of=None, dry_run=False):
 
 @bulk
 def report_book(store: TableStore, book_path: Path, out: str | None = None,
-                as_of: dt.date | None = None, pdf: bool = False) -> list[Path]:
+                as_of: dt.date | None = None, pdf: bool = False, month: str | None = None) -> list[Path]:
+    """The management report; with `month` (YYYY-MM, or MEETING_AUTO: the month a meeting on the
+    as-of date looks back on) also the monthly meeting pack."""
+    from ..reports.builders import meeting_month
     from ..reports.service import build_report
-    data = context.load(store, list(context.CORE) + [L.GRADE_LOG.name], as_of, columns=REPORT_COLUMNS)
-    return ReportFiles(build_report(data, book_path, out, pdf), notices=list(data.notices))
+    names = list(context.CORE) + [L.GRADE_LOG.name] + context.procedure_tables(store)
+    columns = REPORT_COLUMNS if not month else {}  # the meeting pack reads visit and payment dates too
+    data = context.load(store, names, as_of, columns=columns)
+    if month == MEETING_AUTO:
+        month = meeting_month(data.as_of)
+    return ReportFiles(build_report(data, book_path, out, pdf, month), notices=list(data.notices))
+
+
+MEETING_AUTO = "auto"
 
 
 class ReportFiles(list):
@@ -165,8 +176,42 @@ class ReportFiles(list):
         self.notices = list(notices)
 
 
-def run_report(path, out=None, as_of=None, pdf=False) -> list[Path]:
-    return report_book(FileStore(path), Path(path), out, as_of, pdf)
+def form_book(store: TableStore, book_path: Path, customer_id: str, out: str | None = None,
+              pdf: bool = True) -> list[Path]:
+    """The printable 客户认定申请表 of one customer (xlsx, and PDF when LibreOffice is there)."""
+    from ..domain.procedures import by_customer, latest_application
+    from ..reports.forms import write_form
+    from ..reports.pdf import soffice, to_pdf
+    names = [L.CUSTOMERS.name] + [n for n in (L.CERTIFICATIONS.name,) if store.has_table(n)]
+    data = context.load(store, names)
+    wanted = str(customer_id).strip()
+    customer = next((c for c in data.customers if c.id == wanted), None)
+    if customer is None:
+        raise BadArgument(book_path, f"客户档案中没有客户编号 {wanted}", f"no customer {wanted}")
+    app = latest_application(by_customer(data.certifications or ()).get(customer.id, []))
+    folder = Path(out) if out else Path(book_path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"客户认定申请表_{customer.id}.xlsx"
+    tmp = path.with_name(".~kam_" + path.name)
+    try:
+        write_form(tmp, customer, app)
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        from ..errors import ReportWriteFailed
+        raise ReportWriteFailed(path, e.strerror or str(e), str(e)) from None
+    outs = [path]
+    if pdf and soffice() is not None:
+        outs.append(to_pdf(path))
+    return outs
+
+
+def run_form(path, customer_id, out=None, pdf=True) -> list[Path]:
+    return form_book(FileStore(path), Path(path), customer_id, out, pdf)
+
+
+def run_report(path, out=None, as_of=None, pdf=False, month=None) -> list[Path]:
+    return report_book(FileStore(path), Path(path), out, as_of, pdf, month)
 
 
 @bulk
@@ -208,6 +253,11 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
     rep = run_validate(book)
     lines += ["[全面校验 validate]"] + rep.summary_lines()[:12]
     from ..reports.pdf import soffice
-    outs = run_report(book, out=str(folder), pdf=pdf and soffice() is not None)
-    lines += ["[生成报表 report]"] + [str(p) for p in outs]
+    from ..demo import AS_OF
+    from ..reports.builders import meeting_month
+    outs = run_report(book, out=str(folder), pdf=pdf and soffice() is not None, month=meeting_month(AS_OF))
+    lines += ["[生成报表 report（含月度例会材料）]"] + [str(p) for p in outs]
+    first = next(c for c in context.load(FileStore(book), [L.CUSTOMERS.name]).customers if c.status == "已签约")
+    forms = run_form(book, first.id, out=str(folder), pdf=pdf and soffice() is not None)
+    lines += ["[客户认定申请表 form]"] + [str(p) for p in forms]
     return lines

@@ -11,6 +11,13 @@ from ..domain.models import Customer, Receivable, Settings, TierRule, Visit, coe
 from ..workbook.tables import Table, TableStore
 
 CORE = (L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name, L.TIER_RULES.name, L.SETTINGS.name)
+PROCEDURES = ((L.CERTIFICATIONS.name, L.CERTIFICATIONS, "certifications"),
+              (L.COMPLAINTS.name, L.COMPLAINTS, "complaints"), (L.SURVEYS.name, L.SURVEYS, "surveys"))
+
+
+def procedure_tables(store: TableStore) -> list[str]:
+    """The §10 tables this book has (a book made before them has none)."""
+    return [name for name, _, _ in PROCEDURES if store.has_table(name)]
 
 
 @dataclass
@@ -30,6 +37,10 @@ class BookData:
     # customer id → date of the last completed visit, when only that was read (load(visits="last"))
     _last_visits: dict[str, dt.date] | None = field(default=None, repr=False)
     notices: list = field(default_factory=list)  # what the store found around the tables
+    # the §10 tables (None: the book has none, it was made before they existed)
+    certifications: list | None = None
+    complaints: list | None = None
+    surveys: list | None = None
     formulas: dict[str, dict[str, str | None]] = field(default_factory=dict)  # calculated columns as found
 
     def settle(self, what: str | None = None) -> None:
@@ -170,7 +181,8 @@ def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None =
         raise
     if wait:
         data.settle()  # an error of the second thread is this load's error
-    for name, tdef, attr in ((L.CUSTOMERS.name, L.CUSTOMERS, "customers"), (L.TIER_RULES.name, L.TIER_RULES, "rules")):
+    for name, tdef, attr in ((L.CUSTOMERS.name, L.CUSTOMERS, "customers"), (L.TIER_RULES.name, L.TIER_RULES, "rules"),
+                             *PROCEDURES):
         if name in data.tables:
             t = data.tables[name]
             if t.column_values is not None:

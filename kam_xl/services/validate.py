@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from .. import layout as L
 from ..domain.findings import FindingsReport
+from ..domain.procedures import satisfaction_updates
 from ..domain.selection import Checker, Dunning, Inputs
 from ..workbook.tables import Changes
 from .context import BookData
@@ -55,7 +56,8 @@ def _checker(data: BookData) -> Checker:
     return Checker(Inputs(
         customers=data.customers, visits=data.visits, receivables=data.receivables,
         rules=data.rules, settings=data.settings, as_of=data.as_of, header_rows=header_rows,
-        type_problems=data.type_problems, settings_problems=data.settings_problems))
+        type_problems=data.type_problems, settings_problems=data.settings_problems,
+        certifications=data.certifications, complaints=data.complaints, surveys=data.surveys))
 
 
 def dunning(data: BookData) -> list[Dunning]:
@@ -80,6 +82,10 @@ def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport
             level = checker.dunning_levels.get(r.row_index)
             if level != r.dunning_level:
                 out.changes.set(R.name, r.row_index, header, level)
+    if data.surveys is not None:  # 满意度 is the latest survey's 综合得分 (validate keeps it so)
+        header = L.CUSTOMERS.header("satisfaction")
+        for row, score in satisfaction_updates(data.customers, data.surveys).items():
+            out.changes.set(L.CUSTOMERS.name, row, header, score)
     out.changes.status = (f"{now:%Y-%m-%d %H:%M} 全面校验：错误 {report.errors} 项，警告 {report.warnings} 项"
                           f"，逾期客户 {len(checker.dunning)} 户")
     return out

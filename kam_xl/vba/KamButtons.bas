@@ -20,3 +20,7 @@ End Sub
 Sub KamImport()
     RunPython "import kam_xl.xl.macros as m; m.import_archives()"
 End Sub
+
+Sub KamForm()
+    RunPython "import kam_xl.xl.macros as m; m.form()"
+End Sub

@@ -61,7 +61,9 @@ def _cell_value(col: L.Column, v: Any) -> Any:
 
 
 def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]],
-               cached: list[dict[str, Any]] | None = None, rules=None):
+               cached: list[dict[str, Any]] | None = None, rules=None, shared: list | None = None):
+    """`shared` collects (sheet, placeholder, column letter, first row, last row, formula) of
+    calculated columns written as one shared formula each (see _finish)."""
     first_row = t.first_row - 1
     last_row = first_row + max(len(rows), 1)
     last_col = t.first_col + len(t.columns) - 1
@@ -86,6 +88,11 @@ def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]
             if not col.formula:
                 continue
             formula = _structured(t, col, rules)
+            if len(cached) > 1 and shared is not None:
+                placeholder = f"KAMSHARED{len(shared)}"
+                shared.append((t.sheet, placeholder, xl_col_to_name(t.first_col + i), first_row + 2,
+                               first_row + 1 + len(cached), formula[1:]))
+                formula = "=" + placeholder
             for r, values in enumerate(cached):
                 v = values.get(col.header)
                 if v is None or v == "":
@@ -165,6 +172,15 @@ def _conditional_formats(ws, fmts: _Formats, t: L.TableDef, first_data_row: int)
             ws.conditional_format(rng(key), {
                 "type": "formula", "criteria": f'=AND(ISNUMBER(${c}{first_data_row + 1}),${c}{first_data_row + 1}>0)',
                 "format": fmts.overdue})
+    if t is L.COMPLAINTS:  # open complaints past their deadline
+        d, s = _col_letter(t, "due"), _col_letter(t, "state")
+        r = first_data_row + 1
+        ws.conditional_format(rng("due"), {
+            "type": "formula",
+            "criteria": f'=AND(ISNUMBER(${d}{r}),${d}{r}<{L.ASOF_NAME},OR(${s}{r}="待处理",${s}{r}="处理中"))',
+            "format": fmts.overdue})
+    if t is L.SURVEYS:  # low scores
+        ws.conditional_format(rng("score"), {"type": "cell", "criteria": "<", "value": 60, "format": fmts.overdue})
     if t is L.VISITS:
         p = _col_letter(t, "planned_date")
         s = _col_letter(t, "state")
@@ -243,17 +259,18 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     if isinstance(asof_value, dt.datetime):
         asof_value = asof_value.date()
     rules = [coerce_record(L.TIER_RULES, r, i)[0] for i, r in enumerate(rule_rows)]
+    shared: list = []
     setting_values, _ = Settings.from_rows(setting_rows)
     cached = cached_for(data, rules, setting_values, asof_value)
     _home(wb, sheets[L.SHEET_HOME], fmts, f'=IF({asof_ref}="",TODAY(),{asof_ref})', asof_value)
     home_asof = re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", L.HOME_ASOF_CELL)
     wb.define_name(L.ASOF_NAME, f"='{L.SHEET_HOME}'!{home_asof}")
 
-    for t in (L.CUSTOMERS, L.VISITS, L.RECEIVABLES, L.GRADE_LOG, L.ISSUES, L.IMPORT_LOG):
+    for t in (*L.DATA_TABLES, *L.PROCEDURE_TABLES, L.GRADE_LOG, L.ISSUES, L.IMPORT_LOG):
         ws = sheets[t.sheet]
-        first, _ = _add_table(wb, ws, fmts, t, data.get(t.name, []), cached.get(t.name), rules)
-        ws.freeze_panes(t.first_row, 2 if t in L.DATA_TABLES else 0)
-        if t in L.DATA_TABLES:
+        first, _ = _add_table(wb, ws, fmts, t, data.get(t.name, []), cached.get(t.name), rules, shared)
+        ws.freeze_panes(t.first_row, 2 if t in L.DATA_TABLES + L.PROCEDURE_TABLES else 0)
+        if t in L.DATA_TABLES + L.PROCEDURE_TABLES:
             _conditional_formats(ws, fmts, t, first + 1)
 
     conf = sheets[L.SHEET_XLWINGS_CONF]
@@ -264,21 +281,40 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     conf.set_column(1, 1, 30)
     wb.set_properties({"title": L.APP_TITLE, "comments": "kam_xl master workbook"})
     wb.close()
-    _no_recalculation_on_open(path)
+    _finish(path, shared)
     return path
 
 
-def _no_recalculation_on_open(path: Path) -> None:
-    """xlsxwriter asks for a full recalculation on every open (fullCalcOnLoad) with an old
-    calcId (which makes Excel recalculate too).  The cached values are right, so the book
-    says it was last calculated by a current Excel and asks for nothing."""
+def _finish(path: Path, shared: list) -> None:
+    """Two things xlsxwriter cannot write:
+    - no recalculation on open: it asks for a full one every time (fullCalcOnLoad) with an old
+      calcId (which makes Excel recalculate too); the cached values are right, so the book says
+      it was last calculated by a current Excel;
+    - each calculated column as one shared formula, the way Excel stores a table column (the
+      master cell holds the text, every other cell points at it): a 3,000-character tier
+      formula is not repeated in 100,000 cells."""
+    from xml.sax.saxutils import escape
+    from .package import read_package
     from .rawzip import copy_with_replacements
     import zipfile
+    replaced: dict[str, bytes] = {}
     with zipfile.ZipFile(path) as z:
         xml = z.read("xl/workbook.xml")
-    new = re.sub(rb"<calcPr\b[^>]*/>", f'<calcPr calcId="{CALC_ID}"/>'.encode(), xml)
-    tmp = path.with_name(path.name + ".calc")
-    copy_with_replacements(str(path), str(tmp), {"xl/workbook.xml": new}, fsync=False)
+        replaced["xl/workbook.xml"] = re.sub(rb"<calcPr\b[^>]*/>", f'<calcPr calcId="{CALC_ID}"/>'.encode(), xml)
+        sheets = read_package(z).sheets
+        by_part: dict[str, list] = {}
+        for item in shared:
+            by_part.setdefault(sheets[item[0]], []).append(item)
+        for part, items in by_part.items():
+            data = z.read(part)
+            for si, (_, placeholder, col, first, last, text) in enumerate(items):
+                tag = f"<f>{placeholder}</f>".encode()
+                master = f'<f t="shared" ref="{col}{first}:{col}{last}" si="{si}">{escape(text)}</f>'.encode()
+                i = data.find(tag)
+                data = data[:i] + master + data[i + len(tag):].replace(tag, f'<f t="shared" si="{si}"/>'.encode())
+            replaced[part] = data
+    tmp = path.with_name(path.name + ".fin")
+    copy_with_replacements(str(path), str(tmp), replaced, fsync=False)
     tmp.replace(path)
 
 

@@ -225,7 +225,12 @@ def cell_xml(ref: str, value: Any, style: int | None, date1904: bool = False) ->
     if value is None:
         return f'<c r="{ref}"{s}/>'.encode()
     if isinstance(value, Formula):
-        f = f"<f>{_esc(value.text)}</f>"
+        if value.share is None:
+            f = f"<f>{_esc(value.text)}</f>"
+        elif value.share[1] is None:
+            f = f'<f t="shared" si="{value.share[0]}"/>'
+        else:
+            f = f'<f t="shared" ref="{value.share[1]}" si="{value.share[0]}">{_esc(value.text)}</f>'
         c = value.cached
         if c is None:
             return f'<c r="{ref}"{s}>{f}</c>'.encode()
@@ -467,13 +472,27 @@ class Plan:
     # sheet part → [(from row, to row, first col, last col)]: totals rows moving with their table
     moves: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)
     calculated: dict[str, dict[str, str]] = field(default_factory=dict)  # table part → header → formula
+    next_si: dict[str, int] = field(default_factory=dict)  # sheet part → the next free shared-formula index
+
+    def share(self, part: str, edits: dict[int, dict[int, Any]], col: int, first: int, last: int) -> None:
+        """Rows first..last of a column holding the same formula become one shared formula."""
+        if last - first < 1:
+            return
+        cells = [edits.get(r, {}).get(col) for r in range(first, last + 1)]
+        if not all(isinstance(f, Formula) and f.text == cells[0].text for f in cells):
+            return
+        si = self.next_si.get(part, 0)
+        self.next_si[part] = si + 1
+        cells[0].share = (si, f"{col_letter(col)}{first}:{col_letter(col)}{last}")
+        for f in cells[1:]:
+            f.share = (si, None)
 
 
-def plan(pkg: Package, changes: Changes, tables: dict[str, Table]) -> Plan:
+def plan(pkg: Package, changes: Changes, tables: dict[str, Table], next_si: dict[str, int] | None = None) -> Plan:
     """Which cells of which rows change, and where each table ends afterwards.  Rows are
     appended under the last data row and above the totals row, which moves down (or up)
-    with its table."""
-    out = Plan()
+    with its table.  `next_si`: per sheet part, the first shared-formula index not in use."""
+    out = Plan(next_si=dict(next_si or {}))
     names = set(changes.updates) | set(changes.appends) | set(changes.replaces) | set(changes.formulas)
     for name in names:
         tp = pkg.tables[name]
@@ -489,6 +508,7 @@ def plan(pkg: Package, changes: Changes, tables: dict[str, Table]) -> Plan:
             for r in range(r1 + 1, end + 1):  # every row of the table, blank ones too
                 ri = r - r1 - 1
                 edits.setdefault(r, {})[col] = Formula(text, cached[ri] if ri < len(cached) else None)
+            out.share(tp.sheet_part, edits, col, r1 + 1, end)
             out.calculated.setdefault(tp.part, {})[header] = text
             tp.calculated = {**(tp.calculated or {}), header: text}  # appended rows take it too
         for (ri, header), v in changes.updates.get(name, {}).items():
@@ -508,11 +528,15 @@ def plan(pkg: Package, changes: Changes, tables: dict[str, Table]) -> Plan:
             for c in range(c1, c2 + 1):
                 edits.setdefault(old_total, {})[c] = DELETE
             out.moves.setdefault(tp.sheet_part, []).append((old_total, new_total, c1, c2))
+        first_new = r1 + 1 + n_rows
         for rows in (changes.replaces.get(name), changes.appends.get(name)):
             for values in rows or ():
                 er = r1 + 1 + n_rows
                 edits.setdefault(er, {}).update(_row_values(tp, tdef, headers, er, values))
                 n_rows += 1
+        for h in (tp.calculated or {}):  # new rows' calculated cells: one shared formula per column
+            if h in headers:
+                out.share(tp.sheet_part, edits, c1 + headers.index(h), first_new, r1 + n_rows)
         last = new_end + tp.totals_rows
         if last > r2:
             out.grows[name] = (range(r2 + 1, last + 1), c1, c2)
@@ -562,7 +586,11 @@ def expand_shared(sheet_xml: bytes, touched: set[tuple[int, int]]) -> bytes:
         start = sheet_xml.rfind(b"<c ", 0, m.start())
         ref = _CELL_REF.search(sheet_xml, start, start + 64)
         if ref and (int(ref[2]), col_index(ref[1].decode())) in touched:
-            si = _SI.search(m[1])
+            si, span = _SI.search(m[1]), re.search(rb'\bref="([A-Z]+\d+(?::[A-Z]+\d+)?)"', m[1])
+            if span:  # every cell of the group overwritten (a column given a new formula): nothing to keep
+                a1, b1, a2, b2 = parse_ref(span[1].decode())
+                if all((r, c) in touched for r in range(b1, b2 + 1) for c in range(a1, a2 + 1)):
+                    continue
             if si:
                 groups[si[1]] = (ref[1].decode() + ref[2].decode(), unescape(m[2].decode()))
     if not groups:

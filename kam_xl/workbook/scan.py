@@ -22,6 +22,7 @@ _T_ATTR = re.compile(rb'\bt="(\w+)"')
 _V = re.compile(rb"<v>([^<]*)</v>")
 _IS_T = re.compile(rb"<t\b[^>]*>([^<]*)</t>")
 _F = re.compile(rb"<f\b")
+_SI_ANY = re.compile(rb'\bsi="(\d+)"')
 
 
 @dataclass
@@ -38,6 +39,7 @@ class SheetScan:
     error_spans: list[tuple[int, int]] = field(default_factory=list)       # byte spans of error cells
     uncached: set[tuple[int, int]] = field(default_factory=set)            # formula cells with no value
     shared: bool = False                                                   # any t="shared" formula
+    max_si: int = -1                                                       # the highest shared-formula index
     tail: dict[int, dict[int, TailCell]] = field(default_factory=dict)     # rows below the tables
 
 
@@ -103,8 +105,9 @@ class _Scanner:
                 if ref:
                     out.uncached.add(ref)
                 pos = seg.find(needle, pos + 1)
-        if not out.shared and b't="shared"' in seg:
+        if b't="shared"' in seg:
             out.shared = True
+            out.max_si = max([out.max_si] + [int(x) for x in _SI_ANY.findall(seg)])
         last = seg.rfind(b"<row ")
         if last < 0:
             return

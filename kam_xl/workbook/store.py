@@ -230,6 +230,9 @@ class FileStore:
         self.require([name], {name: []})
         return [str(h) for h in self.pkg.tables[name].columns]
 
+    def has_table(self, name: str) -> bool:
+        return name in self.pkg.tables
+
     def formulas(self, name: str) -> dict[str, str | None]:
         self.require([name], {name: []})
         return dict(self.pkg.tables[name].calculated or {})
@@ -288,7 +291,8 @@ class FileStore:
         _ = self.backups_keep  # read the setting before the commit step
         names = set(changes.updates) | set(changes.appends) | set(changes.replaces) | set(changes.formulas)
         shapes = self._shapes_for(names, [n for n, rows in changes.appends.items() if rows])
-        plan = engine.plan(self.pkg, changes, shapes)
+        plan = engine.plan(self.pkg, changes, shapes,
+                           {part: sc.max_si + 1 for part, sc in self._common["scans"].items()})
         self._refuse_overwrites(plan)
         for n, tp in taken_in.items():
             plan.refs.setdefault(tp.part, (tp.ref, tp.totals_rows))

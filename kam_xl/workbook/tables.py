@@ -19,6 +19,9 @@ class Formula:
     """An Excel formula (without the leading '=') with an optional cached value."""
     text: str
     cached: Any = None
+    # (si, ref) of a shared formula: the master cell carries the text and the ref it covers,
+    # the others (ref None) point at it — how Excel stores a table's calculated column
+    share: tuple[int, str | None] | None = None
 
 
 @dataclass
@@ -146,6 +149,9 @@ class TableStore(Protocol):
     def read(self, names: Iterable[str],
              columns: dict[str, Iterable[str]] | None = None) -> dict[str, Table]:
         """Tables by name; `columns` limits some tables to the headers an action needs."""
+
+    def has_table(self, name: str) -> bool:
+        """Whether the book has this table."""
 
     def headers(self, name: str) -> list[str]:
         """Every header of a table, in order."""

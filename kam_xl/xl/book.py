@@ -116,6 +116,13 @@ class XlBook:
         _, t = self._table(name)
         return [str(h) for h in t.header_row_range.value]
 
+    def has_table(self, name: str) -> bool:
+        try:
+            self._table(name)
+            return True
+        except NotAMasterWorkbook:
+            return False
+
     def formulas(self, name: str) -> dict[str, str | None]:
         """The calculated columns' formulas, from each one's first data cell."""
         sheet, t = self._table(name)

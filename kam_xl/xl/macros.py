@@ -78,10 +78,25 @@ def validate(book=None):
 
 
 def report(book=None):
+    """The management report with the monthly meeting pack of the month just ended."""
     def act(b):
         folder = Path(b.fullname).parent
-        outs = services.report_book(XlBook(b), Path(b.fullname), out=str(folder))
-        return "报表已生成：\n" + "\n".join(str(p) for p in outs)
+        outs = services.report_book(XlBook(b), Path(b.fullname), out=str(folder), month=services.MEETING_AUTO)
+        return "报表已生成（含月度例会材料）：\n" + "\n".join(str(p) for p in outs)
+    return _run(act, book)
+
+
+def form(book=None, customer_id: str | None = None):
+    """客户认定申请表 of the customer whose id the user types (Excel's InputBox)."""
+    def act(b):
+        cid = customer_id
+        if cid is None:
+            cid = b.app.api.InputBox("请输入客户编号（如 KH000123）", "打印客户认定申请表", "", Type=2)
+        if not cid or cid is False:
+            return "未输入客户编号，未生成。"
+        folder = Path(b.fullname).parent
+        outs = services.form_book(XlBook(b), Path(b.fullname), str(cid), out=str(folder))
+        return "客户认定申请表已生成：\n" + "\n".join(str(p) for p in outs)
     return _run(act, book)
 
 

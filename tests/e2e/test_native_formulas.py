@@ -60,6 +60,12 @@ def random_receivables(rng: random.Random, n: int) -> list[dict]:
     return rows
 
 
+def random_surveys(rng: random.Random, n: int) -> list[dict]:
+    heads = [L.SURVEYS.header(k) for k in L.SCORE_KEYS]
+    return [{"调查编号": f"MY{i + 1:06d}", "客户编号": "KH000001", "调查日期": AS_OF,
+             **{h: rng.choice([None, 1, 2, 3, 4, 5, 5, 0, 6, 4.5, "x"]) for h in heads}} for i in range(n)]
+
+
 def _records(sheet: list[list], table: L.TableDef) -> list[dict]:
     header, *rows = sheet
     return [dict(zip(header, (None if v == "" else v for v in r))) for r in rows if any(v != "" for v in r)]
@@ -120,13 +126,23 @@ def _cached_equals_recalculated(book: Path) -> None:
 def default_book(tmp_path_factory) -> Path:
     rng = random.Random(20261202)
     book = tmp_path_factory.mktemp("native") / "book.xlsm"
-    build_master(book, {C.name: random_customers(rng, 5000), R.name: random_receivables(rng, 5000)},
-                 {"基准日期": AS_OF})
+    build_master(book, {C.name: random_customers(rng, 5000), R.name: random_receivables(rng, 5000),
+                        L.SURVEYS.name: random_surveys(rng, 1000)}, {"基准日期": AS_OF})
     return book
 
 
 def test_libreoffice_recalculates_every_calculated_cell_as_python_does(default_book):
     _compare(default_book, 5000, 5000)
+
+
+def test_libreoffice_computes_the_survey_score_as_python_does(default_book):
+    got = lo.recalc(default_book, [L.SURVEYS.sheet])
+    assert not got["errors"][L.SURVEYS.sheet]
+    rows = _records(got["sheets"][L.SURVEYS.sheet], L.SURVEYS)
+    assert len(rows) == 1000
+    for i, row in enumerate(rows):
+        want = coerce_record(L.SURVEYS, row, i)[0].computed_score()
+        assert (row.get("综合得分") or None) == want, (i + 2, row, want)
 
 
 def test_the_cached_values_are_what_a_formula_engine_computes(default_book):

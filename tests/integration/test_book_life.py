@@ -33,7 +33,8 @@ REFUSED = {  # variant → the actions that must refuse (everything else must be
 OWNED = {
     "regrade": {L.CUSTOMERS.name: {L.CUSTOMERS.header("tier"), L.CUSTOMERS.header("graded_on")},
                 L.GRADE_LOG.name: None},
-    "validate": {L.ISSUES.name: None, L.RECEIVABLES.name: {L.RECEIVABLES.header("dunning_level")}},
+    "validate": {L.ISSUES.name: None, L.RECEIVABLES.name: {L.RECEIVABLES.header("dunning_level")},
+                 L.CUSTOMERS.name: {L.CUSTOMERS.header("satisfaction")}},  # the latest survey's score
     "report": {},
     "import": {L.CUSTOMERS.name: None, L.VISITS.name: None, L.RECEIVABLES.name: None, L.IMPORT_LOG.name: None},
 }

@@ -44,7 +44,7 @@ def test_report_is_named_by_the_as_of_date_with_one_sheet_per_section(report):
     _, outs = report
     assert outs[0].name == "大客户管理报表_2026-10-31.xlsx"
     wb = openpyxl.load_workbook(outs[0])
-    assert wb.sheetnames == ["概览", "等级分布", "账龄分析", "催讨清单", "拜访执行", "绩效考核", "等级变动"]
+    assert wb.sheetnames == ["概览", "等级分布", "账龄分析", "催讨清单", "拜访执行", "绩效考核", "等级变动", "投诉情况"]
     ws = wb["账龄分析"]
     assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
     assert ws.print_title_rows == "$4:$4"

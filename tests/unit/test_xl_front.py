@@ -373,3 +373,14 @@ def test_a_bug_in_an_action_reaches_the_user_as_a_message(live, monkeypatch):
     text = macros.regrade(book=live)
     assert text.startswith("错误：程序内部错误（ZeroDivisionError") and live.app.alerts == [text]
     assert live.sheets[L.SHEET_HOME].cells[(5, 2)].startswith("错误：")
+
+
+def test_form_and_report_buttons(live, tmp_path, monkeypatch):
+    live.fullname = str(tmp_path / "book.xlsm")
+    text = macros.form(book=live, customer_id="KH000001")
+    assert text.startswith("客户认定申请表已生成") and (tmp_path / "客户认定申请表_KH000001.xlsx").exists()
+    assert "没有客户编号" in macros.form(book=live, customer_id="KH999999")
+    text = macros.report(book=live)
+    assert "月度例会" in text
+    rep = openpyxl.load_workbook(next(tmp_path.glob("大客户管理报表_*.xlsx")))
+    assert {"例会-上月总结", "例会-下月计划"} <= set(rep.sheetnames)
