@@ -157,3 +157,30 @@ def test_a_broken_rule_row_is_reported_with_its_excel_row(book_factory, capsys):
     out = capsys.readouterr().out
     assert "分级规则表 第2行 “年用量上限(不含)”：年用量上限应大于下限" in out
     assert "分级规则表 第2行 “增长潜力”" in out
+
+
+def test_regrade_turns_the_old_per_row_python_columns_into_native_formulas(book_factory, capsys):
+    """A book made before the live columns were native (KAM_TIER / KAM_AGING in every row)."""
+    import openpyxl
+    from kam_xl.cli import main
+    book = book_factory()
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    old = {("客户档案", "Customers", "建议等级"): "KAM_TIER(J2,L2,K2,M2)",
+           ("应收账款", "Receivables", "账龄"): "KAM_AGING(E2,H2,KAM_ASOF)"}
+    for (sheet, table, header), f in old.items():
+        ws = wb[sheet]
+        t = ws.tables[table]
+        col = next(c for c in t.tableColumns if c.name == header)
+        col.calculatedColumnFormula.attr_text = f
+        j = [c.value for c in ws[1]].index(header) + 1
+        ws.cell(2, j).value = "=" + f
+    wb.save(book)
+    assert main(["regrade", str(book)]) == 0
+    assert "已按当前分级规则表更新公式列：建议等级、账龄" in capsys.readouterr().out
+    wb = openpyxl.load_workbook(book)
+    for (sheet, table, header), f in old.items():
+        ws = wb[sheet]
+        j = [c.value for c in ws[1]].index(header) + 1
+        assert "KAM_" not in ws.cell(2, j).value.replace("KAM_ASOF", "")
+        col = next(c for c in ws.tables[table].tableColumns if c.name == header)
+        assert "KAM_" not in col.calculatedColumnFormula.attr_text.replace("KAM_ASOF", "")
