@@ -279,6 +279,7 @@ def _surveys(rng: random.Random, customers, visits, as_of: dt.date) -> list[dict
     for c in customers:
         if c["认定状态"] not in L.CERTIFIED_STATUSES and rng.random() < 0.7:
             continue
+        mine = []
         for k in range(rng.choice((1, 1, 2))):
             date = as_of - dt.timedelta(days=rng.randint(5, 80) + 150 * k)
             base = rng.choice((3, 4, 4, 5, 5))
@@ -292,7 +293,7 @@ def _surveys(rng: random.Random, customers, visits, as_of: dt.date) -> list[dict
                 row["跟进事项"] = "安排主管上门回访，了解不满意原因"
                 visits.append(_follow_up(len(visits) + 1, c, date + dt.timedelta(days=5)))
             out.append(row)
-        mine = [s for s in out if s["客户编号"] == c["客户编号"]]
+            mine.append(row)
         if mine:
             latest = max(mine, key=lambda s: s["调查日期"])
             c["满意度"] = round(sum(latest[L.SURVEYS.header(key)] for key in L.SCORE_KEYS) / 5 * 20, 1)
