@@ -211,3 +211,19 @@ def test_the_meeting_pack_reproduces_from_the_book(demo_book, tmp_path):
     assert sum(r["事项"] == "应收到期" for r in items) == len(nov)
     kpi = [[c.value for c in r] for r in rep["绩效考核"].iter_rows(min_row=4)]
     assert "投诉解决率" in kpi[0] and "调查覆盖率" in kpi[0]
+
+
+@pytest.mark.parametrize("rule,data,sheet,row,column", [
+    ("CERT-APPROVAL-DATE", {"certifications": [app(审批日期=None)]}, CE.sheet, 2, "审批日期"),
+    ("CERT-APPROVAL-ORDER", {"certifications": [app(认定结果="待定", 部门经理意见=None)]}, CE.sheet, 2, "部门经理意见"),
+    ("CERT-FIELD-MANAGER", {"certifications": [app(实地调查人员="张伟、李娜")]}, CE.sheet, 2, "实地调查人员"),
+    ("CERT-CUSTOMER-UNKNOWN", {"certifications": [app(), app(申请编号="RD000002", 客户编号="KH000404")]},
+     CE.sheet, 3, "客户编号"),
+    ("COMPLAINT-NO-RESOLVED-DATE", {"complaints": [complaint(状态="已解决")]}, CO.sheet, 2, "解决日期"),
+    ("COMPLAINT-CUSTOMER-UNKNOWN", {"complaints": [complaint(客户编号="KH000404")]}, CO.sheet, 2, "客户编号"),
+    ("SURVEY-CUSTOMER-UNKNOWN", {"surveys": [survey(1), survey(2, 客户编号="KH000404")]}, SU.sheet, 3, "客户编号"),
+    ("SURVEY-ID-DUP", {"surveys": [survey(1), survey(1)]}, SU.sheet, 3, "调查编号"),
+])
+def test_each_procedure_rule_is_found_where_it_is(book_factory, rule, data, sheet, row, column):
+    got = findings(book_factory(**data), rule)
+    assert [(s, r, c) for s, r, c, _ in got] == [(sheet, row, column)]
