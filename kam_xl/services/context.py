@@ -143,7 +143,9 @@ def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None =
     names = list(dict.fromkeys(list(names) + [L.SETTINGS.name]))
     columns = {n: list(c) for n, c in (columns or {}).items()}
     data = BookData(tables=dict(given or {}))
-    streamed = {L.VISITS.name: (L.VISITS, "visits"), L.RECEIVABLES.name: (L.RECEIVABLES, "receivables")}
+    # big tables are typed as they come out of the book; only their records are kept
+    streamed = {L.VISITS.name: (L.VISITS, "visits"), L.RECEIVABLES.name: (L.RECEIVABLES, "receivables"),
+                **{name: (tdef, attr) for name, tdef, attr in PROCEDURES}}
     later = [n for n in background if n in names and n in streamed] \
         if getattr(store, "concurrent_reads", False) else []
     futures = []
@@ -181,8 +183,7 @@ def load(store: TableStore, names: Iterable[str] = CORE, as_of: dt.date | None =
         raise
     if wait:
         data.settle()  # an error of the second thread is this load's error
-    for name, tdef, attr in ((L.CUSTOMERS.name, L.CUSTOMERS, "customers"), (L.TIER_RULES.name, L.TIER_RULES, "rules"),
-                             *PROCEDURES):
+    for name, tdef, attr in ((L.CUSTOMERS.name, L.CUSTOMERS, "customers"), (L.TIER_RULES.name, L.TIER_RULES, "rules")):
         if name in data.tables:
             t = data.tables[name]
             if t.column_values is not None:
