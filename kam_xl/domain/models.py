@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import operator
 import re
 from typing import Any, Literal, Optional
@@ -437,6 +438,11 @@ def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int,
         if col.lo is None and col.hi is None:
             return [float(v) if type(v) in (float, int) else None if v is None else slow(r, v)
                     for r, v in enumerate(raw)]
+    if kind == L.INT:  # scores 1–5, counts: numbers in range go straight through
+        lo = -math.inf if col.lo is None else col.lo
+        hi = math.inf if col.hi is None else col.hi
+        return [int(v) if type(v) in (float, int) and lo <= v <= hi and math.isfinite(v) else None if v is None
+                else slow(r, v) for r, v in enumerate(raw)]
     if kind in (L.DATE, L.DATETIME):
         days: dict[Any, _DATE] = {}  # a few hundred distinct days over many rows: one object each
         return [days.setdefault(v, v.date()) if type(v) is _DATETIME else v if type(v) is _DATE
