@@ -23,6 +23,7 @@ _V = re.compile(rb"<v>([^<]*)</v>")
 _IS_T = re.compile(rb"<t\b[^>]*>([^<]*)</t>")
 _F = re.compile(rb"<f\b")
 _SI_ANY = re.compile(rb'\bsi="(\d+)"')
+_MASTER = re.compile(rb'<f\b(?=[^>]*\bt="shared")(?=[^>]*\bref=")')  # attributes in any order
 
 
 @dataclass
@@ -40,6 +41,7 @@ class SheetScan:
     uncached: set[tuple[int, int]] = field(default_factory=set)            # formula cells with no value
     shared: bool = False                                                   # any t="shared" formula
     max_si: int = -1                                                       # the highest shared-formula index
+    masters: set[tuple[int, int]] = field(default_factory=set)             # cells holding a shared formula's text
     tail: dict[int, dict[int, TailCell]] = field(default_factory=dict)     # rows below the tables
 
 
@@ -108,6 +110,11 @@ class _Scanner:
         if b't="shared"' in seg:
             out.shared = True
             out.max_si = max([out.max_si] + [int(x) for x in _SI_ANY.findall(seg)])
+            for m in _MASTER.finditer(seg):
+                start = seg.rfind(b"<c ", 0, m.start())
+                ref = _ref_of(seg, start) if start >= 0 else None
+                if ref:
+                    out.masters.add(ref)
         last = seg.rfind(b"<row ")
         if last < 0:
             return

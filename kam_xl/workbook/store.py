@@ -309,9 +309,9 @@ class FileStore:
                     xml = z.read(part)
                     moves = plan.moves.get(part, [])
                     sc = self._common["scans"].get(part)
-                    if sc is None or sc.shared:
-                        touched = {(r, c) for r, cells in rows.items() for c in cells}
-                        touched |= {(frm, c) for frm, _, c1, c2 in moves for c in range(c1, c2 + 1)}
+                    touched = {(r, c) for r, cells in rows.items() for c in cells}
+                    touched |= {(frm, c) for frm, _, c1, c2 in moves for c in range(c1, c2 + 1)}
+                    if sc is None or touched & sc.masters:  # a shared formula's text is about to go
                         xml = engine.expand_shared(xml, touched)
                     for r, cells in engine.moved_cells(xml, moves).items():
                         rows.setdefault(r, {}).update(cells)
