@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import BadArgument, ReportWriteFailed
+from ..errors import BadArgument
 from ..services.context import BookData
 from ..services.validate import dunning as dunning_list
 from . import builders as B
-from .writer import Chart, Section, write_report
+from .writer import Chart, Section, write_output, write_report
 
 REPORT_STEM = "大客户管理报表"
 
@@ -71,16 +71,8 @@ def build_report(data: BookData, book_path: Path, out: str | None = None, pdf: b
                  month: str | None = None) -> list[Path]:
     path = report_paths(Path(book_path), out, data.as_of)
     period = B.Period.year_to_date(data.as_of)
-    tmp = path.with_name(".~kam_" + path.name)
-    try:
-        write_report(tmp, "大客户管理报表", f"基准日期 {data.as_of:%Y-%m-%d}，统计期间 {period.label}",
-                     sections(data, month))
-        tmp.replace(path)
-    except BaseException as e:  # a full disk, a read-only folder: no half-written file left behind
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise ReportWriteFailed(path, e.strerror or str(e)[:200], str(e)[:200]) from None
-        raise
+    write_output(path, lambda tmp: write_report(
+        tmp, "大客户管理报表", f"基准日期 {data.as_of:%Y-%m-%d}，统计期间 {period.label}", sections(data, month)))
     outs = [path]
     if pdf:
         from .pdf import to_pdf

@@ -37,6 +37,22 @@ class Section:
     charts: list[Chart] = field(default_factory=list)
 
 
+def write_output(path: Path, write) -> Path:
+    """write(tmp) to a temp file beside `path`, then replace: a full disk or a read-only folder
+    leaves no half-written file behind, and a clear refusal instead of an OSError."""
+    from ..errors import ReportWriteFailed
+    tmp = path.with_name(".~kam_" + path.name)
+    try:
+        write(tmp)
+        tmp.replace(path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise ReportWriteFailed(path, e.strerror or str(e)[:200], str(e)[:200]) from None
+        raise
+    return path
+
+
 HEADER_ROW = 3  # 0-based row of the table header (title, subtitle, blank above)
 
 

@@ -182,6 +182,7 @@ def form_book(store: TableStore, book_path: Path, customer_id: str, out: str | N
     from ..domain.procedures import by_customer, latest_application
     from ..reports.forms import write_form
     from ..reports.pdf import soffice, to_pdf
+    from ..reports.writer import write_output
     names = [L.CUSTOMERS.name] + [n for n in (L.CERTIFICATIONS.name,) if store.has_table(n)]
     data = context.load(store, names)
     wanted = str(customer_id).strip()
@@ -191,15 +192,7 @@ def form_book(store: TableStore, book_path: Path, customer_id: str, out: str | N
     app = latest_application(by_customer(data.certifications or ()).get(customer.id, []))
     folder = Path(out) if out else Path(book_path).parent
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"客户认定申请表_{customer.id}.xlsx"
-    tmp = path.with_name(".~kam_" + path.name)
-    try:
-        write_form(tmp, customer, app)
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        from ..errors import ReportWriteFailed
-        raise ReportWriteFailed(path, e.strerror or str(e), str(e)) from None
+    path = write_output(folder / f"客户认定申请表_{customer.id}.xlsx", lambda tmp: write_form(tmp, customer, app))
     outs = [path]
     if pdf and soffice() is not None:
         outs.append(to_pdf(path))
