@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 ACTIONS = {
-    "regrade": "from kam_xl.services.book import run_regrade; run_regrade(BOOK, operator='bench')",
-    "validate": "from kam_xl.services.book import run_validate; run_validate(BOOK)",
-    "import": "from kam_xl.services.book import run_import; run_import(BOOK, [LEGACY])",
-    "report": "from kam_xl.services.book import run_report; run_report(BOOK, out=OUT)",
+    "regrade": "from kam_xl.files import run_regrade; run_regrade(BOOK, operator='bench')",
+    "validate": "from kam_xl.files import run_validate; run_validate(BOOK)",
+    "import": "from kam_xl.files import run_import; run_import(BOOK, [LEGACY])",
+    "report": "from kam_xl.files import run_report; run_report(BOOK, out=OUT)",
     "floor": "from benchmarks.bench import floor; floor(BOOK)",
     "openpyxl": ("import openpyxl; wb = openpyxl.load_workbook(BOOK, keep_vba=True); "
                  "wb.save(BOOK)"),

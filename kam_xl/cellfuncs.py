@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Callable
 
-from .domain.models import Settings, TierRule, coerce_value, to_date, to_number
+from .domain.models import Settings, TierRule, to_date, to_number
 from .domain.receivables import aging_bucket, derive_credit, overdue_days
 from .domain.models import Receivable
 from .domain.tiering import TierInputs, grade, sort_rules
 from .domain.visits import next_visit_due
 from . import layout as L
+from .workbook.reading import coerce_record, coerce_value
 
 BAD_DATE = "日期无效"
 BAD_NUMBER = "数字无效"
@@ -150,7 +151,6 @@ def credit(customer_id, receivables_grid: list[list[Any]], settings: Settings, a
     needed = [L.RECEIVABLES.header(k) for k in ("customer_id", "invoice_date", "amount", "due_date")]
     if not all(h in headers for h in needed):
         return "应收区域需含表头"
-    from .domain.models import coerce_record
     recs = [coerce_record(L.RECEIVABLES, dict(zip(headers, row)), i)[0] for i, row in enumerate(grid[1:])]
     by_cust: dict[str, list[Receivable]] = {}
     for r in recs:

@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
+from . import files as svc
 from .errors import KamError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_FAIL = 0, 1, 2
@@ -46,14 +47,12 @@ def operator_name() -> str:
 
 # ---------------------------------------------------------------------------
 def cmd_new(args) -> int:
-    from .services import book as svc
     path = svc.new_book(args.book, demo=args.demo, force=args.force)
     _out(f"已创建主工作簿 / created: {path}")
     return EXIT_OK
 
 
 def cmd_regrade(args) -> int:
-    from .services import book as svc
     res = svc.run_regrade(args.book, as_of=args.as_of, dry_run=args.dry_run, operator=operator_name())
     for line in res.summary_lines():
         _out(line)
@@ -68,7 +67,6 @@ def cmd_regrade(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .services import book as svc
     report = svc.run_validate(args.book, as_of=args.as_of, dry_run=args.dry_run)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=1, default=str))
@@ -79,7 +77,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .services import book as svc
     out = svc.run_report(args.book, out=args.out, as_of=args.as_of, pdf=args.pdf, month=args.month)
     for p in out:
         _out(f"已生成报表 / report written: {p}")
@@ -89,14 +86,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_form(args) -> int:
-    from .services import book as svc
     for p in svc.run_form(args.book, args.customer, out=args.out, pdf=not args.no_pdf):
         _out(f"已生成客户认定申请表 / form written: {p}")
     return EXIT_OK
 
 
 def cmd_import(args) -> int:
-    from .services import book as svc
     result = svc.run_import(args.book, args.sources, dry_run=args.dry_run, report_path=args.report)
     for line in result.summary_lines():
         _out(line)
@@ -106,7 +101,6 @@ def cmd_import(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .services import book as svc
     for line in svc.run_demo(Path(args.dir), pdf=not args.no_pdf):
         _out(line)
     return EXIT_OK

@@ -99,6 +99,14 @@ class TableDef:
     def header(self, key: str) -> str:
         return self.col(key).header
 
+    @property
+    def keys(self) -> frozenset[str]:
+        self.col(self.columns[0].key)  # makes the lookup table
+        return self.__dict__["_by_key"].keys()
+
+    def headers_of(self, keys) -> list[str]:
+        return [self.header(k) for k in keys]
+
     def by_header(self) -> dict[str, Column]:
         return {c.header: c for c in self.columns}
 
@@ -366,6 +374,9 @@ IMPORT_OUTCOMES = ("新增", "合并", "跳过", "拒绝")
 
 # --------------------------------------------------------------------------
 # Settings keys (分级规则 sheet, Settings table).  Values are defaults.
+SETTING_TEXT, SETTING_DATE, SETTING_INT, SETTING_NUMBER = "text", "date", "int", "number"
+
+
 @dataclass(frozen=True)
 class SettingDef:
     key: str
@@ -373,10 +384,22 @@ class SettingDef:
     default: object
     description: str
     text: bool = False  # a text value (names), not a number
+    date: bool = False  # a date
+
+    @property
+    def kind(self) -> str:
+        """How the value is read; the Settings model's field type follows from it."""
+        if self.text:
+            return SETTING_TEXT
+        if self.date:
+            return SETTING_DATE
+        if isinstance(self.default, int) and not isinstance(self.default, bool):
+            return SETTING_INT
+        return SETTING_NUMBER
 
 
 SETTING_DEFS = (
-    SettingDef("基准日期", "as_of", None, "分级、账龄、催讨的计算日期；留空表示今天"),
+    SettingDef("基准日期", "as_of", None, "分级、账龄、催讨的计算日期；留空表示今天", date=True),
     SettingDef("拜访频率天数_A1", "visit_days_A1", 30, "A1 客户至少每 30 天一次已完成拜访（每月）"),
     SettingDef("拜访频率天数_A2", "visit_days_A2", 60, "A2 客户至少每 60 天一次（每两个月）"),
     SettingDef("拜访频率天数_B1", "visit_days_B1", 90, "B1 客户每季度一次"),
@@ -405,7 +428,7 @@ SETTING_DEFS = (
     SettingDef("满意度调查间隔天数_B2", "survey_days_B2", 365, "B2 客户每年一次"),
     SettingDef("满意度调查间隔天数_C", "survey_days_C", 365, "C 类客户每年一次"),
     SettingDef("满意度调查间隔天数_D", "survey_days_D", 365, "D 类客户每年一次"),
-    SettingDef("满意度跟进阈值", "survey_follow_below", 60, "综合得分低于此值须安排跟进拜访"),
+    SettingDef("满意度跟进阈值", "survey_follow_below", 60.0, "综合得分低于此值须安排跟进拜访"),
     SettingDef("满意度跟进天数", "survey_follow_days", 14, "低分调查后多少天内须有跟进拜访计划"),
     SettingDef("公司领导名单", "leaders", None, "公司领导姓名（用“、”分隔）：重大投诉的处理人须有其中一位", text=True),
 )

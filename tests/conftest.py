@@ -98,7 +98,7 @@ def book_factory(tmp_path):
 
 @pytest.fixture(scope="session")
 def _demo_master(tmp_path_factory) -> Path:
-    from kam_xl.services.book import new_book
+    from kam_xl.files import new_book
     return new_book(tmp_path_factory.mktemp("demo") / "demo.xlsm", demo=True)
 
 

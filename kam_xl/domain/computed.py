@@ -1,5 +1,5 @@
-"""Values of the workbook's formula columns, computed in Python with the same
-domain functions the cell functions use — written as cached results so a
+"""Values of the workbook's formula columns for one typed record, computed with the
+same domain functions the cell functions use — written as cached results so a
 workbook read without Excel or Python shows them."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from .. import layout as L
-from .models import Settings, TierRule, coerce_record
+from .models import Settings, TierRule
 from .receivables import aging_bucket, overdue_days
 from .tiering import TierInputs, grade, sort_rules
 
@@ -32,35 +32,4 @@ def receivable_cells(r, as_of: dt.date) -> dict[str, Any]:
         R.header("outstanding"): open_amt,
         R.header("overdue_days"): overdue_days(r.due_date, open_amt, as_of),
         R.header("aging"): aging_bucket(r.due_date, open_amt, as_of),
-    }
-
-
-def customer_values(rows: list[dict[str, Any]], rules: list[TierRule], settings: Settings) -> list[dict[str, Any]]:
-    ordered = sort_rules(rules)
-    out = []
-    for i, row in enumerate(rows):
-        c, _ = coerce_record(C, row, i)
-        tier = suggested_tier(c, row, ordered, settings)
-        out.append({C.header("suggested_tier"): tier} if tier else {})
-    return out
-
-
-def receivable_values(rows: list[dict[str, Any]], as_of: dt.date) -> list[dict[str, Any]]:
-    return [receivable_cells(coerce_record(R, row, i)[0], as_of) for i, row in enumerate(rows)]
-
-
-def survey_values(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for i, row in enumerate(rows):
-        score = coerce_record(L.SURVEYS, row, i)[0].computed_score()
-        out.append({L.SURVEYS.header("score"): score} if score is not None else {})
-    return out
-
-
-def cached_for(data: dict[str, list[dict[str, Any]]], rules: list[TierRule], settings: Settings,
-               as_of: dt.date) -> dict[str, list[dict[str, Any]]]:
-    return {
-        C.name: customer_values(data.get(C.name, []), rules, settings),
-        R.name: receivable_values(data.get(R.name, []), as_of),
-        L.SURVEYS.name: survey_values(data.get(L.SURVEYS.name, [])),
     }

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import layout as L
+from .problems import code
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,10 @@ class Finding:
 class FindingsReport:
     findings: list[Finding] = field(default_factory=list)
 
-    def add(self, *args, **kwargs) -> None:
-        self.findings.append(Finding(*args, **kwargs))
+    def add(self, rule: str, sheet: str, row: int | None, column: str | None, message: str,
+            customer_id: str | None = None, value: Any = None) -> None:
+        """A finding of a registered code (its severity comes from the registry)."""
+        self.findings.append(Finding(rule, code(rule).severity, sheet, row, column, message, customer_id, value))
 
     @property
     def errors(self) -> int:

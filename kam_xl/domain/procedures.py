@@ -10,7 +10,6 @@ from typing import Iterable, Optional
 from .. import layout as L
 from .models import Certification, Complaint, Customer, Settings, Survey, Visit, approval, split_names
 
-E, W = L.ERROR, L.WARNING
 C, CE, CO, SU = L.CUSTOMERS, L.CERTIFICATIONS, L.COMPLAINTS, L.SURVEYS
 APPROVERS = (("dept_approval", "部门经理"), ("exec_approval", "公司领导"))
 
@@ -65,8 +64,8 @@ def satisfaction_updates(customers: list[Customer], surveys: list[Survey]) -> di
 
 
 class ProcedureChecks:
-    """Findings of §10, added through the validator's `add` (rule, severity, table, row index,
-    column key, message, customer id, value)."""
+    """Findings of §10, added through the validator's `add` (registered code, table, row index,
+    column key, customer id, value, the template's fields)."""
 
     def __init__(self, add, customers: list[Customer], visits: list[Visit], settings: Settings, as_of: dt.date,
                  certifications: list[Certification] | None, complaints: list[Complaint] | None,
@@ -95,36 +94,30 @@ class ProcedureChecks:
             if a.field_date or a.field_result or a.field_staff:
                 staff = split_names(a.field_staff)
                 if len(set(staff)) < 2:
-                    self.add("CERT-FIELD-STAFF", E, CE, i, "field_staff",
-                             f"实地调查须由至少 2 人会同进行（大客户经理、主管等），当前：{'、'.join(staff) or '无'}；"
-                             f"请补记参加人员。", cid, a.field_staff)
+                    self.add("CERT-FIELD-STAFF", CE, i, "field_staff", cid, a.field_staff,
+                             names="、".join(staff) or "无")
                 elif c is not None and c.manager and c.manager not in staff:
-                    self.add("CERT-FIELD-MANAGER", W, CE, i, "field_staff",
-                             f"实地调查人员中没有该客户的客户经理 {c.manager}：种子制度要求会同大客户经理、主管调查；"
-                             f"请核实并补记。", cid, a.field_staff)
+                    self.add("CERT-FIELD-MANAGER", CE, i, "field_staff", cid, a.field_staff, manager=c.manager)
             decided = a.result in ("通过", "不通过") or any(approval(getattr(a, k)) for k, _ in APPROVERS)
             if decided and not a.investigated:
                 gaps = [CE.header(k) for k in ("general_date", "general_result", "field_date", "field_staff",
                                               "field_result") if not getattr(a, k)]
-                self.add("CERT-INVESTIGATION-INCOMPLETE", E, CE, i, "general_result" if not a.general_result else
-                         "field_result", f"审批或认定前须完成一般调查和实地调查；本申请缺少：{'、'.join(gaps)}。", cid)
+                self.add("CERT-INVESTIGATION-INCOMPLETE", CE, i,
+                         "general_result" if not a.general_result else "field_result", cid, gaps="、".join(gaps))
             if a.result == "通过":
                 missing = missing_approvals(a)
                 for key, who in APPROVERS:
                     if who in missing:
-                        self.add("CERT-APPROVAL-MISSING", E, CE, i, key,
-                                 f"认定结果为“通过”，但缺少{who}的同意（当前：{getattr(a, key) or '未审批'}）；"
-                                 f"请补办审批，或把认定结果改为“待定”。", cid, getattr(a, key))
+                        self.add("CERT-APPROVAL-MISSING", CE, i, key, cid, getattr(a, key), who=who,
+                                 current=getattr(a, key) or "未审批")
                 bad = failed_principles(a)
                 if bad:
-                    self.add("CERT-PRINCIPLE", E, CE, i, [k for k in L.PRINCIPLES if CE.header(k) in bad][0],
-                             f"认定结果为“通过”，但选择原则“{'、'.join(bad)}”未确认为“符合”：五项原则都符合才能认定。",
-                             cid)
+                    self.add("CERT-PRINCIPLE", CE, i, [k for k in L.PRINCIPLES if CE.header(k) in bad][0], cid,
+                             principles="、".join(bad))
                 if a.approved_on is None:
-                    self.add("CERT-APPROVAL-DATE", W, CE, i, "approved_on", "认定通过的申请请填写审批日期。", cid)
+                    self.add("CERT-APPROVAL-DATE", CE, i, "approved_on", cid)
             if approval(a.exec_approval) and not approval(a.dept_approval):
-                self.add("CERT-APPROVAL-ORDER", W, CE, i, "dept_approval",
-                         "认定申请应先经部门经理审批，再报公司领导。", cid)
+                self.add("CERT-APPROVAL-ORDER", CE, i, "dept_approval", cid)
 
     def status_against_applications(self) -> None:
         apps = by_customer(self.certifications)
@@ -132,9 +125,7 @@ class ProcedureChecks:
             i, cid, st = c.row_index, c.id, c.status
             mine = apps.get(cid, []) if cid else []
             if st == "申请认定" and not any(a.investigated for a in mine):
-                self.add("CUST-CERT-NO-APPLICATION", E, C, i, "status",
-                         "认定状态为“申请认定”，但“认定申请”表中没有该客户一般调查和实地调查都已完成的申请："
-                         "请先完成调查并填写客户认定申请表，或把认定状态改回“调查中”。", cid, st)
+                self.add("CUST-CERT-NO-APPLICATION", C, i, "status", cid, st)
             if st in L.CERTIFIED_STATUSES and not any(approved(a) for a in mine):
                 last = latest_application(mine)
                 if last is None:
@@ -148,9 +139,7 @@ class ProcedureChecks:
                     if failed_principles(last):
                         gaps.append("原则“" + "、".join(failed_principles(last)) + "”未符合")
                     why = f"最近的申请 {last.id or ''}（第 {self._row(CE, last)} 行）" + "，".join(gaps)
-                self.add("CUST-CERT-NOT-APPROVED", E, C, i, "status",
-                         f"认定状态为“{st}”须有认定结果“通过”、部门经理和公司领导都同意、五项原则都符合的认定申请；"
-                         f"{why}。请补齐认定申请，或把认定状态改回“申请认定”。", cid, st)
+                self.add("CUST-CERT-NOT-APPROVED", C, i, "status", cid, st, why=why)
 
     def _row(self, table: L.TableDef, rec) -> int:
         return self._header_rows.get(table.name, table.first_row) + 1 + rec.row_index
@@ -162,28 +151,24 @@ class ProcedureChecks:
         for p in self.complaints:
             i, cid = p.row_index, p.customer_id
             if p.open and p.due is not None and p.due < self.as_of:
-                self.add("COMPLAINT-OVERDUE", E, CO, i, "due",
-                         f"投诉已过处理期限 {p.due:%Y-%m-%d} 仍未解决（状态：{p.state or '空'}）：请立即处理并向客户反馈，"
-                         f"解决后填写解决日期和状态。", cid, p.due)
+                self.add("COMPLAINT-OVERDUE", CO, i, "due", cid, p.due, state=p.state or "空")
             if p.level == "重大":
                 handlers = split_names(p.handler)
                 if not any(h in leaders or "领导" in h or h.endswith("总") for h in handlers):
                     hint = "" if leaders else "（参数表“公司领导名单”为空，请填写）"
-                    self.add("COMPLAINT-MAJOR-NO-LEADER", W, CO, i, "handler",
-                             f"重大投诉须有公司领导参与处理{hint}，当前处理人：{p.handler or '无'}。", cid, p.handler)
+                    self.add("COMPLAINT-MAJOR-NO-LEADER", CO, i, "handler", cid, p.handler, hint=hint,
+                             handler=p.handler or "无")
                 if p.open and cid:
                     open_major[cid].append(p)
             if p.state == "已关闭" and not p.confirmation:
-                self.add("COMPLAINT-CLOSED-NO-CONFIRM", W, CO, i, "confirmation",
-                         "投诉已关闭但没有客户确认：请回访客户，记录其对处理结果的确认（满意/基本满意/不满意）。", cid)
+                self.add("COMPLAINT-CLOSED-NO-CONFIRM", CO, i, "confirmation", cid)
             if p.state in ("已解决", "已关闭") and p.resolved_on is None:
-                self.add("COMPLAINT-NO-RESOLVED-DATE", W, CO, i, "resolved_on", "已解决的投诉请填写解决日期。", cid)
+                self.add("COMPLAINT-NO-RESOLVED-DATE", CO, i, "resolved_on", cid)
         for cid, items in open_major.items():
             c = self.by_id.get(cid)
             if c is not None and c.tier in L.A_TIERS:
-                self.add("CUST-MAJOR-COMPLAINT-OPEN", W, C, c.row_index, "tier",
-                         f"{c.tier} 客户有 {len(items)} 起未解决的重大投诉（{'、'.join(p.id or '?' for p in items)}）："
-                         f"请优先处理，并在下次分级评审中考虑。", cid)
+                self.add("CUST-MAJOR-COMPLAINT-OPEN", C, c.row_index, "tier", cid, tier=c.tier, count=len(items),
+                         ids="、".join(p.id or "?" for p in items))
 
     # -- 满意度调查 -----------------------------------------------------------------
     def survey_rows(self) -> None:
@@ -199,9 +184,8 @@ class ProcedureChecks:
             planned = [x for x in self.visits.get(v.customer_id, [])
                        if (x.planned_date or x.actual_date) and v.date <= (x.planned_date or x.actual_date) <= until]
             if not planned:
-                self.add("SURVEY-LOW-NO-FOLLOWUP", W, SU, v.row_index, "score",
-                         f"综合得分 {score:g} 低于 {s.survey_follow_below:g}，但 {v.date:%Y-%m-%d} 后 "
-                         f"{s.survey_follow_days} 天内没有计划跟进拜访：请在“拜访记录”安排跟进。", v.customer_id, score)
+                self.add("SURVEY-LOW-NO-FOLLOWUP", SU, v.row_index, "score", v.customer_id, score,
+                         below=s.survey_follow_below, date=v.date, days=s.survey_follow_days)
         for c in self.customers:
             if c.status not in L.CERTIFIED_STATUSES or not c.id:
                 continue
@@ -209,6 +193,5 @@ class ProcedureChecks:
             last = latest(per.get(c.id, []))
             if days and (last is None or (self.as_of - last.date).days > days):
                 since = f"最近一次调查为 {last.date:%Y-%m-%d}" if last else "没有满意度调查记录"
-                self.add("CUST-SURVEY-DUE", W, C, c.row_index, "satisfaction",
-                         f"{c.tier or ''} 已认定客户应至少每 {days} 天做一次满意度调查或电话回访评分，{since}；"
-                         f"请安排调查并在“满意度调查”登记。", c.id)
+                self.add("CUST-SURVEY-DUE", C, c.row_index, "satisfaction", c.id, tier=c.tier or "", days=days,
+                         since=since)

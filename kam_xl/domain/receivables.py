@@ -61,7 +61,7 @@ def dunning_rank(level: Optional[str]) -> int:
     return L.DUNNING_LEVELS.index(level) + 1 if level in L.DUNNING_LEVELS else 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class CreditResult:
     credit: Optional[str]
     derived: bool
@@ -133,3 +133,48 @@ def derive_credit(receivables: Iterable[Receivable], as_of: dt.date, settings: S
     text = (f"按近{s.credit_months}个月{n}笔应收推算：准时率{share:.0%}，最长逾期{worst}天"
             + (f"，逾期未回{overdue_amt:,.0f}元" if overdue_amt else ""))
     return CreditResult(credit, True, n, share, worst, round(overdue_amt, 2), text)
+
+
+@dataclass(frozen=True)
+class Dunning:
+    """One overdue customer of the dunning list, at its highest level (seed: 按客户一次性催讨)."""
+    customer_id: str
+    customer_name: Optional[str]
+    level: str
+    invoices: int
+    overdue_amount: float
+    worst_days: int
+    worst_index: int  # row index (in the receivables table) of the most overdue receivable
+
+
+@dataclass(frozen=True)
+class DunningList:
+    customers: list  # list[Dunning], the highest level and the largest amount first
+    levels: dict     # receivable row index → its 催讨级别 (None: not overdue)
+
+
+def receivable_level(r: Receivable, settings: Settings, as_of: dt.date) -> tuple[Optional[int], Optional[str]]:
+    """(overdue days, 催讨级别) of one receivable; a row whose amounts do not add up has none."""
+    if r.amount and r.amount > 0 and r.due_date and (r.paid is None or r.paid <= r.amount + 0.005):
+        days = overdue_days(r.due_date, r.open_amount, as_of)
+        return days, dunning_level(days, settings)
+    return None, None
+
+
+def dunning(receivables: Iterable[Receivable], names: dict, settings: Settings, as_of: dt.date) -> DunningList:
+    """The dunning list: every receivable's level, and one line per overdue customer at the
+    level of its most overdue invoice with the total still open (`names`: customer id → name)."""
+    levels: dict[int, Optional[str]] = {}
+    per_customer: dict[str, list] = {}
+    for r in receivables:
+        days, level = receivable_level(r, settings, as_of)
+        levels[r.row_index] = level
+        if level and r.customer_id:
+            per_customer.setdefault(r.customer_id, []).append((r, days, level))
+    out = []
+    for cid, items in per_customer.items():
+        worst = max(items, key=lambda t: (dunning_rank(t[2]), t[1]))
+        total = round(sum(r.open_amount for r, _, _ in items), 2)
+        out.append(Dunning(cid, names.get(cid), worst[2], len(items), total, worst[1], worst[0].row_index))
+    out.sort(key=lambda d: (-dunning_rank(d.level), -d.overdue_amount))
+    return DunningList(out, levels)

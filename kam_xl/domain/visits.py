@@ -9,9 +9,31 @@ from .models import Settings, Visit
 DONE = "已完成"
 
 
+def last_completed(ids: Iterable[Optional[str]], dates: Iterable[Optional[dt.date]],
+                   states: Iterable[Optional[str]]) -> dict[str, dt.date]:
+    """Customer id → the date of its last completed visit (state 已完成 with an 实际日期),
+    from the three columns of the visits table — the one definition, used on records and
+    on columns read without records."""
+    out: dict[str, dt.date] = {}
+    for cid, day, state in zip(ids, dates, states):
+        if state == DONE and day is not None and cid:
+            best = out.get(cid)
+            if best is None or day > best:
+                out[cid] = day
+    return out
+
+
+def last_completed_by_customer(visits: Iterable[Visit]) -> dict[str, dt.date]:
+    visits = list(visits)
+    return last_completed((v.customer_id for v in visits), (v.actual_date for v in visits),
+                          (v.state for v in visits))
+
+
 def last_completed_visit(visits: Iterable[Visit]) -> Optional[dt.date]:
-    dates = [v.actual_date for v in visits if v.state == DONE and v.actual_date]
-    return max(dates) if dates else None
+    """The last completed visit of one customer's visits."""
+    visits = list(visits)
+    found = last_completed(("x" for _ in visits), (v.actual_date for v in visits), (v.state for v in visits))
+    return found.get("x")
 
 
 def next_visit_due(tier: Optional[str], last_visit: Optional[dt.date], settings: Settings,

@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 from .. import layout as L
 from ..domain.names import normalize_id, normalize_name
-from ..services.context import BookData
+from ..workbook.loader import BookData
+from ..workbook.reading import customer_values, receivable_values
 from ..workbook.tables import Changes
 from . import cleaning as cl
 from .headers import HeaderMap, detect, synonyms, title_text
@@ -345,11 +346,6 @@ class ParsedSources:
         return {t for t, rows in self.rows_by_table.items() if rows}
 
 
-def import_sources(data: BookData, paths: list[Path], progress=None,
-                   now: dt.datetime | None = None) -> ImportResult:
-    return merge_sources(data, parse_sources(paths, progress), now)
-
-
 def parse_sources(paths: list[Path], progress=None) -> ParsedSources:
     result = ImportResult()
     rows_by_table: dict[str, list[SourceRow]] = defaultdict(list)
@@ -536,7 +532,6 @@ def _collect(changes: Changes, tdef: L.TableDef, new_rows: list[_Record], touche
 
 def _add_cached_values(changes: Changes, data: BookData) -> None:
     """Formula columns of appended rows carry Python-computed cached values."""
-    from ..domain.computed import customer_values, receivable_values
     if changes.appends.get(L.CUSTOMERS.name):
         rows = changes.appends[L.CUSTOMERS.name]
         for row, extra in zip(rows, customer_values(rows, data.rules, data.settings)):

@@ -13,9 +13,10 @@ import pandas as pd
 
 from .. import layout as L
 from ..domain.models import split_names, to_date
-from ..domain.receivables import aging_bucket, overdue_days
-from ..domain.selection import Dunning
-from ..services.context import BookData
+from ..domain.procedures import by_customer, latest
+from ..domain.receivables import Dunning, aging_bucket, overdue_days
+from ..domain.visits import next_visit_due
+from ..workbook.loader import BookData
 
 UNGRADED = "未定级"
 ACTIVE_VISIT_STATES = ("待审批", "已批准", "已完成")
@@ -306,8 +307,6 @@ PLAN_COLS = ["人员", "事项", "客户编号", "客户名称", "日期", "说�
 def next_month_plan(data: BookData, month: Period) -> pd.DataFrame:
     """下月计划 per person: visits due by each customer's frequency, receivables falling due,
     agreements expiring, surveys due, complaints still open — one line per item."""
-    from ..domain.procedures import by_customer, latest
-    from ..domain.visits import next_visit_due
     names = {c.id: c.name for c in data.customers if c.id}
     items: list[dict] = []
 

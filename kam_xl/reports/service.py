@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BadArgument
-from ..services.context import BookData
-from ..services.validate import dunning as dunning_list
+from ..domain.receivables import dunning
+from ..workbook.loader import BookData
 from . import builders as B
+from .pdf import to_pdf
 from .writer import Chart, Section, write_output, write_report
 
 REPORT_STEM = "大客户管理报表"
@@ -27,7 +28,8 @@ def meeting_sections(data: BookData, month: str) -> list[Section]:
 
 def sections(data: BookData, month: str | None = None) -> list[Section]:
     period = B.Period.year_to_date(data.as_of)
-    dunning = dunning_list(data)
+    names = {c.id: c.name for c in data.customers if c.id}
+    overdue = dunning(data.receivables, names, data.settings, data.as_of).customers
     ov = B.overview(data, period)
     dist = B.tier_distribution(data)
     aging = B.aging_by_tier(data)
@@ -42,7 +44,7 @@ def sections(data: BookData, month: str | None = None) -> list[Section]:
                  Chart("column", "各等级年用量（元）", "等级", ["年用量合计"])]),
         Section("账龄分析", "应收账款账龄（按等级，未回款金额）", aging, "已结清的不计入",
                 [Chart("column", "账龄结构（元）", "等级", buckets, stacked=True, skip_last_row=True)]),
-        Section("催讨清单", "逾期应收催讨清单（每户一行，按最高级别）", B.dunning_list(dunning, data),
+        Section("催讨清单", "逾期应收催讨清单（每户一行，按最高级别）", B.dunning_list(overdue, data),
                 "催讨级别按参数表的逾期天数阈值"),
         Section("拜访执行", "拜访计划执行情况（按人员）", visits, "统计期间内计划的拜访（不含草稿、已取消）",
                 [Chart("bar", "拜访计划与完成", "人员", ["计划", "已完成", "逾期未完成"])]),
@@ -75,6 +77,5 @@ def build_report(data: BookData, book_path: Path, out: str | None = None, pdf: b
         tmp, "大客户管理报表", f"基准日期 {data.as_of:%Y-%m-%d}，统计期间 {period.label}", sections(data, month)))
     outs = [path]
     if pdf:
-        from .pdf import to_pdf
         outs.append(to_pdf(path))
     return outs

@@ -11,6 +11,8 @@ import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 
+from ..errors import ReportWriteFailed
+
 MONEY_COLS = {"数值", "年用量合计", "回款金额", "平均年用量", "逾期未回款", "期间到期应收", "期间回款", "合计",
               "未到期", "1-30天", "31-60天", "61-90天", "91-180天", "180天以上"}
 PCT_COLS = {"客户占比", "用量占比", "完成率", "回款率", "拜访完成率", "投诉解决率", "调查覆盖率"}
@@ -40,7 +42,6 @@ class Section:
 def write_output(path: Path, write) -> Path:
     """write(tmp) to a temp file beside `path`, then replace: a full disk or a read-only folder
     leaves no half-written file behind, and a clear refusal instead of an OSError."""
-    from ..errors import ReportWriteFailed
     tmp = path.with_name(".~kam_" + path.name)
     try:
         write(tmp)

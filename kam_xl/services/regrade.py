@@ -11,8 +11,8 @@ from ..domain.tiering import TierInputs, TierResult, grade, rules_version, sort_
 from ..domain.computed import receivable_cells, suggested_tier
 from ..domain.visits import next_visit_due
 from ..workbook import formulas
+from ..workbook.loader import BookData
 from ..workbook.tables import Changes
-from .context import BookData
 
 CUST = L.CUSTOMERS
 
@@ -122,7 +122,7 @@ def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> Re
         log_rows.append(L.GRADE_LOG.row(
             time=now, customer_id=c.id, customer_name=c.name, old_tier=c.tier or "（空）",
             new_tier=result.tier, reason=why, operator=operator, rules_version=res.version))
-    last_visits = data.last_visits()  # asked for last: the visits sheet may still be being read
+    last_visits = data.last_visits()
     for cid, tier in visiting:
         due = next_visit_due(tier, last_visits.get(cid), data.settings, data.as_of)
         if due is not None and due <= data.as_of:

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from .. import layout as L
 from ..domain.findings import FindingsReport
 from ..domain.procedures import satisfaction_updates
-from ..domain.selection import Checker, Dunning, Inputs
+from ..domain.receivables import Dunning
+from ..domain.selection import Checker, Inputs
+from ..workbook.loader import BookData
 from ..workbook.tables import Changes
-from .context import BookData
 
 R = L.RECEIVABLES
 
@@ -56,15 +57,8 @@ def _checker(data: BookData) -> Checker:
     return Checker(Inputs(
         customers=data.customers, visits=data.visits, receivables=data.receivables,
         rules=data.rules, settings=data.settings, as_of=data.as_of, header_rows=header_rows,
-        type_problems=data.type_problems, settings_problems=data.settings_problems,
+        problems=data.problems,
         certifications=data.certifications, complaints=data.complaints, surveys=data.surveys))
-
-
-def dunning(data: BookData) -> list[Dunning]:
-    """The dunning list alone (one line per customer at its highest level)."""
-    checker = _checker(data)
-    checker.receivables()
-    return checker.dunning
 
 
 def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport:
@@ -72,7 +66,7 @@ def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport
     checker = _checker(data)
     report = checker.run()
     for n in data.notices:  # rows typed under a table, taken in or left outside it
-        report.add(n.code, n.severity, n.sheet, n.row, n.column, n.message)
+        report.add(n.code, n.sheet, n.row, n.column, n.message)
     out = ValidationReport(data.as_of, report, checker.dunning)
     out.changes.replace(L.ISSUES.name, [f.as_row() for f in out.findings])
     rt = data.tables.get(R.name)

@@ -14,11 +14,13 @@ import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell, xl_col_to_name
 
 from .. import layout as L
-from ..domain.computed import cached_for
-from ..domain.models import Settings, coerce_record
+from ..domain.models import Settings
 from ..domain.values import to_serial
 from . import vba
 from .formulas import structured
+from .package import read_package
+from .rawzip import copy_with_replacements
+from .reading import cached_for, coerce_record, read_settings
 
 MAX_ROW = 1048575  # 0-based last row
 
@@ -260,7 +262,7 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
         asof_value = asof_value.date()
     rules = [coerce_record(L.TIER_RULES, r, i)[0] for i, r in enumerate(rule_rows)]
     shared: list = []
-    setting_values, _ = Settings.from_rows(setting_rows)
+    setting_values, _ = read_settings(setting_rows)
     cached = cached_for(data, rules, setting_values, asof_value)
     _home(wb, sheets[L.SHEET_HOME], fmts, f'=IF({asof_ref}="",TODAY(),{asof_ref})', asof_value)
     home_asof = re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", L.HOME_ASOF_CELL)
@@ -294,8 +296,6 @@ def _finish(path: Path, shared: list) -> None:
       master cell holds the text, every other cell points at it): a 3,000-character tier
       formula is not repeated in 100,000 cells."""
     from xml.sax.saxutils import escape
-    from .package import read_package
-    from .rawzip import copy_with_replacements
     import zipfile
     replaced: dict[str, bytes] = {}
     with zipfile.ZipFile(path) as z:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 
 from .. import layout as L
 from ..domain.values import to_serial
+from .rawzip import copy_with_replacements
 from .package import Package, TablePart, col_index, col_letter, make_ref, parse_ref, read_package
 from .formulas import structured
 from .tables import Changes, Formula, Table
@@ -634,5 +635,4 @@ def write_package(src: str, dst: str, replaced: dict[str, bytes]) -> None:
 
     Unchanged members are copied as raw compressed bytes, never re-encoded, so
     the VBA project and everything else stays byte-identical."""
-    from .rawzip import copy_with_replacements
     copy_with_replacements(src, dst, replaced)

@@ -20,6 +20,7 @@ import re
 from typing import Iterable
 
 from .. import layout as L
+from ..domain.tiering import RuleError, parse_conditions
 
 STALE = "规则已改，请重新分级"
 NO_MATCH = "无匹配规则"
@@ -91,7 +92,6 @@ def _conditions(text: str, headers: list[str]) -> list[tuple[str, str | None, st
     """[(name, known, passes)] of one rule's 附加条件, in order (known None: the operand names
     nothing, the check is unknown); None when they do not parse (the rule is then
     'unknown': 第N条规则的附加条件)."""
-    from ..domain.tiering import RuleError, parse_conditions
     try:
         conds = parse_conditions(text)
     except RuleError:

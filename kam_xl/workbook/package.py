@@ -9,6 +9,8 @@ import zipfile
 from dataclasses import dataclass
 from xml.sax.saxutils import unescape
 
+from .. import layout as L
+
 _REL = re.compile(rb'<Relationship\b[^>]*?/>')
 _ATTR = re.compile(rb'([\w:]+)="([^"]*)"')
 _SHEET = re.compile(rb'<sheet\b[^>]*?/>')
@@ -125,7 +127,6 @@ def calculated_formulas(table_xml: bytes, headers: list[str]) -> dict[str, str]:
 
 def _canonical(name: str, typed: list[str]) -> list[str]:
     """Typed headers → the layout's spelling where they match it after header_key."""
-    from .. import layout as L
     tdef = L.TABLES.get(name)
     if tdef is None:
         return list(typed)

@@ -24,6 +24,8 @@ from ..errors import (ContentInTheWay, FileOperationFailed, KamError, NotAMaster
                       WorkbookChanged, WorkbookLocked, WorkbookNotFound, WorkbookReadOnly, WorkbookUnreadable,
                       WriteFailed)
 from . import engine, scan
+from .loader import LoadingStore
+from .reading import read_settings
 from .package import Package, col_letter, make_ref, parse_ref, read_package
 from .tables import Changes, Notice, Table
 
@@ -48,11 +50,13 @@ def _unreadable(path: Path, e: BaseException) -> WorkbookUnreadable:
     return WorkbookUnreadable(path, type(e).__name__, str(e)[:200])
 
 
-class FileStore:
-    def __init__(self, path: str | os.PathLike, backups_keep: int | None = None):
+class FileStore(LoadingStore):
+    def __init__(self, path: str | os.PathLike, backups_keep: int | None = None, full_reads: bool = False):
         """backups_keep: how many timestamped backups to keep; None reads 备份保留份数
-        from the workbook's Settings table (default 10)."""
+        from the workbook's Settings table (default 10).  full_reads: answer every load
+        from every column, without the optimised paths (tests compare the two)."""
         self.path = Path(path)
+        self.full_reads = full_reads
         self._backups_keep = backups_keep
         if not self.path.is_file():
             raise WorkbookNotFound(self.path, "文件不存在", "no such file")
@@ -69,8 +73,6 @@ class FileStore:
         # shared with concurrent() views: one scan per sheet, one cleaned copy
         self._common = {"scans": {}, "below": {}, "cells": {}, "clean": None, "lock": threading.Lock()}
         self.notices: list[Notice] = []
-
-    concurrent_reads = True  # the service layer may read one table on a second thread
 
     def concurrent(self) -> "FileStore":
         """A view of this store for another thread: its own reader (a reader is not
@@ -246,19 +248,6 @@ class FileStore:
         self._shapes[name] = got[name]
         return got[name]
 
-    def read_arrow(self, name: str, columns: Iterable[str]):
-        """Some columns of a table as an Arrow record batch (for summaries that need no
-        Python value per cell)."""
-        columns = list(columns)
-        self.require([name], {name: columns})
-        self._scan([name])
-        try:
-            return engine.read_arrow(str(self.path), name, self.pkg, columns, reader=self._fast_reader())
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as e:
-            raise _unreadable(self.path, e) from None
-
     def _shapes_for(self, names: Iterable[str], appended: Iterable[str] = ()) -> dict[str, Table]:
         """Where each table's data ends, for planning a write: from the read the action
         made, else from a one-column read.  A table that gets rows appended needs its
@@ -287,6 +276,7 @@ class FileStore:
         taken_in = {n: tp for n, tp in self.pkg.tables.items() if tp.file_ref and tp.file_ref != tp.ref}
         if changes.empty and not taken_in:
             return None
+        self.release_before_write()
         self.check_writable()
         _ = self.backups_keep  # read the setting before the commit step
         names = set(changes.updates) | set(changes.appends) | set(changes.replaces) | set(changes.formulas)
@@ -431,8 +421,7 @@ class FileStore:
 
 
 def _backups_setting(settings_table: Table) -> int:
-    from ..domain.models import Settings
-    return max(0, Settings.from_rows(settings_table.records())[0].backups_keep)
+    return max(0, read_settings(settings_table.records())[0].backups_keep)
 
 
 def backup(path: Path, keep: int = 10) -> Path | None:

@@ -26,6 +26,7 @@ from typing import Any, Iterable
 from .. import layout as L
 from ..domain.values import CellError
 from ..errors import NotAMasterWorkbook
+from ..workbook.loader import LoadingStore
 from ..workbook.tables import Changes, Formula, Notice, Table, is_blank_row
 
 XL_SHIFT_DOWN, XL_SHIFT_UP = -4121, -4162
@@ -59,7 +60,7 @@ def _grid(rng) -> list[list[Any]]:
     return rng.options(ndim=2, err_to_str=True).value
 
 
-class XlBook:
+class XlBook(LoadingStore):
     def __init__(self, book):
         self.book = book
         self.notices: list[Notice] = []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import layout as L
 from ..errors import KamError
-from ..services import book as services
+from ..services import actions as services
 from .book import XlBook
 
 TITLE = "大客户管理"

@@ -11,7 +11,9 @@ import xlwings as xw
 
 from .. import cellfuncs as cf
 from .. import layout as L
-from ..domain.models import Settings, coerce_record
+from ..domain.models import Settings
+from ..workbook.reading import coerce_record, read_settings
+from .book import XlBook
 from ..domain.tiering import default_rules
 
 _CACHE: dict[str, tuple[float, Any]] = {}
@@ -30,10 +32,9 @@ def _book_context(caller) -> tuple[list, Settings]:
     hit = _CACHE.get(key)
     if hit and time.monotonic() - hit[0] < _TTL:
         return hit[1]
-    from .book import XlBook
     tables = XlBook(book).read([L.TIER_RULES.name, L.SETTINGS.name])
     rules = [coerce_record(L.TIER_RULES, r, i)[0] for i, r in enumerate(tables[L.TIER_RULES.name].records())]
-    settings, _ = Settings.from_rows(tables[L.SETTINGS.name].records())
+    settings, _ = read_settings(tables[L.SETTINGS.name].records())
     _CACHE[key] = (time.monotonic(), (rules, settings))
     return rules, settings
 

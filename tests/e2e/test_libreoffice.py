@@ -6,7 +6,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from kam_xl import layout as L
-from kam_xl.services.book import run_regrade, run_validate
+from kam_xl.files import run_regrade, run_validate
 from tests.helpers import table_records
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")

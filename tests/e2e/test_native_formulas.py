@@ -15,7 +15,7 @@ import pytest
 from kam_xl import layout as L
 from kam_xl.cli import main
 from kam_xl.domain.computed import receivable_cells, suggested_tier
-from kam_xl.domain.models import Settings, coerce_record
+from kam_xl.workbook.reading import coerce_record, read_settings
 from kam_xl.domain.tiering import sort_rules
 from kam_xl.workbook.builder import build_master
 from kam_xl.workbook.formulas import STALE
@@ -75,7 +75,7 @@ def _rules_and_settings(book: Path):
     from kam_xl.workbook.store import FileStore
     t = FileStore(book).read([T.name, L.SETTINGS.name])
     rules = [coerce_record(T, r, i)[0] for i, r in enumerate(t[T.name].records())]
-    settings, _ = Settings.from_rows(t[L.SETTINGS.name].records())
+    settings, _ = read_settings(t[L.SETTINGS.name].records())
     return rules, settings
 
 

@@ -281,7 +281,7 @@ def test_no_temp_folder_is_left_behind(tmp_path):
     tmpdir = tmp_path / "systemp"
     tmpdir.mkdir()
     env = {**os.environ, "TMPDIR": str(tmpdir)}
-    code = ("from kam_xl.services.book import new_book; import sys; new_book(sys.argv[1], demo=False)")
+    code = ("from kam_xl.files import new_book; import sys; new_book(sys.argv[1], demo=False)")
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "n.xlsm")], env=env, check=True)
     assert list(tmpdir.iterdir()) == []  # the VBA project's build folder went away with the process
 

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from kam_xl.cli import main
-from kam_xl.services.book import new_book, run_import
+from kam_xl.files import new_book, run_import
 from kam_xl.workbook.store import FileStore
 from tests import legacy_files as lf
 

@@ -1,6 +1,6 @@
 """The fast file engine underneath FileStore: Arrow column reads, the exact end of a
 table before an append, in-place cell swaps, the two-thread deflate, the second
-read thread and the Arrow summary of visits."""
+read thread and the last-visit view read without a record per visit."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,8 +13,9 @@ import pytest
 
 from kam_xl.errors import TableLayoutUnsupported
 from kam_xl import layout as L
-from kam_xl.services import context
-from kam_xl.services.book import regrade_book, regrade_columns
+from kam_xl.services.actions import REGRADE_NEEDS, regrade_book
+from kam_xl.workbook import loader
+from kam_xl.workbook.loader import EVERYTHING, LAST_VISITS, Needs
 from kam_xl.workbook import engine, rawzip
 from kam_xl.workbook.package import col_letter
 from kam_xl.workbook.store import FileStore
@@ -46,12 +47,12 @@ def test_mixed_cells_in_a_column_read_as_typed_values_or_problems(book_factory):
     _edit_cells(book, L.SHEET_CUSTOMERS, {_cell(C, "年用量(元)", 3): "约五十万",
                                             _cell(C, "建档日期", 4): "2026年3月5日",
                                             _cell(C, "联系电话", 2): 13800000000})
-    data = context.load(FileStore(book), [L.CUSTOMERS.name])
+    data = FileStore(book).load(Needs({L.CUSTOMERS.name: EVERYTHING}))
     c1, c2, c3 = data.customers
     assert c1.phone == "13800000000"
     assert c2.volume is None and c3.volume == 800000.0
-    probs = data.type_problems[L.CUSTOMERS.name]
-    assert [(i, h, v) for i, h, v, _ in probs] == [(1, "年用量(元)", "约五十万")]
+    probs = [p for p in data.problems if p.table == L.CUSTOMERS.name]
+    assert [(p.code, p.index, p.column, p.value) for p in probs] == [("CUST-TYPE", 1, "年用量(元)", "约五十万")]
     assert c3.created_on == dt.date(2026, 3, 5)
 
 
@@ -115,33 +116,33 @@ def _visits_book(book_factory):
     return book_factory(customers=[good_customer(i) for i in range(1, 5)], visits=visits)
 
 
-def test_last_visits_from_arrow_columns_match_the_typed_records(book_factory):
+def test_last_visits_view_matches_the_typed_records(book_factory):
+    """The view regrade reads (three typed columns, no record per visit, on a second
+    thread) gives what the records give: ids and states trimmed, the day of a date-time."""
     book = _visits_book(book_factory)
-    fast = context.load(FileStore(book), context.CORE, AS_OF, visits="last",
-                        background=[L.VISITS.name])
-    assert fast._last_visits is not None  # the Arrow way was taken
-    slow = context.load(FileStore(book), context.CORE, AS_OF)
-    assert slow._last_visits is None
+    fast = FileStore(book).load(REGRADE_NEEDS, AS_OF)
+    with pytest.raises(loader.UnreadField):
+        fast.visits  # noqa: B018  (the view was read, not the records)
+    slow = FileStore(book, full_reads=True).load(REGRADE_NEEDS, AS_OF)
+    assert len(slow.visits) == 6
     assert fast.last_visits() == slow.last_visits() == {
         "KH000001": dt.date(2026, 10, 2), "KH000002": dt.date(2026, 7, 3), "KH000004": dt.date(2026, 10, 1)}
 
 
-def test_last_visits_fall_back_to_typed_records_for_text_dates(book_factory):
+def test_last_visits_view_reads_text_dates_as_the_records_do(book_factory):
     book = _visits_book(book_factory)
     _edit_cells(book, L.SHEET_VISITS, {_cell(L.VISITS, "实际日期", 2): "2026年9月20日"})  # BF000001
-    data = context.load(FileStore(book), context.CORE, AS_OF, visits="last", background=[L.VISITS.name])
-    assert data.last_visits()["KH000001"] == dt.date(2026, 10, 2)
-    assert data._last_visits is None and len(data.visits) == 6
+    fast = FileStore(book).load(REGRADE_NEEDS, AS_OF)
+    slow = FileStore(book, full_reads=True).load(REGRADE_NEEDS, AS_OF)
+    assert fast.last_visits() == slow.last_visits()
+    assert fast.last_visits()["KH000001"] == dt.date(2026, 10, 2)
 
 
-def test_reading_on_a_second_thread_gives_what_one_thread_gives(book_factory):
+def test_reading_on_a_second_thread_gives_what_one_thread_gives(book_factory, monkeypatch):
     book = _visits_book(book_factory)
-    store = FileStore(book)
-    rule_sheet = store.read([L.TIER_RULES.name, L.SETTINGS.name])
-    cols = regrade_columns(store, rule_sheet[L.TIER_RULES.name])
-    together = context.load(store, context.CORE, AS_OF, columns=cols, visits="last",
-                            background=[L.VISITS.name], wait=False, given=rule_sheet)
-    alone = context.load(FileStore(book), context.CORE, AS_OF, columns=cols)
+    together = FileStore(book).load(REGRADE_NEEDS, AS_OF)
+    monkeypatch.delattr(FileStore, "concurrent")  # a store that cannot read on two threads
+    alone = FileStore(book).load(REGRADE_NEEDS, AS_OF)
     assert [c.id for c in together.customers] == [c.id for c in alone.customers]
     assert together.last_visits() == alone.last_visits()
     res = regrade_book(FileStore(book), "测试", AS_OF, dry_run=True)
@@ -151,8 +152,8 @@ def test_reading_on_a_second_thread_gives_what_one_thread_gives(book_factory):
 def test_actions_pause_the_collector_and_restore_it(book_factory, monkeypatch):
     book = book_factory()
     seen = []
-    real_load = context.load
-    monkeypatch.setattr(context, "load", lambda *a, **k: seen.append(gc.isenabled()) or real_load(*a, **k))
+    real_load = loader.load
+    monkeypatch.setattr(loader, "load", lambda *a, **k: seen.append(gc.isenabled()) or real_load(*a, **k))
     assert gc.isenabled()
     regrade_book(FileStore(book), "测试", AS_OF)
     assert seen == [False] and gc.isenabled() and gc.get_freeze_count() == 0
@@ -191,4 +192,4 @@ def test_a_renamed_column_the_action_needs_is_refused_by_name(book_factory):
     wb.save(book)
     # PRODUCT.md §9: a header the action needs either matches after normalising or is refused by name
     with pytest.raises(TableLayoutUnsupported, match="缺少列：状态"):
-        context.load(FileStore(book), context.CORE, AS_OF, visits="last", background=[L.VISITS.name])
+        FileStore(book).load(REGRADE_NEEDS, AS_OF)

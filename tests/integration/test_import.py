@@ -5,7 +5,7 @@ import pytest
 
 from kam_xl import layout as L
 from kam_xl.cli import main
-from kam_xl.services.book import new_book, run_import
+from kam_xl.files import new_book, run_import
 from tests import legacy_files as lf
 from tests.conftest import good_customer
 from tests.helpers import table_records

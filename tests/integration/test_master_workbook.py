@@ -7,7 +7,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from kam_xl import layout as L
-from kam_xl.services.book import new_book
+from kam_xl.files import new_book
 from tests.helpers import zip_members
 
 

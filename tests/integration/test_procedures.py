@@ -12,7 +12,7 @@ import pytest
 from kam_xl import layout as L
 from kam_xl.cli import main
 from kam_xl.demo import application
-from kam_xl.services.book import run_validate
+from kam_xl.files import run_validate
 from tests.conftest import AS_OF, good_customer, good_visit
 from tests.helpers import table_records
 

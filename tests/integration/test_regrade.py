@@ -5,7 +5,7 @@ from python_calamine import CalamineWorkbook
 
 from kam_xl import layout as L
 from kam_xl.cli import main
-from kam_xl.services.book import run_regrade
+from kam_xl.files import run_regrade
 from kam_xl.workbook.store import FileStore
 from kam_xl.workbook.tables import Changes
 from tests.conftest import AS_OF, good_customer, good_receivable

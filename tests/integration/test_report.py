@@ -11,7 +11,7 @@ import pytest
 
 from kam_xl import layout as L
 from kam_xl.cli import main
-from kam_xl.services.book import run_regrade, run_report
+from kam_xl.files import run_regrade, run_report
 from tests.helpers import table_records
 
 AS_OF = dt.date(2026, 10, 31)

@@ -7,7 +7,7 @@ import pytest
 from kam_xl import demo
 from kam_xl import layout as L
 from kam_xl.cli import main
-from kam_xl.services.book import run_validate
+from kam_xl.files import run_validate
 from tests.conftest import good_customer, good_receivable, good_visit
 from tests.helpers import table_records, zip_members
 

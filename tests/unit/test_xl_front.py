@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from kam_xl import layout as L
-from kam_xl.services.book import run_regrade, run_validate
+from kam_xl.files import run_regrade, run_validate
 from kam_xl.xl import macros
 from kam_xl.xl.book import XlBook
 
@@ -341,7 +341,7 @@ def test_live_writes_only_the_changed_cells(live, demo_book):
 
 
 def services_regrade(live):
-    from kam_xl.services.book import regrade_book
+    from kam_xl.services.actions import regrade_book
     return regrade_book(XlBook(live), "王经理")
 
 
@@ -349,7 +349,7 @@ def test_live_error_values_are_findings_not_a_crash(live):
     sh = live.sheets[L.SHEET_CUSTOMERS]
     t = sh.tables[L.CUSTOMERS.name]
     sh.cells[(t.r1 + 3, t.c1 + L.CUSTOMERS.headers.index("年用量(元)"))] = "#N/A"
-    from kam_xl.services.book import validate_book
+    from kam_xl.services.actions import validate_book
     rep = validate_book(XlBook(live))
     found = [f for f in rep.findings if f.rule == "CELL-ERROR-VALUE"]
     assert [(f.sheet, f.row, f.column) for f in found] == [(L.SHEET_CUSTOMERS, t.r1 + 3, "年用量(元)")]
@@ -368,7 +368,7 @@ def test_live_import_appends_customers_without_touching_calculated_columns(live,
 
 
 def test_a_bug_in_an_action_reaches_the_user_as_a_message(live, monkeypatch):
-    from kam_xl.services import book as services
+    from kam_xl.services import actions as services
     monkeypatch.setattr(services, "regrade_book", lambda *a, **k: 1 / 0)
     text = macros.regrade(book=live)
     assert text.startswith("错误：程序内部错误（ZeroDivisionError") and live.app.alerts == [text]

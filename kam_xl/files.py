@@ -1,0 +1,89 @@
+"""The file front: the actions on a workbook file, with no Excel (what the CLI runs).
+It makes the FileStore and the progress line and hands them to the actions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import demo as d
+from . import layout as L
+from .errors import BadArgument
+from .progress import Progress
+from .reports.builders import meeting_month
+from .reports.pdf import soffice
+from .services import actions
+from .services.actions import MEETING_AUTO, ReportFiles  # noqa: F401  (part of this front's API)
+from .services.regrade import RegradeResult
+from .services.validate import ValidationReport
+from .workbook.builder import build_master
+from .workbook.loader import EVERYTHING, Needs
+from .workbook.store import FileStore, backup, refuse_if_open_in_excel
+
+
+def new_book(path: str | Path, demo: bool = False, force: bool = False, n_customers: int = 300) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in (".xlsm", ".xlsx"):
+        raise BadArgument(path, "主工作簿应以 .xlsm 结尾", "the master workbook must end in .xlsm")
+    if path.exists() and not force:
+        raise BadArgument(path, "文件已存在，未覆盖（如需覆盖请加 --force）",
+                          "file exists; not overwritten (use --force)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = settings = None
+    if demo:
+        data = d.build_data(n_customers=n_customers, n_visits=n_customers * 4,
+                            n_receivables=n_customers * 8 // 3)
+        settings = d.demo_settings()
+    tmp = path.with_name(".~kam_new_" + path.name)
+    build_master(tmp, data, settings)
+    if path.exists():  # --force: the replaced book is kept as a backup, and never while Excel has it open
+        try:
+            refuse_if_open_in_excel(path)
+        except Exception:
+            tmp.unlink()
+            raise
+        backup(path)
+    tmp.replace(path)
+    return path
+
+
+def run_regrade(path, as_of=None, dry_run=False, operator="") -> RegradeResult:
+    with Progress("重新分级") as bar:
+        return actions.regrade_book(FileStore(path), operator, as_of, dry_run, bar)
+
+
+def run_validate(path, as_of=None, dry_run=False) -> ValidationReport:
+    with Progress("全面校验") as bar:
+        return actions.validate_book(FileStore(path), as_of, dry_run, bar)
+
+
+def run_report(path, out=None, as_of=None, pdf=False, month=None) -> ReportFiles:
+    return actions.report_book(FileStore(path), Path(path), out, as_of, pdf, month)
+
+
+def run_form(path, customer_id, out=None, pdf=True) -> list[Path]:
+    return actions.form_book(FileStore(path), Path(path), customer_id, out, pdf)
+
+
+def run_import(path, sources, dry_run=False, report_path=None):
+    store = FileStore(path)
+    with Progress("导入") as bar:
+        return actions.import_book(store, sources, dry_run, report_path, progress=bar)
+
+
+def run_demo(folder: Path, pdf: bool = True) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    book = folder / "大客户管理_演示.xlsm"
+    lines = []
+    new_book(book, demo=True, force=True)
+    lines.append(f"已生成演示主工作簿 / demo workbook: {book}")
+    res = run_regrade(book, operator="演示")
+    lines += ["[重新分级 regrade]"] + res.summary_lines()
+    rep = run_validate(book)
+    lines += ["[全面校验 validate]"] + rep.summary_lines()[:12]
+    pdf = pdf and soffice() is not None
+    outs = run_report(book, out=str(folder), pdf=pdf, month=meeting_month(d.AS_OF))
+    lines += ["[生成报表 report（含月度例会材料）]"] + [str(p) for p in outs]
+    customers = FileStore(book).load(Needs({L.CUSTOMERS.name: EVERYTHING})).customers
+    first = next(c for c in customers if c.status == "已签约")
+    forms = run_form(book, first.id, out=str(folder), pdf=pdf)
+    lines += ["[客户认定申请表 form]"] + [str(p) for p in forms]
+    return lines

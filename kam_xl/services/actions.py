@@ -1,0 +1,155 @@
+"""The actions, on any TableStore (file or live Excel).  A macro or a CLI command calls
+exactly one of these.  Each action declares what it reads (its Needs, next to it), asks
+the store for it, computes with the domain and hands its Changes back to the store in
+one write — how the store reads and writes is its own business:
+
+    with store:
+        data = store.load(NEEDS)
+        result = compute(data)
+        store.write(result.changes)
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Iterable
+
+from .. import layout as L
+from ..domain.procedures import by_customer, latest_application
+from ..errors import BadArgument
+from ..importing.service import ImportResult, merge_sources, parse_sources
+from ..reports.builders import meeting_month
+from ..reports.forms import write_form
+from ..reports.pdf import soffice, to_pdf
+from ..reports.service import build_report
+from ..reports.writer import write_output
+from ..workbook.loader import EVERYTHING, LAST_VISITS, Needs, Read
+from ..workbook.tables import TableStore
+from .regrade import RegradeResult, regrade
+from .validate import ValidationReport, validate
+
+C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
+PROCEDURES = {n: Read(optional=True) for n in (L.CERTIFICATIONS.name, L.COMPLAINTS.name, L.SURVEYS.name)}
+
+
+class _Quiet:
+    def step(self, text: str) -> None:
+        pass
+
+
+# -- 重新分级 --------------------------------------------------------------------------
+# grading, derived credit and visit frequency; of the customers also every column the
+# rules' 附加条件 name (user columns included), their rows kept for the conditions
+REGRADE_NEEDS = Needs({
+    C.name: Read(keys=("id", "name", "volume", "credit", "margin", "growth", "tier"), conditions=True, rows=True),
+    V.name: Read(keys=("customer_id", "actual_date", "state"), records=False),
+    R.name: Read(keys=("customer_id", "invoice_date", "amount", "due_date", "paid", "paid_date")),
+    L.TIER_RULES.name: EVERYTHING,
+}, views=frozenset({LAST_VISITS}))
+
+
+def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
+                 dry_run: bool = False, progress=None) -> RegradeResult:
+    progress = progress or _Quiet()
+    with store:
+        progress.step("读取工作簿")
+        data = store.load(REGRADE_NEEDS, as_of)
+        progress.step("计算等级")
+        res = regrade(data, operator)
+        del data  # the book's records are freed before the write
+        if not dry_run:
+            progress.step("写入")
+            store.write(res.changes)
+    return res
+
+
+# -- 全面校验 --------------------------------------------------------------------------
+VALIDATE_NEEDS = Needs({C.name: EVERYTHING, V.name: EVERYTHING, R.name: EVERYTHING,
+                        L.TIER_RULES.name: EVERYTHING, **PROCEDURES})
+
+
+def validate_book(store: TableStore, as_of: dt.date | None = None, dry_run: bool = False,
+                  progress=None) -> ValidationReport:
+    progress = progress or _Quiet()
+    with store:
+        progress.step("读取工作簿")
+        report = validate(store.load(VALIDATE_NEEDS, as_of))
+        if not dry_run:
+            progress.step("写入")
+            store.write(report.changes)
+    return report
+
+
+# -- 生成报表 --------------------------------------------------------------------------
+MEETING_AUTO = "auto"
+# the report counts visits by staff, state and planned date; the meeting pack also reads
+# visit and payment dates, results, plans — every column
+REPORT_NEEDS = Needs({C.name: EVERYTHING, R.name: EVERYTHING, L.TIER_RULES.name: EVERYTHING,
+                      L.GRADE_LOG.name: EVERYTHING, **PROCEDURES,
+                      V.name: Read(keys=("id", "customer_id", "planned_date", "staff", "state"))})
+MEETING_NEEDS = Needs({**REPORT_NEEDS.tables, V.name: EVERYTHING}, views=frozenset({LAST_VISITS}))
+
+
+class ReportFiles(list):
+    """The files a report wrote, and what the store found in the book on the way."""
+
+    def __init__(self, paths, notices=()):
+        super().__init__(paths)
+        self.notices = list(notices)
+
+
+def report_book(store: TableStore, book_path: Path, out: str | None = None,
+                as_of: dt.date | None = None, pdf: bool = False, month: str | None = None) -> ReportFiles:
+    """The management report; with `month` (YYYY-MM, or MEETING_AUTO: the month a meeting on the
+    as-of date looks back on) also the monthly meeting pack."""
+    with store:
+        data = store.load(MEETING_NEEDS if month else REPORT_NEEDS, as_of)
+        if month == MEETING_AUTO:
+            month = meeting_month(data.as_of)
+        return ReportFiles(build_report(data, book_path, out, pdf, month), notices=list(data.notices))
+
+
+# -- 客户认定申请表 ---------------------------------------------------------------------
+FORM_NEEDS = Needs({C.name: EVERYTHING, L.CERTIFICATIONS.name: Read(optional=True)})
+
+
+def form_book(store: TableStore, book_path: Path, customer_id: str, out: str | None = None,
+              pdf: bool = True) -> list[Path]:
+    """The printable 客户认定申请表 of one customer (xlsx, and PDF when LibreOffice is there)."""
+    with store:
+        data = store.load(FORM_NEEDS)
+    wanted = str(customer_id).strip()
+    customer = next((c for c in data.customers if c.id == wanted), None)
+    if customer is None:
+        raise BadArgument(book_path, f"客户档案中没有客户编号 {wanted}", f"no customer {wanted}")
+    app = latest_application(by_customer(data.certifications or ()).get(customer.id, []))
+    folder = Path(out) if out else Path(book_path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    path = write_output(folder / f"客户认定申请表_{customer.id}.xlsx", lambda tmp: write_form(tmp, customer, app))
+    outs = [path]
+    if pdf and soffice() is not None:
+        outs.append(to_pdf(path))
+    return outs
+
+
+# -- 导入历史档案 -----------------------------------------------------------------------
+def import_needs(sources_have: Iterable[str]) -> Needs:
+    """The book's customers and rules; its visits and receivables only when the sources have some."""
+    have = set(sources_have)
+    return Needs({C.name: Read(rows=True), L.TIER_RULES.name: EVERYTHING,
+                  **{n: EVERYTHING for n in (V.name, R.name) if n in have}})
+
+
+def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool = False,
+                report_path: str | None = None, progress=None) -> ImportResult:
+    parsed = parse_sources([Path(s) for s in sources], progress=progress)
+    with store:
+        data = store.load(import_needs(parsed.tables))
+        result = merge_sources(data, parsed)
+        result.notices = data.notices
+        del data, parsed
+        if report_path:
+            result.write_csv(Path(report_path))
+        if not dry_run:
+            store.write(result.changes)
+    return result

@@ -1,0 +1,121 @@
+"""Each action gives the same result on the store's optimised read (the columns its
+needs declare, views without records, a second read thread) as on a full read of every
+column of every table — the guard against a declaration that forgot a field.  A record
+read partly raises on an unread field, never answers None."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from kam_xl import layout as L
+from kam_xl.domain.models import UnreadField
+from kam_xl.files import new_book
+from kam_xl.reports import service as report_service
+from kam_xl.services import actions
+from kam_xl.workbook.loader import EVERYTHING, Needs, Read
+from kam_xl.workbook.store import FileStore
+from tests.conftest import good_customer, good_receivable, good_visit
+from tests.legacy_files import gbk_visits_csv, utf8_bom_receivables_csv, xls_2021_archive, xlsx_2019_archive
+
+AS_OF = dt.date(2026, 10, 31)
+NOW = dt.datetime(2026, 11, 1, 9, 0)
+
+
+@pytest.fixture(scope="module")
+def rich_book(tmp_path_factory):
+    """The demo book: every tier, status, state, overdue invoices, §10 tables, and a rule
+    whose 附加条件 names a user column the needs do not list."""
+    path = new_book(tmp_path_factory.mktemp("needs") / "rich.xlsm", demo=True, n_customers=120)
+    return path
+
+
+def _stores(path):
+    return FileStore(path), FileStore(path, full_reads=True)
+
+
+def _regrade_result(store):
+    data = store.load(actions.REGRADE_NEEDS, AS_OF)
+    res = actions.regrade(data, "测试", now=NOW)
+    return res
+
+
+def test_regrade_optimised_equals_full(rich_book):
+    fast, full = (_regrade_result(s) for s in _stores(rich_book))
+    assert fast.changes == full.changes
+    assert fast.moves == full.moves and fast.ungraded == full.ungraded
+    assert fast.visits_due == full.visits_due and sum(fast.visits_due.values()) > 0
+    assert fast.by_tier == full.by_tier
+
+
+def test_regrade_with_a_condition_on_a_user_column_reads_that_column(book_factory):
+    """A rule's 附加条件 naming a column the needs do not list (a user's own column
+    would behave the same): the optimised read adds it, the result equals the full read."""
+    rules = [{"顺序": 1, "等级": "A1", "年用量下限(元)": 500000, "最低回款信誉": "较好",
+              "附加条件": "满意度>=90", "说明": "满意度高的大户"},
+             {"顺序": 2, "等级": "C", "年用量下限(元)": 0, "说明": "其余"}]
+    book = book_factory(customers=[good_customer(1), good_customer(2, 满意度=70.0)], rules=rules)
+    fast, full = (_regrade_result(s) for s in _stores(book))
+    assert fast.changes == full.changes
+    assert [m.new for m in fast.moves] == ["C"]  # KH000002 (满意度 70) leaves A1
+
+
+def test_validate_optimised_equals_full(rich_book):
+    fast, full = (actions.validate(s.load(actions.VALIDATE_NEEDS, AS_OF), now=NOW) for s in _stores(rich_book))
+    assert fast.findings == full.findings and fast.report.errors > 0
+    assert fast.dunning == full.dunning and fast.dunning
+    assert fast.changes == full.changes
+
+
+@pytest.mark.parametrize("month", [None, "2026-10"])
+def test_report_optimised_equals_full(rich_book, month):
+    needs = actions.MEETING_NEEDS if month else actions.REPORT_NEEDS
+    fast, full = (report_service.sections(s.load(needs, AS_OF), month) for s in _stores(rich_book))
+    assert [s.sheet for s in fast] == [s.sheet for s in full]
+    for a, b in zip(fast, full):
+        pd.testing.assert_frame_equal(a.frame, b.frame, obj=a.sheet)
+
+
+def test_form_optimised_equals_full(rich_book):
+    fast, full = (s.load(actions.FORM_NEEDS, AS_OF) for s in _stores(rich_book))
+    assert fast.customers == full.customers
+    assert fast.certifications == full.certifications and fast.certifications
+
+
+def test_import_optimised_equals_full(book_factory, tmp_path):
+    book = book_factory(customers=[good_customer(1), good_customer(2)], visits=[good_visit(1)],
+                        receivables=[good_receivable(1)])
+    folder = tmp_path / "legacy"
+    folder.mkdir()
+    for make, name in ((xlsx_2019_archive, "2019客户档案.xlsx"), (xls_2021_archive, "2021客户档案.xls"),
+                       (gbk_visits_csv, "拜访记录.csv"), (utf8_bom_receivables_csv, "应收.csv")):
+        make(folder / name)
+    parsed = actions.parse_sources([folder])
+    fast, full = (actions.merge_sources(s.load(actions.import_needs(parsed.tables)), parsed, now=NOW)
+                  for s in _stores(book))
+    assert fast.outcomes == full.outcomes and fast.outcomes
+    assert fast.changes == full.changes
+
+
+def test_a_field_the_needs_did_not_read_raises(rich_book):
+    data = FileStore(rich_book).load(actions.REGRADE_NEEDS, AS_OF)
+    c = data.customers[0]
+    assert c.volume is not None or c.volume is None  # read: answers
+    with pytest.raises(UnreadField, match="status"):
+        c.status  # noqa: B018  (regrade does not read 认定状态)
+    with pytest.raises(UnreadField):
+        data.visits  # noqa: B018  (regrade reads the last-visit view, not the visits)
+    data = FileStore(rich_book).load(Needs({L.CUSTOMERS.name: Read(keys=("id",))}))
+    with pytest.raises(UnreadField):
+        data.customer_extra(data.customers[0])  # rows were not kept
+
+
+def test_a_full_read_has_every_field(rich_book):
+    data = FileStore(rich_book, full_reads=True).load(actions.REGRADE_NEEDS, AS_OF)
+    c = data.customers[0]
+    assert {f.name for f in dataclasses.fields(type(data))} and c.status is not None
+    assert len(data.visits) > 0
+    plain = FileStore(rich_book).load(Needs({L.CUSTOMERS.name: EVERYTHING}))
+    assert plain.customers == data.customers

@@ -1,0 +1,120 @@
+"""The layering, checked on the source: imports only point down
+(fronts → services → importing/reports → workbook → domain → layout), no module
+imports one of ours inside a function to dodge a cycle, and the services and the
+domain know nothing of how loading is done."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from kam_xl import layout as L
+from kam_xl.domain import problems
+
+PKG = Path(__file__).resolve().parents[2] / "kam_xl"
+
+# what each layer may import of ours (a layer may always import itself)
+LAYERS = {
+    "layout": set(),
+    "errors": set(),
+    "domain": {"layout", "errors"},
+    "workbook": {"layout", "errors", "domain"},
+    "importing": {"layout", "errors", "domain", "workbook"},
+    "reports": {"layout", "errors", "domain", "workbook"},
+    "progress": set(),
+    "services": {"layout", "errors", "domain", "workbook", "importing", "reports"},
+    "cellfuncs": {"layout", "errors", "domain", "workbook"},
+    "demo": {"layout", "domain"},
+}
+FRONTS = {"cli", "files", "xl", "__main__", "__init__"}
+SPEED_INTERNALS = {"gc", "threading", "pyarrow", "fastexcel", "concurrent", "multiprocessing"}
+
+
+def _modules():
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG)
+        layer = rel.parts[0].removesuffix(".py")
+        yield path, rel, layer, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _ours(node: ast.AST, rel: Path) -> list[str]:
+    """The layers of ours an import statement reaches."""
+    if isinstance(node, ast.ImportFrom):
+        if node.level == 0:
+            mod = node.module or ""
+            return [mod.split(".")[1]] if mod.startswith("kam_xl.") else []
+        base = list(rel.parts[:-1])[: len(rel.parts) - node.level]
+        target = base + (node.module.split(".") if node.module else [])
+        if target:
+            return [target[0].removesuffix(".py")]
+        return [a.name for a in node.names]  # from . import x (at the package root)
+    if isinstance(node, ast.Import):
+        return [a.name.split(".")[1] for a in node.names if a.name.startswith("kam_xl.")]
+    return []
+
+
+def test_imports_only_point_down():
+    wrong = []
+    for path, rel, layer, tree in _modules():
+        if layer in FRONTS:
+            continue
+        allowed = LAYERS[layer] | {layer}
+        for node in ast.walk(tree):
+            for target in _ours(node, rel):
+                if target not in allowed:
+                    wrong.append(f"{rel}:{node.lineno} imports {target}")
+    assert not wrong, wrong
+
+
+def test_no_module_imports_one_of_ours_inside_a_function():
+    inline = []
+    for path, rel, layer, tree in _modules():
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    if _ours(node, rel):
+                        inline.append(f"{rel}:{node.lineno}")
+    assert not inline, inline
+
+
+@pytest.mark.parametrize("layer", ["services", "domain"])
+def test_services_and_domain_know_nothing_of_how_loading_is_done(layer):
+    found = []
+    for path, rel, lay, tree in _modules():
+        if lay != layer:
+            continue
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for n in names:
+                if n.split(".")[0] in SPEED_INTERNALS:
+                    found.append(f"{rel}:{node.lineno} {n}")
+            if isinstance(node, ast.ImportFrom) and node.module and (
+                    node.module.endswith(("engine", "store", "rawzip", "scan", "package"))):
+                found.append(f"{rel}:{node.lineno} {node.module}")
+    assert not found, found
+
+
+def test_every_problem_code_used_is_registered_and_its_template_formats():
+    used = set()
+    for path, rel, layer, tree in _modules():
+        if rel == Path("domain/problems.py"):
+            continue  # the registry itself
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and re.fullmatch(r"[A-Z]+(-[A-Z0-9]+)+", node.value) and not node.value.startswith("UTF"):
+                used.add(node.value)
+    assert len(used) > 40
+    assert used <= set(problems.CODES), sorted(used - set(problems.CODES))
+    for c in problems.CODES.values():
+        assert c.severity in L.SEVERITIES and c.title and c.template
+
+
+def test_settings_defaults_come_from_layout_alone():
+    from kam_xl.domain.models import Settings
+    s = Settings()
+    for d in L.SETTING_DEFS:
+        assert getattr(s, d.field) == d.default, d.key
+    assert set(Settings.model_fields) == {d.field for d in L.SETTING_DEFS}
