@@ -151,6 +151,10 @@ def parse_phone(v: Any) -> str | None:
 
 
 def parse_enum(v: Any, mapping: dict[str, str], choices: tuple[str, ...]) -> str | None:
+    """An enumerated value as people write it: the choice itself (width, spaces and case
+    aside), a known synonym, or — when that points at exactly one choice — a text that
+    contains a choice or a synonym, or is contained in one (客户来访 → 接待来访 by 来访,
+    上门拜访 → 实地拜访, 电话 → 电话回访).  Anything else raises: the caller reports it."""
     if is_blank(v):
         return None
     s = nfkc(v).replace(" ", "")
@@ -159,4 +163,17 @@ def parse_enum(v: Any, mapping: dict[str, str], choices: tuple[str, ...]) -> str
     for key in (s, s.upper()):
         if key in mapping:
             return mapping[key]
+    # words of two characters or more: 好 in 不好 must not read as 好
+    words = {c: c for c in choices if len(c) >= 2}
+    words.update((k, t) for k, t in mapping.items() if len(k) >= 2 and not k.isascii())
+    # the longest word found in the text (or the text found in a word) decides, if it
+    # names a single choice
+    hits: dict[int, set[str]] = {}
+    for word, target in words.items():
+        if len(s) >= 2 and (word in s or s in word):
+            hits.setdefault(min(len(word), len(s)), set()).add(target)
+    if hits:
+        best = hits[max(hits)]
+        if len(best) == 1:
+            return next(iter(best))
     raise ValueError(f"取值“{v}”不在 {'/'.join(choices)} 之中")

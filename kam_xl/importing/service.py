@@ -19,7 +19,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .. import layout as L
 from ..domain.names import normalize_id, normalize_name
@@ -27,17 +27,17 @@ from ..workbook.loader import BookData
 from ..workbook.reading import customer_values, receivable_values
 from ..workbook.tables import Changes
 from . import cleaning as cl
-from .headers import HeaderMap, detect, synonyms, title_text
+from . import sheets
+from .headers import HeaderMap, title_text
 from .readers import SheetGrid, UnreadableSource, expand_sources
 from .sandbox import read_isolated
+from .sheets import LINK_NAME, REF_ID, TERM
 
 NEW, MERGED, SKIPPED, REJECTED = L.IMPORT_OUTCOMES
 C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
 CUST_ID, CUST_NAME = C.header("id"), C.header("name")
-REF_ID = V.header("customer_id")  # the customer reference column of visits and receivables
 TABLE_LABEL = {L.CUSTOMERS.name: L.SHEET_CUSTOMERS, L.VISITS.name: L.SHEET_VISITS,
                L.RECEIVABLES.name: L.SHEET_RECEIVABLES}
-LINK_NAME = CUST_NAME  # visits/receivables: a customer's name used for linking (not a workbook column)
 
 
 @dataclass
@@ -113,54 +113,14 @@ class ImportResult:
 
 
 # ---------------------------------------------------------------------------
-# Parsing one sheet into typed rows
-def _cleaner(table: L.TableDef, header: str) -> Callable[[Any, float], Any]:
-    values = synonyms()["values"]
-    col = table.by_header().get(header)
-    if header == LINK_NAME:
-        return lambda v, m: cl.parse_company(v)
-    if header in ("联系电话",):
-        return lambda v, m: cl.parse_phone(v)
-    if header in (C.header("id"), V.header("id"), R.header("id"), C.header("agreement_no"), REF_ID):
-        return lambda v, m: cl.parse_id(v)
-    if col.kind == L.MONEY:
-        return lambda v, m: cl.parse_amount(v, m)
-    if col.kind == L.PERCENT:
-        return lambda v, m: cl.parse_percent(v)
-    if col.kind in (L.DATE, L.DATETIME):
-        return lambda v, m: cl.parse_date(v)
-    if col.kind == L.ENUM:
-        mapping = values.get(header, {})
-        return lambda v, m: cl.parse_enum(v, mapping, col.choices)
-    if col.kind in (L.NUMBER, L.INT):
-        def num(v, m):
-            x = cl.parse_amount(v)
-            if x is not None and col.hi is not None and not (col.lo or 0) <= x <= col.hi:
-                raise ValueError(f"“{v}”超出范围 {col.lo:g}–{col.hi:g}")
-            return x
-        return num
-    return lambda v, m: cl.parse_text(v)
-
-
+# One sheet → its data rows (sheets.py reads the structure)
 @dataclass
 class SourceRow:
     info: SourceInfo
     row: int               # Excel row (1-based)
     values: dict[str, Any]
-    notes: list[str]
+    notes: list[str]       # fields refused, with why
     order: int             # file order, to keep a stable order among equal dates
-
-
-def _row_kind(cells: list[Any]) -> str | None:
-    texts = [cl.nfkc(v).replace(" ", "") for v in cells if not cl.is_blank(v)]
-    if not texts:
-        return "空行"
-    syn = synonyms()
-    if any(t in syn["total_markers"] or re.match(r"^(合计|小计|总计)", t) for t in texts[:4]):
-        return "合计行"
-    if len(texts) <= 2 and any(m in t for t in texts for m in syn["footer_markers"]):
-        return "表尾说明"
-    return None
 
 
 _YEAR = re.compile(r"(?<!\d)(19[89]\d|20\d{2})(?!\d)")
@@ -175,43 +135,53 @@ def _source_date(path: Path, title: str, dates: list[dt.date]) -> tuple[dt.date,
     return dt.datetime.fromtimestamp(path.stat().st_mtime).date(), "文件修改时间"
 
 
-def parse_grid(grid: SheetGrid, hm: HeaderMap, order: int, result: ImportResult) -> list[SourceRow]:
-    table = L.TABLES[hm.table]
-    label_file, label_sheet = grid.file.name, grid.sheet
-    outcomes_before = len(result.outcomes)
-    parsed = []
-    for r in range(hm.first_data_row, len(grid.rows)):
-        cells = grid.rows[r]
-        kind = _row_kind(cells)
-        excel_row = r + 1
-        if kind:
-            if kind != "空行" or any(not cl.is_blank(v) for v in cells):
-                result.outcomes.append(Outcome(label_file, label_sheet, excel_row, SKIPPED, TABLE_LABEL[hm.table],
-                                               None, kind))
-            else:
-                result.outcomes.append(Outcome(label_file, label_sheet, excel_row, SKIPPED,
-                                               TABLE_LABEL[hm.table], None, "空行"))
+def _due_from_term(values: dict[str, Any], notes: list[str]) -> None:
+    """到期日 written as a payment term (账期90天 in the due-date column, or a 账期 column):
+    到期日 = 开票日期 + 账期."""
+    due_h, inv_h = R.header("due_date"), R.header("invoice_date")
+    term = values.pop(TERM, None)
+    due = values.get(due_h)
+    if isinstance(due, tuple):
+        term = due[1]
+        del values[due_h]
+    if term is not None and values.get(due_h) is None:
+        if values.get(inv_h):
+            values[due_h] = values[inv_h] + dt.timedelta(days=term)
+            notes.append(f"到期日按开票日期 + 账期 {term} 天计算")
+        else:
+            notes.append(f"到期日：账期 {term} 天，但没有开票日期，无法计算到期日")
+
+
+def parse_grid(grid: SheetGrid, hm: HeaderMap, order: int, result: ImportResult,
+               rows: list[list[Any]] | None = None) -> list[SourceRow]:
+    """A data sheet's data rows; every other row is reported as skipped with its kind."""
+    label = TABLE_LABEL[hm.table]
+    file, sheet = grid.file.name, grid.sheet
+    classified = sheets.classify(grid, hm, rows)
+    data = []
+    for x in classified:
+        if x.kind != sheets.DATA:
+            result.outcomes.append(Outcome(file, sheet, x.row, SKIPPED, label, None,
+                                           x.kind + (f"：{x.reason}" if x.reason else "")))
             continue
-        values, notes = {}, []
-        for c, header in hm.columns.items():
-            raw = cells[c] if c < len(cells) else None
-            try:
-                v = _cleaner(table, header)(raw, hm.multipliers.get(c, 1.0))
-            except (ValueError, OverflowError) as e:
-                notes.append(f"{header}：{e}，未导入该值")
-                v = None
-            if v is not None:
-                values[header] = v
-        parsed.append((excel_row, values, notes))
-    if not parsed and len(result.outcomes) == outcomes_before:
-        result.outcomes.append(Outcome(label_file, label_sheet, None, SKIPPED, TABLE_LABEL[hm.table], None,
-                                       "表头之后没有数据行"))
-    dates = [v for _, vals, _ in parsed for v in vals.values() if isinstance(v, dt.date)]
+        if hm.table == L.RECEIVABLES.name:
+            _due_from_term(x.values, x.notes)
+        data.append(x)
+    if not data:
+        result.outcomes.append(Outcome(file, sheet, None, SKIPPED, label, None, "表头之后没有数据行"))
+    dates = [v for x in data for v in x.values.values() if isinstance(v, dt.date)]
     date, basis = _source_date(grid.file, title_text(grid, hm), dates)
-    info = SourceInfo(label_file, label_sheet, hm.table, date, basis,
+    info = SourceInfo(file, sheet, hm.table, date, basis,
                       {hm.source_headers[c]: t for c, t in hm.columns.items()}, hm.ignored)
     result.sources.append(info)
-    return [SourceRow(info, r, v, n, order) for r, v, n in parsed]
+    return [SourceRow(info, x.row, x.values, x.notes, order) for x in data]
+
+
+def _skip_sheet(grid: SheetGrid, why: str, result: ImportResult) -> None:
+    """Every non-blank row of a sheet that is not imported, accounted for."""
+    for r, cells in enumerate(grid.rows):
+        if any(not cl.is_blank(v) for v in cells):
+            result.outcomes.append(Outcome(grid.file.name, grid.sheet, r + 1, SKIPPED, "", None, why))
 
 
 # ---------------------------------------------------------------------------
@@ -237,8 +207,9 @@ class _Record:
 
 
 class _Index:
-    """Customers by id (also by the bare number of a prefixed id, so a legacy 12
-    finds KH000012 when that is unambiguous) and by normalised name."""
+    """Customers by id (lost leading zeros tolerated: 00131 == 131), by every legacy code a
+    source gave them, by normalised name, and last by the bare number of a prefixed id
+    (a legacy 12 finds KH000012 when nothing else does)."""
 
     def __init__(self):
         self.by_id: dict[str, list[_Record]] = defaultdict(list)
@@ -256,14 +227,14 @@ class _Index:
             self.by_name[normalize_name(name)].append(rec)
 
     def find(self, cid: str | None, name: str | None) -> tuple[list[_Record], str]:
-        if cid:
-            key = normalize_id(cid)
-            hits = self.by_id.get(key, []) or (self.by_number.get(key, []) if key.isdigit() else [])
-            if hits:
-                return hits, "编号"
-        if name:
-            return self.by_name.get(normalize_name(name), []), "名称"
-        return [], ""
+        key = normalize_id(cid) if cid else ""
+        if key and self.by_id.get(key):
+            return self.by_id[key], "编号"
+        if name and self.by_name.get(normalize_name(name)):
+            return self.by_name[normalize_name(name)], "名称"
+        if key.isdigit() and self.by_number.get(key):
+            return self.by_number[key], "编号"
+        return [], "编号" if cid else "名称" if name else ""
 
 
 def _where(sr: SourceRow) -> str:
@@ -278,9 +249,11 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _merge_into(rec: _Record, sr: SourceRow, skip: set[str]) -> list[str]:
-    """Merge a source row's values into a record; returns notes on every disagreement."""
-    notes = []
+def _merge_into(rec: _Record, sr: SourceRow, skip: set[str]) -> tuple[list[str], list[str]]:
+    """Merge a source row's values into a record; returns (the fields it filled, notes on
+    every disagreement)."""
+    notes: list[str] = []
+    filled: list[str] = []
     for h, v in sr.values.items():
         if h in skip:
             continue
@@ -288,6 +261,7 @@ def _merge_into(rec: _Record, sr: SourceRow, skip: set[str]) -> list[str]:
         if cur is None or cur == "":
             rec.values[h] = v
             rec.origin[h] = (sr.info.date, _where(sr))
+            filled.append(h)
             if rec.existing_index is not None:
                 rec.updates[h] = v
             continue
@@ -303,7 +277,7 @@ def _merge_into(rec: _Record, sr: SourceRow, skip: set[str]) -> list[str]:
             rec.origin[h] = (sr.info.date, _where(sr))
         else:
             notes.append(f"{h}：来源值“{_fmt(v)}”较旧，保留较新来源（{where}）的“{_fmt(cur)}”")
-    return notes
+    return filled, notes
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -347,6 +321,8 @@ class ParsedSources:
 
 
 def parse_sources(paths: list[Path], progress=None) -> ParsedSources:
+    """Read every source file and classify every row of every sheet; data rows are kept
+    per master table, the rest are reported."""
     result = ImportResult()
     rows_by_table: dict[str, list[SourceRow]] = defaultdict(list)
     files = expand_sources(paths)
@@ -359,23 +335,45 @@ def parse_sources(paths: list[Path], progress=None) -> ParsedSources:
         except Exception as e:  # a reader bug or an exotic file must not stop the others
             result.unreadable.append((path.name, f"读取失败（{type(e).__name__}）"))
             continue
-        found = False
+        found = []
         for grid in grids:
-            hm = detect(grid)
-            if hm is None:
+            kind = sheets.sheet_kind(grid)
+            if kind is not None:
+                found.append((grid, None, None, f"{kind}，未导入"))
                 continue
-            found = True
-            rows_by_table[hm.table].extend(parse_grid(grid, hm, order, result))
-        if not found:
+            rows = sheets.filled(grid)
+            hm = sheets.find_header(grid, rows)
+            found.append((grid, hm, rows, "没有可识别的表头（非数据工作表），未导入"))
+        if not any(hm for _, hm, _, _ in found):
             result.unreadable.append((path.name, "没有找到可识别的表头（如 客户名称、单位名称、年用量 等）"))
+        else:
+            for grid, hm, rows, why in found:
+                if hm is None:
+                    _skip_sheet(grid, why, result)
+                else:
+                    rows_by_table[hm.table].extend(parse_grid(grid, hm, order, result, rows))
         if progress:
             progress.update(order + 1, len(files), path.name)
     return ParsedSources(result, rows_by_table)
 
 
-def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None = None) -> ImportResult:
-    now = now or dt.datetime.now().replace(microsecond=0)
-    result, rows_by_table = parsed.result, parsed.rows_by_table
+# ---------------------------------------------------------------------------
+# Merging: match customers, link visits and receivables, resolve, report
+def _by_date(rows: list[SourceRow]) -> list[SourceRow]:
+    return sorted(rows, key=lambda s: (s.info.date, s.order, s.row))
+
+
+def _outcome(sr: SourceRow, outcome: str, table: str, record_id: str | None, *messages: str) -> Outcome:
+    text = "；".join(m for m in [*sr.notes, *messages] if m)
+    return Outcome(sr.info.file, sr.info.sheet, sr.row, outcome, TABLE_LABEL[table], record_id, text)
+
+
+def _merged_text(how: str, filled: list[str]) -> str:
+    return f"按{how}匹配，补充：{'、'.join(filled)}" if filled else f"按{how}匹配，无新信息"
+
+
+def index_customers(data: BookData) -> tuple[_Index, Iterator[str], set[str]]:
+    """The workbook's customers by id, legacy number and name; the ids still free."""
     cust_t = data.tables[L.CUSTOMERS.name]
     index = _Index()
     headers = cust_t.headers
@@ -384,137 +382,194 @@ def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None
         rec = _Record(None, {}, existing_index=c.row_index,
                       load=lambda row=row: {h: _as_date(v) for h, v in zip(headers, row)})
         index.add(rec, c.id, c.name)
-    new_customers: list[_Record] = []
-    cust_ids = _next_ids(cust_t.column(CUST_ID), L.CUSTOMERS.id_prefix)
-    used_ids = {normalize_id(v) for v in cust_t.column(CUST_ID) if v}
-    skip_cols = {C.header("tier"), C.header("graded_on"), C.header("suggested_tier")}  # tiers come from regrade
+    ids = cust_t.column(CUST_ID)
+    return index, _next_ids(ids, L.CUSTOMERS.id_prefix), {normalize_id(v) for v in ids if v}
 
-    def by_date(rows):
-        return sorted(rows, key=lambda s: (s.info.date, s.order, s.row))
 
-    for sr in by_date(rows_by_table[L.CUSTOMERS.name]):
+SKIP_CUSTOMER_COLUMNS = {C.header("tier"), C.header("graded_on"), C.header("suggested_tier")}  # regrade's
+
+
+def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str], used_ids: set[str],
+                    result: ImportResult) -> list[_Record]:
+    """Source customer rows merged into the customer they match (by id or name), or new;
+    a name matching several customers is rejected, never guessed.  Returns the new ones."""
+    new: list[_Record] = []
+    table = L.CUSTOMERS.name
+    for sr in _by_date(rows):
         cid, name = sr.values.get(CUST_ID), sr.values.get(CUST_NAME)
-        label = TABLE_LABEL[L.CUSTOMERS.name]
         if not cid and not name:
-            result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, REJECTED, label, None,
-                                           "缺少客户名称和客户编号，无法识别客户"))
+            result.outcomes.append(_outcome(sr, REJECTED, table, None, "缺少客户名称和客户编号，无法识别客户"))
             continue
         hits, how = index.find(cid, name)
         if len(hits) > 1:
-            result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, REJECTED, label, None,
-                                           f"客户{how}“{cid if how == '编号' else name}”对应 {len(hits)} 个客户，无法确定合并对象"))
+            result.outcomes.append(_outcome(sr, REJECTED, table, None,
+                                            f"客户{how}“{cid if how == '编号' else name}”对应 {len(hits)} 个客户，无法确定合并对象"))
             continue
         if hits:
             rec = hits[0]
-            notes = _merge_into(rec, sr, skip_cols | {CUST_ID})
+            filled, notes = _merge_into(rec, sr, SKIP_CUSTOMER_COLUMNS | {CUST_ID})
             if how == "编号" and name and rec.values.get(CUST_NAME) and \
                     normalize_name(name) != normalize_name(rec.values[CUST_NAME]):
-                notes.append(f"名称“{name}”与按编号匹配到的客户“{rec.values['客户名称']}”不一致，请核对")
-            result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, MERGED, label,
-                                           rec.values.get(CUST_ID), "；".join(sr.notes + notes) or f"按{how}匹配，无新信息"))
+                notes.append(f"名称“{name}”与按编号匹配到的客户“{rec.values[CUST_NAME]}”不一致，请核对")
+            if cid and normalize_id(cid) != normalize_id(rec.values.get(CUST_ID)):
+                index.add(rec, cid, None)  # its legacy code: visits and invoices may name it so
+            result.outcomes.append(_outcome(sr, MERGED, table, rec.values.get(CUST_ID), _merged_text(how, filled),
+                                            *notes))
             continue
         if not name:
-            result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, REJECTED, label, None,
-                                           f"客户编号“{cid}”在工作簿中不存在，且缺少客户名称，无法建档"))
+            result.outcomes.append(_outcome(sr, REJECTED, table, None,
+                                            f"客户编号“{cid}”在工作簿中不存在，且缺少客户名称，无法建档"))
             continue
-        values = {h: v for h, v in sr.values.items() if h not in skip_cols}
+        values = {h: v for h, v in sr.values.items() if h not in SKIP_CUSTOMER_COLUMNS}
         if not cid or normalize_id(cid) in used_ids:
-            values[CUST_ID] = next(cust_ids)
+            values[CUST_ID] = next(free_ids)
         used_ids.add(normalize_id(values[CUST_ID]))
         rec = _Record(values, {h: (sr.info.date, _where(sr)) for h in values})
-        new_customers.append(rec)
+        new.append(rec)
         index.add(rec, values[CUST_ID], name)
         if cid and cid != values[CUST_ID]:
-            index.add(rec, cid, None)
-        result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, NEW, label, values[CUST_ID],
-                                       "；".join(sr.notes) or "新建客户档案"))
+            index.add(rec, cid, None)  # the legacy code still finds it (visits, invoices)
+        result.outcomes.append(_outcome(sr, NEW, table, values[CUST_ID], "新建客户档案"))
+    return new
 
-    def link(sr: SourceRow) -> tuple[str | None, str | None]:
-        cid, name = sr.values.get(CUST_ID), sr.values.get(LINK_NAME)
-        if not cid and not name:
-            return None, "缺少客户编号和客户名称，无法关联客户"
-        hits, how = index.find(cid, name)
-        if not hits:
-            return None, f"找不到客户（{how or '编号/名称'}：{cid or name}），请先导入或建立客户档案"
-        if len(hits) > 1:
-            return None, f"客户{how}“{cid if how == '编号' else name}”对应 {len(hits)} 个客户，无法确定"
-        return hits[0].values.get(CUST_ID), None
 
-    appended: dict[str, list[dict[str, Any]]] = {}
-    vh, rh = V.header, R.header
-    for tdef, key_fn, required in (
-            (V, lambda v: (v.get(REF_ID), v.get(vh("actual_date")) or v.get(vh("planned_date")), v.get(vh("method"))),
-             (vh("actual_date"), vh("planned_date"))),
-            (R, lambda v: (v.get(REF_ID), v.get(rh("invoice_date")), round(v.get(rh("amount")) or 0, 2)),
-             (rh("amount"),))):
-        if not rows_by_table.get(tdef.name):
+def link_customer(sr: SourceRow, index: _Index) -> tuple[str | None, str | None]:
+    """The customer a visit or an invoice belongs to, by id (lost leading zeros and a
+    legacy number tolerated) or by name — never a new one."""
+    cid, name = sr.values.get(REF_ID), sr.values.get(LINK_NAME)
+    if not cid and not name:
+        return None, "缺少客户编号和客户名称，无法关联客户"
+    hits, how = index.find(cid, name)
+    if not hits:
+        return None, (f"找不到客户（{'编号' if cid else '名称'}：{cid or name}）：拜访和应收不会新建客户，"
+                      f"请先导入或建立客户档案")
+    if len(hits) > 1:
+        return None, f"客户{how}“{cid if how == '编号' else name}”对应 {len(hits)} 个客户，无法确定"
+    return hits[0].values.get(CUST_ID), None
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """How one child table (visits, receivables) is imported."""
+    table: L.TableDef
+    source_key: Callable[[dict[str, Any]], tuple]   # a source row's identity without an id
+    record_key: Callable[[Any], tuple]              # the same of a workbook record
+    refuse: Callable[[dict[str, Any]], str | None]  # why a linked row cannot be imported
+    defaults: Callable[[dict[str, Any]], None] = lambda values: None
+
+
+def _refuse_visit(v: dict[str, Any]) -> str | None:
+    if not (v.get(V.header("actual_date")) or v.get(V.header("planned_date"))):
+        return "缺少拜访日期"
+    return None
+
+
+def _refuse_receivable(v: dict[str, Any]) -> str | None:
+    amount, paid = v.get(R.header("amount")), v.get(R.header("paid"))
+    inv, due = v.get(R.header("invoice_date")), v.get(R.header("due_date"))
+    if not (amount or 0) > 0:
+        return "金额缺失或不大于 0"
+    if not (inv or due):
+        return "缺少开票日期和到期日"
+    if paid is not None and paid > amount + 0.005:
+        return f"已回款 {_fmt(paid)} 大于金额 {_fmt(amount)}（多收部分应另行登记），请核对"
+    if inv and due and due < inv:
+        return f"到期日 {_fmt(due)} 早于开票日期 {_fmt(inv)}，请核对"
+    return None
+
+
+def _visit_defaults(v: dict[str, Any]) -> None:
+    if not v.get(V.header("state")):
+        v[V.header("state")] = "已完成" if v.get(V.header("actual_date")) else "待审批"
+
+
+VISIT_SPEC = ChildSpec(
+    V, lambda v: (v.get(REF_ID), v.get(V.header("actual_date")) or v.get(V.header("planned_date")),
+                  v.get(V.header("method"))),
+    lambda r: (r.customer_id, r.actual_date or r.planned_date, r.method), _refuse_visit, _visit_defaults)
+RECEIVABLE_SPEC = ChildSpec(
+    R, lambda v: (v.get(REF_ID), v.get(R.header("invoice_date")), round(v.get(R.header("amount")) or 0, 2)),
+    lambda r: (r.customer_id, r.invoice_date, round(r.amount or 0, 2)), _refuse_receivable)
+CHILDREN = (VISIT_SPEC, RECEIVABLE_SPEC)
+
+
+def link_children(spec: ChildSpec, rows: list[SourceRow], records: list, index: _Index,
+                  result: ImportResult) -> tuple[list[_Record], list[_Record]]:
+    """A child table's source rows linked to their customer, merged into the workbook row
+    they repeat (same id, or same customer, date and amount/method) or new.
+    Returns (new records, workbook records touched)."""
+    tdef, name = spec.table, spec.table.name
+    id_col = tdef.headers[0]
+    existing: dict[str, _Record] = {}
+    keys: dict[tuple, _Record] = {}
+    for r in records:  # the workbook's rows, already typed
+        rec = _Record(None, {}, existing_index=r.row_index,
+                      load=lambda r=r: {c.header: getattr(r, c.key) for c in tdef.columns if not c.formula})
+        if r.id:
+            existing[normalize_id(r.id)] = rec
+        keys[spec.record_key(r)] = rec
+    ids = _next_ids([r.id for r in records], tdef.id_prefix or "DR")
+    new: list[_Record] = []
+    for sr in _by_date(rows):
+        cid, why = link_customer(sr, index)
+        if cid is None:
+            result.outcomes.append(_outcome(sr, REJECTED, name, None, why))
+            continue
+        values = dict(sr.values)
+        values.pop(LINK_NAME, None)
+        values[REF_ID] = cid
+        why = spec.refuse(values)
+        if why:
+            result.outcomes.append(_outcome(sr, REJECTED, name, None, why))
+            continue
+        rec = existing.get(normalize_id(values[id_col])) if values.get(id_col) else None
+        rec = rec or keys.get(spec.source_key(values))
+        if rec is not None:
+            filled, notes = _merge_into(rec, sr, {id_col, REF_ID, LINK_NAME})
+            text = f"已存在，补充：{'、'.join(filled)}" if filled else "已存在，无新信息"
+            result.outcomes.append(_outcome(sr, MERGED, name, rec.values.get(id_col), text, *notes))
+            continue
+        if not values.get(id_col) or normalize_id(values[id_col]) in existing:
+            values[id_col] = next(ids)
+        spec.defaults(values)
+        rec = _Record(values, {h: (sr.info.date, _where(sr)) for h in values})
+        existing[normalize_id(values[id_col])] = rec
+        keys[spec.source_key(values)] = rec
+        new.append(rec)
+        result.outcomes.append(_outcome(sr, NEW, name, values[id_col], "新增记录"))
+    return new, list(existing.values()) + list(keys.values())
+
+
+def import_report(result: ImportResult, data: BookData, now: dt.datetime) -> None:
+    """The 导入报告 table, the status line and the appended rows' cached values."""
+    result.data_changed = not result.changes.empty
+    if not result.data_changed:
+        return
+    _add_cached_values(result.changes, data)
+    result.changes.replace(L.IMPORT_LOG.name, [o.as_row(now) for o in result.outcomes] + [
+        Outcome(f, "", None, REJECTED, "", None, f"无法读取：{why}").as_row(now) for f, why in result.unreadable])
+    c = result.counts
+    result.changes.status = (f"{now:%Y-%m-%d %H:%M} 导入历史档案：新增 {c[NEW]}，合并 {c[MERGED]}，"
+                             f"跳过 {c[SKIPPED]}，拒绝 {c[REJECTED]}，无法读取 {len(result.unreadable)} 个文件")
+
+
+def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None = None) -> ImportResult:
+    """Parsed sources into the workbook: match customers, link visits and receivables,
+    collect the changes, write the report."""
+    now = now or dt.datetime.now().replace(microsecond=0)
+    result, rows_by_table = parsed.result, parsed.rows_by_table
+    index, free_ids, used_ids = index_customers(data)
+    new_customers = match_customers(rows_by_table[L.CUSTOMERS.name], index, free_ids, used_ids, result)
+    for spec in CHILDREN:
+        rows = rows_by_table.get(spec.table.name)
+        if not rows:
             continue  # nothing to import into this table (and the workbook's rows were not loaded)
-        typed_key = {L.VISITS.name: lambda r: (r.customer_id, r.actual_date or r.planned_date, r.method),
-                     L.RECEIVABLES.name: lambda r: (r.customer_id, r.invoice_date, round(r.amount or 0, 2))}[tdef.name]
-        label = TABLE_LABEL[tdef.name]
-        id_col = tdef.headers[0]
-        existing: dict[str, _Record] = {}
-        keys: dict[tuple, _Record] = {}
-        typed = data.visits if tdef is L.VISITS else data.receivables
-        for r in typed:  # the workbook's rows, already typed
-            rec = _Record(None, {}, existing_index=r.row_index,
-                          load=lambda r=r, tdef=tdef: {c.header: getattr(r, c.key) for c in tdef.columns
-                                                       if not c.formula})
-            if r.id:
-                existing[normalize_id(r.id)] = rec
-            keys[typed_key(r)] = rec
-        ids = _next_ids([r.id for r in typed], tdef.id_prefix or "DR")
-        new_rows: list[_Record] = []
-        for sr in by_date(rows_by_table[tdef.name]):
-            cid, why = link(sr)
-            if cid is None:
-                result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, REJECTED, label, None, why))
-                continue
-            values = dict(sr.values)
-            values.pop(LINK_NAME, None)
-            values[REF_ID] = cid
-            if tdef is R and not (values.get(rh("amount")) or 0) > 0:
-                result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, REJECTED, label, None,
-                                               "; ".join(sr.notes + ["金额缺失或不大于 0"])))
-                continue
-            if tdef is R and not (values.get(rh("invoice_date")) or values.get(rh("due_date"))):
-                result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, REJECTED, label, None,
-                                               "; ".join(sr.notes + ["缺少开票日期和到期日"])))
-                continue
-            if tdef is L.VISITS and not any(values.get(h) for h in required):
-                result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, REJECTED, label, None,
-                                               "; ".join(sr.notes + ["缺少拜访日期"])))
-                continue
-            rec = existing.get(normalize_id(values[id_col])) if values.get(id_col) else None
-            rec = rec or keys.get(key_fn(values))
-            if rec is not None:
-                notes = _merge_into(rec, sr, {id_col, REF_ID, LINK_NAME})
-                result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, MERGED, label,
-                                               rec.values.get(id_col), "；".join(sr.notes + notes) or "已存在，无新信息"))
-                continue
-            if not values.get(id_col) or normalize_id(values[id_col]) in existing:
-                values[id_col] = next(ids)
-            if tdef is V and not values.get(vh("state")):
-                values[vh("state")] = "已完成" if values.get(vh("actual_date")) else "待审批"
-            rec = _Record(values, {h: (sr.info.date, _where(sr)) for h in values})
-            existing[normalize_id(values[id_col])] = rec
-            keys[key_fn(values)] = rec
-            new_rows.append(rec)
-            result.outcomes.append(Outcome(sr.info.file, sr.info.sheet, sr.row, NEW, label, values[id_col],
-                                           "；".join(sr.notes) or "新增记录"))
-        _collect(result.changes, tdef, new_rows, list(existing.values()) + list(keys.values()))
-        appended[tdef.name] = [r.values for r in new_rows]
+        records = data.visits if spec.table is V else data.receivables
+        new, touched = link_children(spec, rows, records, index, result)
+        _collect(result.changes, spec.table, new, touched)
     _collect(result.changes, L.CUSTOMERS, new_customers, [r for rs in index.by_id.values() for r in rs]
              + [r for rs in index.by_name.values() for r in rs])
-
-    result.data_changed = not result.changes.empty
-    if result.data_changed:
-        _add_cached_values(result.changes, data)
-        result.changes.replace(L.IMPORT_LOG.name, [o.as_row(now) for o in result.outcomes] + [
-            Outcome(f, "", None, REJECTED, "", None, f"无法读取：{why}").as_row(now) for f, why in result.unreadable])
-        c = result.counts
-        result.changes.status = (f"{now:%Y-%m-%d %H:%M} 导入历史档案：新增 {c[NEW]}，合并 {c[MERGED]}，"
-                                 f"跳过 {c[SKIPPED]}，拒绝 {c[REJECTED]}，无法读取 {len(result.unreadable)} 个文件")
+    import_report(result, data, now)
     return result
 
 

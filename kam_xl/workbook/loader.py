@@ -216,6 +216,8 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
         rest = [n for n in wanted if n not in first and n not in STREAMED]
         if rest:
             data.tables.update(store.read(rest, {n: c for n, c in columns.items() if n in rest and c is not None}))
+        if L.CUSTOMERS.name in wanted:  # typed now: its cells are let go before the big tables are read
+            _type_customers(data, wanted[L.CUSTOMERS.name], columns.get(L.CUSTOMERS.name) is not None, full)
         for name, attr in STREAMED.items():
             if name not in wanted:
                 continue
@@ -234,25 +236,26 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
             if background is not None and not background.done():
                 background.cancel() or background.exception()  # the second thread finishes first
             pool.shutdown(wait=True)
-    if L.CUSTOMERS.name in wanted:
-        t = data.tables[L.CUSTOMERS.name]
-        partial = columns.get(L.CUSTOMERS.name) is not None
-        if t.column_values is not None:
-            data.customers, probs = coerce_columns(L.CUSTOMERS, t.headers, t.column_values, n_rows=len(t.rows),
-                                                   partial=partial)
-            t.column_values = None  # the rows stay; one copy of the values is enough
-        else:
-            data.customers, probs = coerce_rows(L.CUSTOMERS, t.headers, t.rows, partial=partial)
-        data.problems += probs
-        if not (full or wanted[L.CUSTOMERS.name].rows):
-            data.tables[L.CUSTOMERS.name] = t.shape()
-            data._rows_kept = False
     if LAST_VISITS in needs.views and LAST_VISITS not in data._views and data._visits is not None:
         data._views[LAST_VISITS] = last_completed_by_customer(data._visits)
     data.as_of = as_of or data.settings.as_of or dt.date.today()
     data.notices = store.notices
     data.formulas = {n: store.formulas(n) for n in (L.CUSTOMERS.name, L.RECEIVABLES.name) if n in wanted}
     return data
+
+
+def _type_customers(data: BookData, read: Read, partial: bool, full: bool) -> None:
+    t = data.tables[L.CUSTOMERS.name]
+    if t.column_values is not None:
+        data.customers, probs = coerce_columns(L.CUSTOMERS, t.headers, t.column_values, n_rows=len(t.rows),
+                                               partial=partial)
+        t.column_values = None  # the rows stay; one copy of the values is enough
+    else:
+        data.customers, probs = coerce_rows(L.CUSTOMERS, t.headers, t.rows, partial=partial)
+    data.problems += probs
+    if not (full or read.rows):
+        data.tables[L.CUSTOMERS.name] = t.shape()
+        data._rows_kept = False
 
 
 class LoadingStore:

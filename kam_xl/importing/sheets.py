@@ -1,0 +1,365 @@
+"""Reading a legacy sheet by its structure (PRODUCT.md §7), not by a list of words.
+
+A sheet is first judged as a whole: a hidden sheet (a helper: lists behind drop-downs)
+and an instruction sheet (填表说明, 示例, 模板) are skipped.  On a data sheet:
+
+- the header is the row (or pair of rows) of short distinct texts most of which map to
+  known fields, followed by rows whose cells type-check against those fields;
+- values merged down over a group of rows apply to each of them;
+- every row after the header is classified: a data row type-checks as a record of the
+  sheet's table (an identity — a plausible name or an id — and cells that read as their
+  fields); the others are blank, a repeated header (equal to the header after
+  normalising), a total (合计/小计… or a row of sums of the rows above), an example
+  (placeholder names such as XX公司), or not data — after the last data row, a footer,
+  whatever its words.  Rows above the header are the title block.
+
+Only data rows go on to be merged; every other row is reported as skipped, with its kind.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .. import layout as L
+from . import cleaning as cl
+from .headers import TARGETS, HeaderMap, _candidate, _lookup, _score, norm_header, synonyms
+from .readers import SheetGrid
+
+C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
+CUST_ID, CUST_NAME = C.header("id"), C.header("name")
+REF_ID = V.header("customer_id")
+LINK_NAME = CUST_NAME   # visits/receivables: the customer's name, used for linking only
+TERM = "账期(天)"        # receivables: a payment term, for 到期日 = 开票日期 + 账期
+
+DATA = "数据行"
+BLANK, TITLE, REPEATED_HEADER, TOTAL = "空行", "标题/说明行", "重复表头", "合计行"
+FOOTER, EXAMPLE, NOT_DATA = "表尾", "示例行", "非数据行"
+INSTRUCTION_SHEET, HIDDEN_SHEET = "说明/示例工作表", "隐藏工作表"
+
+SCAN_ROWS = 40   # how far down a header is looked for
+LOOK_AHEAD = 15  # rows after a candidate header that are type-checked
+
+_INSTRUCTION_NAME = re.compile(r"说明|示例|样例|模板|范例|填表|帮助|instruction|readme|example|template", re.I)
+_INSTRUCTION_TEXT = re.compile(r"^(填表|填写|使用|导入)?说明|^示例|^样例")
+_TOTAL_TEXT = re.compile(r"^(合计|小计|总计|累计|共计|总合计|本页合计|总额)")
+_LABEL = re.compile(r"^[\u4e00-\u9fffA-Za-z]{1,8}[:：]")        # 导出人：张三 · 打印时间：…
+_PLACEHOLDER = re.compile(r"[XＸ×x]{2,}|某某|示例|样例|范例|例如|^例[:：]|\.\.\.|…")
+_LETTER = re.compile(r"[\u4e00-\u9fffA-Za-z]")
+_ID = re.compile(r"[A-Za-z]{0,6}[-_/.]?\d[\dA-Za-z\-_/.]{0,24}")  # KH000012 · 00131 · C-001 · 2019/017
+
+
+@dataclass
+class SheetRow:
+    """One source row after the header, classified."""
+    row: int                   # Excel row (1-based)
+    kind: str
+    values: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)   # fields refused, with why
+    reason: str = ""           # why a row that is not data is not
+
+
+# -- the sheet as a whole ----------------------------------------------------------
+def sheet_kind(grid: SheetGrid) -> str | None:
+    """HIDDEN_SHEET, INSTRUCTION_SHEET, or None for a sheet that may hold data."""
+    if grid.hidden:
+        return HIDDEN_SHEET
+    if _INSTRUCTION_NAME.search(grid.sheet):
+        return INSTRUCTION_SHEET
+    for r in grid.rows[:3]:
+        first = next((v for v in r if not cl.is_blank(v)), None)
+        if isinstance(first, str) and _INSTRUCTION_TEXT.match(cl.nfkc(first).replace(" ", "")):
+            return INSTRUCTION_SHEET
+    return None
+
+
+def filled(grid: SheetGrid) -> list[list[Any]]:
+    """The sheet's rows with every merged range's value in each of its cells (a 业务员
+    merged over five customers belongs to each of the five)."""
+    rows = [list(r) for r in grid.rows]
+    for r1, c1, r2, c2 in grid.merged:
+        if r1 >= len(rows):
+            continue
+        src = rows[r1]
+        v = src[c1] if c1 < len(src) else None
+        if v is None:
+            continue
+        for r in range(r1, min(r2, len(rows) - 1) + 1):
+            row = rows[r]
+            if len(row) <= c2:
+                row.extend([None] * (c2 + 1 - len(row)))
+            for c in range(c1, c2 + 1):
+                if row[c] is None:
+                    row[c] = v
+    return rows
+
+
+# -- the cleaners: a source cell → the target field's value --------------------------
+def cleaner(table: L.TableDef, header: str) -> Callable[[Any, float], Any]:
+    values = synonyms()["values"]
+    col = table.by_header().get(header)
+    if header == LINK_NAME and table is not C:
+        return lambda v, m: cl.parse_company(v)
+    if header == TERM:
+        return lambda v, m: parse_term(v)
+    if header == C.header("name"):
+        return lambda v, m: cl.parse_company(v)
+    if header == C.header("phone"):
+        return lambda v, m: cl.parse_phone(v)
+    if header in (C.header("id"), V.header("id"), R.header("id"), C.header("agreement_no"), REF_ID):
+        return lambda v, m: cl.parse_id(v)
+    if table is R and header == R.header("due_date"):
+        return lambda v, m: parse_due(v)
+    if col.kind == L.MONEY:
+        def money(v, m):
+            x = cl.parse_amount(v, m)
+            if x is not None and x < 0:
+                raise ValueError(f"金额“{v}”为负数")
+            return x
+        return money
+    if col.kind == L.PERCENT:
+        return lambda v, m: cl.parse_percent(v)
+    if col.kind in (L.DATE, L.DATETIME):
+        return lambda v, m: _date(v)
+    if col.kind == L.ENUM:
+        mapping = values.get(header, {})
+        return lambda v, m: cl.parse_enum(v, mapping, col.choices)
+    if col.kind in (L.NUMBER, L.INT):
+        def num(v, m):
+            x = cl.parse_amount(v)
+            if x is not None and col.hi is not None and not (col.lo or 0) <= x <= col.hi:
+                raise ValueError(f"“{v}”超出范围 {col.lo:g}–{col.hi:g}")
+            return x
+        return num
+    return lambda v, m: cl.parse_text(v)
+
+
+def _date(v: Any) -> dt.date | None:
+    if cl.is_blank(v):
+        return None
+    d = cl.parse_date(v)
+    if d is None:
+        raise ValueError(f"日期“{v}”无法识别")
+    return d
+
+
+_TERM = re.compile(r"^(?:账期|付款期|信用期|期限)?[:：]?(?:月结)?(\d{1,3})(?:天|日)(?:内)?$")
+
+
+def parse_term(v: Any) -> int | None:
+    """A payment term: 90 · 90天 · 账期90天 · 月结30天 → days."""
+    if cl.is_blank(v):
+        return None
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() and 0 <= v <= 720:
+        return int(v)
+    m = _TERM.match(cl.nfkc(v).replace(" ", ""))
+    if not m:
+        raise ValueError(f"账期“{v}”无法识别")
+    return int(m[1])
+
+
+def parse_due(v: Any) -> Any:
+    """到期日: a date, or a payment term written where the date belongs (账期90天, 30天) —
+    returned as ("term", days) for the row to turn into 开票日期 + 账期."""
+    if cl.is_blank(v):
+        return None
+    try:
+        return _date(v)
+    except ValueError:
+        try:
+            return ("term", parse_term(v))
+        except ValueError:
+            raise ValueError(f"到期日“{v}”既不是日期也不是账期") from None
+
+
+# -- one row --------------------------------------------------------------------------
+def _name_problem(raw: Any, text: str | None) -> tuple[str, str] | None:
+    """(kind, reason) when a name cell cannot be a customer's name."""
+    if isinstance(raw, (int, float, dt.date)) and not isinstance(raw, bool):
+        return NOT_DATA, f"名称“{raw}”是数字或日期"
+    if not text:
+        return None
+    t = cl.nfkc(text).replace(" ", "")
+    if _PLACEHOLDER.search(t):
+        return EXAMPLE, f"“{text}”是示例/占位名称"
+    if _LABEL.match(t) or len(t) < 2 or not _LETTER.search(t):
+        return NOT_DATA, f"“{text}”不像客户名称"
+    if any(norm_header(t) in _lookup(table) for table in TARGETS):
+        return REPEATED_HEADER, f"“{text}”是表头文字"
+    return None
+
+
+TYPED_KINDS = (L.MONEY, L.PERCENT, L.DATE, L.DATETIME, L.ENUM, L.NUMBER, L.INT)
+
+
+def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int) -> SheetRow:
+    """Clean a row's cells and say whether it type-checks as a record of the table."""
+    values: dict[str, Any] = {}
+    notes: list[str] = []
+    typed = failed = 0
+    by_header = table.by_header()
+    for c, header in hm.columns.items():
+        raw = cells[c] if c < len(cells) else None
+        if cl.is_blank(raw):
+            continue
+        col = by_header.get(header)
+        is_typed = header in (TERM,) or (col is not None and col.kind in TYPED_KINDS) or header == C.header("phone")
+        typed += is_typed
+        try:
+            v = cleaner(table, header)(raw, hm.multipliers.get(c, 1.0))
+        except (ValueError, OverflowError) as e:
+            notes.append(f"{header}：{e}，未导入该值")
+            failed += is_typed
+            continue
+        if v is not None:
+            values[header] = v
+    row = SheetRow(excel_row, DATA, values, notes)
+    name_header = CUST_NAME if table is C else LINK_NAME
+    name_col = next((c for c, h in hm.columns.items() if h == name_header), None)
+    raw_name = cells[name_col] if name_col is not None and name_col < len(cells) else None
+    bad = _name_problem(raw_name, values.get(name_header))
+    if bad:
+        row.kind, row.reason = bad
+        values.pop(name_header, None)
+        return row
+    id_header = CUST_ID if table is C else REF_ID
+    if values.get(id_header) is not None and _ID.fullmatch(values[id_header]) is None:
+        row.kind, row.reason = NOT_DATA, f"“{values[id_header]}”不像客户编号"
+        values.pop(id_header)
+    if not (values.get(name_header) or values.get(id_header)):
+        if row.kind == DATA:
+            row.kind, row.reason = NOT_DATA, "没有客户名称或编号"
+        return row
+    if typed and failed * 2 > typed:
+        row.kind, row.reason = NOT_DATA, f"{failed}/{typed} 个格子不是其列应有的值"
+    return row
+
+
+def _texts(cells: list[Any], cols) -> list[str]:
+    return [norm_header(cells[c]) if c < len(cells) and isinstance(cells[c], str) else "" for c in cols]
+
+
+def _is_repeated_header(cells: list[Any], header_rows: list[list[Any]], cols: list[int]) -> bool:
+    have = _texts(cells, cols)
+    for hdr in header_rows:
+        want = _texts(hdr, cols)
+        pairs = [(a, b) for a, b in zip(have, want) if b]
+        if len(pairs) >= 2 and sum(a == b for a, b in pairs) * 10 >= 6 * len(pairs):
+            return True
+    return False
+
+
+def _total_text(cells: list[Any]) -> bool:
+    texts = [cl.nfkc(v).replace(" ", "") for v in cells if isinstance(v, str) and v.strip()]
+    return any(_TOTAL_TEXT.match(t) for t in texts[:4])
+
+
+def classify(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]] | None = None) -> list[SheetRow]:
+    """Every row of the sheet other than the header, classified (see the module doc)."""
+    table = L.TABLES[hm.table]
+    rows = rows if rows is not None else filled(grid)
+    header_rows = [rows[r] for r in hm.header_rows]
+    cols = sorted(hm.columns)
+    money = [c for c, h in hm.columns.items() if (table.by_header().get(h) or L.Column(h, h)).kind == L.MONEY]
+    out: list[SheetRow] = []
+    for r in range(hm.header_rows[0]):
+        if any(not cl.is_blank(v) for v in rows[r]):
+            out.append(SheetRow(r + 1, TITLE, reason="表头上方的标题/说明"))
+    sums = {c: 0.0 for c in money}
+    for r in range(hm.first_data_row, len(rows)):
+        cells = rows[r]
+        original = grid.rows[r] if r < len(grid.rows) else []
+        if all(cl.is_blank(v) for v in original):
+            if any(not cl.is_blank(v) for v in cells):  # only merged values from above
+                out.append(SheetRow(r + 1, BLANK, reason="只有合并单元格延续的值"))
+            else:
+                out.append(SheetRow(r + 1, BLANK))
+            continue
+        if _is_repeated_header(cells, header_rows, cols):
+            out.append(SheetRow(r + 1, REPEATED_HEADER, reason="与表头相同（分页重复的表头）"))
+            continue
+        if _total_text(original):
+            out.append(SheetRow(r + 1, TOTAL, reason="合计/小计行"))
+            sums = {c: 0.0 for c in money}
+            continue
+        row = read_row(table, hm, cells, r + 1)
+        if row.kind == NOT_DATA and _sums_above(cells, money, sums):
+            row.kind, row.reason = TOTAL, "各金额等于上方各行之和"
+            sums = {c: 0.0 for c in money}
+        elif row.kind == DATA:
+            for c in money:
+                try:
+                    sums[c] += cl.parse_amount(cells[c] if c < len(cells) else None) or 0.0
+                except ValueError:
+                    pass
+        out.append(row)
+    last = max((i for i, x in enumerate(out) if x.kind == DATA), default=-1)
+    for x in out[last + 1:]:
+        if x.kind == NOT_DATA:
+            x.kind = FOOTER
+            x.reason = f"数据之后的表尾（{x.reason}）"
+    return out
+
+
+def _sums_above(cells: list[Any], money: list[int], sums: dict[int, float]) -> bool:
+    hit = False
+    for c in money:
+        try:
+            x = cl.parse_amount(cells[c] if c < len(cells) else None)
+        except ValueError:
+            return False
+        if x is None:
+            continue
+        if abs(x - sums[c]) > 0.01 or not sums[c]:
+            return False
+        hit = True
+    return hit
+
+
+# -- finding the header ------------------------------------------------------------------
+def _short_texts(cells: list[Any], distinct: bool = True) -> bool:
+    """A header row: short texts (and, for the row that names the columns, distinct ones)."""
+    texts = [v for v in cells if not cl.is_blank(v)]
+    if len(texts) < (2 if distinct else 1):
+        return False
+    words = [v for v in texts if isinstance(v, str) and len(cl.nfkc(v).strip()) <= 30]
+    if len(words) * 10 < 7 * len(texts):
+        return False
+    return not distinct or len({norm_header(v) for v in words}) * 10 >= 8 * len(words)
+
+
+def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderMap | None:
+    """The header by what a header is: short distinct texts, most of them mapping to one
+    table's fields, with rows below that type-check against those fields."""
+    rows = rows if rows is not None else filled(grid)
+    top = rows[: SCAN_ROWS + LOOK_AHEAD + 2]
+    width = max((len(r) for r in top), default=0)
+    best: tuple[float, HeaderMap] | None = None
+    grouped = {r1 for r1, c1, r2, c2 in grid.merged if c2 > c1 and r1 == r2}  # rows with merged group cells
+    for r in range(min(SCAN_ROWS, len(top))):
+        if not _short_texts(top[r], distinct=False):
+            continue
+        for hdr_rows in ((r,), (r, r + 1)):
+            if hdr_rows[-1] >= len(top) or not _short_texts(top[hdr_rows[-1]]):
+                continue
+            for table in TARGETS:
+                cols, mult, src = _candidate(table, top, hdr_rows, width)
+                if len(cols) < 2 or not ({CUST_NAME, CUST_ID} & set(cols.values())):
+                    continue
+                if len(cols) * 10 < 4 * len(src):  # most header cells must map to known fields
+                    continue
+                hm = HeaderMap(table, hdr_rows, cols, mult, src, [src[c] for c in sorted(src) if c not in cols])
+                tdef = L.TABLES[table]
+                ahead = [read_row(tdef, hm, top[i], i + 1) for i in range(hm.first_data_row,
+                                                                          min(len(top), hm.first_data_row + LOOK_AHEAD))
+                         if any(not cl.is_blank(v) for v in top[i])]
+                good = sum(1 for x in ahead if x.kind == DATA)
+                score = _score(table, cols) + 3.0 * (good / len(ahead) if ahead else 0.0)
+                if len(hdr_rows) == 2:  # a group row above the column names belongs to the header
+                    score += 0.5 if r in grouped else -0.25
+                if ahead and not good:
+                    score -= 2.0  # a header nothing under which type-checks (an instruction block)
+                if best is None or score > best[0]:
+                    best = (score, hm)
+    return best[1] if best else None
