@@ -26,6 +26,8 @@ ACTIONS = {
     "regrade": "from kam_xl.files import run_regrade; run_regrade(BOOK, operator='bench')",
     "validate": "from kam_xl.files import run_validate; run_validate(BOOK)",
     "import": "from kam_xl.files import run_import; run_import(BOOK, [LEGACY])",
+    # every row a new customer, into a book with no customers yet (the first import of an archive)
+    "import-new": "from kam_xl.files import run_import; run_import(BOOK, [NEW])",
     "report": "from kam_xl.files import run_report; run_report(BOOK, out=OUT)",
     "floor": "from benchmarks.bench import floor; floor(BOOK)",
     "openpyxl": ("import openpyxl; wb = openpyxl.load_workbook(BOOK, keep_vba=True); "
@@ -58,38 +60,44 @@ def generate(folder: Path, n_cust: int, n_visits: int, n_recv: int) -> tuple[Pat
     from kam_xl.workbook.builder import build_master
     book = folder / f"bench_{n_cust}.xlsm"
     legacy = folder / f"legacy_{n_cust}.csv"
-    if book.exists() and legacy.exists():
+    empty, new = folder / "empty.xlsm", folder / f"new_{n_cust}.csv"
+    if not empty.exists():
+        build_master(empty, None, demo.demo_settings())
+    if book.exists() and legacy.exists() and new.exists():
         return book, legacy
     t = time.perf_counter()
     data = demo.build_data(n_customers=n_cust, n_visits=n_visits, n_receivables=n_recv, plant=False)
     if not book.exists():
         build_master(book, data, demo.demo_settings())
     write_legacy(legacy, data["Customers"])
+    write_legacy(new, data["Customers"], branches=False)
     print(f"generated {book.name} ({book.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t:.0f} s",
           flush=True)
     return book, legacy
 
 
-def write_legacy(path: Path, customers: list[dict]) -> None:
+def write_legacy(path: Path, customers: list[dict], branches: bool = True) -> None:
     """A legacy archive as big as the book: every other row an existing customer (it
-    merges), the others branches nobody has on file yet (they are appended)."""
+    merges), the others branches nobody has on file yet (they are appended); without
+    branches, every customer as it is (all new to an empty book)."""
     import csv
     credit = {"好": "优", "较好": "良", "一般": "中", "差": "差"}
     with open(path, "w", encoding="gb18030", newline="") as f:
         w = csv.writer(f)
         w.writerow(["单位名称", "业务员", "年用量（万元）", "回款情况", "电话"])
         for i, c in enumerate(customers):
-            name = c["客户名称"] if i % 2 == 0 else c["客户名称"] + "第二分公司"
+            name = c["客户名称"] if i % 2 == 0 or not branches else c["客户名称"] + "第二分公司"
             w.writerow([name, c["客户经理"], round(c["年用量(元)"] / 10000, 4), credit[c["回款信誉"]],
                         c["联系电话"]])
 
 
 def run_once(action: str, master: Path, legacy: Path, work: Path) -> tuple[float, float]:
     book = work / f"{action}.xlsm"
-    shutil.copy2(master, book)
+    shutil.copy2(master.with_name("empty.xlsm") if action == "import-new" else master, book)
+    new = legacy.with_name(legacy.name.replace("legacy_", "new_"))
     for p in (work / "备份").glob("*"):
         p.unlink()
-    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); BOOK={str(book)!r}; LEGACY={str(legacy)!r}; "
+    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); BOOK={str(book)!r}; LEGACY={str(legacy)!r}; NEW={str(new)!r}; "
             f"OUT={str(work / 'reports')!r}; t=time.perf_counter(); {ACTIONS[action]}; "
             f"print('ELAPSED', time.perf_counter()-t)")
     out_f, err_f = work / f"{action}.out", work / f"{action}.err"
@@ -114,6 +122,7 @@ def main() -> None:
     ap.add_argument("--dir", default=str(ROOT / "benchmarks" / "out"))
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--libreoffice", action="store_true", help="also time LibreOffice's full recalculation")
+    ap.add_argument("--only", help="comma-separated actions to run (the floor always runs)")
     args = ap.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -129,6 +138,9 @@ def main() -> None:
     times: dict[str, list[float]] = {a: [] for a in ACTIONS}
     peaks: dict[str, float] = {a: 0.0 for a in ACTIONS}
     order = [a for a in ACTIONS if a != "openpyxl"]
+    if args.only:
+        wanted = set(args.only.split(",")) | {"floor"}
+        order = [a for a in order if a in wanted]
     for r in range(args.rounds):
         for a in order + (["openpyxl"] if r < args.openpyxl_rounds else []):
             t, peak = run_once(a, master, legacy, work)

@@ -231,7 +231,7 @@ def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int)
         if row.kind == DATA:
             row.kind, row.reason = NOT_DATA, "没有客户名称或编号"
         return row
-    if typed and failed * 2 > typed:
+    if failed >= 2 and failed * 2 > typed:
         row.kind, row.reason = NOT_DATA, f"{failed}/{typed} 个格子不是其列应有的值"
     return row
 
@@ -344,6 +344,11 @@ def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderM
             if hdr_rows[-1] >= len(top) or not _short_texts(top[hdr_rows[-1]]):
                 continue
             for table in TARGETS:
+                if len(hdr_rows) == 2:  # the lower row names columns itself (it is not a first data row)
+                    sub = [v for v in top[r + 1] if not cl.is_blank(v)]
+                    known = sum(1 for v in sub if isinstance(v, str) and norm_header(v) in _lookup(table))
+                    if known * 10 < 4 * len(sub):
+                        continue
                 cols, mult, src = _candidate(table, top, hdr_rows, width)
                 if len(cols) < 2 or not ({CUST_NAME, CUST_ID} & set(cols.values())):
                     continue
