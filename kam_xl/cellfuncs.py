@@ -14,6 +14,7 @@ from .domain.models import Settings, TierRule, to_date, to_number
 from .domain.receivables import aging_bucket, derive_credit, overdue_days
 from .domain.models import Receivable
 from .domain.tiering import TierInputs, grade, sort_rules
+from .domain.values import is_blank
 from .domain.visits import next_visit_due
 from . import layout as L
 from .workbook.reading import coerce_record, coerce_value
@@ -55,12 +56,8 @@ def broadcast(fn: Callable[..., Any], *args: Any) -> Any:
             for r in range(rows)]
 
 
-def _blank(v: Any) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip())
-
-
 def _asof(v: Any) -> dt.date:
-    d = None if _blank(v) else to_date(v)
+    d = None if is_blank(v) else to_date(v)
     return d or dt.date.today()
 
 
@@ -79,7 +76,7 @@ def tier(volume, credit, margin, growth, rules: list[TierRule], settings: Settin
     ordered = sort_rules(rules)
 
     def one(v, c, m, g):
-        if all(_blank(x) for x in (v, c, m, g)):
+        if all(is_blank(x) for x in (v, c, m, g)):
             return ""
         res = grade(tier_inputs(v, c, m, g), ordered, settings)
         return res.tier if res.graded else res.short_error()
@@ -90,7 +87,7 @@ def tier_why(volume, credit, margin, growth, rules: list[TierRule], settings: Se
     ordered = sort_rules(rules)
 
     def one(v, c, m, g):
-        if all(_blank(x) for x in (v, c, m, g)):
+        if all(is_blank(x) for x in (v, c, m, g)):
             return ""
         return grade(tier_inputs(v, c, m, g), ordered, settings).explanation
     return broadcast(one, volume, credit, margin, growth)
@@ -98,7 +95,7 @@ def tier_why(volume, credit, margin, growth, rules: list[TierRule], settings: Se
 
 def overdue(due, outstanding, as_of=None) -> Any:
     def one(d, o, a):
-        if _blank(o) and _blank(d):
+        if is_blank(o) and is_blank(d):
             return ""
         try:
             out = to_number(o)
@@ -114,7 +111,7 @@ def overdue(due, outstanding, as_of=None) -> Any:
 
 def aging(due, outstanding, as_of=None) -> Any:
     def one(d, o, a):
-        if _blank(o) and _blank(d):
+        if is_blank(o) and is_blank(d):
             return ""
         try:
             out = to_number(o)
@@ -130,10 +127,10 @@ def aging(due, outstanding, as_of=None) -> Any:
 
 def next_visit(tier_value, last_visit, settings: Settings, as_of=None) -> Any:
     def one(t, lv, a):
-        if _blank(t):
+        if is_blank(t):
             return ""
         try:
-            last = None if _blank(lv) else to_date(lv)
+            last = None if is_blank(lv) else to_date(lv)
         except (TypeError, ValueError):
             return BAD_DATE
         res = next_visit_due(str(t).strip(), last, settings, _asof(a))
@@ -158,9 +155,9 @@ def credit(customer_id, receivables_grid: list[list[Any]], settings: Settings, a
             by_cust.setdefault(r.customer_id, []).append(r)
 
     def one(cid, a, e):
-        if _blank(cid):
+        if is_blank(cid):
             return ""
         res = derive_credit(by_cust.get(str(cid).strip(), []), _asof(a), settings,
-                            None if _blank(e) else str(e).strip())
+                            None if is_blank(e) else str(e).strip())
         return res.credit or "无数据"
     return broadcast(one, customer_id, as_of, entered)

@@ -41,15 +41,27 @@ class CellError:
 
 
 def nfkc(v: Any) -> str:
-    return unicodedata.normalize("NFKC", str(v)).strip()
+    s = v if type(v) is str else str(v)
+    return s.strip() if s.isascii() else unicodedata.normalize("NFKC", s).strip()
 
 
 def is_blank(v: Any) -> bool:
+    """The one rule for an empty cell: nothing, NaN, or only spaces (full-width ones too)."""
     if v is None:
         return True
     if isinstance(v, float) and math.isnan(v):
         return True
-    return isinstance(v, str) and not nfkc(v).strip("-— \u3000")
+    return isinstance(v, str) and not v.strip(" \t\r\n\u3000\xa0")
+
+
+def means_nothing(v: Any) -> bool:
+    """Blank, or what people type for "nothing" in a legacy sheet or a date cell (- or —)."""
+    if type(v) is str:
+        return not v.strip(_NOTHING)
+    return is_blank(v)
+
+
+_NOTHING = " \t\r\n\u3000\xa0-—－–"
 
 
 EPOCH_1904 = dt.datetime(1904, 1, 1)
@@ -72,7 +84,7 @@ _DATE_PATTERNS = (
 def parse_date(v: Any) -> dt.date | None:
     """2019年3月5日 · 2019/3/5 · 2019.03.05 · 20190305 · Excel serials · real dates.
     None for blank; ValueError with a short Chinese reason otherwise."""
-    if is_blank(v):
+    if means_nothing(v):
         return None
     if isinstance(v, dt.datetime):
         return v.date()

@@ -8,7 +8,12 @@ import math
 import re
 from typing import Any
 
-from ..domain.values import is_blank, nfkc, parse_date  # noqa: F401  (part of the cleaners' API)
+from ..domain.values import means_nothing as is_blank  # a legacy cell's "nothing": blank, - or —
+from ..domain.values import nfkc, parse_date  # noqa: F401  (part of the cleaners' API)
+
+
+_AMOUNT = re.compile(r"\d+(\.\d+)?|\.\d+")
+_SPACES = re.compile(r"\s+")
 
 
 def _finite(x: float) -> float:
@@ -49,7 +54,7 @@ def parse_amount(v: Any, multiplier: float = 1.0) -> float | None:
             s = s[: -len(unit)]
             mult = m if unit != "元" else 1.0
             break
-    if not re.fullmatch(r"\d+(\.\d+)?|\.\d+", s):
+    if not _AMOUNT.fullmatch(s):
         raise ValueError(f"金额“{v}”无法识别")
     x = float(s) * mult
     return round(-x if neg else x, 2)
@@ -86,7 +91,7 @@ def parse_text(v: Any) -> str | None:
         return str(int(v))
     if isinstance(v, (dt.datetime, dt.date)):
         return v.strftime("%Y-%m-%d")
-    return re.sub(r"\s+", " ", nfkc(v)).strip() or None
+    return _SPACES.sub(" ", nfkc(v)).strip() or None
 
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -97,7 +102,7 @@ def parse_company(v: Any) -> str | None:
     the legal form are kept as written."""
     t = parse_text(v)
     if t and _CJK.search(t):
-        t = re.sub(r"\s+", "", t)
+        t = _SPACES.sub("", t)
     return t
 
 

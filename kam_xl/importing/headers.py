@@ -31,10 +31,12 @@ def norm_header(text: Any) -> str:
     """Compare headers without width, spaces, brackets or a unit in brackets."""
     if text is None:
         return ""
-    s = nfkc(text)
-    s = re.sub(r"[(\[（【][^)\]）】]*[)\]）】]", "", s)  # (元) (万元) (%) …
-    s = re.sub(r"[\s:：*＊]+", "", s)
-    return s.lower()
+    s = _UNIT.sub("", nfkc(text))  # (元) (万元) (%) …
+    return _NOISE.sub("", s).lower()
+
+
+_UNIT = re.compile(r"[(\[（【][^)\]）】]*[)\]）】]")
+_NOISE = re.compile(r"[\s:：*＊]+")
 
 
 @functools.lru_cache(maxsize=4)

@@ -185,7 +185,8 @@ def _name_problem(raw: Any, text: str | None) -> tuple[str, str] | None:
         return EXAMPLE, f"“{text}”是示例/占位名称"
     if _LABEL.match(t) or len(t) < 2 or not _LETTER.search(t):
         return NOT_DATA, f"“{text}”不像客户名称"
-    if any(norm_header(t) in _lookup(table) for table in TARGETS):
+    key = norm_header(t)
+    if any(key in _lookup(table) for table in TARGETS):
         return REPEATED_HEADER, f"“{text}”是表头文字"
     return None
 
@@ -193,21 +194,41 @@ def _name_problem(raw: Any, text: str | None) -> tuple[str, str] | None:
 TYPED_KINDS = (L.MONEY, L.PERCENT, L.DATE, L.DATETIME, L.ENUM, L.NUMBER, L.INT)
 
 
+_READERS: dict[int, tuple] = {}
+
+
+def _columns(table: L.TableDef, hm: HeaderMap) -> list[tuple[int, str, Callable, float, bool]]:
+    """Per mapped column: (source column, field, its cleaner, the header's unit, typed?) —
+    made once per header, not per cell."""
+    key = id(hm)
+    hit = _READERS.get(key)
+    if hit is not None and hit[0] is hm:
+        return hit[1]
+    by_header = table.by_header()
+    out = []
+    for c, header in hm.columns.items():
+        col = by_header.get(header)
+        typed = header in (TERM, C.header("phone")) or (col is not None and col.kind in TYPED_KINDS)
+        out.append((c, header, cleaner(table, header), hm.multipliers.get(c, 1.0), typed))
+    if len(_READERS) > 64:
+        _READERS.clear()
+    _READERS[key] = (hm, out)
+    return out
+
+
 def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int) -> SheetRow:
     """Clean a row's cells and say whether it type-checks as a record of the table."""
     values: dict[str, Any] = {}
     notes: list[str] = []
     typed = failed = 0
-    by_header = table.by_header()
-    for c, header in hm.columns.items():
-        raw = cells[c] if c < len(cells) else None
-        if cl.is_blank(raw):
+    width = len(cells)
+    for c, header, clean, unit, is_typed in _columns(table, hm):
+        raw = cells[c] if c < width else None
+        if raw is None or cl.is_blank(raw):
             continue
-        col = by_header.get(header)
-        is_typed = header in (TERM,) or (col is not None and col.kind in TYPED_KINDS) or header == C.header("phone")
         typed += is_typed
         try:
-            v = cleaner(table, header)(raw, hm.multipliers.get(c, 1.0))
+            v = clean(raw, unit)
         except (ValueError, OverflowError) as e:
             notes.append(f"{header}：{e}，未导入该值")
             failed += is_typed
@@ -240,14 +261,26 @@ def _texts(cells: list[Any], cols) -> list[str]:
     return [norm_header(cells[c]) if c < len(cells) and isinstance(cells[c], str) else "" for c in cols]
 
 
-def _is_repeated_header(cells: list[Any], header_rows: list[list[Any]], cols: list[int]) -> bool:
-    have = _texts(cells, cols)
-    for hdr in header_rows:
-        want = _texts(hdr, cols)
-        pairs = [(a, b) for a, b in zip(have, want) if b]
-        if len(pairs) >= 2 and sum(a == b for a, b in pairs) * 10 >= 6 * len(pairs):
-            return True
-    return False
+class _HeaderRepeat:
+    """Whether a row repeats one of the header rows (after normalising): most of the
+    header's texts in the same columns.  The first two texts are looked at first, so a
+    data row costs two comparisons."""
+
+    def __init__(self, header_rows: list[list[Any]], cols: list[int]):
+        self.cols = cols
+        self.wanted = [_texts(hdr, cols) for hdr in header_rows]
+
+    def __call__(self, cells: list[Any]) -> bool:
+        for want in self.wanted:
+            probe = [(c, w) for c, w in zip(self.cols, want) if w][:2]
+            if len(probe) < 2 or not any(c < len(cells) and isinstance(cells[c], str) and norm_header(cells[c]) == w
+                                         for c, w in probe):
+                continue
+            have = _texts(cells, self.cols)
+            pairs = [(a, b) for a, b in zip(have, want) if b]
+            if len(pairs) >= 2 and sum(a == b for a, b in pairs) * 10 >= 6 * len(pairs):
+                return True
+        return False
 
 
 def _total_text(cells: list[Any]) -> bool:
@@ -259,8 +292,7 @@ def classify(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]] | None = None
     """Every row of the sheet other than the header, classified (see the module doc)."""
     table = L.TABLES[hm.table]
     rows = rows if rows is not None else filled(grid)
-    header_rows = [rows[r] for r in hm.header_rows]
-    cols = sorted(hm.columns)
+    repeats = _HeaderRepeat([rows[r] for r in hm.header_rows], sorted(hm.columns))
     money = [c for c, h in hm.columns.items() if (table.by_header().get(h) or L.Column(h, h)).kind == L.MONEY]
     out: list[SheetRow] = []
     for r in range(hm.header_rows[0]):
@@ -276,7 +308,7 @@ def classify(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]] | None = None
             else:
                 out.append(SheetRow(r + 1, BLANK))
             continue
-        if _is_repeated_header(cells, header_rows, cols):
+        if repeats(cells):
             out.append(SheetRow(r + 1, REPEATED_HEADER, reason="与表头相同（分页重复的表头）"))
             continue
         if _total_text(original):

@@ -262,7 +262,7 @@ class LoadingStore:
     """What every TableStore shares: answering needs, and a session (`with store:`)
     during which the cyclic garbage collector is paused — it would otherwise walk the
     hundreds of thousands of live records again and again while they are made and
-    written (about 15% of a 100k-customer regrade).  Afterwards it is restored (the
+    written.  Afterwards it is restored (the
     xlwings server is a long-lived process) with everything still alive moved to its
     oldest generation, not walked once more."""
 

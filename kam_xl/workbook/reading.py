@@ -18,12 +18,12 @@ from ..domain.computed import receivable_cells, suggested_tier
 from ..domain.models import MODELS, Settings, TierRule, clean_text, to_date, to_number
 from ..domain.problems import TYPE_CODES, Problem, problem
 from ..domain.tiering import sort_rules
-from ..domain.values import CellError
+from ..domain.values import CellError, is_blank
 
 
 def coerce_value(col: L.Column, v: Any) -> tuple[Any, str | None]:
     """Turn one cell into the column's type.  Returns (value, problem message)."""
-    if v is None or (isinstance(v, str) and not v.strip()):
+    if is_blank(v):
         return None, None
     if isinstance(v, CellError):
         return None, v.message(col.header)

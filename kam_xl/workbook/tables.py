@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
 from .. import layout as L
+from ..domain.values import is_blank
 
 
 @dataclass
@@ -140,7 +141,7 @@ def is_blank_row(table_name: str, headers: list[str], row: list[Any]) -> bool:
     """No user-entered value: computed (formula) columns do not count."""
     tdef = L.TABLES.get(table_name)
     computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
-    return all(v is None or v == "" for h, v in zip(headers, row) if h not in computed)
+    return all(is_blank(v) for h, v in zip(headers, row) if h not in computed)
 
 
 class TableStore(Protocol):
