@@ -83,7 +83,7 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
     outs = run_report(book, out=str(folder), pdf=pdf, month=meeting_month(d.AS_OF))
     lines += ["[生成报表 report（含月度例会材料）]"] + [str(p) for p in outs]
     customers = FileStore(book).load(Needs({L.CUSTOMERS.name: EVERYTHING})).customers
-    first = next(c for c in customers if c.status == "已签约")
+    first = next(c for c in customers if c.status == L.SIGNED)
     forms = run_form(book, first.id, out=str(folder), pdf=pdf)
     lines += ["[客户认定申请表 form]"] + [str(p) for p in forms]
     return lines

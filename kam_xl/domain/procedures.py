@@ -40,15 +40,15 @@ def latest_application(apps: list[Certification]) -> Optional[Certification]:
 
 def missing_approvals(app: Certification) -> list[str]:
     """Who has not (yet) agreed: 部门经理 / 公司领导 — 驳回 or blank."""
-    return [who for key, who in APPROVERS if approval(getattr(app, key)) != "同意"]
+    return [who for key, who in APPROVERS if approval(getattr(app, key)) != L.AGREE]
 
 
 def failed_principles(app: Certification) -> list[str]:
-    return [h for h, v in app.principles().items() if v != "符合"]
+    return [h for h, v in app.principles().items() if v != L.CONFORMS]
 
 
 def approved(app: Certification) -> bool:
-    return app.result == "通过" and not missing_approvals(app) and not failed_principles(app)
+    return app.result == L.PASSED and not missing_approvals(app) and not failed_principles(app)
 
 
 def satisfaction_updates(customers: list[Customer], surveys: list[Survey]) -> dict[int, float]:
@@ -98,13 +98,13 @@ class ProcedureChecks:
                              names="、".join(staff) or "无")
                 elif c is not None and c.manager and c.manager not in staff:
                     self.add("CERT-FIELD-MANAGER", CE, i, "field_staff", cid, a.field_staff, manager=c.manager)
-            decided = a.result in ("通过", "不通过") or any(approval(getattr(a, k)) for k, _ in APPROVERS)
+            decided = a.result in (L.PASSED, L.NOT_PASSED) or any(approval(getattr(a, k)) for k, _ in APPROVERS)
             if decided and not a.investigated:
                 gaps = [CE.header(k) for k in ("general_date", "general_result", "field_date", "field_staff",
                                               "field_result") if not getattr(a, k)]
                 self.add("CERT-INVESTIGATION-INCOMPLETE", CE, i,
                          "general_result" if not a.general_result else "field_result", cid, gaps="、".join(gaps))
-            if a.result == "通过":
+            if a.result == L.PASSED:
                 missing = missing_approvals(a)
                 for key, who in APPROVERS:
                     if who in missing:
@@ -124,7 +124,7 @@ class ProcedureChecks:
         for c in self.customers:
             i, cid, st = c.row_index, c.id, c.status
             mine = apps.get(cid, []) if cid else []
-            if st == "申请认定" and not any(a.investigated for a in mine):
+            if st == L.APPLYING and not any(a.investigated for a in mine):
                 self.add("CUST-CERT-NO-APPLICATION", C, i, "status", cid, st)
             if st in L.CERTIFIED_STATUSES and not any(approved(a) for a in mine):
                 last = latest_application(mine)
@@ -132,10 +132,10 @@ class ProcedureChecks:
                     why = "没有认定申请"
                 else:
                     gaps = []
-                    if last.result != "通过":
+                    if last.result != L.PASSED:
                         gaps.append(f"认定结果为“{last.result or '空'}”")
                     if missing_approvals(last):
-                        gaps.append("缺少" + "、".join(missing_approvals(last)) + "同意")
+                        gaps.append("缺少" + "、".join(missing_approvals(last)) + L.AGREE)
                     if failed_principles(last):
                         gaps.append("原则“" + "、".join(failed_principles(last)) + "”未符合")
                     why = f"最近的申请 {last.id or ''}（第 {self._row(CE, last)} 行）" + "，".join(gaps)
@@ -152,7 +152,7 @@ class ProcedureChecks:
             i, cid = p.row_index, p.customer_id
             if p.open and p.due is not None and p.due < self.as_of:
                 self.add("COMPLAINT-OVERDUE", CO, i, "due", cid, p.due, state=p.state or "空")
-            if p.level == "重大":
+            if p.level == L.COMPLAINT_MAJOR:
                 handlers = split_names(p.handler)
                 if not any(h in leaders or "领导" in h or h.endswith("总") for h in handlers):
                     hint = "" if leaders else "（参数表“公司领导名单”为空，请填写）"
@@ -160,9 +160,9 @@ class ProcedureChecks:
                              handler=p.handler or "无")
                 if p.open and cid:
                     open_major[cid].append(p)
-            if p.state == "已关闭" and not p.confirmation:
+            if p.state == L.COMPLAINT_CLOSED and not p.confirmation:
                 self.add("COMPLAINT-CLOSED-NO-CONFIRM", CO, i, "confirmation", cid)
-            if p.state in ("已解决", "已关闭") and p.resolved_on is None:
+            if p.state in (L.COMPLAINT_RESOLVED, L.COMPLAINT_CLOSED) and p.resolved_on is None:
                 self.add("COMPLAINT-NO-RESOLVED-DATE", CO, i, "resolved_on", cid)
         for cid, items in open_major.items():
             c = self.by_id.get(cid)

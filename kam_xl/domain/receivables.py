@@ -123,7 +123,7 @@ def derive_credit(receivables: Iterable[Receivable], as_of: dt.date, settings: S
     share = on_time / n
     s = settings
     if worst > s.credit_bad_late or share < s.credit_bad_ontime:
-        credit = "差"
+        credit = L.CREDIT_BAD
     elif worst <= s.credit_good_late and share >= s.credit_good_ontime:
         credit = "好"
     elif worst <= s.credit_fair_late and share >= s.credit_fair_ontime:

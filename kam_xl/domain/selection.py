@@ -113,16 +113,16 @@ class Checker:
                 by_name[normalize_name(c.name)].append(c)
             if c.status in L.CERTIFIED_STATUSES:
                 self._certification(c)
-            if c.status == "已签约":
+            if c.status == L.SIGNED:
                 self._agreement(c)
-            important = c.tier in L.IMPORTANT_TIERS or c.status == "申请认定"
+            important = c.tier in L.IMPORTANT_TIERS or c.status == L.APPLYING
             need = x.settings.min_staff_important
             staff = set(c.staff_list())
             if important and len(staff) < need:
                 why = f"等级为{c.tier}" if c.tier in L.IMPORTANT_TIERS else "正在申请认定"
                 self.add("CUST-STAFF-FEW", C, i, "staff", cid, c.staff, why=why, need=need, count=len(staff),
                          names="、".join(sorted(staff)) or "无")
-            if c.tier in L.A_TIERS and c.status != "停用":
+            if c.tier in L.A_TIERS and c.status != L.INACTIVE:
                 days = x.settings.visit_days(c.tier)
                 last = last_visits.get(cid) if cid else None
                 if days and (last is None or (x.as_of - last).days > days):
@@ -139,9 +139,9 @@ class Checker:
                 for c in cs[1:]:
                     self.add("CUST-NAME-DUP", C, c.row_index, "name", c.id, c.name, rows=rows)
 
-    GATES = {"CUST-CREDIT-BAD": lambda v: v != "差", "CUST-FINANCE-WEAK": lambda v: v != "弱",
-             "CUST-ATTITUDE-NEG": lambda v: v != "消极", "CUST-CONFIDENTIALITY": lambda v: v == "是",
-             "CUST-COST": lambda v: v == "符合"}
+    GATES = {"CUST-CREDIT-BAD": lambda v: v != L.CREDIT_BAD, "CUST-FINANCE-WEAK": lambda v: v != L.FINANCIAL_WEAK,
+             "CUST-ATTITUDE-NEG": lambda v: v != L.ATTITUDE_NEGATIVE, "CUST-CONFIDENTIALITY": lambda v: v == L.YES,
+             "CUST-COST": lambda v: v == L.CONFORMS}
 
     def _certification(self, c: Customer) -> None:
         i, cid, st = c.row_index, c.id, c.status
@@ -197,19 +197,19 @@ class Checker:
             i, cid = v.row_index, v.customer_id
             self._id_and_customer(V, v, seen)
             state = v.state
-            if state in ("待审批", "已批准", "已完成"):
+            if state in (L.PENDING, L.APPROVED, L.DONE):
                 missing = [k for k in self.PLAN_FIELDS if getattr(v, k) in (None, "")]
                 for k in missing:
                     self.add("VISIT-PLAN-INCOMPLETE", V, i, k, cid, count=len(missing))
-            if state in ("已批准", "已完成"):
+            if state in (L.APPROVED, L.DONE):
                 for k, who in (("dept_approval", "部门经理"), ("exec_approval", "公司领导")):
                     val = getattr(v, k)
-                    if approval(val) != "同意":  # 同意, or the approver's name
+                    if approval(val) != L.AGREE:  # 同意, or the approver's name
                         self.add("VISIT-APPROVAL-MISSING", V, i, k, cid, val, state=state, who=who,
                                  current=val or "未审批")
             if v.exec_approval and not v.dept_approval:
                 self.add("VISIT-APPROVAL-ORDER", V, i, "dept_approval", cid)
-            if state == "已完成":
+            if state == L.DONE:
                 if v.actual_date is None:
                     self.add("VISIT-DONE-INCOMPLETE", V, i, "actual_date", cid, what="实际日期")
                 elif v.actual_date > self.x.as_of:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable, Optional
 
+from .. import layout as L
 from .models import Settings, Visit
 
-DONE = "已完成"
+DONE = L.DONE
 
 
 def last_completed(ids: Iterable[Optional[str]], dates: Iterable[Optional[dt.date]],

@@ -480,7 +480,7 @@ def _refuse_receivable(v: dict[str, Any]) -> str | None:
 
 def _visit_defaults(v: dict[str, Any]) -> None:
     if not v.get(V.header("state")):
-        v[V.header("state")] = "已完成" if v.get(V.header("actual_date")) else "待审批"
+        v[V.header("state")] = L.DONE if v.get(V.header("actual_date")) else L.PENDING
 
 
 VISIT_SPEC = ChildSpec(

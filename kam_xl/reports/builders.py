@@ -19,7 +19,7 @@ from ..domain.visits import next_visit_due
 from ..workbook.loader import BookData
 
 UNGRADED = "未定级"
-ACTIVE_VISIT_STATES = ("待审批", "已批准", "已完成")
+ACTIVE_VISIT_STATES = (L.PENDING, L.APPROVED, L.DONE)
 
 
 @dataclass
@@ -87,11 +87,11 @@ def visits_frame(data: BookData, period: Period) -> pd.DataFrame:
     for v in data.visits:
         if v.state not in ACTIVE_VISIT_STATES or v.planned_date not in period:
             continue
-        done = v.state == "已完成"
+        done = v.state == L.DONE
         overdue = not done and v.planned_date < data.as_of
         for s in split_names(v.staff) or ["（未填写）"]:
-            rows.append({"拜访编号": v.id, "人员": s, "已完成": done, "逾期未完成": overdue})
-    return pd.DataFrame(rows, columns=["拜访编号", "人员", "已完成", "逾期未完成"])
+            rows.append({"拜访编号": v.id, "人员": s, L.DONE: done, "逾期未完成": overdue})
+    return pd.DataFrame(rows, columns=["拜访编号", "人员", L.DONE, "逾期未完成"])
 
 
 # ---------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def overview(data: BookData, period: Period) -> pd.DataFrame:
     total_due, collected, rate = collection_rate(recv, period)
     visits = data.visits
     planned = [v for v in visits if v.state in ACTIVE_VISIT_STATES and v.planned_date in period]
-    done = [v for v in planned if v.state == "已完成"]
+    done = [v for v in planned if v.state == L.DONE]
     rows = [
         ("大客户数（A1–D）", len(key), "户"),
         ("其中 A 级（A1/A2）", int(cust["等级"].isin(list(L.A_TIERS)).sum()), "户"),
@@ -157,12 +157,12 @@ def dunning_list(dunning: list[Dunning], data: BookData) -> pd.DataFrame:
 def visit_execution(data: BookData, period: Period) -> pd.DataFrame:
     v = visits_frame(data, period)
     if v.empty:
-        return pd.DataFrame(columns=["人员", "计划", "已完成", "逾期未完成", "完成率"])
-    g = v.groupby("人员").agg(计划=("拜访编号", "count"), 已完成=("已完成", "sum"),
+        return pd.DataFrame(columns=["人员", "计划", L.DONE, "逾期未完成", "完成率"])
+    g = v.groupby("人员").agg(计划=("拜访编号", "count"), 已完成=(L.DONE, "sum"),
                              逾期未完成=("逾期未完成", "sum")).reset_index()
-    g["已完成"] = g["已完成"].astype(int)
+    g[L.DONE] = g[L.DONE].astype(int)
     g["逾期未完成"] = g["逾期未完成"].astype(int)
-    g["完成率"] = g["已完成"] / g["计划"]
+    g["完成率"] = g[L.DONE] / g["计划"]
     return g.sort_values(["计划", "人员"], ascending=[False, True]).reset_index(drop=True)
 
 
@@ -173,7 +173,7 @@ def staff_kpis(data: BookData, period: Period) -> pd.DataFrame:
     satisfaction of the customers they serve, 投诉解决率 (complaints received in the period that they
     handle, resolved or closed) and 调查覆盖率 (their certified customers surveyed in the period)."""
     approved_in = {a.customer_id for a in data.certifications or ()
-                   if a.result == "通过" and a.approved_on in period} if data.certifications is not None else None
+                   if a.result == L.PASSED and a.approved_on in period} if data.certifications is not None else None
     cust = customers_frame(data)
     recv = receivables_frame(data)
     vis = visits_frame(data, period)
@@ -199,8 +199,8 @@ def staff_kpis(data: BookData, period: Period) -> pd.DataFrame:
         v = vis[vis["人员"] == p]
         sat = mine["满意度"].dropna()
         rows.append({"人员": p, "负责客户数": len(mine), "新认定客户": len(new_cert), "期间到期应收": total,
-                     "期间回款": paid, "回款率": rate, "计划拜访": len(v), "完成拜访": int(v["已完成"].sum()),
-                     "拜访完成率": (v["已完成"].sum() / len(v)) if len(v) else None,
+                     "期间回款": paid, "回款率": rate, "计划拜访": len(v), "完成拜访": int(v[L.DONE].sum()),
+                     "拜访完成率": (v[L.DONE].sum() / len(v)) if len(v) else None,
                      "客户满意度": float(sat.mean()) if len(sat) else None,
                      "投诉解决率": complaint_resolution(data, period, p),
                      "调查覆盖率": survey_coverage(data, period, ids)})
@@ -274,18 +274,18 @@ def monthly_summary(data: BookData, month: Period) -> pd.DataFrame:
         if v.state in ACTIVE_VISIT_STATES and v.planned_date in month:
             for p in split_names(v.staff) or ["（未填写）"]:
                 row(p)["计划拜访"] += 1
-                row(p)["完成拜访"] += v.state == "已完成"
+                row(p)["完成拜访"] += v.state == L.DONE
     for r in data.receivables:
         if r.paid_date in month and (r.paid or 0) > 0:
             row(r.collector or "（未填写）")["回款金额"] += float(min(r.paid, r.amount or r.paid))
     for a in data.certifications or ():
-        if a.result == "通过" and a.approved_on in month:
+        if a.result == L.PASSED and a.approved_on in month:
             for p in serving.get(a.customer_id, ()) or ["（未填写）"]:
                 row(p)["新认定客户"] += 1
     for x in data.complaints or ():
         if x.date in month:
             row(x.receiver or "（未填写）")["新增投诉"] += 1
-        if x.resolved_on in month and x.state in ("已解决", "已关闭"):
+        if x.resolved_on in month and x.state in (L.COMPLAINT_RESOLVED, L.COMPLAINT_CLOSED):
             for p in split_names(x.handler) or ["（未填写）"]:
                 row(p)["解决投诉"] += 1
     for g in _grade_log_rows(data):
@@ -317,7 +317,7 @@ def next_month_plan(data: BookData, month: Period) -> pd.DataFrame:
     last = data.last_visits()
     surveys = by_customer(data.surveys or ())
     for c in data.customers:
-        if not c.id or c.status == "停用":
+        if not c.id or c.status == L.INACTIVE:
             continue
         due = next_visit_due(c.tier, last.get(c.id), data.settings, data.as_of)
         if due is not None and due <= month.end:
@@ -352,7 +352,7 @@ def complaint_resolution(data: BookData, period: Period, person: str) -> float |
     """Share of the complaints received in the period that the person handles and that are
     resolved or closed."""
     mine = [x for x in data.complaints or () if x.date in period and person in split_names(x.handler)]
-    return sum(x.state in ("已解决", "已关闭") for x in mine) / len(mine) if mine else None
+    return sum(x.state in (L.COMPLAINT_RESOLVED, L.COMPLAINT_CLOSED) for x in mine) / len(mine) if mine else None
 
 
 def survey_coverage(data: BookData, period: Period, ids: set[str]) -> float | None:
@@ -381,7 +381,7 @@ def open_complaints(data: BookData) -> pd.DataFrame:
         dues = [x.due for x in xs if x.due]
         rows.append({"客户编号": cid, "客户名称": c.name if c else None, "等级": (c.tier if c else None) or UNGRADED,
                      "客户经理": c.manager if c else None, "未结投诉": len(xs),
-                     "其中重大": sum(x.level == "重大" for x in xs), "最早投诉日期": min(dates) if dates else None,
+                     "其中重大": sum(x.level == L.COMPLAINT_MAJOR for x in xs), "最早投诉日期": min(dates) if dates else None,
                      "最近处理期限": min(dues) if dues else None,
                      "处理人": "、".join(sorted({n for x in xs for n in split_names(x.handler)}))})
     out = pd.DataFrame(rows, columns=cols)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import layout as L
 from ..errors import BadArgument
 from ..domain.receivables import dunning
 from ..workbook.loader import BookData
@@ -47,7 +48,7 @@ def sections(data: BookData, month: str | None = None) -> list[Section]:
         Section("催讨清单", "逾期应收催讨清单（每户一行，按最高级别）", B.dunning_list(overdue, data),
                 "催讨级别按参数表的逾期天数阈值"),
         Section("拜访执行", "拜访计划执行情况（按人员）", visits, "统计期间内计划的拜访（不含草稿、已取消）",
-                [Chart("bar", "拜访计划与完成", "人员", ["计划", "已完成", "逾期未完成"])]),
+                [Chart("bar", "拜访计划与完成", "人员", ["计划", L.DONE, "逾期未完成"])]),
         Section("绩效考核", "大客户人员绩效考核指标", kpis,
                 "新认定客户按期间内建档且已认定/已签约统计；回款率按催收人统计期间内到期的应收"),
         Section("等级变动", "期间内客户等级变动", changes, "来自调级记录"),
