@@ -46,6 +46,9 @@ class Read:
     conditions: bool = False   # customers: also every column the rule table's 附加条件 name
     rows: bool = False         # customers: keep the whole rows (data.customer_extra)
     records: bool = True       # False: only the views are needed (no record per row)
+    # the fields the records keep when every column is read (to report every bad cell)
+    # but only some are used: None keeps what is read
+    keep: tuple[str, ...] | None = None
     optional: bool = False     # read when the book has the table (the §10 tables)
 
 
@@ -144,7 +147,7 @@ def _headers(store, name: str, read: Read, rules: list[TierRule], full: bool) ->
     return [h for h in store.headers(name) if h in wanted]
 
 
-def _stream(store, name: str, headers: list[str] | None, partial: bool):
+def _stream(store, name: str, headers: list[str] | None, partial: bool, keep=None):
     """A big table typed as its columns come out of the book: (its shape, records, problems)."""
     tdef = L.TABLES[name]
     records: list = []
@@ -153,7 +156,7 @@ def _stream(store, name: str, headers: list[str] | None, partial: bool):
     typed_headers = headers if headers is not None else store.headers(name)
 
     def sink(columns: list[list[Any]], start: int) -> None:
-        recs, probs = coerce_columns(tdef, typed_headers, columns, start, same=same, partial=partial)
+        recs, probs = coerce_columns(tdef, typed_headers, columns, start, same=same, partial=partial, keep=keep)
         records.extend(recs)
         problems.extend(probs)
 
@@ -225,7 +228,9 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
                 if background is None:
                     data.tables[name], data._views[LAST_VISITS] = _last_visits_view(store)
                 continue
-            shape, records, probs = _stream(store, name, columns.get(name), partial=columns.get(name) is not None)
+            keep = None if full else wanted[name].keep
+            shape, records, probs = _stream(store, name, columns.get(name), partial=columns.get(name) is not None,
+                                            keep=keep)
             data.tables[name] = shape
             setattr(data, "_" + attr if attr in ("visits", "receivables") else attr, records)
             data.problems += probs
@@ -248,10 +253,11 @@ def _type_customers(data: BookData, read: Read, partial: bool, full: bool) -> No
     t = data.tables[L.CUSTOMERS.name]
     if t.column_values is not None:
         data.customers, probs = coerce_columns(L.CUSTOMERS, t.headers, t.column_values, n_rows=len(t.rows),
-                                               partial=partial)
+                                               partial=partial, keep=None if full else read.keep)
         t.column_values = None  # the rows stay; one copy of the values is enough
     else:
-        data.customers, probs = coerce_rows(L.CUSTOMERS, t.headers, t.rows, partial=partial)
+        data.customers, probs = coerce_rows(L.CUSTOMERS, t.headers, t.rows, partial=partial,
+                                            keep=None if full else read.keep)
     data.problems += probs
     if not (full or read.rows):
         data.tables[L.CUSTOMERS.name] = t.shape()

@@ -156,18 +156,21 @@ def typed_columns(table: L.TableDef, headers: list[str], raw_columns: list[list[
 
 
 def coerce_rows(table: L.TableDef, headers: list[str], rows: list[list[Any]], start: int = 0,
-                skip_blank: bool = True, same: dict[str, Any] | None = None, partial: bool = False):
+                skip_blank: bool = True, same: dict[str, Any] | None = None, partial: bool = False, keep=None):
     """A table body → (models, [(row index, header, raw value, message)]), column by column.
     `same` shares one string object per distinct text value across calls (chunks)."""
     raw = [[row[i] if i < len(row) else None for row in rows] for i in range(len(headers))]
-    return coerce_columns(table, headers, raw, start, skip_blank, same, n_rows=len(rows), partial=partial)
+    return coerce_columns(table, headers, raw, start, skip_blank, same, n_rows=len(rows), partial=partial,
+                          keep=keep)
 
 
 def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list[Any]], start: int = 0,
                    skip_blank: bool = True, same: dict[str, Any] | None = None, n_rows: int | None = None,
-                   partial: bool = False):
+                   partial: bool = False, keep=None):
     """The same from columns (one list of cell values per header) — how the file
-    engine reads a table.  partial: only these columns were read (see construct)."""
+    engine reads a table.  partial: only these columns were read (see construct).
+    keep: the layout keys the records hold — every column is still typed (its problems
+    reported, its values counted for blank rows), only these are kept."""
     problems: list = []
     by_header = table.by_header()
     keys, columns = [], []
@@ -181,7 +184,12 @@ def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list
         n_rows = len(raw_columns[0]) if raw_columns else 0
     computed = {c.key for c in table.columns if c.formula}
     model = MODELS[table.name]
-    make = _Shape(model, keys, partial).make
+    kept = list(range(len(keys))) if keep is None else [j for j, k in enumerate(keys) if k in set(keep)]
+    kept_keys = [keys[j] for j in kept]
+    make = _Shape(model, kept_keys, partial or keep is not None).make
+    everything = len(kept) == len(keys)
+    pick_kept = (lambda vals: vals) if everything else (
+        operator.itemgetter(*kept) if len(kept) > 1 else (lambda vals, j=kept[0] if kept else 0: (vals[j],)))
     out = []
     user_cols = [j for j, k in enumerate(keys) if k not in computed]
     n_user = len(user_cols)
@@ -199,7 +207,7 @@ def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list
         if skip_blank and blank(vals):
             blank_rows.add(start + r)
             continue
-        d = dict(zip(keys, vals))
+        d = dict(zip(kept_keys, pick_kept(vals)))
         d["row_index"] = start + r
         out.append(make(d))
     return out, [_problem(table, by_header, *p) for p in problems if p[0] not in blank_rows]

@@ -119,3 +119,20 @@ def test_a_full_read_has_every_field(rich_book):
     assert len(data.visits) > 0
     plain = FileStore(rich_book).load(Needs({L.CUSTOMERS.name: EVERYTHING}))
     assert plain.customers == data.customers
+
+
+def test_validate_reports_a_bad_cell_in_a_column_its_records_do_not_keep(book_factory):
+    """Validate keeps only the fields its checks use, but types every column: a bad date
+    in 最近催讨日期 or an error value in 备注 is still a finding."""
+    import openpyxl
+    from kam_xl.workbook.package import col_letter
+    book = book_factory(receivables=[good_receivable(1)])
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    ws = wb[L.SHEET_RECEIVABLES]
+    R = L.RECEIVABLES
+    ws[f"{col_letter(R.first_col + R.headers.index('最近催讨日期'))}2"] = "上周三"
+    wb.save(book)
+    rep = actions.validate(FileStore(book).load(actions.VALIDATE_NEEDS, AS_OF), now=NOW)
+    hits = [f for f in rep.findings if f.column == "最近催讨日期"]
+    assert hits and hits[0].rule == "RECV-TYPE" and hits[0].row == 2
+    assert "last_dunning_date" not in FileStore(book).load(actions.VALIDATE_NEEDS, AS_OF).receivables[0].__dict__
