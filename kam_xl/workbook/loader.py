@@ -82,6 +82,7 @@ class BookData:
     _visits: list | None = field(default=None, repr=False)
     _receivables: list | None = field(default=None, repr=False)
     _views: dict[str, Any] = field(default_factory=dict, repr=False)
+    _pending: dict[str, Any] = field(default_factory=dict, repr=False)  # views still read on a second thread
     _rows_kept: bool = field(default=True, repr=False)
 
     @property
@@ -98,6 +99,9 @@ class BookData:
 
     def last_visits(self) -> dict[str, dt.date]:
         """Customer id → date of the last completed visit."""
+        pending = self._pending.pop(LAST_VISITS, None)
+        if pending is not None:  # its read error, if any, is this call's
+            self.tables[L.VISITS.name], self._views[LAST_VISITS] = pending.result()
         if LAST_VISITS in self._views:
             return self._views[LAST_VISITS]
         return last_completed_by_customer(self.visits)
@@ -208,6 +212,8 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     if view_only and hasattr(store, "concurrent"):
         pool = ThreadPoolExecutor(1, thread_name_prefix="kam-read")
         other = store.concurrent()  # its own reader: a reader is not shared between threads
+        if hasattr(other, "require"):  # a missing table or column is refused now, not later
+            other.require([L.VISITS.name], {L.VISITS.name: L.VISITS.headers_of(VISIT_KEYS)})
 
         def read_view():
             try:
@@ -234,14 +240,20 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
             data.tables[name] = shape
             setattr(data, "_" + attr if attr in ("visits", "receivables") else attr, records)
             data.problems += probs
+    except BaseException:
         if background is not None:
-            data.tables[L.VISITS.name], data._views[LAST_VISITS] = background.result()
+            background.cancel() or background.exception()  # the second thread finishes first
+        raise
     finally:
         if pool is not None:
-            if background is not None and not background.done():
-                background.cancel() or background.exception()  # the second thread finishes first
-            pool.shutdown(wait=True)
-    if LAST_VISITS in needs.views and LAST_VISITS not in data._views and data._visits is not None:
+            pool.shutdown(wait=False)
+    if background is not None:
+        # the action computes while the view is still being read: it waits for it when
+        # it asks for it, and the store waits for it before writing or closing the session
+        data._pending[LAST_VISITS] = background
+        store.pending_reads.append(background)
+    if LAST_VISITS in needs.views and LAST_VISITS not in data._views and not data._pending \
+            and data._visits is not None:
         data._views[LAST_VISITS] = last_completed_by_customer(data._visits)
     data.as_of = as_of or data.settings.as_of or dt.date.today()
     data.notices = store.notices
@@ -277,12 +289,28 @@ class LoadingStore:
     def load(self, needs: Needs, as_of: dt.date | None = None) -> BookData:
         return load(self, needs, as_of, full=self.full_reads)
 
+    @property
+    def pending_reads(self) -> list:
+        """Reads this store started on a second thread that may still run."""
+        if "_pending_reads" not in self.__dict__:
+            self._pending_reads = []
+        return self._pending_reads
+
+    def settle_reads(self, raise_errors: bool = True) -> None:
+        """Wait for the reads still running (a file is not replaced while being read)."""
+        while self.pending_reads:
+            fut = self.pending_reads.pop()
+            err = fut.exception()
+            if err is not None and raise_errors:
+                raise err
+
     def __enter__(self):
         self._gc_was = gc.isenabled()
         gc.disable()
         return self
 
     def __exit__(self, *exc) -> None:
+        self.settle_reads(raise_errors=exc[0] is None)
         if getattr(self, "_gc_was", False):
             gc.freeze()
             gc.unfreeze()  # frozen objects come back in the oldest generation

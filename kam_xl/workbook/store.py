@@ -274,6 +274,7 @@ class FileStore(LoadingStore):
         Only the cells the action owns change: a table grows only into empty rows (its
         totals row moves down with it); anything else in the way refuses the write."""
         taken_in = {n: tp for n, tp in self.pkg.tables.items() if tp.file_ref and tp.file_ref != tp.ref}
+        self.settle_reads()
         if changes.empty and not taken_in:
             return None
         self.release_before_write()
