@@ -33,8 +33,8 @@ def last_completed_by_customer(visits: Iterable[Visit]) -> dict[str, dt.date]:
 def last_completed_visit(visits: Iterable[Visit]) -> Optional[dt.date]:
     """The last completed visit of one customer's visits."""
     visits = list(visits)
-    found = last_completed(("x" for _ in visits), (v.actual_date for v in visits), (v.state for v in visits))
-    return found.get("x")
+    one = [True] * len(visits)  # one customer: every visit under the same key
+    return last_completed(one, (v.actual_date for v in visits), (v.state for v in visits)).get(True)
 
 
 def next_visit_due(tier: Optional[str], last_visit: Optional[dt.date], settings: Settings,

@@ -1,9 +1,6 @@
-"""Finding the header row of a legacy sheet and mapping its columns.
-
-Title rows and blank rows above the header are skipped; the header is the row
-(or pair of rows, for two-row headers with merged group cells) whose cells
-match the most known synonyms.  The synonym table is data (synonyms.json).
-"""
+"""Mapping a legacy sheet's header cells to the master workbook's fields: the synonym
+table (data, synonyms.json), header normalisation, the columns a candidate header row
+(or pair of rows) maps and its score.  Where the header is, sheets.py decides."""
 from __future__ import annotations
 
 import functools
@@ -18,7 +15,6 @@ from .cleaning import nfkc, unit_of
 from .readers import SheetGrid
 
 SYNONYMS_FILE = Path(__file__).with_name("synonyms.json")
-SCAN_ROWS = 30
 TARGETS = (L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name)
 
 
@@ -40,7 +36,7 @@ _NOISE = re.compile(r"[\s:：*＊]+")
 
 
 @functools.lru_cache(maxsize=4)
-def _lookup(table: str) -> dict[str, str]:
+def lookup(table: str) -> dict[str, str]:
     out = {}
     for target, names in synonyms()["tables"][table].items():
         out[norm_header(target)] = target
@@ -68,23 +64,8 @@ def _cell(rows: list[list[Any]], r: int, c: int) -> Any:
     return row[c] if c < len(row) else None
 
 
-def _fill_merged(grid: SheetGrid) -> list[list[Any]]:
-    rows = [list(r) for r in grid.rows[: SCAN_ROWS + 2]]
-    for r1, c1, r2, c2 in grid.merged:
-        if r1 >= len(rows):
-            continue
-        v = _cell(rows, r1, c1)
-        for r in range(r1, min(r2, len(rows) - 1) + 1):
-            while len(rows[r]) <= c2:
-                rows[r].append(None)
-            for c in range(c1, c2 + 1):
-                if rows[r][c] is None:
-                    rows[r][c] = v
-    return rows
-
-
 def _match(table: str, names: list[str]) -> str | None:
-    lk = _lookup(table)
+    lk = lookup(table)
     for n in names:
         k = norm_header(n)
         if k and k in lk:
@@ -92,7 +73,7 @@ def _match(table: str, names: list[str]) -> str | None:
     return None
 
 
-def _candidate(table: str, rows, hdr_rows: tuple[int, ...], width: int):
+def candidate(table: str, rows, hdr_rows: tuple[int, ...], width: int):
     columns, mult, src = {}, {}, {}
     used = set()
     for c in range(width):
@@ -111,33 +92,9 @@ def _candidate(table: str, rows, hdr_rows: tuple[int, ...], width: int):
     return columns, mult, src
 
 
-def _score(table: str, columns: dict[int, str]) -> float:
+def score(table: str, columns: dict[int, str]) -> float:
     distinct = synonyms()["distinctive"].get(table, [])
     return len(columns) + 0.5 * sum(1 for t in columns.values() if t in distinct)
-
-
-def detect(grid: SheetGrid) -> HeaderMap | None:
-    rows = _fill_merged(grid)
-    width = max((len(r) for r in grid.rows[: SCAN_ROWS + 2]), default=0)
-    best: tuple[float, HeaderMap] | None = None
-    for r in range(min(SCAN_ROWS, len(rows))):
-        nonblank = sum(1 for v in (rows[r] if r < len(rows) else []) if v not in (None, ""))
-        if nonblank < 2:
-            continue
-        for hdr_rows in ((r,), (r, r + 1)):
-            if hdr_rows[-1] >= len(rows):
-                continue
-            for table in TARGETS:
-                cols, mult, src = _candidate(table, rows, hdr_rows, width)
-                key = {L.CUSTOMERS.name: ("客户名称", "客户编号"), L.VISITS.name: ("客户名称", "客户编号"),
-                       L.RECEIVABLES.name: ("客户名称", "客户编号")}[table]
-                if len(cols) < 2 or not any(k in cols.values() for k in key):
-                    continue
-                score = _score(table, cols) - (0.25 if len(hdr_rows) == 2 else 0)
-                if best is None or score > best[0]:
-                    ignored = [src[c] for c in sorted(src) if c not in cols]
-                    best = (score, HeaderMap(table, hdr_rows, cols, mult, src, ignored))
-    return best[1] if best else None
 
 
 def title_text(grid: SheetGrid, hm: HeaderMap | None) -> str:

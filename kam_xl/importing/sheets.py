@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from .. import layout as L
 from . import cleaning as cl
-from .headers import TARGETS, HeaderMap, _candidate, _lookup, _score, norm_header, synonyms
+from .headers import TARGETS, HeaderMap, candidate, lookup, norm_header, score, synonyms
 from .readers import SheetGrid
 
 C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
@@ -186,7 +186,7 @@ def _name_problem(raw: Any, text: str | None) -> tuple[str, str] | None:
     if _LABEL.match(t) or len(t) < 2 or not _LETTER.search(t):
         return NOT_DATA, f"“{text}”不像客户名称"
     key = norm_header(t)
-    if any(key in _lookup(table) for table in TARGETS):
+    if any(key in lookup(table) for table in TARGETS):
         return REPEATED_HEADER, f"“{text}”是表头文字"
     return None
 
@@ -378,10 +378,10 @@ def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderM
             for table in TARGETS:
                 if len(hdr_rows) == 2:  # the lower row names columns itself (it is not a first data row)
                     sub = [v for v in top[r + 1] if not cl.is_blank(v)]
-                    known = sum(1 for v in sub if isinstance(v, str) and norm_header(v) in _lookup(table))
+                    known = sum(1 for v in sub if isinstance(v, str) and norm_header(v) in lookup(table))
                     if known * 10 < 4 * len(sub):
                         continue
-                cols, mult, src = _candidate(table, top, hdr_rows, width)
+                cols, mult, src = candidate(table, top, hdr_rows, width)
                 if len(cols) < 2 or not ({CUST_NAME, CUST_ID} & set(cols.values())):
                     continue
                 if len(cols) * 10 < 4 * len(src):  # most header cells must map to known fields
@@ -392,11 +392,11 @@ def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderM
                                                                           min(len(top), hm.first_data_row + LOOK_AHEAD))
                          if any(not cl.is_blank(v) for v in top[i])]
                 good = sum(1 for x in ahead if x.kind == DATA)
-                score = _score(table, cols) + 3.0 * (good / len(ahead) if ahead else 0.0)
+                value = score(table, cols) + 3.0 * (good / len(ahead) if ahead else 0.0)
                 if len(hdr_rows) == 2:  # a group row above the column names belongs to the header
-                    score += 0.5 if r in grouped else -0.25
+                    value += 0.5 if r in grouped else -0.25
                 if ahead and not good:
-                    score -= 2.0  # a header nothing under which type-checks (an instruction block)
-                if best is None or score > best[0]:
-                    best = (score, hm)
+                    value -= 2.0  # a header nothing under which type-checks (an instruction block)
+                if best is None or value > best[0]:
+                    best = (value, hm)
     return best[1] if best else None
