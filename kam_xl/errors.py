@@ -76,3 +76,7 @@ class WriteFailed(KamError):
 class ReportWriteFailed(KamError):
     zh, en = "无法写入报表文件（磁盘已满或文件夹不可写），未留下不完整的文件", \
         "cannot write the report (disk full or folder not writable); no partial file left"
+
+
+class BackupFailed(KamError):
+    zh, en = "无法保存备份，工作簿未改动", "cannot keep a backup; the workbook is unchanged"

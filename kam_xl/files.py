@@ -6,7 +6,7 @@ from pathlib import Path
 
 from . import demo as d
 from . import layout as L
-from .errors import BadArgument
+from .errors import BadArgument, WriteFailed
 from .progress import Progress
 from .reports.builders import meeting_month
 from .reports.pdf import soffice
@@ -21,27 +21,37 @@ from .workbook.store import FileStore, backup, refuse_if_open_in_excel
 
 def new_book(path: str | Path, demo: bool = False, force: bool = False, n_customers: int = 300) -> Path:
     path = Path(path)
-    if path.suffix.lower() not in (".xlsm", ".xlsx"):
-        raise BadArgument(path, "主工作簿应以 .xlsm 结尾", "the master workbook must end in .xlsm")
+    if path.suffix.lower() != ".xlsm":  # an .xlsx cannot hold the buttons' macros
+        raise BadArgument(path, "主工作簿应以 .xlsm 结尾（.xlsx 不能保存按钮所需的宏）",
+                          "the master workbook must end in .xlsm (an .xlsx cannot hold the buttons' macros)")
     if path.exists() and not force:
         raise BadArgument(path, "文件已存在，未覆盖（如需覆盖请加 --force）",
                           "file exists; not overwritten (use --force)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        raise BadArgument(path, f"文件夹“{path.parent}”不存在，请先建立该文件夹或换一个位置",
+                          f"folder '{path.parent}' does not exist")
     data = settings = None
     if demo:
         data = d.build_data(n_customers=n_customers, n_visits=n_customers * 4,
                             n_receivables=n_customers * 8 // 3)
         settings = d.demo_settings()
     tmp = path.with_name(".~kam_new_" + path.name)
-    build_master(tmp, data, settings)
-    if path.exists():  # --force: the replaced book is kept as a backup, and never while Excel has it open
-        try:
+    try:
+        build_master(tmp, data, settings)
+        if path.exists():  # --force: the replaced book is kept as a backup, and never while Excel has it open
             refuse_if_open_in_excel(path)
-        except Exception:
-            tmp.unlink()
-            raise
-        backup(path)
-    tmp.replace(path)
+            backup(path)
+        tmp.replace(path)
+    except BaseException as e:  # a full disk, a read-only folder: no half-made book left behind
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        cause = e.__context__ if type(e).__name__ == "FileCreateError" else e
+        if isinstance(cause, OSError) or type(e).__name__ == "FileCreateError":
+            why = getattr(cause, "strerror", None) or str(cause)[:200]
+            raise WriteFailed(path, why, str(cause)[:200]) from None
+        raise
     return path
 
 

@@ -12,9 +12,13 @@ from html.parser import HTMLParser
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+import zipfile
+
+from ..workbook.scan import beyond_pattern, trim_sheet
 
 SUPPORTED = (".xls", ".xlsx", ".xlsm", ".ods", ".csv", ".txt", ".tsv", ".htm", ".html")
 MAX_BYTES = 512 * 1024 * 1024
+MAX_COLUMNS = 1024  # no archive has more; a stray cell at XFD1 must not make every row 16,384 wide
 
 
 class UnreadableSource(Exception):
@@ -28,6 +32,7 @@ class SheetGrid:
     rows: list[list[Any]]
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # r1, c1, r2, c2 (0-based, inclusive)
     hidden: bool = False
+    named: bool = True   # the sheet name is one a user gave a sheet (not a text file's own name)
 
 
 def _decode_csv(data: bytes) -> tuple[str, str]:
@@ -61,7 +66,7 @@ def read_csv(path: Path) -> list[SheetGrid]:
         rows = [list(r) for r in csv.reader(io.StringIO(text, newline=""), dialect)]
     except csv.Error as e:
         raise UnreadableSource(f"CSV 格式错误（{e}）") from None
-    return [SheetGrid(path, path.stem, [[c if c != "" else None for c in r] for r in rows])]
+    return [SheetGrid(path, path.stem, [[c if c != "" else None for c in r] for r in rows], named=False)]
 
 
 def _workbook_error(path: Path, e: Exception) -> UnreadableSource:
@@ -85,6 +90,44 @@ def _is_encrypted_ooxml(path: Path) -> bool:
         return False
 
 
+def _without_far_cells(path: Path):
+    """An in-memory copy of an .xlsx/.xlsm whose sheets have cells right of column
+    MAX_COLUMNS (a note at XFD1), without those cells; None when there are none (or the
+    file is not a zip: .xls has 256 columns at most)."""
+    try:
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return None
+    far = beyond_pattern(MAX_COLUMNS)
+    with z:
+        sheets = [i for i in z.infolist() if i.filename.startswith("xl/worksheets/") and i.filename.endswith(".xml")]
+        hits = []
+        for info in sheets:
+            if info.file_size > MAX_BYTES:
+                raise UnreadableSource(f"工作表 {info.filename} 解压后超过 512 MB，未读取")
+            with z.open(info) as f:
+                tail = b""
+                while True:
+                    chunk = f.read(8 << 20)
+                    if not chunk:
+                        break
+                    if far.search(tail + chunk):
+                        hits.append(info.filename)
+                        break
+                    tail = chunk[-32:]
+        if not hits:
+            return None
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as w:
+            for info in z.infolist():
+                data = z.read(info)
+                if info.filename in hits:
+                    data = trim_sheet(data, 1 << 21, MAX_COLUMNS)
+                w.writestr(info, data)
+    out.seek(0)
+    return out
+
+
 def read_workbook(path: Path) -> list[SheetGrid]:
     from python_calamine import CalamineWorkbook
     if path.stat().st_size == 0:
@@ -92,7 +135,11 @@ def read_workbook(path: Path) -> list[SheetGrid]:
     if _is_encrypted_ooxml(path):
         raise UnreadableSource("文件设有密码（已加密），请先在 Excel 中取消密码后再导入")
     try:
-        wb = CalamineWorkbook.from_path(str(path))
+        trimmed = _without_far_cells(path)
+        wb = CalamineWorkbook.from_filelike(trimmed) if trimmed is not None else \
+            CalamineWorkbook.from_path(str(path))
+    except UnreadableSource:
+        raise
     except Exception as e:
         raise _workbook_error(path, e) from None
     grids = []
@@ -197,7 +244,7 @@ def read_html(path: Path, data: bytes) -> list[SheetGrid]:
     except Exception as e:
         raise UnreadableSource(f"网页表格无法解析（{type(e).__name__}）") from None
     found = [t for t in parser.tables if any(any(v is not None for v in r) for r in t[0])]
-    grids = [SheetGrid(path, path.stem + (f"#{i + 1}" if i else ""), rows, merged)
+    grids = [SheetGrid(path, path.stem + (f"#{i + 1}" if i else ""), rows, merged, named=False)
              for i, (rows, merged) in enumerate(found)]
     if not grids:
         raise UnreadableSource("网页中没有表格")
@@ -221,7 +268,33 @@ def sniff(path: Path, head: bytes) -> str:
     return "text"
 
 
+def refuse_special(path: Path, root: Path | None = None) -> None:
+    """A source must be a regular file (not a pipe, a device or a folder), and a file
+    found in an archive folder must not be a link to somewhere outside that folder."""
+    import os
+    import stat
+    if root is not None and path.is_symlink():
+        target = Path(os.path.realpath(path))
+        try:
+            target.relative_to(Path(os.path.realpath(root)))
+        except ValueError:
+            raise UnreadableSource(f"这是一个链接，指向文件夹之外的“{target}”，未导入（请直接指定该文件）") from None
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UnreadableSource("文件不存在" + ("（链接指向的文件不存在）" if path.is_symlink() else "")) from None
+    except OSError as e:
+        raise UnreadableSource(f"无法访问（{e.strerror or e}）") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UnreadableSource("这是一个文件夹，不是文件")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "管道（FIFO）" if stat.S_ISFIFO(st.st_mode) else "设备文件" if (
+            stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) else "套接字等特殊文件"
+        raise UnreadableSource(f"不是普通文件（{kind}），未读取")
+
+
 def read_source(path: Path) -> list[SheetGrid]:
+    refuse_special(path)
     if not path.exists():
         raise UnreadableSource("文件不存在")
     ext = path.suffix.lower()
@@ -239,13 +312,22 @@ def read_source(path: Path) -> list[SheetGrid]:
     return read_csv(path)
 
 
-def expand_sources(paths: list[Path]) -> list[Path]:
-    """Files as given; folders searched recursively for supported files (Excel's ~$ lock files skipped)."""
-    out: list[Path] = []
+def expand_sources(paths: list[Path]) -> list[tuple[Path, Path | None]]:
+    """(file, the archive folder it was found in, or None for a file given by name).
+    Folders are searched recursively for supported files (Excel's ~$ lock files skipped;
+    links to folders are not followed); what is found that is not a regular file stays
+    on the list, so that it is refused by name, never silently passed over."""
+    import os
+    out: list[tuple[Path, Path | None]] = []
     for p in paths:
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED
-                              and not f.name.startswith("~$")))
+        if p.is_dir() and not p.is_symlink():
+            found = []
+            for dirpath, dirnames, filenames in os.walk(p):  # os.walk does not follow links to folders
+                for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                    f = Path(dirpath) / name
+                    if f.suffix.lower() in SUPPORTED and not name.startswith("~$"):
+                        found.append(f)
+            out.extend((f, p) for f in sorted(found))
         else:
-            out.append(p)
+            out.append((p, None))
     return out

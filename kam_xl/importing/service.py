@@ -13,7 +13,6 @@ Rules (PRODUCT.md §7):
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 from collections import Counter, defaultdict
@@ -31,6 +30,7 @@ from . import sheets
 from .headers import HeaderMap, title_text
 from .readers import SheetGrid, UnreadableSource, expand_sources
 from .sandbox import read_isolated
+from ..workbook.outputs import write_csv
 from .sheets import LINK_NAME, REF_ID, TERM
 
 NEW, MERGED, SKIPPED, REJECTED = L.IMPORT_OUTCOMES
@@ -101,15 +101,14 @@ class ImportResult:
             lines.append("没有需要写入的新数据，工作簿未改动")
         return lines
 
-    def write_csv(self, path: Path) -> None:
+    def write_csv(self, path: Path, book: Path | None = None) -> None:
+        """The import report as a CSV (fields a spreadsheet would run as formulas
+        neutralised; no more readable than the book)."""
         now = dt.datetime.now().replace(microsecond=0)
-        with open(path, "w", encoding="utf-8-sig", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=L.IMPORT_LOG.headers)
-            w.writeheader()
-            for o in self.outcomes:
-                w.writerow(o.as_row(now))
-            for file, why in self.unreadable:
-                w.writerow(Outcome(file, "", None, REJECTED, "", None, f"无法读取：{why}").as_row(now))
+        rows = [o.as_row(now) for o in self.outcomes]
+        rows += [Outcome(file, "", None, REJECTED, "", None, f"无法读取：{why}").as_row(now)
+                 for file, why in self.unreadable]
+        write_csv(path, L.IMPORT_LOG.headers, rows, book)
 
 
 # ---------------------------------------------------------------------------
@@ -326,9 +325,9 @@ def parse_sources(paths: list[Path], progress=None) -> ParsedSources:
     result = ImportResult()
     rows_by_table: dict[str, list[SourceRow]] = defaultdict(list)
     files = expand_sources(paths)
-    for order, path in enumerate(files):
+    for order, (path, root) in enumerate(files):
         try:
-            grids = read_isolated(path)
+            grids = read_isolated(path, root)
         except UnreadableSource as e:
             result.unreadable.append((path.name, str(e)))
             continue

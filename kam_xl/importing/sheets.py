@@ -65,7 +65,7 @@ def sheet_kind(grid: SheetGrid) -> str | None:
     """HIDDEN_SHEET, INSTRUCTION_SHEET, or None for a sheet that may hold data."""
     if grid.hidden:
         return HIDDEN_SHEET
-    if _INSTRUCTION_NAME.search(grid.sheet):
+    if grid.named and _INSTRUCTION_NAME.search(grid.sheet):  # a CSV's "sheet" is its file name
         return INSTRUCTION_SHEET
     for r in grid.rows[:3]:
         first = next((v for v in r if not cl.is_blank(v)), None)
@@ -216,6 +216,9 @@ def _columns(table: L.TableDef, hm: HeaderMap) -> list[tuple[int, str, Callable,
     return out
 
 
+EXCEL_CELL_MAX = 32767
+
+
 def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int) -> SheetRow:
     """Clean a row's cells and say whether it type-checks as a record of the table."""
     values: dict[str, Any] = {}
@@ -232,6 +235,10 @@ def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int)
         except (ValueError, OverflowError) as e:
             notes.append(f"{header}：{e}，未导入该值")
             failed += is_typed
+            continue
+        if isinstance(v, str) and len(v) > EXCEL_CELL_MAX:  # Excel would cut it: never store half a value
+            notes.append(f"{header}：内容长 {len(v)} 字，超过 Excel 单元格上限 {EXCEL_CELL_MAX} 字，未导入该值"
+                         f"（请在源文件中缩短或拆分）")
             continue
         if v is not None:
             values[header] = v

@@ -36,7 +36,8 @@ def _text(v: Any) -> str:
 def write_form(path: Path, c: Customer, app: Certification | None) -> Path:
     C, A = L.CUSTOMERS, L.CERTIFICATIONS
     a = app or Certification()
-    wb = xlsxwriter.Workbook(str(path))
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
+                                         "strings_to_numbers": False})
     ws = wb.add_worksheet(FORM_TITLE)
     base = {"font_name": "微软雅黑", "font_size": 10, "valign": "vcenter", "border": 1, "text_wrap": True}
     f_title = wb.add_format({"font_name": "微软雅黑", "font_size": 18, "bold": True, "align": "center"})

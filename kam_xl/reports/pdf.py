@@ -2,7 +2,9 @@
 charts and, with a CJK font installed (fonts-noto-cjk), Chinese text as text."""
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -30,4 +32,5 @@ def to_pdf(xlsx: Path, timeout: int = 300) -> Path:
     pdf = xlsx.with_suffix(".pdf")
     if r.returncode != 0 or not pdf.exists():
         raise PdfUnavailable(xlsx, r.stderr.strip()[:200], r.stderr.strip()[:200])
+    os.chmod(pdf, stat.S_IMODE(os.stat(xlsx).st_mode))  # no more readable than the workbook it shows
     return pdf

@@ -75,7 +75,8 @@ def build_report(data: BookData, book_path: Path, out: str | None = None, pdf: b
     path = report_paths(Path(book_path), out, data.as_of)
     period = B.Period.year_to_date(data.as_of)
     write_output(path, lambda tmp: write_report(
-        tmp, "大客户管理报表", f"基准日期 {data.as_of:%Y-%m-%d}，统计期间 {period.label}", sections(data, month)))
+        tmp, "大客户管理报表", f"基准日期 {data.as_of:%Y-%m-%d}，统计期间 {period.label}", sections(data, month)),
+        book=Path(book_path))
     outs = [path]
     if pdf:
         outs.append(to_pdf(path))

@@ -11,7 +11,7 @@ import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from ..errors import ReportWriteFailed
+from ..workbook.outputs import write_output  # noqa: F401  (the reports' writer of files)
 
 MONEY_COLS = {"数值", "年用量合计", "回款金额", "平均年用量", "逾期未回款", "期间到期应收", "期间回款", "合计",
               "未到期", "1-30天", "31-60天", "61-90天", "91-180天", "180天以上"}
@@ -39,27 +39,26 @@ class Section:
     charts: list[Chart] = field(default_factory=list)
 
 
-def write_output(path: Path, write) -> Path:
-    """write(tmp) to a temp file beside `path`, then replace: a full disk or a read-only folder
-    leaves no half-written file behind, and a clear refusal instead of an OSError."""
-    tmp = path.with_name(".~kam_" + path.name)
-    try:
-        write(tmp)
-        tmp.replace(path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise ReportWriteFailed(path, e.strerror or str(e)[:200], str(e)[:200]) from None
-        raise
-    return path
-
-
 HEADER_ROW = 3  # 0-based row of the table header (title, subtitle, blank above)
+
+
+EXCEL_CELL_MAX = 32767
+
+
+def _cell_text(v) -> str:
+    """A cell's text, cut visibly (never silently) at Excel's limit of 32,767 characters."""
+    s = str(v)
+    if len(s) > EXCEL_CELL_MAX:
+        mark = f"…（原文 {len(s)} 字，超出单元格上限，已截断）"
+        s = s[:EXCEL_CELL_MAX - len(mark)] + mark
+    return s
 
 
 def write_report(path: Path, title: str, subtitle: str, sections: list[Section]) -> dict[str, dict]:
     """Write the workbook; returns per sheet the chart ranges (for tests and traceability)."""
-    wb = xlsxwriter.Workbook(str(path), {"nan_inf_to_errors": True})
+    # text is text: an imported "=HYPERLINK(…)" must never become a live formula in the report
+    wb = xlsxwriter.Workbook(str(path), {"nan_inf_to_errors": True, "strings_to_formulas": False,
+                                         "strings_to_urls": False, "strings_to_numbers": False})
     base = {"font_name": "微软雅黑", "font_size": 10}
     f_title = wb.add_format({**base, "bold": True, "font_size": 16, "font_color": "#1F4E78"})
     f_sub = wb.add_format({**base, "font_color": "#595959"})
@@ -98,7 +97,7 @@ def write_report(path: Path, title: str, subtitle: str, sections: list[Section])
                         col == "数值" and df["单位"].iloc[i] in ("户", "次")) else f_money
                     ws.write_number(r, j, float(v), fmt)
                 else:
-                    ws.write(r, j, str(v), f_text)
+                    ws.write_string(r, j, _cell_text(v), f_text)
         ws.freeze_panes(HEADER_ROW + 1, 0)
         ws.set_landscape()
         ws.set_paper(9)  # A4

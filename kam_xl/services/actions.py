@@ -145,7 +145,8 @@ def form_book(store: TableStore, book_path: Path, customer_id: str, out: str | N
     app = latest_application(by_customer(data.certifications or ()).get(customer.id, []))
     folder = Path(out) if out else Path(book_path).parent
     folder.mkdir(parents=True, exist_ok=True)
-    path = write_output(folder / f"客户认定申请表_{customer.id}.xlsx", lambda tmp: write_form(tmp, customer, app))
+    path = write_output(folder / f"客户认定申请表_{customer.id}.xlsx", lambda tmp: write_form(tmp, customer, app),
+                        book=Path(book_path))
     outs = [path]
     if pdf and soffice() is not None:
         outs.append(to_pdf(path))
@@ -168,8 +169,8 @@ def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool 
         result = merge_sources(data, parsed)
         result.notices = data.notices
         del data, parsed
-        if report_path:
-            result.write_csv(Path(report_path))
         if not dry_run:
             store.write(result.changes)
+    if report_path:  # only once the book holds what it lists (a refused write leaves no report)
+        result.write_csv(Path(report_path), book=getattr(store, "path", None))
     return result

@@ -70,17 +70,15 @@ def copy_with_replacements(src: str, dst: str, replaced: dict[str, "bytes | list
         for info in infos:
             if info.filename in replaced and replaced[info.filename] is None:
                 continue
-            name_b = info.filename.encode("utf-8") if info.flag_bits & 0x800 else \
-                info.filename.encode("cp437", errors="strict") if _is_cp437(info.filename) else \
-                info.filename.encode("utf-8")
+            # the name's bytes as stored: Python decoded a name without the UTF-8 flag as
+            # CP437, so encoding it back gives the original bytes (never a rename)
+            name_b = info.filename.encode("utf-8") if info.flag_bits & 0x800 else info.filename.encode("cp437")
             flag = info.flag_bits & ~0x08  # we always write sizes in the local header
             if info.filename in replaced:
                 raw = replaced[info.filename]  # bytes, or a list of buffers
                 data = _deflate(raw)
                 crc, usize = _crc_size(raw)
                 method, csize = zipfile.ZIP_DEFLATED, len(data)
-                if any(ord(ch) > 127 for ch in info.filename):
-                    flag |= 0x800
                 flag &= ~0x06
             else:
                 fin.seek(info.header_offset)
@@ -110,11 +108,3 @@ def copy_with_replacements(src: str, dst: str, replaced: dict[str, "bytes | list
         out.flush()
         if fsync:
             os.fsync(out.fileno())
-
-
-def _is_cp437(name: str) -> bool:
-    try:
-        name.encode("ascii")
-        return True
-    except UnicodeEncodeError:
-        return False

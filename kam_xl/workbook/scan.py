@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 from .package import TablePart, col_index
 
 CHUNK = 8 << 20
+MAX_STRETCH = 256 << 20  # bytes without a row start: no real sheet has one; a whitespace bomb does
+CELL_WINDOW = 1 << 16    # how far back or ahead a search for a cell's own tags may look
+FAR_COLS = 64            # cells this many columns right of the tables …
+FAR_ROWS = 100_000       # … or this far below them make the reader use a trimmed copy
+
+
+class SheetTooStrange(ValueError):
+    """A sheet built to exhaust a reader (a stretch of hundreds of MB without a row)."""
 
 _REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
 _ROW_NUM = re.compile(rb'\br="(\d+)"')
@@ -43,14 +51,17 @@ class SheetScan:
     max_si: int = -1                                                       # the highest shared-formula index
     masters: set[tuple[int, int]] = field(default_factory=set)             # cells holding a shared formula's text
     tail: dict[int, dict[int, TailCell]] = field(default_factory=dict)     # rows below the tables
+    max_row: int = 0                                                       # the last row of the sheet
+    max_col: int = 0                                                       # the last column far beyond the tables
 
 
 def _cell_at(seg: bytes, pos: int) -> tuple[int, int] | None:
-    """Start and end of the <c> element around byte `pos`."""
-    start = seg.rfind(b"<c ", 0, pos)
+    """Start and end of the <c> element around byte `pos` (searches stay near `pos`:
+    a crafted sheet with many markers and no cell tags must not make this quadratic)."""
+    start = seg.rfind(b"<c ", max(0, pos - CELL_WINDOW), pos)
     if start < 0:
         return None
-    end = seg.find(b"</c>", pos)
+    end = seg.find(b"</c>", pos, pos + CELL_WINDOW)
     close = seg.find(b"/>", start, pos + 1)
     if end < 0 or (0 <= close < seg.find(b">", start)):
         return None
@@ -79,10 +90,31 @@ def parse_cell(attrs: bytes, body: bytes | None) -> tuple[tuple[int, int] | None
     return ref, TailCell(kind, text, formula)
 
 
+def _letters(n: int) -> str:
+    s = ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def beyond_pattern(col: int) -> re.Pattern:
+    """A cell reference whose column is right of `col` (a regex, so the common case —
+    nothing there — costs one C-level search per chunk)."""
+    letters = _letters(col)
+    n = len(letters)
+    alts = [rb"[A-Z]{%d,3}" % (n + 1)] if n < 3 else []
+    for i, ch in enumerate(letters):
+        if ch != "Z":
+            alts.append(letters[:i].encode() + b"[" + chr(ord(ch) + 1).encode() + b"-Z]" + (b"[A-Z]{%d}" % (n - i - 1)))
+    return re.compile(rb'\br="(' + b"|".join(alts) + rb')\d') if alts else re.compile(rb"(?!)")
+
+
 class _Scanner:
-    def __init__(self, below: int):
+    def __init__(self, below: int, right: int = 16384):
         self.below = below  # rows after this one are looked at cell by cell
         self.out = SheetScan()
+        self.far = beyond_pattern(right) if right < 16384 else None
 
     def segment(self, seg: bytes, offset: int) -> None:
         out = self.out
@@ -102,7 +134,7 @@ class _Scanner:
                 if needle == b"/></c>" and not seg.startswith(b"<f", seg.rfind(b"<", 0, pos)):
                     pos = seg.find(needle, pos + 1)
                     continue
-                start = seg.rfind(b"<c ", 0, pos)
+                start = seg.rfind(b"<c ", max(0, pos - CELL_WINDOW), pos)
                 ref = _ref_of(seg, start) if start >= 0 else None
                 if ref:
                     out.uncached.add(ref)
@@ -111,14 +143,19 @@ class _Scanner:
             out.shared = True
             out.max_si = max([out.max_si] + [int(x) for x in _SI_ANY.findall(seg)])
             for m in _MASTER.finditer(seg):
-                start = seg.rfind(b"<c ", 0, m.start())
+                start = seg.rfind(b"<c ", max(0, m.start() - CELL_WINDOW), m.start())
                 ref = _ref_of(seg, start) if start >= 0 else None
                 if ref:
                     out.masters.add(ref)
+        if self.far is not None:
+            for m in self.far.finditer(seg):
+                out.max_col = max(out.max_col, col_index(m[1].decode()))
         last = seg.rfind(b"<row ")
         if last < 0:
             return
         m = _ROW_NUM.search(seg, last, last + 200)
+        if m:
+            out.max_row = max(out.max_row, int(m[1]))
         if not m or int(m[1]) <= self.below:
             return
         for rm in _ROW_HEAD.finditer(seg):
@@ -126,8 +163,9 @@ class _Scanner:
             if rn <= self.below or rm[2]:
                 continue
             stop = seg.find(b"</row>", rm.end())
+            stop = min(stop if stop >= 0 else len(seg), rm.end() + (4 << 20))  # a row of notes, not a bomb
             cells = {}
-            for cm in _CELL.finditer(seg, rm.end(), stop if stop >= 0 else len(seg)):
+            for cm in _CELL.finditer(seg, rm.end(), stop):
                 ref, cell = parse_cell(cm[1], cm[2])
                 if ref and cell.kind != "blank":
                     cells[ref[1]] = cell
@@ -138,25 +176,57 @@ class _Scanner:
 def scan_sheet(path: str, part: str, tables: list[TablePart]) -> SheetScan:
     """Scan one sheet part; `tables` are the tables on it (their ends decide what is 'below')."""
     below = min((t.data_end for t in tables), default=0)
-    sc = _Scanner(below)
+    right = max((t.bounds[2] for t in tables), default=0) + FAR_COLS
+    sc = _Scanner(below, right)
     with zipfile.ZipFile(path) as z, z.open(part) as f:
-        carry = b""
-        offset = 0  # stream offset of carry's first byte
+        pending: list[bytes] = []  # the stretch since the last row start, in pieces (linear, never re-copied)
+        size = 0
+        offset = 0  # stream offset of the stretch's first byte
         while True:
             chunk = f.read(CHUNK)
-            buf = carry + chunk if carry else chunk
             if not chunk:
-                if buf:
-                    sc.segment(buf, offset)
+                if pending:
+                    sc.segment(b"".join(pending), offset)
                 break
-            cut = buf.rfind(b"<row ")
-            if cut <= 0:
-                carry = buf
+            # a row start in this chunk (or across its seam with the previous one)
+            seam = pending[-1][-4:] if pending else b""
+            hit = (seam + chunk).rfind(b"<row ")
+            cut_in_chunk = hit - len(seam) if hit >= 0 else -1
+            if hit < 0 or (size + cut_in_chunk <= 0):
+                pending.append(chunk)
+                size += len(chunk)
+                if size > MAX_STRETCH:
+                    raise SheetTooStrange(f"{part}: {size >> 20} MB without a row")
                 continue
+            buf = b"".join(pending + [chunk])
+            cut = size + cut_in_chunk
             sc.segment(buf[:cut], offset)
             offset += cut
-            carry = buf[cut:]
+            rest = buf[cut:]
+            pending, size = [rest], len(rest)
     return sc.out
+
+
+_ROW_EL = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*?(?:/>|>(.*?)</row>)', re.S)
+_DIMENSION = re.compile(rb'<dimension\b[^>]*/>')
+
+
+def trim_sheet(xml: bytes, last_row: int, last_col: int) -> bytes:
+    """The sheet without the cells beyond (last_row, last_col): what a table reader is
+    given when a stray note far away would make it allocate the sheet's whole grid
+    (the note itself stays in the book, untouched; only the reader's copy lacks it)."""
+    def cell(m: re.Match) -> bytes:
+        r = _REF.search(m[1])
+        return m[0] if r is None or col_index(r[1].decode()) <= last_col else b""
+
+    def row(m: re.Match) -> bytes:
+        if int(m[1]) > last_row:
+            return b""
+        return _CELL.sub(cell, m[0]) if m[2] else m[0]
+
+    xml = _ROW_EL.sub(row, xml)
+    return _DIMENSION.sub(b'<dimension ref="A1:' + _letters(last_col).encode() + str(last_row).encode() + b'"/>',
+                          xml, count=1)
 
 
 def blank_errors(xml: bytes, spans: list[tuple[int, int]]) -> bytes:

@@ -6,8 +6,12 @@ temp file in the same folder, fsync, keep a timestamped backup, rename.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import os
+import re
+import shutil
 import stat
 import tempfile
 import threading
@@ -20,9 +24,9 @@ from typing import Iterable
 
 from .. import layout as L
 from ..domain.values import CellError
-from ..errors import (ContentInTheWay, FileOperationFailed, KamError, NotAMasterWorkbook, TableLayoutUnsupported,
-                      WorkbookChanged, WorkbookLocked, WorkbookNotFound, WorkbookReadOnly, WorkbookUnreadable,
-                      WriteFailed)
+from ..errors import (BackupFailed, ContentInTheWay, FileOperationFailed, KamError, NotAMasterWorkbook,
+                      TableLayoutUnsupported, WorkbookChanged, WorkbookLocked, WorkbookNotFound, WorkbookReadOnly,
+                      WorkbookUnreadable, WriteFailed)
 from . import engine, scan
 from .loader import LoadingStore
 from .reading import read_settings
@@ -41,12 +45,55 @@ def _lock_candidates(path: Path) -> list[Path]:
     return [path.with_name(n) for n in names]
 
 
-def fingerprint(path: Path) -> tuple[int, int]:
+def fingerprint(path: Path) -> tuple[int, int, int, int]:
+    """What identifies the version of the book we read: a replaced file has a new inode
+    even when its size and time happen to match."""
     st = path.stat()
-    return st.st_mtime_ns, st.st_size
+    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev
+
+
+WRITE_LOCK_WAIT = 30.0  # seconds another kam-xl writer of the same folder may hold the commit step
+
+
+@contextlib.contextmanager
+def commit_lock(path: Path, wait: float = WRITE_LOCK_WAIT):
+    """The commit step of every kam-xl writer of this folder, one at a time: the check
+    that the book is still the version read and the rename happen under one lock (as
+    SQLite's writers do), so a second writer sees the first one's book, never loses it.
+    An exclusive flock on the folder itself (no lock file is left behind); where the
+    platform or file system has no flock, the step runs unlocked as before."""
+    try:
+        import fcntl
+        fd = os.open(path.parent, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WorkbookLocked(path, "另一个 kam-xl 程序正在写入同一文件夹，请稍后再运行",
+                                         "another kam-xl process is writing in this folder; try again later") from None
+                time.sleep(0.05)
+            except OSError as e:
+                if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                    break  # a file system without locks
+                raise
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor lets go of the lock
 
 
 def _unreadable(path: Path, e: BaseException) -> WorkbookUnreadable:
+    if isinstance(e, scan.SheetTooStrange):
+        return WorkbookUnreadable(path, f"工作表内容异常，像是被构造来拖垮程序的文件（{e}），未读取",
+                                  f"a sheet looks built to exhaust a reader ({e}); not read")
+    if isinstance(e, MemoryError):
+        return WorkbookUnreadable(path, "工作簿过大或结构异常，读取时内存不足", "out of memory while reading")
     return WorkbookUnreadable(path, type(e).__name__, str(e)[:200])
 
 
@@ -55,7 +102,11 @@ class FileStore(LoadingStore):
         """backups_keep: how many timestamped backups to keep; None reads 备份保留份数
         from the workbook's Settings table (default 10).  full_reads: answer every load
         from every column, without the optimised paths (tests compare the two)."""
-        self.path = Path(path)
+        given = Path(path)
+        # A book opened through a symbolic link is written through to its target (the link
+        # stays a link, the backup is of the real book); lock files are looked for beside both.
+        self.path = Path(os.path.realpath(given)) if given.is_symlink() else given
+        self.link = given if given.is_symlink() else None
         self.full_reads = full_reads
         self._backups_keep = backups_keep
         if not self.path.is_file():
@@ -132,7 +183,7 @@ class FileStore(LoadingStore):
             for part, sc in scans.items():
                 for tp in by_part[part]:
                     self._take_in(tp, sc, text_of)
-            if any(sc.errors for sc in scans.values()):
+            if any(sc.errors or self._far(part, sc) for part, sc in scans.items()):
                 self._clean_copy()
 
     def _take_in(self, tp, sc, text_of) -> None:
@@ -172,16 +223,34 @@ class FileStore(LoadingStore):
         replaced = {}
         with zipfile.ZipFile(self.path) as z:
             for part, sc in self._common["scans"].items():
-                if sc.errors:
-                    replaced[part] = scan.blank_errors(z.read(part), sc.error_spans)
-        clean = tempfile.NamedTemporaryFile(prefix="kam_read_", suffix=".xlsx", delete=False)
-        clean.close()
+                far = self._far(part, sc)
+                if sc.errors or far:
+                    xml = z.read(part)
+                    if sc.errors:
+                        xml = scan.blank_errors(xml, sc.error_spans)
+                    if far:  # a note at XFD1048576 would make the reader allocate the whole grid
+                        xml = scan.trim_sheet(xml, *far)
+                    replaced[part] = xml
+        clean = _PrivateCopy()
         engine.write_package(str(self.path), clean.name, replaced)
         self._common["clean"] = clean
-        weakref.finalize(self, _remove, clean.name)
+        weakref.finalize(self, clean.close)
         if old is not None:
-            _remove(old.name)
+            old.close()
         self._reader = None
+
+    def _far(self, part: str, sc) -> tuple[int, int] | None:
+        """(last row, last column) the reader needs on this sheet, when cells lie so far
+        beyond the tables (a stray note at XFD1048576) that reading the sheet's whole grid
+        would cost gigabytes; None when the sheet is fine as it is."""
+        tps = [t for t in self.pkg.tables.values() if t.sheet_part == part]
+        if not tps:
+            return None
+        last_row = max(t.bounds[3] for t in tps)
+        last_col = max(t.bounds[2] for t in tps)
+        if not sc.max_col and sc.max_row <= last_row * 2 + scan.FAR_ROWS:
+            return None
+        return last_row, last_col
 
     # -- reading ------------------------------------------------------------
     def require(self, names: Iterable[str], columns: dict[str, list[str]] | None = None) -> None:
@@ -264,6 +333,8 @@ class FileStore(LoadingStore):
     # -- writing ------------------------------------------------------------
     def check_writable(self) -> None:
         refuse_if_open_in_excel(self.path)
+        if self.link is not None:
+            refuse_if_open_in_excel(self.link)
         if not self.path.exists() or fingerprint(self.path) != self._fp:
             raise WorkbookChanged(self.path)
         refuse_if_read_only(self.path)
@@ -371,10 +442,11 @@ class FileStore(LoadingStore):
         try:
             engine.write_package(str(self.path), tmp, replaced)
             _keep_identity(tmp, st)
-            self.check_writable()  # last look just before the swap
-            self.last_backup = self._backup()
-            os.replace(tmp, self.path)
-            _fsync_dir(folder)
+            with commit_lock(self.path):
+                self.check_writable()  # under the lock: no other writer can swap the book in between
+                self.last_backup = self._backup()
+                _swap(tmp, self.path)
+                _fsync_dir(folder)
         except BaseException as e:
             try:
                 os.unlink(tmp)
@@ -421,24 +493,82 @@ class FileStore(LoadingStore):
         return backup(self.path, self.backups_keep)
 
 
+def _swap(tmp: str, path: Path) -> None:
+    """The commit's one visible step (a test pauses here to race two writers)."""
+    os.replace(tmp, path)
+
+
+class _PrivateCopy:
+    """A temporary file no one else sees and nothing leaves behind, even after kill -9:
+    an unnamed file (O_TMPFILE) or one unlinked at once, used through /proc/self/fd.
+    Where /proc is missing, a named temp file removed on close."""
+
+    def __init__(self):
+        self.fd = None
+        tmpdir = tempfile.gettempdir()
+        if os.path.isdir("/proc/self/fd"):
+            try:
+                self.fd = os.open(tmpdir, getattr(os, "O_TMPFILE", 0) | os.O_RDWR, 0o600) \
+                    if hasattr(os, "O_TMPFILE") else None
+            except OSError:
+                self.fd = None
+            if self.fd is None:
+                fd, name = tempfile.mkstemp(prefix="kam_read_", suffix=".xlsx")
+                os.unlink(name)
+                self.fd = fd
+            self.name = f"/proc/self/fd/{self.fd}"
+        else:
+            fd, self.name = tempfile.mkstemp(prefix="kam_read_", suffix=".xlsx")
+            os.close(fd)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+        elif self.name:
+            _remove(self.name)
+        self.name = ""
+
+
 def _backups_setting(settings_table: Table) -> int:
     return max(0, read_settings(settings_table.records())[0].backups_keep)
 
 
+def backup_name(path: Path) -> re.Pattern:
+    """This book's backups, and only this book's: 大客户管理_演示.xlsm's backups are not
+    大客户管理.xlsm's (both start with 大客户管理_)."""
+    return re.compile(re.escape(path.stem) + r"_\d{8}-\d{6}-\d{6}" + re.escape(path.suffix) + "$")
+
+
 def backup(path: Path, keep: int = 10) -> Path | None:
-    """Keep the current file as 备份/<stem>_<timestamp><suffix>, rotating to `keep` copies."""
+    """Keep the current file as 备份/<stem>_<timestamp><suffix>, rotating this book's
+    backups to `keep` copies.  A 备份 that cannot take the copy refuses the write."""
     if keep <= 0:
         return None
     bdir = path.parent / BACKUP_DIR
-    bdir.mkdir(exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    dest = bdir / f"{path.stem}_{stamp}{path.suffix}"
     try:
-        os.link(path, dest)  # the old file becomes the backup, no copy
-    except OSError:
-        import shutil
-        shutil.copy2(path, dest)
-    backups = sorted(bdir.glob(f"{path.stem}_*{path.suffix}"))
+        if bdir.exists() and not bdir.is_dir():
+            raise BackupFailed(path, f"“{bdir}”是一个文件，不是文件夹：请把它改名或移走，程序要在这里保存备份",
+                               f"'{bdir}' is a file, not a folder; rename or move it")
+        bdir.mkdir(exist_ok=True)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        dest = bdir / f"{path.stem}_{stamp}{path.suffix}"
+        try:
+            os.link(path, dest)  # the old file becomes the backup, no copy
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not os.access(bdir, os.W_OK):
+                raise
+            shutil.copy2(path, dest)
+    except KamError:
+        raise
+    except OSError as e:
+        raise BackupFailed(path, f"无法在备份文件夹“{bdir}”保存备份（{e.strerror or e}）：请检查该文件夹是否可写、磁盘是否已满",
+                           f"cannot keep a backup in '{bdir}': {e.strerror or e}") from None
+    mine = backup_name(path)
+    backups = sorted(p for p in bdir.iterdir() if mine.match(p.name))
     for old in backups[:-keep]:
         try:
             old.unlink()
