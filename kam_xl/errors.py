@@ -80,3 +80,8 @@ class ReportWriteFailed(KamError):
 
 class BackupFailed(KamError):
     zh, en = "无法保存备份，工作簿未改动", "cannot keep a backup; the workbook is unchanged"
+
+
+class RulesInvalid(KamError):
+    zh, en = "分级规则表或参数表中有无法识别的单元格，为免错误定级，本次未运行、未写入", \
+        "the tier rule table or the parameters hold cells that cannot be read; nothing run, nothing written"

@@ -57,7 +57,8 @@ for _t, _p, _what in ((L.CUSTOMERS, "CUST", "客户档案"), (L.VISITS, "VISIT",
     _code(f"{_p}-TYPE", E, f"{_what}：数据类型不符", "{detail}，请更正。")
     _code(f"{_p}-ENUM", E, f"{_what}：不在可选值中", "{detail}，请更正。")
     TYPE_CODES[_t.name] = (f"{_p}-TYPE", f"{_p}-ENUM")
-_code("SETTINGS-INVALID", E, "参数值无法识别", "参数“{key}”的值“{value}”无法识别，已使用默认值 {default}")
+_code("SETTINGS-INVALID", E, "参数值无法识别",
+      "参数“{key}”的值“{value}”无法识别，应填写{expect}；改正前重新分级和生成报表不会运行")
 
 # -- ids and customer references of the record tables ------------------------------
 # table → (id missing, id duplicated, customer missing, customer unknown)

@@ -25,11 +25,17 @@ from ..reports.service import build_report
 from ..reports.writer import write_output
 from ..workbook.loader import EVERYTHING, LAST_VISITS, Needs, Read
 from ..workbook.tables import TableStore
+from .checks import refuse_unusable_rules
 from .regrade import RegradeResult, regrade
 from .validate import ValidationReport, validate
 
 C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
 PROCEDURES = {n: Read(optional=True) for n in (L.CERTIFICATIONS.name, L.COMPLAINTS.name, L.SURVEYS.name)}
+
+
+def _where(store) -> object:
+    """The book an action runs on, for its messages."""
+    return getattr(store, "path", None) or getattr(getattr(store, "book", None), "name", None)
 
 
 class _Quiet:
@@ -54,6 +60,7 @@ def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
     with store:
         progress.step("读取工作簿")
         data = store.load(REGRADE_NEEDS, as_of)
+        refuse_unusable_rules(data, _where(store), as_of is not None)
         progress.step("计算等级")
         res = regrade(data, operator)
         del data  # the book's records are freed before the write
@@ -124,6 +131,7 @@ def report_book(store: TableStore, book_path: Path, out: str | None = None,
     as-of date looks back on) also the monthly meeting pack."""
     with store:
         data = store.load(MEETING_NEEDS if month else REPORT_NEEDS, as_of)
+        refuse_unusable_rules(data, _where(store), as_of is not None)
         if month == MEETING_AUTO:
             month = meeting_month(data.as_of)
         return ReportFiles(build_report(data, book_path, out, pdf, month), notices=list(data.notices))
@@ -166,6 +174,7 @@ def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool 
     parsed = parse_sources([Path(s) for s in sources], progress=progress)
     with store:
         data = store.load(import_needs(parsed.tables))
+        refuse_unusable_rules(data, _where(store))  # new rows get their tier's cached value
         result = merge_sources(data, parsed)
         result.notices = data.notices
         del data, parsed

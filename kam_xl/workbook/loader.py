@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 from .. import layout as L
 from ..domain.models import Customer, Receivable, Settings, TierRule, UnreadField, Visit
 from ..domain.problems import Problem
+from ..errors import TableLayoutUnsupported
 from ..domain.tiering import RuleError, parse_conditions
 from ..domain.visits import last_completed, last_completed_by_customer
 from .reading import coerce_columns, coerce_rows, read_settings, typed_columns
@@ -145,10 +146,19 @@ def _headers(store, name: str, read: Read, rules: list[TierRule], full: bool) ->
     if full or read.keys is None:
         return None
     tdef = L.TABLES[name]
-    wanted = set(tdef.headers_of(read.keys))
+    needed = list(tdef.headers_of(read.keys))
+    have = store.headers(name)
+    missing = [h for h in needed if h not in have]
+    if missing:  # a renamed or deleted column the action needs: a named refusal, never a silent gap
+        raise TableLayoutUnsupported(
+            getattr(store, "path", None) or "",
+            f"工作表“{tdef.sheet}”的表格 {name} 缺少列：{'、'.join(missing)}（标题可能被改名；现有标题："
+            f"{'、'.join(str(h) for h in have)}），请恢复这些列标题",
+            f"table {name} on sheet '{tdef.sheet}' lacks the columns {', '.join(missing)}")
+    wanted = set(needed)
     if read.conditions:
-        wanted |= condition_names(rules)
-    return [h for h in store.headers(name) if h in wanted]
+        wanted |= condition_names(rules)  # a condition naming a missing column is the rules' problem
+    return [h for h in have if h in wanted]
 
 
 def _stream(store, name: str, headers: list[str] | None, partial: bool, keep=None):

@@ -221,6 +221,10 @@ def _problem(table: L.TableDef, by_header: dict, index: int, header: str, raw: A
     return problem(name, table.name, index, header, raw, detail=msg)
 
 
+SETTING_EXPECT = {L.SETTING_TEXT: "文本", L.SETTING_DATE: "日期（如 2026-10-31；留空表示今天）",
+                  L.SETTING_INT: "整数（如 30）", L.SETTING_NUMBER: "数字（如 0.9 或 500000）"}
+
+
 def read_settings(rows: list[dict[str, Any]]) -> tuple[Settings, list[Problem]]:
     """The Settings table's rows ({参数: key, 值: value}) → Settings, and a problem for each
     value that cannot be read (that parameter keeps its default).  Keys that are not
@@ -255,7 +259,7 @@ def read_settings(rows: list[dict[str, Any]]) -> tuple[Settings, list[Problem]]:
             values[sdef.field] = v
         except (TypeError, ValueError, OverflowError):
             problems.append(problem("SETTINGS-INVALID", L.SETTINGS.name, i, value_header, raw, key=key,
-                                    default=sdef.default))
+                                    expect=SETTING_EXPECT[sdef.kind]))
     return Settings(**values), problems
 
 

@@ -225,7 +225,7 @@ def trim_sheet(xml: bytes, last_row: int, last_col: int) -> bytes:
         return _CELL.sub(cell, m[0]) if m[2] else m[0]
 
     xml = _ROW_EL.sub(row, xml)
-    return _DIMENSION.sub(b'<dimension ref="A1:' + _letters(last_col).encode() + str(last_row).encode() + b'"/>',
+    return _DIMENSION.sub(b'<dimension ref="A1:' + _letters(last_col + 1).encode() + str(last_row).encode() + b'"/>',
                           xml, count=1)
 
 

@@ -417,3 +417,40 @@ def test_no_copy_of_the_book_is_left_in_the_temp_folder_even_after_kill(book_fac
     r = subprocess.run([sys.executable, "-c", code, str(book)], env=env, cwd=ROOT)
     assert r.returncode == -9
     assert list(tmpdir.iterdir()) == []
+
+
+_FULL_DISK = ("import resource, signal, sys\n"
+              "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+              "from kam_xl.cli import main\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))\n"
+              "sys.exit(main(sys.argv[2:]))\n")
+
+
+@pytest.mark.parametrize("action", ["report", "form", "new", "regrade"])
+def test_a_full_disk_is_a_clear_refusal_with_nothing_left_behind(book_factory, tmp_path, action):
+    """Every file the process writes may grow to 4 KB only (RLIMIT_FSIZE: the write fails as on a
+    full disk, deterministically and without root)."""
+    book = book_factory(customers=[good_customer(1, **{"客户等级": None})])
+    out = tmp_path / "out"
+    out.mkdir()
+    before = book.read_bytes()
+    args = {"report": ["report", str(book), "--out", str(out)],
+            "form": ["form", str(book), "KH000001", "--out", str(out), "--no-pdf"],
+            "new": ["new", str(out / "新.xlsm")],
+            "regrade": ["regrade", str(book)]}[action]
+    r = subprocess.run([sys.executable, "-c", _FULL_DISK, "4096", *args], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "内部错误" not in r.stderr
+    assert "错误：" in r.stderr and "Error:" in r.stderr
+    assert list(out.iterdir()) == []
+    assert not list(book.parent.glob(".~kam*"))
+    assert book.read_bytes() == before
+
+
+def test_a_csv_named_like_an_instruction_sheet_still_imports(book_factory, tmp_path):
+    book = book_factory()
+    src = _customers_csv(tmp_path / "客户导入模板.csv", ["模板文件名测试有限公司"])
+    res = run_import(book, [src])
+    assert not res.unreadable
+    assert "模板文件名测试有限公司" in {r["客户名称"] for r in _table(book, L.CUSTOMERS)}

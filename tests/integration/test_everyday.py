@@ -1,0 +1,175 @@
+"""What users hit every day (issue: a typo never regrades a customer, no internal error,
+typed rows made whole, live equals regrade, messages right)."""
+from __future__ import annotations
+
+import openpyxl
+import pytest
+
+from kam_xl import layout as L
+from kam_xl.cli import main
+from tests.conftest import good_customer
+from tests.helpers import table_records
+
+
+def _edit_table_cell(book, tdef, match: dict, header: str, value) -> str:
+    """What a user does in Excel: type into one cell of a table row; returns the cell."""
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    ws = wb[tdef.sheet]
+    t = ws.tables[tdef.name]
+    rows = list(ws[t.ref])
+    heads = [c.value for c in rows[0]]
+    for r in rows[1:]:
+        rec = dict(zip(heads, (c.value for c in r)))
+        if all(rec.get(k) == v for k, v in match.items()):
+            cell = r[heads.index(header)]
+            cell.value = value
+            wb.save(book)
+            return cell.coordinate
+    raise AssertionError(f"no row {match}")
+
+
+def _customers(n=8):
+    out = []
+    for i in range(1, n + 1):
+        out.append(good_customer(i, **{"年用量(元)": 20_000 * i, "回款信誉": "好", "客户等级": None}))
+    return out
+
+
+@pytest.mark.parametrize("header,typo,should", [
+    ("年用量下限(含)", "50万", "数字"),
+    ("最低回款信誉", "很好", "好"),
+])
+def test_a_typo_in_the_rule_table_never_regrades(book_factory, capsys, header, typo, should):
+    book = book_factory(customers=_customers())
+    assert main(["regrade", str(book)]) == 0
+    graded = {r["客户编号"]: r["客户等级"] for r in table_records(book, L.CUSTOMERS.sheet, L.CUSTOMERS.name)}
+    cell = _edit_table_cell(book, L.TIER_RULES, {"等级": "A1"}, header, typo)
+    before = book.read_bytes()
+    capsys.readouterr()
+    for args in (["regrade", str(book)], ["regrade", str(book), "--dry-run"], ["report", str(book)]):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert cell in err and typo in err and should in err and header in err, err
+        assert "Error:" in err and "Traceback" not in err
+        assert book.read_bytes() == before
+    assert not list(book.parent.glob("大客户管理报表*"))
+    # validate runs and lists the cell as an error
+    assert main(["validate", str(book)]) == 1
+    issues = table_records(book, L.ISSUES.sheet, L.ISSUES.name)
+    hit = [i for i in issues if i["工作表"] == L.TIER_RULES.sheet and typo in (i["说明"] or "")]
+    assert hit and hit[0]["级别"] == "错误"
+    after = {r["客户编号"]: r["客户等级"] for r in table_records(book, L.CUSTOMERS.sheet, L.CUSTOMERS.name)}
+    assert after == graded
+    assert len(table_records(book, L.GRADE_LOG.sheet, L.GRADE_LOG.name)) == len(graded)
+
+
+def test_an_unreadable_as_of_date_never_dates_anything(book_factory, capsys):
+    book = book_factory(customers=_customers())
+    cell = _edit_table_cell(book, L.SETTINGS, {"参数": "基准日期"}, "值", "下月底")
+    before = book.read_bytes()
+    assert main(["regrade", str(book)]) == 2
+    err = capsys.readouterr().err
+    assert cell in err and "下月底" in err and "日期" in err and "基准日期" in err
+    assert book.read_bytes() == before
+    assert main(["validate", str(book)]) == 1
+    issues = table_records(book, L.ISSUES.sheet, L.ISSUES.name)
+    text = " ".join(i["说明"] or "" for i in issues)
+    assert "下月底" in text and "None" not in text
+    # an as-of date given on the command line replaces the one in Settings
+    assert main(["regrade", str(book), "--as-of", "2026-10-31"]) == 0
+
+
+# -- a renamed column is a named refusal in every action --------------------------------
+import re  # noqa: E402
+import shutil  # noqa: E402
+import zipfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from kam_xl.errors import KamError  # noqa: E402
+from kam_xl.services import actions  # noqa: E402
+from kam_xl.workbook.loader import Needs  # noqa: E402
+from kam_xl.workbook.package import read_package  # noqa: E402
+from kam_xl.workbook.store import FileStore  # noqa: E402
+
+ACTION_NEEDS = {
+    "regrade": actions.REGRADE_NEEDS, "validate": actions.VALIDATE_NEEDS, "report": actions.REPORT_NEEDS,
+    "meeting": actions.MEETING_NEEDS, "form": actions.FORM_NEEDS,
+    "import": actions.import_needs({L.VISITS.name, L.RECEIVABLES.name}),
+}
+
+
+def _needed(needs: Needs) -> set[tuple[str, str]]:
+    """(table, header) an action cannot run without, from its own declaration."""
+    out = set()
+    for name, read in {**needs.tables, L.SETTINGS.name: actions.EVERYTHING}.items():
+        tdef = L.TABLES[name]
+        out |= {(name, h) for h in (tdef.headers_of(read.keys) if read.keys is not None else tdef.headers)}
+    return out
+
+
+NEEDED = {a: _needed(n) for a, n in ACTION_NEEDS.items()}
+CASES = sorted(set().union(*NEEDED.values()))
+
+
+@pytest.fixture(scope="module")
+def small_master(tmp_path_factory):
+    from tests.conftest import make_book
+    return make_book(tmp_path_factory.mktemp("rename") / "master.xlsm")
+
+
+def _rename_column(book: Path, table: str, header: str, new: str) -> None:
+    """The table's column renamed as Excel does (its tableColumn and its header cell)."""
+    with zipfile.ZipFile(book) as z:
+        pkg = read_package(z)
+        items = [(i, z.read(i.filename)) for i in z.infolist()]
+    tp = pkg.tables[table]
+    esc = header.replace("&", "&amp;")
+    with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, data in items:
+            if info.filename == tp.part:
+                data, n = re.subn(rb'(<tableColumn\b[^>]*\bname=")' + re.escape(esc.encode()) + rb'"',
+                                  rb"\g<1>" + new.encode() + b'"', data)
+                assert n == 1
+            z.writestr(info, data)
+
+
+@pytest.mark.parametrize("table,header", CASES, ids=[f"{t}-{h}" for t, h in CASES])
+def test_a_renamed_column_is_a_named_refusal_in_every_action(small_master, tmp_path, table, header):
+    book = tmp_path / "book.xlsm"
+    shutil.copy2(small_master, book)
+    _rename_column(book, table, header, header + "（改）")
+    for action, needed in NEEDED.items():
+        if (table, header) not in needed:
+            continue
+        with pytest.raises(KamError) as e:
+            FileStore(book).load(ACTION_NEEDS[action])
+        msg = str(e.value)
+        assert header in msg and "缺少列" in msg and "Error:" in msg, (action, msg)
+
+
+def test_a_column_renamed_in_excel_is_refused_by_name_by_every_command(book_factory, tmp_path, capsys):
+    book = book_factory()
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    ws = wb[L.CUSTOMERS.sheet]
+    t = ws.tables[L.CUSTOMERS.name]
+    first = ws[t.ref.split(":")[0]]
+    for cell in ws[first.row]:
+        if cell.value == "利润率":
+            cell.value = "毛利率"
+    for col in t.tableColumns:
+        if col.name == "利润率":
+            col.name = "毛利率"
+    wb.save(book)
+    src = tmp_path / "a.csv"
+    src.write_text("客户名称,年用量(元)\n改名测试有限公司,300000\n", encoding="utf-8")
+    before = book.read_bytes()
+    for args in (["regrade", str(book)], ["validate", str(book)],
+                 ["form", str(book), "KH000001", "--no-pdf", "--out", str(tmp_path)],
+                 ["import", str(book), str(src)]):
+        capsys.readouterr()
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert "利润率" in err and "缺少列" in err and "内部错误" not in err and "UnreadField" not in err, err
+    assert book.read_bytes() == before
+    # the report does not read 利润率: it runs
+    assert main(["report", str(book), "--out", str(tmp_path)]) == 0
