@@ -34,3 +34,15 @@ def normalize_id(value: object) -> str:
     if m:
         return f"{m[1]}{int(m[2])}"
     return s
+
+
+def next_ids(existing, prefix: str):
+    """New ids after the highest of `existing` with this prefix: KH000301, KH000302 …"""
+    n = 0
+    for v in existing:
+        m = re.fullmatch(prefix + r"(\d+)", str(v or ""))
+        if m:
+            n = max(n, int(m[1]))
+    while True:
+        n += 1
+        yield f"{prefix}{n:06d}"

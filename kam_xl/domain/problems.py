@@ -79,7 +79,8 @@ for _t, _p, _sev, _fix, _cust in (
     ID_CODES[_t.name] = (f"{_p}-ID-MISSING", f"{_p}-ID-DUP", f"{_p}-CUSTOMER-MISSING", f"{_p}-CUSTOMER-UNKNOWN")
 
 # -- customers ---------------------------------------------------------------------
-_code("CUST-ID-MISSING", E, "客户编号为空", "客户编号为空：请填写唯一编号（如 KH000123），导入时会自动编号。")
+_code("CUST-ID-MISSING", E, "客户编号为空",
+      "客户编号为空：请填写客户名称（有名称的行在下次重新分级、全面校验或导入时自动编号），或填写唯一编号（如 KH000123）。")
 _code("CUST-NAME-MISSING", E, "客户名称为空", "客户名称为空：请填写客户全称。")
 _code("CUST-ID-DUP", E, "客户编号重复",
       "客户编号 {value} 重复（第 {rows} 行）：每个客户编号必须唯一，请改为新编号或合并记录。")

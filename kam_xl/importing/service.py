@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .. import layout as L
-from ..domain.names import normalize_id, normalize_name
+from ..domain.names import next_ids, normalize_id, normalize_name
 from ..workbook.loader import BookData
 from ..workbook.reading import customer_values, receivable_values
 from ..workbook.tables import Changes
@@ -291,17 +291,6 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _next_ids(existing: list[Any], prefix: str):
-    n = 0
-    for v in existing:
-        m = re.fullmatch(prefix + r"(\d+)", str(v or ""))
-        if m:
-            n = max(n, int(m[1]))
-    while True:
-        n += 1
-        yield f"{prefix}{n:06d}"
-
-
 def _as_date(v: Any) -> Any:
     return v.date() if isinstance(v, dt.datetime) else v
 
@@ -382,7 +371,7 @@ def index_customers(data: BookData) -> tuple[_Index, Iterator[str], set[str]]:
                       load=lambda row=row: {h: _as_date(v) for h, v in zip(headers, row)})
         index.add(rec, c.id, c.name)
     ids = cust_t.column(CUST_ID)
-    return index, _next_ids(ids, L.CUSTOMERS.id_prefix), {normalize_id(v) for v in ids if v}
+    return index, next_ids(ids, L.CUSTOMERS.id_prefix), {normalize_id(v) for v in ids if v}
 
 
 SKIP_CUSTOMER_COLUMNS = {C.header("tier"), C.header("graded_on"), C.header("suggested_tier")}  # regrade's
@@ -507,7 +496,7 @@ def link_children(spec: ChildSpec, rows: list[SourceRow], records: list, index: 
         if r.id:
             existing[normalize_id(r.id)] = rec
         keys[spec.record_key(r)] = rec
-    ids = _next_ids([r.id for r in records], tdef.id_prefix or "DR")
+    ids = next_ids([r.id for r in records], tdef.id_prefix or "DR")
     new: list[_Record] = []
     for sr in _by_date(rows):
         cid, why = link_customer(sr, index)

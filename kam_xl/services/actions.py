@@ -24,8 +24,9 @@ from ..reports.pdf import soffice, to_pdf
 from ..reports.service import build_report
 from ..reports.writer import write_output
 from ..workbook.loader import EVERYTHING, LAST_VISITS, Needs, Read
-from ..workbook.tables import TableStore
+from ..workbook.tables import Changes, TableStore
 from .checks import refuse_unusable_rules
+from .typed_rows import assign_ids, fill_calculated
 from .regrade import RegradeResult, regrade
 from .validate import ValidationReport, validate
 
@@ -61,8 +62,12 @@ def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
         progress.step("读取工作簿")
         data = store.load(REGRADE_NEEDS, as_of)
         refuse_unusable_rules(data, _where(store), as_of is not None)
+        typed = Changes()
+        assign_ids(data, typed)  # typed rows get their ids before grading: the log names them
         progress.step("计算等级")
         res = regrade(data, operator)
+        fill_calculated(data, res.changes)
+        res.changes.merge(typed)
         del data  # the book's records are freed before the write
         if not dry_run:
             progress.step("写入")
@@ -75,6 +80,7 @@ def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
 # checks use (smaller records: the 100k book's peak stays under 1 GB)
 VALIDATE_NEEDS = Needs({
     C.name: Read(keep=("id", "name", "status", "tier", "staff", "manager", "credit", "financial", "attitude",
+                       "volume", "margin", "growth",
                        "confidentiality", "cost_level", "agreement_type", "agreement_no", "agreement_expiry",
                        "satisfaction")),
     V.name: EVERYTHING,
@@ -93,7 +99,13 @@ def validate_book(store: TableStore, as_of: dt.date | None = None, dry_run: bool
     progress = progress or _Quiet()
     with store:
         progress.step("读取工作簿")
-        report = validate(store.load(VALIDATE_NEEDS, as_of))
+        data = store.load(VALIDATE_NEEDS, as_of)
+        typed = Changes()
+        assign_ids(data, typed)
+        report = validate(data)
+        fill_calculated(data, report.changes)
+        report.changes.merge(typed)
+        del data
         if not dry_run:
             progress.step("写入")
             store.write(report.changes)
@@ -175,7 +187,12 @@ def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool 
     with store:
         data = store.load(import_needs(parsed.tables))
         refuse_unusable_rules(data, _where(store))  # new rows get their tier's cached value
+        typed = Changes()
+        assign_ids(data, typed)  # before the merge allocates ids for new rows
         result = merge_sources(data, parsed)
+        fill_calculated(data, result.changes)
+        result.changes.merge(typed)
+        result.data_changed = result.data_changed or not typed.empty
         result.notices = data.notices
         del data, parsed
         if not dry_run:

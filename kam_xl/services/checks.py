@@ -8,7 +8,6 @@ from .. import layout as L
 from ..domain.tiering import validate_rules
 from ..errors import RulesInvalid
 from ..workbook.loader import BookData
-from ..workbook.package import col_letter
 
 AS_OF_KEY = L.SETTINGS_BY_FIELD["as_of"].key
 
@@ -23,24 +22,17 @@ def unusable_rule_cells(data: BookData, as_of_given: bool = False) -> list[tuple
         if p.table == L.SETTINGS.name and p.fields.get("key") == AS_OF_KEY and as_of_given:
             continue
         t = data.tables[p.table]
-        cell = _cell(t, p.index, p.column)
+        cell = t.cell_ref(p.index, p.column)
         label = f"（参数“{p.fields['key']}”）" if p.table == L.SETTINGS.name else f"（{p.column}）"
         out.append((f"工作表“{t.sheet}”单元格 {cell}{label}：{p.message}",
                     f"sheet '{t.sheet}' cell {cell}: '{p.value}' cannot be read"))
     if L.TIER_RULES.name in data.tables:
         t = data.tables[L.TIER_RULES.name]
         for index, header, msg in validate_rules(data.rules):
-            cell = _cell(t, index, header)
+            cell = t.cell_ref(index, header)
             out.append((f"工作表“{t.sheet}”单元格 {cell}（{header}）：{msg}",
                         f"sheet '{t.sheet}' cell {cell} ({header}): the rule table is inconsistent"))
     return out
-
-
-def _cell(t, index: int, header: str | None) -> str:
-    row = t.excel_row(index)
-    if header and header in (t.offsets or {}):
-        return f"{col_letter(t.first_col + t.offset(header))}{row}"
-    return f"第 {row} 行"
 
 
 def refuse_unusable_rules(data: BookData, where: object, as_of_given: bool = False) -> None:

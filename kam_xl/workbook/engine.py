@@ -24,6 +24,34 @@ from .tables import Changes, Formula, Table
 
 DELETE = object()  # sentinel: remove the cell
 
+
+class Restyle:
+    """Keep the cell's value, give it this style (a row typed under a table takes the
+    table's number formats: 利润率 0.15 shows as 15%)."""
+    __slots__ = ("style",)
+
+    def __init__(self, style: int | None):
+        self.style = style
+
+
+class Styled:
+    """A new value written with a given style (not the old cell's)."""
+    __slots__ = ("value", "style")
+
+    def __init__(self, value: Any, style: int | None):
+        self.value, self.style = value, style
+
+
+def with_style(cell: bytes, style: int | None) -> bytes:
+    """A cell's XML with its style attribute set (or removed)."""
+    gt = cell.find(b">")
+    head = re.sub(rb'\s+s="\d+"', b"", cell[:gt + 1])
+    if style:
+        m = re.match(rb'<c\b[^>]*?\br="[A-Z]+\d+"', head)
+        cut = m.end() if m else 2
+        head = head[:cut] + b' s="%d"' % style + head[cut:]
+    return head + cell[gt + 1:]
+
 _CELL = re.compile(rb"<c\b[^>]*?(?:/>|>.*?</c>)", re.S)
 _CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
 _CELL_STYLE = re.compile(rb'\bs="(\d+)"')
@@ -222,6 +250,8 @@ class RawCell:
 def cell_xml(ref: str, value: Any, style: int | None, date1904: bool = False) -> bytes:
     if isinstance(value, RawCell):
         return value.xml
+    if isinstance(value, Styled):
+        value, style = value.value, value.style
     s = f' s="{style}"' if style else ""
     if value is None:
         return f'<c r="{ref}"{s}/>'.encode()
@@ -295,6 +325,12 @@ def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
             by_col.pop(c, None)
             continue
         old = by_col.get(c)
+        if isinstance(v, Restyle):
+            if old is not None:
+                by_col[c] = with_style(old, v.style)
+            elif v.style:
+                by_col[c] = f'<c r="{col_letter(c)}{rownum}" s="{v.style}"/>'.encode()
+            continue
         style = None
         if old is not None:
             sm = _CELL_STYLE.search(old[: old.find(b">") + 1])
@@ -327,6 +363,9 @@ def _replace_cells(row_xml: bytes, rownum: int, cells: dict[int, Any],
         j = gt + 1 if head.endswith(b"/>") else row_xml.find(b"</c>", gt) + 4
         if j < 4:
             return None
+        if isinstance(v, Restyle):
+            spans.append((i, j, with_style(row_xml[i:j], v.style)))
+            continue
         sm = _CELL_STYLE.search(head)
         spans.append((i, j, cell_xml(f"{col_letter(c)}{rownum}", v, int(sm[1]) if sm else None, date1904)))
     spans.sort()
@@ -543,6 +582,26 @@ def plan(pkg: Package, changes: Changes, tables: dict[str, Table], next_si: dict
             out.grows[name] = (range(r2 + 1, last + 1), c1, c2)
         out.refs[tp.part] = (make_ref(c1, r1, c2, last), tp.totals_rows)
     return out
+
+
+def restyle_rows(sheet_xml: bytes, rows: dict[int, dict[int, Any]], typed: list[int], template: int | None,
+                 c1: int, c2: int) -> None:
+    """Rows typed under a table take the styles of its first data row (`template`, or the
+    sheet's column styles): their values are kept, new values written in those styles."""
+    styles = column_styles(sheet_xml)
+    if template is not None:
+        for c, xml in row_cells_xml(sheet_xml, template, c1, c2).items():
+            m = _CELL_STYLE.search(xml[: xml.find(b">") + 1])
+            styles[c] = int(m[1]) if m else 0
+    for r in typed:
+        cells = rows.setdefault(r, {})
+        for c in range(c1, c2 + 1):
+            style = styles.get(c)
+            v = cells.get(c, Restyle(style))
+            if v is DELETE or isinstance(v, (Restyle, Styled, RawCell)):
+                cells[c] = v
+            else:
+                cells[c] = Styled(v, style)
 
 
 def row_cells_xml(sheet_xml: bytes, rownum: int, c1: int, c2: int) -> dict[int, bytes]:

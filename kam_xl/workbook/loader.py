@@ -76,6 +76,8 @@ class BookData:
     as_of: dt.date = field(default_factory=dt.date.today)
     notices: list = field(default_factory=list)  # what the store found around the tables
     formulas: dict[str, dict[str, str | None]] = field(default_factory=dict)  # calculated columns as found
+    # rows typed directly under a table and taken into it (row indices): made whole by the next write
+    taken_in: dict[str, list[int]] = field(default_factory=dict)
     # the §10 tables (None: the book has none, it was made before they existed)
     certifications: list | None = None
     complaints: list | None = None
@@ -120,6 +122,17 @@ class BookData:
             if v.customer_id:
                 out.setdefault(v.customer_id, []).append(v)
         return out
+
+    def records_of(self, name: str) -> list | None:
+        """The records read of a table, or None when it was not read as records."""
+        return {L.CUSTOMERS.name: self.customers if L.CUSTOMERS.name in self.tables else None,
+                L.VISITS.name: self._visits, L.RECEIVABLES.name: self._receivables,
+                L.CERTIFICATIONS.name: self.certifications, L.COMPLAINTS.name: self.complaints,
+                L.SURVEYS.name: self.surveys}.get(name)
+
+    @property
+    def rows_kept(self) -> bool:
+        return self._rows_kept
 
     def customer_extra(self, c: Customer) -> dict[str, Any]:
         """The customer's whole row by header (user columns included), for rule conditions."""
@@ -267,7 +280,11 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
         data._views[LAST_VISITS] = last_completed_by_customer(data._visits)
     data.as_of = as_of or data.settings.as_of or dt.date.today()
     data.notices = store.notices
-    data.formulas = {n: store.formulas(n) for n in (L.CUSTOMERS.name, L.RECEIVABLES.name) if n in wanted}
+    data.formulas = {n: store.formulas(n) for n in (L.CUSTOMERS.name, L.RECEIVABLES.name, L.SURVEYS.name)
+                     if n in wanted}
+    taken = store.taken_in() if hasattr(store, "taken_in") else {}
+    data.taken_in = {n: [r - data.tables[n].header_row - 1 for r in rows]
+                     for n, rows in taken.items() if n in data.tables}
     return data
 
 

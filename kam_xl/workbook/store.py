@@ -252,6 +252,10 @@ class FileStore(LoadingStore):
             return None
         return last_row, last_col
 
+    def taken_in(self) -> dict[str, list[int]]:
+        """Excel rows typed directly under each table and taken into it by this read."""
+        return {n: list(b.absorb) for n, b in self._common["below"].items() if b.absorb}
+
     # -- reading ------------------------------------------------------------
     def require(self, names: Iterable[str], columns: dict[str, list[str]] | None = None) -> None:
         missing = [n for n in names if n not in self.pkg.tables]
@@ -362,13 +366,24 @@ class FileStore(LoadingStore):
             part, edit = engine.status_edit(self.pkg, changes.status)
             for r, cells in edit.items():
                 plan.edits.setdefault(part, {}).setdefault(r, {}).update(cells)
+        typed = {}  # sheet part → [(rows typed under a table, its template row, c1, c2)]
+        for n, tp in taken_in.items():
+            absorb = self._common["below"].get(n)
+            if absorb is None or not absorb.absorb:
+                continue
+            c1, r1, c2, _ = tp.bounds
+            template = r1 + 1 if r1 + 1 < absorb.absorb[0] else None
+            typed.setdefault(tp.sheet_part, []).append((absorb.absorb, template, c1, c2))
+            plan.edits.setdefault(tp.sheet_part, {})
         replaced: dict[str, object] = {}
         try:
             with zipfile.ZipFile(self.path) as z:
                 for part, rows in plan.edits.items():
-                    if not rows:
+                    if not rows and part not in typed:
                         continue
                     xml = z.read(part)
+                    for absorbed, template, c1, c2 in typed.get(part, ()):
+                        engine.restyle_rows(xml, rows, absorbed, template, c1, c2)
                     moves = plan.moves.get(part, [])
                     sc = self._common["scans"].get(part)
                     touched = {(r, c) for r, cells in rows.items() for c in cells}

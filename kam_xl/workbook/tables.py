@@ -66,6 +66,17 @@ class Table:
     def excel_row(self, row_index: int) -> int:
         return self.header_row + 1 + row_index
 
+    def cell_ref(self, row_index: int, header: str | None) -> str:
+        """The A1 reference of a cell of this table (第 N 行 when the column is unknown)."""
+        row = self.excel_row(row_index)
+        if not header or header not in (self.offsets or {}):
+            return f"第 {row} 行"
+        n, letters = self.first_col + self.offsets[header] + 1, ""
+        while n:
+            n, r = divmod(n - 1, 26)
+            letters = chr(65 + r) + letters
+        return f"{letters}{row}"
+
     def column(self, header: str) -> list[Any]:
         i = self._index.get(header)
         if i is None:
@@ -130,6 +141,22 @@ class Changes:
     def set_formula(self, table: str, header: str, text: str, cached: list[Any]) -> None:
         """A calculated column gets a new formula in every row (and as the table's own)."""
         self.formulas.setdefault(table, {})[header] = (text, list(cached))
+
+    def merge(self, other: "Changes") -> "Changes":
+        """Take in another action step's changes (this one's values win where both set a cell)."""
+        for t, cells in other.updates.items():
+            mine = self.updates.setdefault(t, {})
+            for k, v in cells.items():
+                mine.setdefault(k, v)
+        for t, rows in other.appends.items():
+            self.append(t, rows)
+        for t, rows in other.replaces.items():
+            self.replaces.setdefault(t, rows)
+        for t, cols in other.formulas.items():
+            for h, f in cols.items():
+                self.formulas.setdefault(t, {}).setdefault(h, f)
+        self.status = self.status or other.status
+        return self
 
     @property
     def empty(self) -> bool:

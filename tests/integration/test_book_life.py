@@ -71,6 +71,25 @@ def _owned(action: str, sheet: str, coord: str, refs_before, refs_after, headers
     return False
 
 
+def _makes_typed_row_whole(action, sheet, coord, before_value, refs_before, refs_after, headers) -> bool:
+    """PRODUCT.md §2: a row typed directly under a table and taken in gets, from every action
+    that writes, its id where it was blank and its calculated columns (formula and value)."""
+    if action == "report" or before_value is not None:
+        return False
+    r, c = V.cell_rc(coord)
+    for table, (tsheet, (c1, r1, c2, r2)) in refs_after.items():
+        tdef = L.TABLES.get(table)
+        old_end = refs_before[table][1][3] if table in refs_before else r2
+        if tdef is None or tsheet != sheet or not (old_end < r <= r2 and c1 <= c <= c2):
+            continue
+        header = headers[table][c - c1]
+        made = {col.header for col in tdef.columns if col.formula}
+        if tdef.id_key:
+            made.add(tdef.header(tdef.id_key))
+        return header in made
+    return False
+
+
 def _check_ownership(action, before: Path, after: Path, before_cells) -> None:
     after_cells = V.cells_of(after)
     refs_b, refs_a = V.table_refs(before), V.table_refs(after)
@@ -83,7 +102,8 @@ def _check_ownership(action, before: Path, after: Path, before_cells) -> None:
         b, a = before_cells.get(key), after_cells.get(key)
         if b == a:
             continue
-        if not _owned(action, *key, refs_b, refs_a, headers):
+        if not _owned(action, *key, refs_b, refs_a, headers) and \
+                not _makes_typed_row_whole(action, *key, b, refs_b, refs_a, headers):
             bad.append((key, b, a))
         elif action == "import" and b is not None and key[0] == L.SHEET_CUSTOMERS:
             r, _ = V.cell_rc(key[1])

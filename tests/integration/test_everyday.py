@@ -173,3 +173,75 @@ def test_a_column_renamed_in_excel_is_refused_by_name_by_every_command(book_fact
     assert book.read_bytes() == before
     # the report does not read 利润率: it runs
     assert main(["report", str(book), "--out", str(tmp_path)]) == 0
+
+
+# -- rows typed under a table become full rows ----------------------------------------
+def _type_under(book: Path, tdef, rows: list[dict]) -> list[int]:
+    """What LibreOffice or WPS leave when a user types rows under a table: plain cells,
+    default style, outside the table's ref."""
+    from tests import variants as V
+    part, _, (c1, r1, c2, r2) = V.parts(book, tdef.name)
+    cells = {}
+    import datetime as dt
+    serial = lambda v: (v - dt.date(1899, 12, 30)).days if isinstance(v, dt.date) else v  # noqa: E731
+    for k, row in enumerate(rows):
+        cells[r2 + 1 + k] = {V.col_of(tdef, key): serial(v) for key, v in row.items()}
+    V.rewrite(book, {part: lambda x: V.add_rows(x, cells)})
+    return list(cells)
+
+
+@pytest.mark.parametrize("action", ["regrade", "validate", "import"])
+def test_rows_typed_under_tables_are_made_whole(book_factory, tmp_path, action):
+    import datetime as dt
+    from tests.conftest import AS_OF
+    book = book_factory(customers=_customers(3))
+    cust_rows = _type_under(book, L.CUSTOMERS, [
+        {"name": "新录入一号有限公司", "volume": 600000, "margin": 0.15, "credit": "好", "growth": "高"},
+        {"name": "新录入二号有限公司", "volume": 30000, "margin": 0.3, "credit": "一般", "growth": "中"}])
+    recv_rows = _type_under(book, L.RECEIVABLES, [
+        {"id": "FP-TYPED-1", "customer_id": "KH000001", "invoice_date": AS_OF - dt.timedelta(days=200),
+         "amount": 50000, "due_date": AS_OF - dt.timedelta(days=122), "paid": 0}])
+    survey_rows = _type_under(book, L.SURVEYS, [
+        {"customer_id": "KH000002", "date": AS_OF - dt.timedelta(days=3),
+         **{k: 4 for k in L.SCORE_KEYS}}])
+    args = {"regrade": ["regrade", str(book)], "validate": ["validate", str(book)],
+            "import": ["import", str(book), str(_one_customer_csv(tmp_path))]}[action]
+    assert main(args) in (0, 1)
+    wb = openpyxl.load_workbook(book)
+    values = openpyxl.load_workbook(book, data_only=True)
+
+    def cell(tdef, row, key, wbk=wb):
+        ws = wb[tdef.sheet]  # the table's header row, from the book with formulas
+        first = ws[wb[tdef.sheet].tables[tdef.name].ref.split(":")[0]]
+        heads = [c.value for c in ws[first.row]]
+        return wbk[tdef.sheet].cell(row, heads.index(tdef.header(key)) + 1)
+
+    ids = [cell(L.CUSTOMERS, r, "id").value for r in cust_rows]
+    assert ids == ["KH000004", "KH000005"]
+    for r, want in zip(cust_rows, ("A1", "B2")):
+        f = cell(L.CUSTOMERS, r, "suggested_tier")
+        assert str(f.value).startswith("="), f.value
+        assert cell(L.CUSTOMERS, r, "suggested_tier", values).value == want
+        assert "%" in cell(L.CUSTOMERS, r, "margin").number_format  # 0.15 shows as 15%
+    assert "#,##0" in cell(L.CUSTOMERS, cust_rows[0], "volume").number_format
+    r = recv_rows[0]
+    if action == "import":  # an import of customers does not read the receivables (the next regrade does)
+        return
+    assert str(cell(L.RECEIVABLES, r, "outstanding").value).startswith("=")
+    assert cell(L.RECEIVABLES, r, "outstanding", values).value == 50000
+    assert cell(L.RECEIVABLES, r, "overdue_days", values).value == 122
+    assert cell(L.RECEIVABLES, r, "aging", values).value == "91-180天"
+    if action == "validate":  # validate reads the surveys: the typed one gets its id and 综合得分
+        s = survey_rows[0]
+        assert str(cell(L.SURVEYS, s, "id").value).startswith("MY")
+        assert str(cell(L.SURVEYS, s, "score").value).startswith("=")
+        assert cell(L.SURVEYS, s, "score", values).value == 80
+    # the rows are in the tables now
+    recs = table_records(book, L.CUSTOMERS.sheet, L.CUSTOMERS.name)
+    assert {"新录入一号有限公司", "新录入二号有限公司"} <= {x["客户名称"] for x in recs}
+
+
+def _one_customer_csv(folder: Path) -> Path:
+    p = folder / "一个客户.csv"
+    p.write_text("客户名称,年用量(元)\n导入同时有限公司,300000\n", encoding="utf-8")
+    return p

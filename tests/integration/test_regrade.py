@@ -153,10 +153,13 @@ def test_a_broken_rule_row_is_reported_with_its_excel_row(book_factory, capsys):
     book = book_factory()
     _set_rules(book, [(1, "A", 500000, 100000, None, None, None, "很高", "", "上下限颠倒"),
                       (2, "其他", None, None, None, None, None, "", "", "其余")])
-    assert main(["regrade", str(book)]) == 0
-    out = capsys.readouterr().out
-    assert "分级规则表 第2行 “年用量上限(不含)”：年用量上限应大于下限" in out
-    assert "分级规则表 第2行 “增长潜力”" in out
+    before = book.read_bytes()
+    # PRODUCT.md §3: a rule table that cannot be used is refused, each cell named, nothing written
+    assert main(["regrade", str(book)]) == 2
+    err = capsys.readouterr().err
+    assert "单元格 D2（年用量上限(不含)）：年用量上限应大于下限" in err
+    assert "单元格 H2（增长潜力）" in err and "很高" in err
+    assert book.read_bytes() == before
 
 
 def test_regrade_turns_the_old_per_row_python_columns_into_native_formulas(book_factory, capsys):
