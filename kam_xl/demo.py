@@ -457,8 +457,14 @@ def _plant(customers, visits, receivables, as_of: dt.date) -> None:
         c["_planted"] = True
         PLANTED.append((code, L.CUSTOMERS.name, c["客户编号"]))
 
-    c = cust(lambda c: c["认定状态"] == "已认定")
-    c["回款信誉"] = "差"; mark(c, "CUST-CREDIT-BAD")
+    # a certified customer entered as paying well whose invoices say otherwise: one invoice of the
+    # window 150 days overdue makes the derived credit 差 (what regrade grades with)
+    billed = {r["客户编号"] for r in receivables}
+    c = cust(lambda c: c["认定状态"] == "已认定" and c["客户编号"] in billed)
+    r = next(r for r in receivables if r["客户编号"] == c["客户编号"])
+    r.update({"开票日期": as_of - dt.timedelta(days=200), "到期日": as_of - dt.timedelta(days=150), "已回款": 0.0,
+              "回款日期": None})
+    mark(c, "CUST-CREDIT-BAD")
     c = cust(lambda c: c["认定状态"] == "已认定")
     c["财务状况"] = "弱"; mark(c, "CUST-FINANCE-WEAK")
     c = cust(lambda c: c["认定状态"] == "已签约")

@@ -82,6 +82,9 @@ class Column:
     hi: float | None = None
     # an enumerated column whose drop-down only warns (other values allowed)
     soft_choices: bool = False
+    # added after books were in use: a book made before lacks it, and every action
+    # still runs there (without what the column adds)
+    added: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,11 @@ class TableDef:
     @property
     def headers(self) -> list[str]:
         return [c.header for c in self.columns]
+
+    @property
+    def required_headers(self) -> list[str]:
+        """The headers every book has (not the columns added since books were in use)."""
+        return [c.header for c in self.columns if not c.added]
 
     def col(self, key: str) -> Column:
         by_key = self.__dict__.get("_by_key")
@@ -175,6 +183,9 @@ CUSTOMERS = TableDef(
         C("满意度", "satisfaction", NUMBER, width=7, lo=0, hi=100),
         C("建档日期", "created_on", DATE, width=11),
         C("备注", "note", width=24),
+        # the credit derived from receivables (§3), written by regrade and validate; blank
+        # when the customer has no receivables in the window.  建议等级 grades with it.
+        C("推算信誉", "derived_credit", ENUM, CREDITS, width=9, added=True),
     ))
 
 VISITS = TableDef(

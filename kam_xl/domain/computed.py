@@ -15,11 +15,13 @@ C, R = L.CUSTOMERS, L.RECEIVABLES
 
 
 def suggested_tier(c, extra, ordered: list[TierRule], settings: Settings) -> str:
-    """建议等级 of one typed customer (entered credit, as the native formula reads it):
-    the tier, 缺<input>, 无匹配规则, or blank when none of the four inputs is there."""
-    if c.volume is None and c.credit is None and c.margin is None and c.growth is None:
+    """建议等级 of one typed customer (推算信誉 where filled, else the entered credit, as the
+    native formula reads them): the tier, 缺<input>, 无匹配规则, or blank when none of the
+    four inputs is there."""
+    credit = c.grading_credit()
+    if c.volume is None and credit is None and c.margin is None and c.growth is None:
         return ""
-    res = grade(TierInputs(c.volume, c.credit, c.margin, c.growth, extra=extra), ordered, settings)
+    res = grade(TierInputs(c.volume, credit, c.margin, c.growth, extra=extra), ordered, settings)
     return res.tier if res.graded else res.short_error()
 
 

@@ -64,6 +64,12 @@ class Customer(Record):
     satisfaction: Optional[float] = None
     created_on: Optional[dt.date] = None
     note: Optional[str] = None
+    derived_credit: Optional[str] = None
+
+    def grading_credit(self) -> Optional[str]:
+        """推算信誉 where it is filled, else 回款信誉: what 建议等级 grades with (a book made
+        before 推算信誉 existed has only the entered value)."""
+        return self.__dict__.get("derived_credit") or self.credit
 
     def staff_list(self) -> list[str]:
         return split_names(self.staff)
@@ -282,14 +288,19 @@ def to_number(v: Any) -> float | None:
         raise ValueError("bool")
     if isinstance(v, (int, float)):
         return float(v)
-    s = str(v).strip().replace(",", "").replace("，", "")
+    s = str(v).strip().replace(",", "")
     if not s:
         return None
     pct = s.endswith("%")
     if pct:
-        s = s[:-1]
+        s = s[:-1].strip()
+    if not _PLAIN_NUMBER.fullmatch(s):  # what a spreadsheet's VALUE() reads, no more (no 1_000, ３, inf)
+        raise ValueError(f"not a number: {v!r}")
     x = float(s)
     return x / 100 if pct else x
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def to_date(v: Any) -> dt.date | None:

@@ -17,7 +17,7 @@ from .models import Customer, Receivable, Settings, TierRule, Visit, approval
 from .names import normalize_name
 from .problems import ID_CODES, PRINCIPLE_CODES, Problem, code
 from .procedures import ProcedureChecks
-from .receivables import Dunning, dunning
+from .receivables import CreditResult, Dunning, derive_credit, dunning
 from .tiering import validate_rules
 from .visits import last_completed_by_customer
 
@@ -49,6 +49,21 @@ class Checker:
         self.dunning_levels: dict[int, str | None] = {}  # receivable row index → level
         # cells already reported as unreadable: not reported again as "missing"
         self.unreadable = {(p.table, p.index, p.column) for p in x.problems}
+        self._credits: dict[int, CreditResult] | None = None
+
+    @property
+    def credits(self) -> dict[int, CreditResult]:
+        """Each customer's credit as regrade grades it (derived from its receivables of the
+        window, else the entered value), by row index."""
+        if self._credits is None:
+            by_customer: dict[str, list[Receivable]] = defaultdict(list)
+            for r in self.x.receivables:
+                if r.customer_id:
+                    by_customer[r.customer_id].append(r)
+            self._credits = {c.row_index: derive_credit(by_customer.get(c.id, []) if c.id else [], self.x.as_of,
+                                                        self.x.settings, c.credit)
+                             for c in self.x.customers}
+        return self._credits
 
     def missing(self, table: L.TableDef, index: int, key: str, value) -> bool:
         return value in (None, "") and (table.name, index, table.header(key)) not in self.unreadable
@@ -147,6 +162,14 @@ class Checker:
         i, cid, st = c.row_index, c.id, c.status
         for name, (key, rule) in PRINCIPLE_CODES.items():
             v = getattr(c, key)
+            derived = self.credits[i] if key == "credit" else None
+            if derived is not None and derived.derived:  # judged as regrade grades: by the receivables
+                v = derived.credit
+                if not self.GATES[name](v):
+                    text = (f"认定状态为“{st}”，但按应收账款推算的回款信誉为“{v}”（{derived.text}）：{rule}；"
+                            f"请催收逾期款项，或将认定状态改回“调查中”。")
+                    self.add(name, C, i, key, cid, v, text=text)
+                continue
             if v is None and (C.name, i, C.header(key)) in self.unreadable:
                 continue
             if v is None:

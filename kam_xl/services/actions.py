@@ -48,7 +48,8 @@ class _Quiet:
 # grading, derived credit and visit frequency; of the customers also every column the
 # rules' 附加条件 name (user columns included), their rows kept for the conditions
 REGRADE_NEEDS = Needs({
-    C.name: Read(keys=("id", "name", "volume", "credit", "margin", "growth", "tier"), conditions=True, rows=True),
+    C.name: Read(keys=("id", "name", "volume", "credit", "margin", "growth", "tier", "derived_credit"),
+                 conditions=True, rows=True),
     V.name: Read(keys=("customer_id", "actual_date", "state"), records=False),
     R.name: Read(keys=("customer_id", "invoice_date", "amount", "due_date", "paid", "paid_date")),
     L.TIER_RULES.name: EVERYTHING,
@@ -80,7 +81,7 @@ def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
 # checks use (smaller records: the 100k book's peak stays under 1 GB)
 VALIDATE_NEEDS = Needs({
     C.name: Read(keep=("id", "name", "status", "tier", "staff", "manager", "credit", "financial", "attitude",
-                       "volume", "margin", "growth",
+                       "volume", "margin", "growth", "derived_credit",
                        "confidentiality", "cost_level", "agreement_type", "agreement_no", "agreement_expiry",
                        "satisfaction")),
     V.name: EVERYTHING,

@@ -13,6 +13,7 @@ from ..domain.visits import next_visit_due
 from ..workbook import formulas
 from ..workbook.loader import BookData
 from ..workbook.tables import Changes
+from .credit import DERIVED, write_derived_credit
 
 CUST = L.CUSTOMERS
 
@@ -42,6 +43,7 @@ class RegradeResult:
     tier_rank: dict[str, int] = field(default_factory=dict)
     notices: list = field(default_factory=list)  # what the store found in the book (rows taken in …)
     recompiled: list[str] = field(default_factory=list)  # calculated columns given a new formula
+    credit_changes: int = 0  # rows whose 推算信誉 changed
 
     @property
     def ups(self) -> int:
@@ -94,10 +96,11 @@ def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> Re
     frequency: dict = {}  # tier → visit frequency in days (Settings), looked up once per tier
     tier_header, date_header = CUST.header("tier"), CUST.header("graded_on")
     conditions = any(r.extra for r in rules)  # 附加条件 may name any customer column
+    credits = {}
     for c in data.customers:
         if not (c.id or c.name):
             continue
-        credit = derive_credit(receivables.get(c.id, []), data.as_of, data.settings, c.credit)
+        credit = credits[c.row_index] = derive_credit(receivables.get(c.id, []), data.as_of, data.settings, c.credit)
         x = TierInputs(volume=c.volume, credit=credit.credit, margin=c.margin, growth=c.growth,
                        extra=data.customer_extra(c) if conditions else {},
                        credit_source=credit.text if credit.derived else ("录入值" if c.credit else ""))
@@ -129,13 +132,14 @@ def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> Re
             res.visits_due[tier] += 1
     if log_rows:
         res.changes.append(L.GRADE_LOG.name, log_rows)
-    res.recompiled = refresh_formulas(data, res.changes)
+    res.recompiled = refresh_formulas(data, res.changes, credits)
+    res.credit_changes = write_derived_credit(data, credits, res.changes)
     res.changes.status = (f"{now:%Y-%m-%d %H:%M} 重新分级：{len(res.moves)} 户等级变动"
                           f"（升 {res.ups} / 降 {res.downs}），无法定级 {len(res.ungraded)} 户")
     return res
 
 
-def refresh_formulas(data: BookData, changes: Changes) -> list[str]:
+def refresh_formulas(data: BookData, changes: Changes, credits: dict | None = None) -> list[str]:
     """Calculated columns whose formula is not the one the rule table (and layout) asks for
     get it in every row, with cached values: 建议等级 when the 附加条件 it compiles changed
     (the sheet shows 规则已改，请重新分级 until then), and any column of a book written by an
@@ -145,11 +149,15 @@ def refresh_formulas(data: BookData, changes: Changes) -> list[str]:
     header = CUST.header("suggested_tier")
     found = data.formulas.get(CUST.name, {})
     if header in t.all_headers and header in found:
-        wanted = formulas.tier_formula(data.rules, t.all_headers)
+        wanted = formulas.tier_formula(data.rules, t.all_headers, rule_place(data))
         if found[header] != wanted:
             ordered = sort_rules(data.rules)
             cached: list = [""] * len(t.rows)
+            derived = DERIVED in (t.offsets or {})
             for c in data.customers:
+                if derived and credits is not None:  # the value 推算信誉 is about to get
+                    res = credits.get(c.row_index)
+                    c = c.model_copy(update={"derived_credit": res.credit if res is not None and res.derived else None})
                 cached[c.row_index] = suggested_tier(c, data.customer_extra(c), ordered, data.settings)
             changes.set_formula(CUST.name, header, wanted, cached)
             done.append(header)
@@ -166,3 +174,10 @@ def refresh_formulas(data: BookData, changes: Changes) -> list[str]:
                                 [c.get(col.header, "") for c in cells])
             done.append(col.header)
     return done
+
+
+def rule_place(data: BookData) -> formulas.RulePlace:
+    """Where the book's TierRules table is (the tier formula points at its cells)."""
+    t = data.tables[L.TIER_RULES.name]
+    return formulas.RulePlace(t.sheet, t.header_row, t.first_col, tuple(t.all_headers),
+                              t.body_rows if t.body_rows is not None else len(t.rows))

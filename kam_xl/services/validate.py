@@ -12,6 +12,7 @@ from ..domain.receivables import Dunning
 from ..domain.selection import Checker, Inputs
 from ..workbook.loader import BookData
 from ..workbook.tables import Changes
+from .credit import write_derived_credit
 
 R = L.RECEIVABLES
 
@@ -22,6 +23,7 @@ class ValidationReport:
     report: FindingsReport
     dunning: list[Dunning]
     changes: Changes = field(default_factory=Changes)
+    credit_changes: int = 0  # rows whose 推算信誉 changed
 
     @property
     def errors(self) -> int:
@@ -76,6 +78,7 @@ def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport
             level = checker.dunning_levels.get(r.row_index)
             if level != r.dunning_level:
                 out.changes.set(R.name, r.row_index, header, level)
+    out.credit_changes = write_derived_credit(data, checker.credits, out.changes)
     if data.surveys is not None:  # 满意度 is the latest survey's 综合得分 (validate keeps it so)
         header = L.CUSTOMERS.header("satisfaction")
         for row, score in satisfaction_updates(data.customers, data.surveys).items():

@@ -123,7 +123,8 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
         rows = [list(r) for r in zip(*cols)] if cols else [[] for _ in range(n)]
         out[name] = Table(name, tp.sheet, [headers_all[i] for i in keep], rows, header_row=r1, first_col=c1,
                           offsets={headers_all[i]: i for i in keep}, all_headers=headers_all,
-                          exact=is_exact, column_values=cols if len(cols) == len(keep) and n else None)
+                          exact=is_exact, column_values=cols if len(cols) == len(keep) and n else None,
+                          body_rows=tp.data_end - r1)
     return out
 
 
@@ -495,7 +496,7 @@ def _row_values(tp: TablePart, tdef: L.TableDef | None, headers: list[str], exce
         # else the layout's; a value given for one is its cached result
         if h in own and not isinstance(v, Formula):
             v = Formula(own[h], v)
-        elif col is not None and col.formula and not isinstance(v, Formula) and all(
+        elif col is not None and col.formula and col.formula != L.NATIVE_TIER and not isinstance(v, Formula) and all(
                 tdef.header(k) in headers for k in re.findall(r"\{col:(\w+)\}", col.formula)):
             v = Formula(structured(tdef, col), v)
         if v is not None:

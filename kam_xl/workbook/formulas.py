@@ -19,12 +19,14 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
+import functools
+from dataclasses import dataclass
+
 from .. import layout as L
-from ..domain.tiering import RuleError, parse_conditions
+from ..domain.tiering import RuleError, parse_conditions, sort_rules
 
 STALE = "规则已改，请重新分级"
 NO_MATCH = "无匹配规则"
-BIG, HUGE = 1e9, 1e12
 _C, _R, _T = L.CUSTOMERS, L.RECEIVABLES, L.TIER_RULES
 
 
@@ -40,10 +42,10 @@ def column(table: L.TableDef, key: str) -> str:
     return f"{table.name}[{_esc_col(table.header(key))}]"
 
 
-def structured(table: L.TableDef, col: L.Column, rules=None, headers=None) -> str:
+def structured(table: L.TableDef, col: L.Column, rules=None, headers=None, place=None) -> str:
     """The column's formula without '=': Table[[#This Row],[Header]] references."""
     if col.formula == TIER_FORMULA:
-        return tier_formula(rules, headers)
+        return tier_formula(rules, headers, place)
     if col.formula == AGING_FORMULA:
         return aging_formula()
     return re.sub(r"\{col:(\w+)\}", lambda m: this_row(table, m[1]), col.formula)
@@ -57,25 +59,20 @@ def _str(s: str) -> str:
     return '"' + str(s).replace('"', '""') + '"'
 
 
-def _rank(expr: str) -> str:
-    """好=4 较好=3 一般=2 差=1, anything else 0 (domain.tiering.CREDIT_RANK + 1)."""
-    return "(" + "+".join(f"({expr}={_str(c)})*{i + 1}" for i, c in enumerate(reversed(L.CREDITS))) + ")"
-
-
 def _num(v: float) -> str:
     return repr(float(v)).removesuffix(".0") if float(v).is_integer() else repr(float(v))
 
 
-def _operand(name: str, headers: list[str]) -> tuple[str, str] | None:
+def _operand(name: str, headers: list[str], xv: str) -> tuple[str, str] | None:
     """(Excel expression, its 'known' test) of a 附加条件 operand, looked up the way
     domain.tiering._lookup does: 销售占比, a customer column (user columns included), a
-    user-defined Settings key; None when it names nothing (the condition is unknown)."""
+    user-defined Settings key; None when it names nothing (the condition is unknown).
+    `xv` is the row's 年用量 as a number (text numbers included)."""
     def setting(key: str) -> str:
         return f"INDEX({column(L.SETTINGS, 'value')},MATCH({_str(key)},{column(L.SETTINGS, 'key')},0))"
     if name == L.SHARE_OF_SALES:
         sales = setting(L.SETTINGS_BY_FIELD["company_sales"].key)
-        v = this_row(_C, "volume")
-        return f"IFERROR({v}/{sales},0)", f"IFERROR(ISNUMBER({v})*ISNUMBER({sales})*({sales}<>0),0)"
+        return f"IFERROR({xv}/{sales},0)", f"IFERROR(ISNUMBER({xv})*ISNUMBER({sales})*({sales}<>0),0)"
     if name in headers:
         ref = f"{_C.name}[[#This Row],[{_esc_col(name)}]]"
         return ref, f"({ref}&\"\"<>\"\")"
@@ -88,120 +85,180 @@ def _operand(name: str, headers: list[str]) -> tuple[str, str] | None:
 _OPS = {">=": ">=", "≥": ">=", "<=": "<=", "≤": "<=", ">": ">", "<": "<", "=": "=", "!=": "<>", "≠": "<>"}
 
 
-def _conditions(text: str, headers: list[str]) -> list[tuple[str, str | None, str | None]] | None:
+def _conditions(text: str, headers: list[str], xv: str) -> list[tuple[str, str | None, str | None]] | None:
     """[(name, known, passes)] of one rule's 附加条件, in order (known None: the operand names
     nothing, the check is unknown); None when they do not parse (the rule is then
-    'unknown': 第N条规则的附加条件)."""
+    'unknown': 第N条规则的附加条件).  A number compared with a number stored as text
+    compares as numbers (VALUE), as the core does."""
     try:
         conds = parse_conditions(text)
     except RuleError:
         return None
     out = []
     for name, op, value in conds:
-        operand = _operand(name, headers)
+        operand = _operand(name, headers, xv)
         if operand is None:
             out.append((name, None, None))
             continue
         expr, known = operand
         if isinstance(value, float):
-            out.append((name, f"{known}*ISNUMBER({expr})", f"({expr}{_OPS[op]}{_num(value)})"))
+            num = f"VALUE(SUBSTITUTE({expr},\",\",\"\"))"
+            out.append((name, f"{known}*ISNUMBER({num})", f"IFERROR(({num}{_OPS[op]}{_num(value)}),0)"))
         else:
             out.append((name, known, f"({expr}&\"\"{_OPS[op]}{_str(value)})"))
     return out
 
 
 def _one_of(x: str, values) -> str:
-    """x is one of the values (array constant; x may be a range: element-wise)."""
+    """x is one of the values (x a single value, the values an array constant)."""
     return f"ISNUMBER(MATCH({x},{{{','.join(_str(v) for v in values)}}},0))"
 
 
-def _check(has: str, known: str, passes: str) -> str:
-    """+1 when the rule has the check and its input is unknown, -1 when it fails, 0 when
-    it passes or the rule has no such check: has*(1-known*(2-passes))."""
-    return f"{has}*(1-{known}*(2-{passes}))"
+MAX_CHECKS = 13  # checks of one rule: keeps the weights 3^k exact in a double
+MAX_LENGTH = 8000  # Excel refuses formulas longer than 8,192 characters
 
 
-MAX_CHECKS = 13  # 4 inputs + 9 附加条件: keeps key * 3^(checks+1) + HUGE exact in a double
+@dataclass(frozen=True)
+class RulePlace:
+    """Where the TierRules table is in the book: its sheet, header row (Excel, 1-based),
+    first column (0-based) and headers in order — the tier formula points at its cells."""
+    sheet: str
+    header_row: int
+    first_col: int
+    headers: tuple[str, ...]
+    rows: int | None = None  # rows of the table's body (None: as many as there are rules)
+
+    def cell(self, row_index: int, key: str) -> str:
+        col = self.first_col + self.headers.index(_T.header(key))
+        return f"{_sheet_ref(self.sheet)}!${_letters(col)}${self.header_row + 1 + row_index}"
 
 
-def tier_formula(rules: Iterable | None = None, headers: list[str] | None = None) -> str:
-    """The 建议等级 formula (without '='), with the 附加条件 of `rules` (TierRule records in
-    table order) compiled in; `headers` are the customer table's (user columns included).
+DEFAULT_PLACE = RulePlace(_T.sheet, _T.first_row, _T.first_col, tuple(_T.headers))
 
-    Each check of a rule (年用量, 回款信誉, 利润率, 增长潜力, then each 附加条件) has a weight,
-    3^(n-j) for the j-th: a rule's D sums +weight for each check whose input is unknown and
-    -weight for each that fails.  domain.tiering stops at the first check not passed, and
-    the sign of D is that check's (the weights below it sum to less than half of it): the
-    rule matches when D = 0, stops grading when D > 0 (naming the check whose weight is
-    within a factor of 1.5 of D), and fails when D < 0.  The first rule by 顺序 that does not
-    fail is the smallest key * 3^(n+1) + D (SUMPRODUCT(MIN(...)): MIN over the rules without
-    CSE in Excel and LibreOffice alike); a sentinel with D = 1 stands for 无匹配规则.  The
-    answer is one CHOOSE over the labels, 无匹配规则 and the matching rule's 等级.  No MOD
-    (Excel's fails on big quotients), no IF over arrays (needs CSE in Excel 2016)."""
+
+def _sheet_ref(sheet: str) -> str:
+    return "'" + sheet.replace("'", "''") + "'"
+
+
+def _letters(col: int) -> str:
+    s, n = "", col + 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def tier_formula(rules: Iterable | None = None, headers: list[str] | None = None,
+                 place: RulePlace | None = None) -> str:
+    """The 建议等级 formula (without '='): the rules of the TierRules table (records in table
+    order) compiled into one plain formula over the rule table's own cells — no array
+    evaluation anywhere, so Excel, WPS, LibreOffice and any formula engine agree.
+
+    Which checks a rule has (a bound filled in, a minimum credit, growth values, each
+    附加条件) and the rules' order are compiled in; the values are read from the rule
+    cells, so editing a bound or a tier regrades every row at once.  A guard checks that
+    the rule table still has the shape the formula was compiled from (rows, 顺序, which
+    cells are filled, the 附加条件 texts) and shows 规则已改，请重新分级 when it does not;
+    regrade recompiles.
+
+    Per rule, each check j of n gives t_j = 0 (passes), -1 (fails) or +1 (its input is
+    unknown: grading stops, 缺<input>), in domain.tiering's order; D = Σ t_j·3^(n-j) is 0
+    for a match, negative for a fail and otherwise within a factor 1.5 of the first
+    unknown check's weight: CHOOSE(MATCH(D, thresholds, 1), next rule, tier, 缺…) picks.
+    Numbers stored as text count as numbers (VALUE), as the core reads them; credit is
+    推算信誉 where it is filled, else 回款信誉 (as regrade grades)."""
     rules = list(rules or [])
     headers = list(headers or _C.headers)
-    V, C, M, G = (this_row(_C, k) for k in ("volume", "credit", "margin", "growth"))
-    vmin, vmax, mc, mmin, mmax, gr, order, tier, extra = (
-        column(_T, k) for k in ("volume_min", "volume_max", "min_credit", "margin_min", "margin_max",
-                                "growth", "order", "tier", "extra"))
+    place = place or DEFAULT_PLACE
+    V, CR, M, G = (this_row(_C, k) for k in ("volume", "credit", "margin", "growth"))
+    derived = _C.header("derived_credit")
+    credit = (f"TRIM(IF({_C.name}[[#This Row],[{_esc_col(derived)}]]<>\"\",{_C.name}[[#This Row],"
+              f"[{_esc_col(derived)}]],{CR}))" if derived in headers else f"TRIM({CR})")
+    grow = f"TRIM({G})"
+    # a cell as a number: text through VALUE (numbers stored as text, 1,200, 15%), a number as
+    # it is (x/TRUE is x), anything else an error (a blank: 0/FALSE) — "unknown" to the checks
+    xv = f"IF(ISTEXT({V}),VALUE(SUBSTITUTE({V},\",\",\"\")),{V}/ISNUMBER({V}))"
+    xm = f"IF(ISTEXT({M}),VALUE(SUBSTITUTE({M},\",\",\"\")),{M}/ISNUMBER({M}))"
     credits = list(reversed(L.CREDITS))  # 差 … 好
-    pos = f"(ROW({order})-MIN(ROW({order}))+1)"
-    v_ok = f"ISNUMBER({V})"
-    m_ok = f"ISNUMBER({M})*(ABS(N({M}))<=1)"
-    rc = f"IFERROR(MATCH({C},{{{','.join(_str(c) for c in credits)}}},0),0)"
-    g_ok = _one_of(G, L.GROWTHS)
-    better = ",".join(_str("|" + "|".join(credits[i + 1:]) + "|" if i + 1 < len(credits) else "")
-                      for i in range(len(credits)))  # the credits better than each, as |…| text
+    clist = "{" + ",".join(_str(c) for c in credits) + "}"
+    glist = "{" + ",".join(_str(g) for g in L.GROWTHS) + "}"
 
-    def bounds(lo: str, hi: str, x: str, ok: str) -> str:
-        has = f"((({lo}<>\"\")+({hi}<>\"\"))>0)"
-        inside = f"((({lo}=\"\")+({x}>={lo}))>0)*((({hi}=\"\")+({x}<{hi}))>0)"
-        return _check(has, f"({ok})", f"({inside})")
+    def bounds(x: str, lo: str | None, hi: str | None) -> str:
+        parts = ([f"({x}<{lo})"] if lo else []) + ([f"({x}>={hi})"] if hi else [])
+        return parts[0] if len(parts) == 1 else f"(({'+'.join(parts)})>0)"
 
-    worse = f"ISNUMBER(SEARCH(\"|\"&{mc}&\"|\",CHOOSE({rc}+1,\"\",{better})))"  # the rule asks for better
-    checks = [  # (label, D term) per rule, in domain.tiering's order
-        (L.CUSTOMERS.header("volume"), bounds(vmin, vmax, V, v_ok)),
-        (L.CUSTOMERS.header("credit"), _check(_one_of(mc, credits), f"({rc}>0)", f"(1-{worse})")),
-        (L.CUSTOMERS.header("margin"), bounds(mmin, mmax, M, m_ok)),
-        (L.CUSTOMERS.header("growth"), _check(f"({gr}<>\"\")", g_ok, f"ISNUMBER(SEARCH({G},{gr}))")),
-    ]
-    for r in rules:  # 附加条件, compiled per rule row (by its place in the table)
-        if not (r.extra and str(r.extra).strip()):
+    ordered = sort_rules(rules)
+    chain = _str(NO_MATCH)
+    for r in reversed(ordered):
+        cell = functools.partial(place.cell, r.row_index)
+        checks: list[tuple[str, str]] = []
+        if r.volume_min is not None or r.volume_max is not None:
+            cmp = bounds(xv, cell("volume_min") if r.volume_min is not None else None,
+                         cell("volume_max") if r.volume_max is not None else None)
+            checks.append((_C.header("volume"), f"IFERROR(-{cmp},1)"))
+        if r.min_credit in L.CREDITS:
+            checks.append((_C.header("credit"),
+                           f"IFERROR(-(MATCH({credit},{clist},0)<MATCH({cell('min_credit')},{clist},0)),1)"))
+        if r.margin_min is not None or r.margin_max is not None:
+            cmp = bounds(xm, cell("margin_min") if r.margin_min is not None else None,
+                         cell("margin_max") if r.margin_max is not None else None)
+            checks.append((_C.header("margin"), f"IFERROR(-{cmp}/(ABS({xm})<=1),1)"))
+        if r.growth_values():
+            checks.append((_C.header("growth"), f"IFERROR(-(1-ISNUMBER(SEARCH({grow},{cell('growth')})))"
+                                                f"/{_one_of(grow, L.GROWTHS)},1)"))
+        if r.extra and str(r.extra).strip():
+            compiled = _conditions(r.extra, headers, xv)
+            if compiled is None:
+                checks.append((f"第{r.order}条规则的附加条件", "1"))
+            else:
+                checks += [(name, "1" if known is None else f"(1-{known}*(2-{passes}))")
+                           for name, known, passes in compiled]
+        if len(checks) > MAX_CHECKS:
+            raise ValueError(f"第{r.order}条规则的条件太多（{len(checks)} 项），原生公式最多支持 {MAX_CHECKS} 项")
+        tier = cell("tier")
+        if not checks:
+            chain = tier
             continue
-        at = f"({pos}={r.row_index + 1})"
-        compiled = _conditions(r.extra, headers)
-        if compiled is None:
-            checks.append((f"第{r.order}条规则的附加条件", at))
-            continue
-        for name, known, passes in compiled:
-            checks.append((name, at if known is None else _check(at, f"({known})", passes)))
-    if len(checks) > MAX_CHECKS:
-        raise ValueError(f"附加条件太多（{len(checks) - 4} 条），原生公式最多支持 {MAX_CHECKS - 4} 条")
-    n = len(checks)
-    weights = [3 ** (n - j) for j in range(n)]  # 3^n … 3^1; the sentinel's D is 1
-    scale = 3 ** (n + 1)
-    d = "(" + "+".join(f"{term}*{w}" for (_, term), w in zip(checks, weights)) + ")"
-    key = f"(({order}=\"\")*2E7+({order}<>\"\")*(INT({order})+5000)*1000+{pos})"
-    # MOD(D, HUGE) sends a failing rule (D < 0) past every other; the quotients stay far
-    # below 2^27, where Excel's MOD gives up
-    val = f"{key}*{scale}+MOD({d},{_num(HUGE)})+({tier}=\"\")*{_num(HUGE)}"
-    best = f"SUMPRODUCT(MIN({val},{_num(5E7 * scale + 1)}))"
-    state = f"MOD({best},{scale})"  # the chosen rule's D
-    rule = f"MOD(INT({best}/{scale}),1000)"
-    pick = f"1+SUMPRODUCT(--({{{','.join(str(w) for w in weights + [1])}}}>2*{state}))"
-    labels = [_str("缺" + x) for x, _ in checks] + [_str(NO_MATCH), f"INDEX({tier},{rule})"]
-    blank = f"AND(NOT({v_ok}),{rc}=0,NOT({m_ok}),NOT({g_ok}))"
-    guard = _guard(rules, extra)
-    return f"IF({guard},IF({blank},\"\",CHOOSE({pick},{','.join(labels)})),{_str(STALE)})"
+        n = len(checks)
+        d = "+".join(f"{t}*{3 ** (n - 1 - j)}" if n - 1 - j else t for j, (_, t) in enumerate(checks))
+        thresholds = ["-10000000", "0"] + [_num(3 ** k / 2) for k in range(n)]
+        labels = [_str("缺" + label) for label, _ in reversed(checks)]
+        chain = f"CHOOSE(MATCH({d},{{{','.join(thresholds)}}},1),{chain},{tier},{','.join(labels)})"
+    blank = (f"AND(ISERROR({xv}),ISNA(MATCH({credit},{clist},0)),IFERROR(ABS({xm})>1,TRUE),"
+             f"ISNA(MATCH({grow},{glist},0)))")
+    out = f"IF({_guard(rules, place)},IF({blank},\"\",{chain}),{_str(STALE)})"
+    if len(out) + 1 > MAX_LENGTH:
+        raise ValueError(f"分级规则编译成的公式太长（{len(out)} 个字符，Excel 最多 8192）：请减少规则行或附加条件")
+    return out
 
 
-def _guard(rules: list, extra: str) -> str:
-    """The rule table still holds the 附加条件 this formula was compiled from: as many rows
-    with one, and each of them (by its place) the same text."""
-    texts = [(r.row_index + 1, str(r.extra).strip()) for r in rules if r.extra and str(r.extra).strip()]
-    parts = [f"SUMPRODUCT(--(TRIM({extra})<>\"\"))={len(texts)}"]
-    parts += [f"TRIM(INDEX({extra},{k}))={_str(t)}" for k, t in texts]
-    return parts[0] if len(parts) == 1 else f"AND({','.join(parts)})"
+def _guard(rules: list, place: RulePlace) -> str:
+    """The rule table still has the shape this formula was compiled from: as many rows, and
+    in each the same 顺序, the same cells filled (a bound, a valid minimum credit, growth
+    values, a tier) and the same 附加条件 text."""
+    n_rows = place.rows if place.rows is not None else max((r.row_index + 1 for r in rules), default=1)
+    parts = [f"ROWS({column(_T, 'order')})={max(n_rows, 1)}"]  # LibreOffice counts a bare table's header
+    used = {r.row_index for r in rules}
+    first = _letters(place.first_col)
+    last = _letters(place.first_col + len(place.headers) - 1)
+    for i in range(n_rows):  # a blank row of the table stays blank (a rule typed there needs a recompile)
+        if i not in used:
+            row = place.header_row + 1 + i
+            parts.append(f"COUNTA({_sheet_ref(place.sheet)}!${first}${row}:${last}${row})=0")
+    for r in rules:
+        cell = functools.partial(place.cell, r.row_index)
+        order = cell("order")
+        parts.append(f"{order}={_num(r.order)}" if r.order is not None else f"{order}=\"\"")
+        bits = [(f"ISNUMBER({cell(k)})", getattr(r, k) is not None)
+                for k in ("volume_min", "volume_max", "margin_min", "margin_max")]
+        bits += [(_one_of(cell("min_credit"), L.CREDITS), r.min_credit in L.CREDITS),
+                 (f"({cell('growth')}<>\"\")", bool(r.growth_values())),
+                 (f"({cell('tier')}<>\"\")", bool(r.tier))]
+        code = sum(1 << i for i, (_, on) in enumerate(bits) if on)
+        parts.append("+".join(f"{b}*{1 << i}" if i else b for i, (b, _) in enumerate(bits)) + f"={code}")
+        text = str(r.extra).strip() if r.extra else ""
+        parts.append(f"TRIM({cell('extra')})={_str(text)}")
+    return f"AND({','.join(parts)})"
 
 
 # ---------------------------------------------------------------------------

@@ -161,7 +161,8 @@ def _headers(store, name: str, read: Read, rules: list[TierRule], full: bool) ->
     tdef = L.TABLES[name]
     needed = list(tdef.headers_of(read.keys))
     have = store.headers(name)
-    missing = [h for h in needed if h not in have]
+    added = {c.header for c in tdef.columns if c.added}
+    missing = [h for h in needed if h not in have and h not in added]
     if missing:  # a renamed or deleted column the action needs: a named refusal, never a silent gap
         raise TableLayoutUnsupported(
             getattr(store, "path", None) or "",

@@ -270,7 +270,7 @@ class FileStore(LoadingStore):
                     f"table {n} on sheet '{tp.sheet}' has its header row switched off; switch it on")
             tdef = L.TABLES.get(n)
             wanted = (columns or {}).get(n)
-            need = [h for h in (wanted if wanted is not None else (tdef.headers if tdef else []))
+            need = [h for h in (wanted if wanted is not None else (tdef.required_headers if tdef else []))
                     if h not in tp.columns]
             if need:
                 raise TableLayoutUnsupported(

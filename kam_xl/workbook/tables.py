@@ -43,6 +43,8 @@ class Table:
     # the same values column by column, when the reader had them that way (typing a
     # table goes column by column; this spares transposing the rows back)
     column_values: list[list[Any]] | None = field(default=None, repr=False, compare=False)
+    # rows of the Excel table's body, blank rows at its end included (None: as many as read)
+    body_rows: int | None = None
 
     def __post_init__(self):
         self._index = {h: i for i, h in enumerate(self.headers)}
@@ -91,7 +93,7 @@ class Table:
     def shape(self) -> "Table":
         """The same table's layout and row count, without its values."""
         return Table(self.name, self.sheet, list(self.all_headers), [None] * len(self.rows),
-                     self.header_row, self.first_col, exact=self.exact)
+                     self.header_row, self.first_col, exact=self.exact, body_rows=self.body_rows)
 
     def records(self) -> list[dict[str, Any]]:
         hs = self.headers

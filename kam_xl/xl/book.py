@@ -171,6 +171,8 @@ class XlBook(LoadingStore):
         sheet, _ = self._table(name)
         by_header: dict[str, dict[int, Any]] = {}
         for (ri, header), v in cells.items():
+            if isinstance(v, Formula):  # a calculated cell's new cached value: live Excel computes it itself
+                continue
             by_header.setdefault(header, {})[ri] = v
         for header, col_updates in by_header.items():
             col = t.first_col + 1 + t.offset(header)

@@ -28,8 +28,12 @@ pytestmark = [pytest.mark.libreoffice,
 AS_OF = dt.date(2026, 10, 31)
 C, R, T = L.CUSTOMERS, L.RECEIVABLES, L.TIER_RULES
 VOLUMES = [None, "", "abc", -5.0, 0.0, 19999.99, 20000.0, 20000.01, 49999.0, 50000.0, 100000.0, 199999.99,
-           200000.0, 299999.0, 300000.0, 499999.99, 500000.0, 500000.01, 1000000.0, 5000000.0, 10000000.0, 2e7]
-MARGINS = [None, "", "abc", -0.2, 0.0, 0.0499, 0.05, 0.0501, 0.12, 0.2499, 0.25, 0.2501, 0.6, 1.0, 1.5]
+           200000.0, 299999.0, 300000.0, 499999.99, 500000.0, 500000.01, 1000000.0, 5000000.0, 10000000.0, 2e7,
+           # numbers stored as text (pasted from a system, typed with an apostrophe): the core reads them
+           "300000", "1,200,000", "19999.99", "500000", "5e5", "50万"]
+MARGINS = [None, "", "abc", -0.2, 0.0, 0.0499, 0.05, 0.0501, 0.12, 0.2499, 0.25, 0.2501, 0.6, 1.0, 1.5,
+           "15%", "0.05", "4.99%", "25%"]
+DERIVED = [None, None, None, None, "好", "较好", "一般", "差"]  # 推算信誉, as regrade writes it
 CREDITS = [None, "好", "较好", "一般", "差", "优"]
 GROWTHS = [None, "高", "中", "低", "很高"]
 DAYS = [None, -30, -1, 0, 1, 29, 30, 31, 59, 60, 61, 89, 90, 91, 179, 180, 181, 400]
@@ -40,7 +44,8 @@ def random_customers(rng: random.Random, n: int, extra: dict | None = None) -> l
     for i in range(n):
         row = {C.header("id"): f"KH{i + 1:06d}", C.header("name"): f"随机客户{i + 1}有限公司",
                C.header("volume"): rng.choice(VOLUMES), C.header("margin"): rng.choice(MARGINS),
-               C.header("credit"): rng.choice(CREDITS), C.header("growth"): rng.choice(GROWTHS)}
+               C.header("credit"): rng.choice(CREDITS), C.header("growth"): rng.choice(GROWTHS),
+               C.header("derived_credit"): rng.choice(DERIVED)}
         for h, choices in (extra or {}).items():
             row[h] = rng.choice(choices)
         rows.append(row)

@@ -31,10 +31,12 @@ REFUSED = {  # variant → the actions that must refuse (everything else must be
 }
 # what each action may write: table → columns (None: every column of the table)
 OWNED = {
-    "regrade": {L.CUSTOMERS.name: {L.CUSTOMERS.header("tier"), L.CUSTOMERS.header("graded_on")},
+    "regrade": {L.CUSTOMERS.name: {L.CUSTOMERS.header("tier"), L.CUSTOMERS.header("graded_on"),
+                                   L.CUSTOMERS.header("derived_credit"), L.CUSTOMERS.header("suggested_tier")},
                 L.GRADE_LOG.name: None},
     "validate": {L.ISSUES.name: None, L.RECEIVABLES.name: {L.RECEIVABLES.header("dunning_level")},
-                 L.CUSTOMERS.name: {L.CUSTOMERS.header("satisfaction")}},  # the latest survey's score
+                 L.CUSTOMERS.name: {L.CUSTOMERS.header("satisfaction"),  # the latest survey's score
+                                    L.CUSTOMERS.header("derived_credit"), L.CUSTOMERS.header("suggested_tier")}},
     "report": {},
     "import": {L.CUSTOMERS.name: None, L.VISITS.name: None, L.RECEIVABLES.name: None, L.IMPORT_LOG.name: None},
 }

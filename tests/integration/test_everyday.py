@@ -103,7 +103,9 @@ def _needed(needs: Needs) -> set[tuple[str, str]]:
     out = set()
     for name, read in {**needs.tables, L.SETTINGS.name: actions.EVERYTHING}.items():
         tdef = L.TABLES[name]
-        out |= {(name, h) for h in (tdef.headers_of(read.keys) if read.keys is not None else tdef.headers)}
+        added = {c.header for c in tdef.columns if c.added}  # a book made before them runs without them
+        out |= {(name, h) for h in (tdef.headers_of(read.keys) if read.keys is not None else tdef.headers)
+                if h not in added}
     return out
 
 

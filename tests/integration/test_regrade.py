@@ -27,7 +27,7 @@ def test_regrade_changes_only_tier_and_date_and_logs_every_change(demo_book):
     moved = set()
     for b, a in zip(before, after):
         for h in L.CUSTOMERS.headers:
-            if h in ("客户等级", "定级日期"):
+            if h in ("客户等级", "定级日期", "推算信誉", "建议等级"):  # 建议等级: its cached value follows 推算信誉
                 continue
             assert a[h] == b[h], (b["客户编号"], h)
         if a["客户等级"] != b["客户等级"]:
@@ -43,6 +43,11 @@ def test_regrade_changes_only_tier_and_date_and_logs_every_change(demo_book):
     assert first["操作人"] == "张伟" and first["规则版本"].startswith("R-")
     assert "命中第" in first["依据"] and "年用量=" in first["依据"]
     assert zip_members(demo_book)["xl/vbaProject.bin"] == vba
+    # one answer for credit (PRODUCT.md §2): right after a regrade, 建议等级 and 客户等级 agree on every row
+    graded = [a for a in after if a["客户名称"]]
+    assert all(a["建议等级"] == a["客户等级"] for a in graded), \
+        [(a["客户编号"], a["建议等级"], a["客户等级"], a["推算信誉"]) for a in graded if a["建议等级"] != a["客户等级"]][:5]
+    assert any(a["推算信誉"] for a in after) and any(not a["推算信誉"] for a in after)
 
 
 def test_second_regrade_changes_nothing(demo_book):

@@ -21,7 +21,12 @@ def cust(**over):
 
 CASES = [
     # (rule, data, sheet, excel row, column)
-    ("CUST-CREDIT-BAD", cust(回款信誉="差"), "客户档案", 2, "回款信誉"),
+    # the entered 回款信誉 is judged when the customer has no receivables in the window …
+    ("CUST-CREDIT-BAD", {**cust(回款信誉="差"), "receivables": []}, "客户档案", 2, "回款信誉"),
+    # … and the credit derived from them when it has (an invoice 122 days overdue: 差), as regrade grades
+    ("CUST-CREDIT-BAD", {**cust(回款信誉="好"), "receivables": [
+        good_receivable(1, 开票日期=dt.date(2026, 5, 1), 到期日=dt.date(2026, 7, 1), 已回款=0, 回款日期=None)]},
+     "客户档案", 2, "回款信誉"),
     ("CUST-FINANCE-WEAK", cust(财务状况="弱"), "客户档案", 2, "财务状况"),
     ("CUST-ATTITUDE-NEG", cust(合作态度="消极"), "客户档案", 2, "合作态度"),
     ("CUST-CONFIDENTIALITY", cust(保密承诺="否"), "客户档案", 2, "保密承诺"),
@@ -85,7 +90,8 @@ def test_each_rule_is_found_where_it_is(book_factory, rule, data, sheet, row, co
     other = {f.rule for f in rep.findings} - {rule}
     # (a customer without an id has no 认定申请 to stand on: CUST-CERT-NOT-APPROVED follows)
     allowed = {"CUST-STAFF-FEW", "RECV-DUNNING", "CUST-VISIT-OVERDUE", "VISIT-PLAN-INCOMPLETE",
-               "CUST-CERT-NOT-APPROVED"} | ({"CUST-NAME-MISSING"} if rule == "CUST-ID-MISSING" else set())
+               "CUST-CERT-NOT-APPROVED"} | ({"CUST-NAME-MISSING"} if rule == "CUST-ID-MISSING" else set()) \
+        | ({"CUST-CREDIT-BAD"} if rule.startswith("RECV-") else set())  # a bad invoice makes the derived credit 差
     assert other <= allowed, other
     issues = table_records(book, L.SHEET_ISSUES, "Issues")
     assert any(r["规则"] == rule and r["行号"] == row and r["列"] == column and r["说明"] for r in issues)
@@ -110,13 +116,15 @@ def test_dunning_fills_levels_and_lists_each_customer_once(book_factory):
     from kam_xl.workbook.package import read_package
     with zipfile.ZipFile(book) as z:
         pkg = read_package(z)
-    # the receivables (催讨级别), the findings sheet and table, the home status — nothing else
+    # the receivables (催讨级别), the findings sheet and table, the home status, and the customer's
+    # 推算信誉 (差: 122 days overdue) — nothing else
     assert changed == {pkg.sheets[L.SHEET_RECEIVABLES], pkg.sheets[L.SHEET_ISSUES], pkg.tables["Issues"].part,
-                       pkg.sheets[L.SHEET_HOME]}, changed
+                       pkg.sheets[L.SHEET_HOME], pkg.sheets[L.SHEET_CUSTOMERS]}, changed
+    assert table_records(book, L.SHEET_CUSTOMERS, "Customers")[0]["推算信誉"] == "差"
 
 
 def test_next_clean_run_replaces_previous_findings(book_factory):
-    book = book_factory(customers=[good_customer(1, 回款信誉="差")])
+    book = book_factory(customers=[good_customer(1, 回款信誉="差")], receivables=[])  # the entered credit counts
     assert main(["validate", str(book)]) == 1
     assert len(table_records(book, L.SHEET_ISSUES, "Issues")) == 1
     from kam_xl.workbook.store import FileStore
