@@ -81,13 +81,16 @@ def cmd_report(args) -> int:
     for p in out:
         _out(f"已生成报表 / report written: {p}")
     for n in getattr(out, "notices", ()):
-        _out(n.line())
+        _out(n.line() if hasattr(n, "line") else str(n))
     return EXIT_OK
 
 
 def cmd_form(args) -> int:
-    for p in svc.run_form(args.book, args.customer, out=args.out, pdf=not args.no_pdf):
+    out = svc.run_form(args.book, args.customer, out=args.out, pdf=not args.no_pdf)
+    for p in out:
         _out(f"已生成客户认定申请表 / form written: {p}")
+    for n in getattr(out, "notices", ()):
+        _out(n.line() if hasattr(n, "line") else str(n))
     return EXIT_OK
 
 
@@ -107,13 +110,37 @@ def cmd_demo(args) -> int:
 
 
 # ---------------------------------------------------------------------------
+_ARG_ERRORS = (  # argparse's own words → what a Chinese user reads
+    (r"the following arguments are required: (.*)", "缺少参数：{0}"),
+    (r"unrecognized arguments: (.*)", "无法识别的参数：{0}"),
+    (r"argument (\S+): invalid choice: (.*?) \(choose from (.*)\)", "参数 {0} 的值 {1} 无效，可选：{2}"),
+    (r"argument (\S+): expected one argument", "参数 {0} 后面需要一个值"),
+    (r"argument (\S+): (.*)", "参数 {0} 的值不正确：{1}"),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors in Chinese and English, exit status 2 (PRODUCT.md §8)."""
+
+    def error(self, message: str):
+        import re
+        zh = message
+        for pattern, template in _ARG_ERRORS:
+            m = re.fullmatch(pattern, message)
+            if m:
+                zh = template.format(*m.groups())
+                break
+        self.print_usage(sys.stderr)
+        self.exit(2, f"错误：参数不正确：{zh}（运行 {self.prog} -h 查看用法）\nError: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="kam-xl",
         description="大客户管理工作簿的命令行工具 / key-account management workbook, headless.",
         epilog="退出码 exit status: 0 完成 done; 1 完成但发现问题 problems found; 2 无法运行 could not run")
     p.add_argument("--version", action="version", version=f"kam-xl {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     s = sub.add_parser("new", help="新建主工作簿 / create a master workbook")
     s.add_argument("book", help="要创建的 .xlsm 文件 / the .xlsm to create")
@@ -145,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("form", help="打印客户认定申请表 / the printable certification application of a customer")
     s.add_argument("book")
-    s.add_argument("customer", help="客户编号 / customer id, e.g. KH000123")
+    s.add_argument("customer", help="客户编号或客户名称 / customer id or name, e.g. KH000123")
     s.add_argument("--out", help="输出文件夹（默认工作簿所在文件夹）/ output folder")
     s.add_argument("--no-pdf", action="store_true", help="不生成 PDF / skip the PDF")
     s.set_defaults(func=cmd_form)

@@ -89,7 +89,9 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
     lines += ["[重新分级 regrade]"] + res.summary_lines()
     rep = run_validate(book)
     lines += ["[全面校验 validate]"] + rep.summary_lines()[:12]
-    pdf = pdf and soffice() is not None
+    if pdf and soffice() is None:
+        lines.append(actions.PDF_MISSING)
+        pdf = False
     outs = run_report(book, out=str(folder), pdf=pdf, month=meeting_month(d.AS_OF))
     lines += ["[生成报表 report（含月度例会材料）]"] + [str(p) for p in outs]
     customers = FileStore(book).load(Needs({L.CUSTOMERS.name: EVERYTHING})).customers

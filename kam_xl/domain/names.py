@@ -46,3 +46,23 @@ def next_ids(existing, prefix: str):
     while True:
         n += 1
         yield f"{prefix}{n:06d}"
+
+
+def find_customer(customers, text: str):
+    """The customer a person means by an id (KH000002, kh000002, 2) or by its name
+    (width, spaces and brackets as typed); (customer, None) or (None, why in Chinese)."""
+    wanted = str(text or "").strip()
+    if not wanted:
+        return None, "没有给出客户编号或名称"
+    key = normalize_id(wanted)
+    by_id = [c for c in customers if c.id and normalize_id(c.id) == key]
+    if len(by_id) == 1:
+        return by_id[0], None
+    name = normalize_name(wanted)
+    by_name = [c for c in customers if c.name and normalize_name(c.name) == name]
+    if len(by_name) == 1:
+        return by_name[0], None
+    if len(by_id) > 1 or len(by_name) > 1:
+        found = by_id or by_name
+        return None, f"“{wanted}”对应多个客户（{'、'.join(c.id or c.name for c in found[:5])}），请用客户编号"
+    return None, f"客户档案中没有编号或名称为“{wanted}”的客户"

@@ -309,7 +309,12 @@ def read_source(path: Path) -> list[SheetGrid]:
         return read_workbook(path)
     if kind == "html":
         return read_html(path, path.read_bytes())
-    return read_csv(path)
+    try:
+        return read_csv(path)
+    except UnreadableSource as e:
+        if ext in (".xls", ".xlsx", ".xlsm", ".ods") and "不是文本格式" in str(e):  # named a workbook, holds neither
+            raise UnreadableSource(f"文件已损坏或不是有效的 Excel 文件（扩展名是 {ext}，内容却不是表格文件）") from None
+        raise
 
 
 def expand_sources(paths: list[Path]) -> list[tuple[Path, Path | None]]:

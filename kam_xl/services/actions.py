@@ -11,12 +11,15 @@ one write — how the store reads and writes is its own business:
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Iterable
 
 from .. import layout as L
+from ..domain.names import find_customer
 from ..domain.procedures import by_customer, latest_application
 from ..errors import BadArgument
+from ..importing.readers import expand_sources
 from ..importing.service import ImportResult, merge_sources, parse_sources
 from ..reports.builders import meeting_month
 from ..reports.forms import write_form
@@ -159,18 +162,30 @@ def form_book(store: TableStore, book_path: Path, customer_id: str, out: str | N
     """The printable 客户认定申请表 of one customer (xlsx, and PDF when LibreOffice is there)."""
     with store:
         data = store.load(FORM_NEEDS)
-    wanted = str(customer_id).strip()
-    customer = next((c for c in data.customers if c.id == wanted), None)
+    customer, why = find_customer(data.customers, customer_id)
     if customer is None:
-        raise BadArgument(book_path, f"客户档案中没有客户编号 {wanted}", f"no customer {wanted}")
+        raise BadArgument(None, f"{why}（工作簿“{book_path}”）", f"no customer '{customer_id}' in '{book_path}'")
     app = latest_application(by_customer(data.certifications or ()).get(customer.id, []))
     folder = Path(out) if out else Path(book_path).parent
     folder.mkdir(parents=True, exist_ok=True)
     path = write_output(folder / f"客户认定申请表_{customer.id}.xlsx", lambda tmp: write_form(tmp, customer, app),
                         book=Path(book_path))
-    outs = [path]
-    if pdf and soffice() is not None:
-        outs.append(to_pdf(path))
+    return with_pdf(path, pdf)
+
+
+PDF_MISSING = ("未安装 LibreOffice（soffice），未生成 PDF（xlsx 已生成）：安装 LibreOffice Calc 后重新运行即可得到 PDF"
+               " / LibreOffice is not installed: no PDF written (the xlsx is)")
+
+
+def with_pdf(path: Path, pdf: bool) -> "ReportFiles":
+    """The xlsx, and its PDF when asked for and LibreOffice is there; when it is not, a
+    notice says so — never a silent skip."""
+    outs = ReportFiles([path])
+    if pdf:
+        if soffice() is None:
+            outs.notices.append(PDF_MISSING)
+        else:
+            outs.append(to_pdf(path))
     return outs
 
 
@@ -184,7 +199,15 @@ def import_needs(sources_have: Iterable[str]) -> Needs:
 
 def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool = False,
                 report_path: str | None = None, progress=None) -> ImportResult:
-    parsed = parse_sources([Path(s) for s in sources], progress=progress)
+    paths = [Path(s) for s in sources]
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    if missing:  # a mistyped name: nothing is read, nothing written (PRODUCT.md §8: exit 2)
+        raise BadArgument(None, "找不到要导入的文件或文件夹：" + "、".join(missing) + "，未导入任何内容",
+                          "no such import source: " + ", ".join(missing) + "; nothing imported")
+    if not expand_sources(paths):
+        raise BadArgument(None, "所给的文件夹中没有可导入的文件（支持 xls、xlsx、xlsm、ods、csv、txt、网页表格）："
+                          + "、".join(map(str, paths)), "no importable file in " + ", ".join(map(str, paths)))
+    parsed = parse_sources(paths, progress=progress)
     with store:
         data = store.load(import_needs(parsed.tables))
         refuse_unusable_rules(data, _where(store))  # new rows get their tier's cached value

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from .. import layout as L
 from ..domain.findings import FindingsReport
+from ..domain.problems import code as problem_code
 from ..domain.procedures import satisfaction_updates
 from ..domain.receivables import Dunning
 from ..domain.selection import Checker, Inputs
@@ -35,9 +36,15 @@ class ValidationReport:
 
     def summary_lines(self) -> list[str]:
         r = self.report
-        lines = [f"基准日期 {self.as_of:%Y-%m-%d}：错误 {r.errors} 项，警告 {r.warnings} 项"]
-        for rule, n in sorted(r.by_rule().items(), key=lambda kv: (-kv[1], kv[0])):
-            lines.append(f"  {rule}: {n}")
+        lines = [f"基准日期 {self.as_of:%Y-%m-%d}：错误 {r.errors} 项，警告 {r.warnings} 项"
+                 + (f"（每一项的行、列和改法见工作表“{L.SHEET_ISSUES}”）" if r.errors or r.warnings else "")]
+        counts = r.by_rule()
+        for severity in L.SEVERITIES:
+            found = sorted(((n, c) for c, n in counts.items() if problem_code(c).severity == severity),
+                           key=lambda x: (-x[0], x[1]))
+            if found:
+                lines.append(f"{severity}：")
+                lines += [f"  {problem_code(c).title} {n} 项（{c}）" for n, c in found]
         if self.dunning:
             lines.append(f"逾期客户 {len(self.dunning)} 户（每户按最高级别催讨一次）：")
             for d in self.dunning[:10]:

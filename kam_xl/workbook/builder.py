@@ -142,12 +142,20 @@ def _col_letter(t: L.TableDef, key: str) -> str:
     return xl_col_to_name(t.first_col + [c.key for c in t.columns].index(key))
 
 
-def _conditional_formats(ws, fmts: _Formats, t: L.TableDef, first_data_row: int):
+ISSUE_NAMES = ("KAM_ISSUE_SHEET", "KAM_ISSUE_ROW", "KAM_ISSUE_COLUMN")
+
+
+def _define_issue_names(wb) -> None:
     issue_sheet = f"'{L.SHEET_ISSUES}'"
-    it = L.ISSUES
-    sheet_col = f"{issue_sheet}!${_col_letter(it, 'sheet')}:${_col_letter(it, 'sheet')}"
-    row_col = f"{issue_sheet}!${_col_letter(it, 'row')}:${_col_letter(it, 'row')}"
-    col_col = f"{issue_sheet}!${_col_letter(it, 'column')}:${_col_letter(it, 'column')}"
+    for name, key in zip(ISSUE_NAMES, ("sheet", "row", "column")):
+        c = _col_letter(L.ISSUES, key)
+        wb.define_name(name, f"={issue_sheet}!${c}:${c}")
+
+
+def _conditional_formats(ws, fmts: _Formats, t: L.TableDef, first_data_row: int):
+    # the findings' columns through defined names: a conditional format may not point at
+    # another sheet itself (Excel writes such rules only in its x14 extension; MS-OI29500)
+    sheet_col, row_col, col_col = ISSUE_NAMES
     first = xl_col_to_name(t.first_col)
     last = xl_col_to_name(t.first_col + len(t.columns) - 1)
     header_ref = f"{first}${t.first_row}"
@@ -267,6 +275,7 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     _home(wb, sheets[L.SHEET_HOME], fmts, f'=IF({asof_ref}="",TODAY(),{asof_ref})', asof_value)
     home_asof = re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", L.HOME_ASOF_CELL)
     wb.define_name(L.ASOF_NAME, f"='{L.SHEET_HOME}'!{home_asof}")
+    _define_issue_names(wb)
 
     for t in (*L.DATA_TABLES, *L.PROCEDURE_TABLES, L.GRADE_LOG, L.ISSUES, L.IMPORT_LOG):
         ws = sheets[t.sheet]

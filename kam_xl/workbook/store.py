@@ -109,6 +109,9 @@ class FileStore(LoadingStore):
         self.link = given if given.is_symlink() else None
         self.full_reads = full_reads
         self._backups_keep = backups_keep
+        if self.path.is_dir():
+            raise WorkbookNotFound(self.path, "这是一个文件夹，不是工作簿文件：请给出 .xlsm 文件本身的路径",
+                                   "this is a folder, not a workbook file; give the .xlsm file itself")
         if not self.path.is_file():
             raise WorkbookNotFound(self.path, "文件不存在", "no such file")
         try:

@@ -117,7 +117,8 @@ class Notice:
     severity: str = L.WARNING
 
     def line(self) -> str:
-        where = f"“{self.sheet}”" + (f"第{self.row}行" if self.row else "")
+        named = self.message.startswith("第")  # the message names its rows itself
+        where = f"“{self.sheet}”" + (f"第{self.row}行" if self.row and not named else "")
         return f"{self.severity}：{where} {self.message}"
 
 

@@ -247,3 +247,92 @@ def _one_customer_csv(folder: Path) -> Path:
     p = folder / "一个客户.csv"
     p.write_text("客户名称,年用量(元)\n导入同时有限公司,300000\n", encoding="utf-8")
     return p
+
+
+# -- messages and the command line (PRODUCT.md §8) ------------------------------------
+def test_argument_errors_are_chinese_and_english(capsys):
+    assert main(["regrade"]) == 2
+    err = capsys.readouterr().err
+    assert "错误：参数不正确：缺少参数" in err and "Error: the following arguments are required" in err
+    assert main(["regrade", "x.xlsm", "--as-of", "下月底"]) == 2
+    err = capsys.readouterr().err
+    assert "参数 --as-of 的值不正确" in err and "YYYY-MM-DD" in err
+    assert main(["frobnicate"]) == 2
+    assert "无效" in capsys.readouterr().err
+
+
+def test_a_folder_given_as_the_book_is_called_a_folder(tmp_path, capsys):
+    assert main(["validate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "文件夹" in err and "folder" in err and "文件不存在" not in err
+
+
+def test_new_refuses_an_xlsx_and_a_folder_that_is_not_there(tmp_path, capsys):
+    assert main(["new", str(tmp_path / "x.xlsx")]) == 2
+    assert ".xlsm" in capsys.readouterr().err and not (tmp_path / "x.xlsx").exists()
+    target = tmp_path / "nonexistent" / "dir" / "a.xlsm"
+    assert main(["new", str(target)]) == 2
+    assert "不存在" in capsys.readouterr().err
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_import_sources_that_are_not_there_or_empty_are_refused(book_factory, tmp_path, capsys):
+    book = book_factory()
+    before = book.read_bytes()
+    assert main(["import", str(book), str(tmp_path / "没有这个文件.xlsx")]) == 2
+    err = capsys.readouterr().err
+    assert "找不到要导入的文件" in err and "没有这个文件.xlsx" in err
+    empty = tmp_path / "空文件夹"
+    empty.mkdir()
+    assert main(["import", str(book), str(empty)]) == 2
+    assert "没有可导入的文件" in capsys.readouterr().err
+    assert book.read_bytes() == before
+
+
+def test_a_corrupt_xls_is_called_a_damaged_excel_file(book_factory, tmp_path):
+    from kam_xl.files import run_import
+    book = book_factory()
+    bad = tmp_path / "旧档案.xls"
+    bad.write_bytes(b"\x00\x01garbage\x00" * 100)
+    res = run_import(book, [bad])
+    why = dict(res.unreadable)["旧档案.xls"]
+    assert "不是有效的 Excel 文件" in why and "CSV" not in why
+
+
+def test_form_finds_a_customer_by_id_in_any_case_or_by_name(book_factory, tmp_path, capsys):
+    book = book_factory(customers=_customers(2))
+    name = table_records(book, L.CUSTOMERS.sheet, L.CUSTOMERS.name)[1]["客户名称"]
+    for who in ("kh000002", name, " KH000002 "):
+        assert main(["form", str(book), who, "--no-pdf", "--out", str(tmp_path)]) == 0, who
+    assert (tmp_path / "客户认定申请表_KH000002.xlsx").exists()
+    capsys.readouterr()
+    assert main(["form", str(book), "不存在的客户", "--no-pdf", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "没有编号或名称为“不存在的客户”的客户" in err and "参数错误：" in err
+
+
+def test_without_libreoffice_pdf_parts_say_so(book_factory, tmp_path, capsys, monkeypatch):
+    book = book_factory()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no soffice on the path
+    assert main(["form", str(book), "KH000001", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "未安装 LibreOffice" in out and "未生成 PDF" in out
+    assert not list(tmp_path.glob("*.pdf"))
+
+
+def test_the_validate_summary_groups_by_severity_with_titles(book_factory, capsys):
+    book = book_factory(customers=[good_customer(1, 保密承诺="否")])
+    assert main(["validate", str(book)]) == 1
+    out = capsys.readouterr().out
+    assert "错误：" in out and "校验结果" in out
+    assert "须有保密承诺 1 项（CUST-CONFIDENTIALITY）" in out
+    assert "\n  CUST-CONFIDENTIALITY: 1" not in out
+
+
+def test_a_notice_names_its_rows_once(book_factory, capsys):
+    book = book_factory(customers=_customers(2))
+    _type_under(book, L.CUSTOMERS, [{"name": "行号测试有限公司", "volume": 100000, "credit": "好"}])
+    assert main(["regrade", str(book)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "直接录入" in x)
+    assert line.count("第") == 1, line

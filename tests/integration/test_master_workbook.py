@@ -67,7 +67,10 @@ def test_number_formats_frozen_headers_and_conditional_formats(blank):
     assert ws.column_dimensions[col].width > 10
     assert len(ws.conditional_formatting) >= 2
     rules = [r.formula for cf in ws.conditional_formatting for r in cf.rules if r.formula]
-    assert any("COUNTIFS" in f[0] and L.SHEET_ISSUES in f[0] for f in rules)
+    # the findings highlight reaches 校验结果 through defined names, never a reference to another sheet
+    assert any("COUNTIFS" in f[0] and "KAM_ISSUE_SHEET" in f[0] for f in rules)
+    wb_names = openpyxl.load_workbook(blank).defined_names
+    assert L.SHEET_ISSUES in wb_names["KAM_ISSUE_SHEET"].attr_text
 
 
 def test_tier_rules_and_settings_are_prefilled_and_documented(blank):
@@ -130,3 +133,17 @@ def test_new_with_force_keeps_the_replaced_book_and_respects_excel(tmp_path):
     assert main(["new", str(book), "--force", "--demo"]) == 0
     backups = list((tmp_path / "备份").glob("b_*.xlsm"))
     assert len(backups) == 1 and backups[0].read_bytes() == before
+
+
+def test_no_conditional_format_points_at_another_sheet(blank):
+    """MS-OI29500: in the <conditionalFormatting> block a rule's formula may not refer to
+    another sheet (Excel writes such rules only in the x14 extension); checked on the XML."""
+    import re
+    import zipfile
+    with zipfile.ZipFile(blank) as z:
+        for name in z.namelist():
+            if name.startswith("xl/worksheets/sheet"):
+                xml = z.read(name).decode("utf-8")
+                for block in re.findall(r"<conditionalFormatting\b.*?</conditionalFormatting>", xml, re.S):
+                    for f in re.findall(r"<formula>(.*?)</formula>", block, re.S):
+                        assert "!" not in f, (name, f)
