@@ -94,6 +94,15 @@ def cmd_form(args) -> int:
     return EXIT_OK
 
 
+def cmd_card(args) -> int:
+    out = svc.run_card(args.book, args.customer, out=args.out, pdf=not args.no_pdf, as_of=args.as_of)
+    for p in out:
+        _out(f"已生成客户档案卡 / customer card written: {p}")
+    for n in getattr(out, "notices", ()):
+        _out(n.line() if hasattr(n, "line") else str(n))
+    return EXIT_OK
+
+
 def cmd_import(args) -> int:
     result = svc.run_import(args.book, args.sources, dry_run=args.dry_run, report_path=args.report)
     for line in result.summary_lines():
@@ -176,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="输出文件夹（默认工作簿所在文件夹）/ output folder")
     s.add_argument("--no-pdf", action="store_true", help="不生成 PDF / skip the PDF")
     s.set_defaults(func=cmd_form)
+
+    s = sub.add_parser("card", help="客户档案卡（拜访前打印）/ one customer's file for a visit")
+    s.add_argument("book")
+    s.add_argument("customer", help="客户编号或客户名称 / customer id or name")
+    s.add_argument("--out", help="输出文件夹（默认工作簿所在文件夹）/ output folder")
+    s.add_argument("--as-of", type=_date)
+    s.add_argument("--no-pdf", action="store_true", help="不生成 PDF / skip the PDF")
+    s.set_defaults(func=cmd_card)
 
     s = sub.add_parser("import", help="导入历史档案 / import legacy archive spreadsheets")
     s.add_argument("book")

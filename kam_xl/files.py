@@ -73,6 +73,10 @@ def run_form(path, customer_id, out=None, pdf=True) -> list[Path]:
     return actions.form_book(FileStore(path), Path(path), customer_id, out, pdf)
 
 
+def run_card(path, customer, out=None, pdf=True, as_of=None):
+    return actions.card_book(FileStore(path), Path(path), customer, out, pdf, as_of)
+
+
 def run_import(path, sources, dry_run=False, report_path=None):
     store = FileStore(path)
     with Progress("导入") as bar:
@@ -98,4 +102,6 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
     first = next(c for c in customers if c.status == L.SIGNED)
     forms = run_form(book, first.id, out=str(folder), pdf=pdf)
     lines += ["[客户认定申请表 form]"] + [str(p) for p in forms]
+    cards = run_card(book, first.id, out=str(folder), pdf=pdf)
+    lines += ["[客户档案卡 card]"] + [str(p) for p in cards]
     return lines

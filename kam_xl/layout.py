@@ -268,6 +268,8 @@ GRADE_LOG = TableDef(
         C("依据", "reason", width=90),
         C("操作人", "operator", width=10),
         C("规则版本", "rules_version", width=14),
+        # the as-of date the change was graded at: reports count changes by it, never by the clock
+        C("基准日期", "as_of", DATE, width=11, added=True),
     ))
 
 ISSUES = TableDef(
@@ -502,12 +504,15 @@ class Button:
 
 
 BUTTONS = (
+    # two rows of three: the whole block fits a 1366×768 screen at 100%
     Button("重新分级", "KamRegrade", "regrade", "A8", "按分级规则表重新计算全部客户等级，变动写入调级记录"),
     Button("全面校验", "KamValidate", "validate", "C8", "检查大客户选择原则、拜访计划与审批、应收账款，结果写入校验结果"),
     Button("生成报表", "KamReport", "report", "E8",
            "生成管理报表（分级分布、账龄、催讨清单、拜访执行、绩效考核）和月度例会材料（上月总结、下月计划）"),
-    Button("导入历史档案", "KamImport", "import_archives", "G8", "选择旧的客户档案表格（xls/xlsx/csv），合并导入本工作簿"),
-    Button("打印认定申请表", "KamForm", "form", "I8", "输入客户编号，生成该客户的《客户认定申请表》（xlsx 和 PDF，一页 A4，含签字栏）"),
+    Button("导入历史档案", "KamImport", "import_archives", "A10", "选择旧的客户档案表格（xls/xlsx/csv），合并导入本工作簿"),
+    Button("打印认定申请表", "KamForm", "form", "C10", "输入客户编号或名称，生成该客户的《客户认定申请表》（xlsx 和 PDF，一页 A4，含签字栏）"),
+    Button("客户档案卡", "KamCard", "card", "E10",
+           "输入客户编号或名称，生成该客户的档案卡（资料、等级依据、拜访、应收、投诉、满意度；xlsx 和 PDF），拜访前打印"),
 )
 
 HOME_INSTRUCTIONS = (
@@ -523,9 +528,10 @@ HOME_INSTRUCTIONS = (
     "6b. “客户投诉”记录投诉与处理，“满意度调查”记录调查和电话回访评分（综合得分自动计算）；全面校验把最近一次综合得分写入客户的“满意度”。",
     "7. 不需要宏和 Python 的部分：全部表格、下拉框、格式、颜色，以及“建议等级”“未回款”“逾期天数”“账龄”等公式列"
     "（普通 Excel 公式，在 Excel、WPS、LibreOffice 中都会自动计算；修改分级规则表的上下限后立即生效）。",
-    "8. 需要宏和 Python 的部分：四个按钮，以及“分级规则”表右侧“分级试算”中的两个单元格函数（KAM_TIER、KAM_TIER_WHY）。",
+    "8. 需要宏和 Python 的部分：上面的六个按钮，以及“分级规则”表右侧“分级试算”中的两个单元格函数（KAM_TIER、KAM_TIER_WHY）。",
     "9. 从邮件或网上下载的工作簿，Excel 会阻止宏：关闭工作簿，右键文件 → 属性 → 勾选“解除锁定”→ 确定，"
-    "再打开并点击“启用内容”。按钮还需要在本机安装 Python 和本软件（pip install kam-xl），见说明书。",
+    "再打开并点击“启用内容”。按钮还需要在本机安装 Python 和本软件（由 IT 按说明书 README 的安装命令安装），"
+    "生成 PDF 还需要 LibreOffice。",
     "10. 修改了分级规则的“附加条件”后，“建议等级”列显示“规则已改，请重新分级”，点击“重新分级”即更新。",
     "11. 不打开 Excel 时，同样的操作可用命令行：kam-xl regrade / validate / report / import 工作簿.xlsm",
 )

@@ -202,10 +202,12 @@ def shared_formula_in_tier(book: Path) -> None:
 
     def edit(x: bytes) -> bytes:
         first = r1 + 1
-        x = set_cell(x, f"{t}{first}", f'<c r="{t}{first}" t="str"><f t="shared" ref="{t}{first}:{t}{r2}" si="0">'
+        # the next free shared-formula index, as Excel numbers them (the calculated columns use some)
+        si = max([int(v) for v in re.findall(rb'\bsi="(\d+)"', x)] + [-1]) + 1
+        x = set_cell(x, f"{t}{first}", f'<c r="{t}{first}" t="str"><f t="shared" ref="{t}{first}:{t}{r2}" si="{si}">'
                                          f'{s}{first}</f><v>C</v></c>')  # a stale value: regrade rewrites it
         for r in range(first + 1, r2 + 1):
-            x = set_cell(x, f"{t}{r}", f'<c r="{t}{r}" t="str"><f t="shared" si="0"/><v>A1</v></c>')
+            x = set_cell(x, f"{t}{r}", f'<c r="{t}{r}" t="str"><f t="shared" si="{si}"/><v>A1</v></c>')
         return x
     rewrite(book, {part: edit})
 

@@ -213,18 +213,21 @@ def grade_changes(data: BookData, period: Period) -> pd.DataFrame:
     cols = ["时间", "客户编号", "客户名称", "原等级", "新等级", "依据", "操作人", "规则版本"]
     if t is None:
         return pd.DataFrame(columns=cols)
-    rows = []
-    for r in t.records():
-        when = r.get("时间")
-        try:
-            d = to_date(when)
-        except ValueError:
-            d = None
-        # changes logged from the start of the period on (a regrade at the as-of date is
-        # logged at the time it ran, which may be after the as-of date)
-        if d is not None and d >= period.start:
-            rows.append({c: r.get(c) for c in cols})
+    rows = [{c: r.get(c) for c in cols} for r in t.records() if graded_on(r) in period]
     return pd.DataFrame(rows, columns=cols)
+
+
+def graded_on(log_row: dict):
+    """The date a logged change counts on: the as-of date it was graded at (基准日期), never
+    the clock; a log written before that column existed falls back to its 时间."""
+    for key in ("as_of", "time"):
+        h = L.GRADE_LOG.header(key)
+        if log_row.get(h) not in (None, ""):
+            try:
+                return to_date(log_row.get(h))
+            except ValueError:
+                return None
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -289,11 +292,7 @@ def monthly_summary(data: BookData, month: Period) -> pd.DataFrame:
             for p in split_names(x.handler) or ["（未填写）"]:
                 row(p)["解决投诉"] += 1
     for g in _grade_log_rows(data):
-        try:
-            d = to_date(g.get(L.GRADE_LOG.header("time")))
-        except ValueError:
-            d = None
-        if d in month:
+        if graded_on(g) in month:
             for p in serving.get(g.get(L.GRADE_LOG.header("customer_id")), ()):
                 row(p)["等级变动"] += 1
     out = pd.DataFrame(sorted(rows.values(), key=lambda r: r["人员"]), columns=cols)

@@ -54,6 +54,34 @@ def _cell_text(v) -> str:
     return s
 
 
+PAGE_PX = 1150  # what fits across a landscape A4 page at a readable scale (≈ 80% and up)
+
+
+def _print_setup(ws, width_px: int, widths: list[float]) -> None:
+    """Landscape A4, header rows on every page, no gridlines, a footer with the sheet and the
+    page: one page wide when that stays readable, else more pages with the first column
+    repeated (never shrunk to an unreadable font)."""
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    wide = max(1, -(-width_px // PAGE_PX))
+    ws.fit_to_pages(wide, 0)
+    if wide > 1:
+        ws.repeat_columns(0)
+    ws.repeat_rows(HEADER_ROW)
+    ws.hide_gridlines(1)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.set_footer("&L&A&R第 &P 页，共 &N 页")
+
+
+def _cols_for(px: int, widths: list[float]) -> int:
+    """The last column a drawing of this width reaches from column A."""
+    total, j = 0, 0
+    while total < px:
+        total += (widths[j] if j < len(widths) else 8.43) * 7 + 5
+        j += 1
+    return max(j - 1, 0)
+
+
 def write_report(path: Path, title: str, subtitle: str, sections: list[Section]) -> dict[str, dict]:
     """Write the workbook; returns per sheet the chart ranges (for tests and traceability)."""
     # text is text: an imported "=HYPERLINK(…)" must never become a live formula in the report
@@ -78,10 +106,12 @@ def write_report(path: Path, title: str, subtitle: str, sections: list[Section])
         ws.write(0, 0, sec.title, f_title)
         ws.write(1, 0, subtitle + (("；" + sec.note) if sec.note else ""), f_sub)
         ws.set_row(HEADER_ROW, 30)
+        widths = []
         for j, col in enumerate(df.columns):
             ws.write(HEADER_ROW, j, col, f_head)
-            width = max(10, min(60, max([len(str(col)) * 2] + [len(str(v)) * 1.6 for v in df[col].head(200)])))
+            width = max(8, min(40, max([len(str(col)) * 1.8] + [len(str(v)) * 1.6 for v in df[col].head(200)])))
             ws.set_column(j, j, width)
+            widths.append(width)
         for i, row in enumerate(df.itertuples(index=False)):
             for j, (col, v) in enumerate(zip(df.columns, row)):
                 r = HEADER_ROW + 1 + i
@@ -99,18 +129,18 @@ def write_report(path: Path, title: str, subtitle: str, sections: list[Section])
                 else:
                     ws.write_string(r, j, _cell_text(v), f_text)
         ws.freeze_panes(HEADER_ROW + 1, 0)
-        ws.set_landscape()
-        ws.set_paper(9)  # A4
-        ws.fit_to_pages(1, 0)
-        ws.repeat_rows(HEADER_ROW)
-        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-        ws.set_footer("&C第 &P 页，共 &N 页")
-        info = []
+        table_px = int(sum(w * 7 + 5 for w in widths))
         n = len(df) - (1 if any(c.skip_last_row for c in sec.charts) else 0)
-        chart_row = HEADER_ROW + len(df) + 3  # charts below the table, side by side
-        for k, ch in enumerate(sec.charts):
-            if n <= 0:
-                break
+        charts = [ch for ch in sec.charts if n > 0]
+        # each chart whole on a page of its own below the table, as wide as the page allows,
+        # tall enough for one readable label per category
+        chart_w = max(640, min(960, table_px))
+        _print_setup(ws, max(table_px, chart_w if charts else 0), widths)
+        info = []
+        chart_row = HEADER_ROW + len(df) + 2
+        breaks = []
+        for ch in charts:
+            breaks.append(chart_row)
             chart = wb.add_chart({"type": ch.kind, **({"subtype": "stacked"} if ch.stacked else {})})
             cat_j = list(df.columns).index(ch.categories_col)
             cats = [sec.sheet, HEADER_ROW + 1, cat_j, HEADER_ROW + n, cat_j]
@@ -126,13 +156,20 @@ def write_report(path: Path, title: str, subtitle: str, sections: list[Section])
                              "values": f"{xl_rowcol_to_cell(HEADER_ROW + 1, vj)}:{xl_rowcol_to_cell(HEADER_ROW + n, vj)}"})
             chart.set_title({"name": ch.title, "name_font": {"name": "微软雅黑", "size": 12}})
             chart.set_legend({"position": "bottom", "font": {"name": "微软雅黑"}})
-            if ch.kind == "bar":
-                chart.set_y_axis({"num_font": {"name": "微软雅黑"}})
+            label_font = {"name": "微软雅黑", "size": 9}
+            if ch.kind == "bar":  # categories down the side: every name shown
+                chart.set_y_axis({"num_font": label_font, "interval_unit": 1, "reverse": True})
+                chart.set_x_axis({"num_format": "#,##0", "num_font": label_font})
             elif ch.kind != "pie":
-                chart.set_x_axis({"num_font": {"name": "微软雅黑"}})
-                chart.set_y_axis({"num_format": "#,##0"})
-            chart.set_size({"width": 520, "height": 300})
-            ws.insert_chart(chart_row, 0, chart, {"x_offset": 10 + k * 540, "y_offset": 5})
+                chart.set_x_axis({"num_font": label_font, "interval_unit": 1})
+                chart.set_y_axis({"num_format": "#,##0", "num_font": label_font})
+            height = 340 if ch.kind != "bar" else max(300, min(620, 26 * n + 110))
+            chart.set_size({"width": chart_w, "height": height})
+            ws.insert_chart(chart_row, 0, chart, {"x_offset": 5, "y_offset": 5, "object_position": 1})
+            chart_row += int(height / 20) + 3
+        if breaks:
+            ws.set_h_pagebreaks(breaks)
+        ws.print_area(0, 0, max(chart_row, HEADER_ROW + len(df) + 1), max(len(df.columns) - 1, _cols_for(chart_w, widths)))
         charts_info[sec.sheet] = {"charts": info}
     wb.close()
     return charts_info

@@ -22,6 +22,7 @@ from ..errors import BadArgument
 from ..importing.readers import expand_sources
 from ..importing.service import ImportResult, merge_sources, parse_sources
 from ..reports.builders import meeting_month
+from ..reports.card import build_card, write_card
 from ..reports.forms import write_form
 from ..reports.pdf import soffice, to_pdf
 from ..reports.service import build_report
@@ -170,6 +171,28 @@ def form_book(store: TableStore, book_path: Path, customer_id: str, out: str | N
     folder.mkdir(parents=True, exist_ok=True)
     path = write_output(folder / f"客户认定申请表_{customer.id}.xlsx", lambda tmp: write_form(tmp, customer, app),
                         book=Path(book_path))
+    return with_pdf(path, pdf)
+
+
+# -- 客户档案卡 -----------------------------------------------------------------------
+CARD_NEEDS = Needs({C.name: Read(rows=True), V.name: EVERYTHING, R.name: EVERYTHING, L.TIER_RULES.name: EVERYTHING,
+                    L.GRADE_LOG.name: EVERYTHING, **PROCEDURES})
+
+
+def card_book(store: TableStore, book_path: Path, customer: str, out: str | None = None,
+              pdf: bool = True, as_of: dt.date | None = None) -> "ReportFiles":
+    """The printable 客户档案卡 of one customer, by id or name (xlsx, and PDF with LibreOffice)."""
+    with store:
+        data = store.load(CARD_NEEDS, as_of)
+        refuse_unusable_rules(data, _where(store), as_of is not None)  # the card shows the tier and why
+    found, why = find_customer(data.customers, customer)
+    if found is None:
+        raise BadArgument(None, f"{why}（工作簿“{book_path}”）", f"no customer '{customer}' in '{book_path}'")
+    card = build_card(data, found)
+    folder = Path(out) if out else Path(book_path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    path = write_output(folder / f"客户档案卡_{found.id or found.name}.xlsx",
+                        lambda tmp: write_card(tmp, card, data.as_of), book=Path(book_path))
     return with_pdf(path, pdf)
 
 

@@ -124,7 +124,7 @@ def regrade(data: BookData, operator: str, now: dt.datetime | None = None) -> Re
                                      result.tier, why))
         log_rows.append(L.GRADE_LOG.row(
             time=now, customer_id=c.id, customer_name=c.name, old_tier=c.tier or "（空）",
-            new_tier=result.tier, reason=why, operator=operator, rules_version=res.version))
+            new_tier=result.tier, reason=why, operator=operator, rules_version=res.version, as_of=data.as_of))
     last_visits = data.last_visits()
     for cid, tier in visiting:
         due = next_visit_due(tier, last_visits.get(cid), data.settings, data.as_of)

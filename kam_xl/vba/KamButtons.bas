@@ -24,3 +24,7 @@ End Sub
 Sub KamForm()
     RunPython "import kam_xl.xl.macros as m; m.form()"
 End Sub
+
+Sub KamCard()
+    RunPython "import kam_xl.xl.macros as m; m.card()"
+End Sub

@@ -128,9 +128,13 @@ def _validation(ws, t: L.TableDef, first_data_row: int):
                 "error_message": f"“{col.header}”应为数字" + (
                     "，以小数或百分比录入(如 12.5%)" if col.kind == L.PERCENT else
                     f"，范围 {lo:g}–{hi:g}" if col.hi is not None else "，不能为负数")})
-        elif col.kind == L.INT:
-            ws.data_validation(*rng, {"validate": "integer", "criteria": ">=", "value": 0,
-                                      "error_message": f"“{col.header}”应为整数"})
+        elif col.kind == L.INT:  # the column's own range: a 1–5 score refuses 0 and 7
+            lo = int(col.lo) if col.lo is not None else 0
+            hi = int(col.hi) if col.hi is not None else 2_000_000_000
+            ws.data_validation(*rng, {"validate": "integer", "criteria": "between", "minimum": lo, "maximum": hi,
+                                      "error_title": "请输入整数",
+                                      "error_message": f"“{col.header}”应为 {lo}–{hi} 的整数" if col.hi is not None
+                                      else f"“{col.header}”应为不小于 {lo} 的整数"})
         elif col.kind == L.DATE:
             ws.data_validation(*rng, {
                 "validate": "date", "criteria": "between",
@@ -201,6 +205,27 @@ def _conditional_formats(ws, fmts: _Formats, t: L.TableDef, first_data_row: int)
             "format": fmts.due_soon})
 
 
+PAGE_CHARS = 150  # column width (characters) a landscape A4 page holds at a readable scale
+
+
+def _print_setup(ws, t: L.TableDef, width: float, key_columns: int) -> None:
+    """Every sheet prints as people print it (PRODUCT.md §2): A4, landscape where the table is
+    wide, the header row on every page, no gridlines, a footer with sheet name and page; a
+    table too wide for one readable page spreads over pages across, its id and name columns
+    repeated on each."""
+    ws.set_paper(9)
+    if width > 100:
+        ws.set_landscape()
+    wide = max(1, -(-int(width) // PAGE_CHARS))
+    ws.fit_to_pages(wide, 0)
+    ws.repeat_rows(t.first_row - 1)
+    if wide > 1 and key_columns:
+        ws.repeat_columns(t.first_col, t.first_col + key_columns - 1)
+    ws.hide_gridlines(1)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.set_footer("&L&A&R第 &P 页，共 &N 页")
+
+
 def _home(wb, ws, fmts: _Formats, asof_formula: str, asof_value: dt.date):
     ws.set_column(0, 0, 16)
     ws.set_column(1, 9, 14)
@@ -213,7 +238,7 @@ def _home(wb, ws, fmts: _Formats, asof_formula: str, asof_value: dt.date):
     for b in L.BUTTONS:
         ws.insert_button(b.cell, {"macro": b.macro, "caption": b.caption, "width": 128, "height": 36,
                                   "description": b.help})
-    row = 11
+    row = 12
     for b in L.BUTTONS:
         ws.write(row, 0, b.caption, fmts.label)
         ws.write(row, 1, b.help, fmts.note)
@@ -283,6 +308,13 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
         ws.freeze_panes(t.first_row, 2 if t in L.DATA_TABLES + L.PROCEDURE_TABLES else 0)
         if t in L.DATA_TABLES + L.PROCEDURE_TABLES:
             _conditional_formats(ws, fmts, t, first + 1)
+        _print_setup(ws, t, sum(c.width for c in t.columns), 2 if t in L.DATA_TABLES + L.PROCEDURE_TABLES else 0)
+    _print_setup(rules_ws, L.TIER_RULES, sum(c.width for c in L.TIER_RULES.columns) + 40, 0)
+    home = sheets[L.SHEET_HOME]
+    home.set_paper(9)
+    home.set_portrait()
+    home.fit_to_pages(1, 1)
+    home.set_footer("&L&A&R第 &P 页，共 &N 页")
 
     conf = sheets[L.SHEET_XLWINGS_CONF]
     for i, (k, v) in enumerate(L.XLWINGS_CONF):
@@ -290,6 +322,7 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
         conf.write_string(i, 1, v)
     conf.set_column(0, 0, 18)
     conf.set_column(1, 1, 30)
+    conf.hide()  # xlwings reads it hidden too; a user has nothing to do there
     wb.set_properties({"title": L.APP_TITLE, "comments": "kam_xl master workbook"})
     wb.close()
     _finish(path, shared)

@@ -100,6 +100,21 @@ def form(book=None, customer_id: str | None = None):
     return _run(act, book)
 
 
+def card(book=None, customer: str | None = None):
+    """客户档案卡 of the customer whose id or name the user types (Excel's InputBox)."""
+    def act(b):
+        who = customer
+        if who is None:
+            who = b.app.api.InputBox("请输入客户编号或客户名称", "客户档案卡", "", Type=2)
+        if not who or who is False:
+            return "未输入客户，未生成。"
+        folder = Path(b.fullname).parent
+        outs = services.card_book(XlBook(b), Path(b.fullname), str(who), out=str(folder))
+        return "客户档案卡已生成：\n" + "\n".join(str(p) for p in outs) + "".join(
+            "\n" + str(n) for n in getattr(outs, "notices", ()))
+    return _run(act, book)
+
+
 def _ask_files(book) -> list[str]:
     """Excel's own multi-select file dialog (Windows COM)."""
     picked = book.app.api.GetOpenFilename(

@@ -336,3 +336,27 @@ def test_a_notice_names_its_rows_once(book_factory, capsys):
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if "直接录入" in x)
     assert line.count("第") == 1, line
+
+
+# -- the customer card (PRODUCT.md §6) ------------------------------------------------
+def test_the_customer_card_holds_what_a_specialist_prints_before_a_visit(demo_book, tmp_path, capsys):
+    from kam_xl.workbook.store import FileStore
+    from kam_xl.workbook.loader import Needs, EVERYTHING
+    custs = FileStore(demo_book).load(Needs({L.CUSTOMERS.name: EVERYTHING})).customers
+    c = next(x for x in custs if x.status == L.SIGNED)
+    out = tmp_path / "卡"
+    assert main(["card", str(demo_book), c.name, "--out", str(out), "--no-pdf"]) == 0
+    card = out / f"客户档案卡_{c.id}.xlsx"
+    wb = openpyxl.load_workbook(card)
+    ws = wb.active
+    text = "\n".join(str(v) for row in ws.iter_rows(values_only=True) for v in row if v is not None)
+    for part in ("客户档案卡", c.name, "等级与依据", "命中第", "最近拜访", "跟进事项", "应收账款", "催讨级别", "客户投诉",
+                 "满意度调查", "等级变动", "推算信誉"):
+        assert part in text, part
+    assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == "portrait"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 2
+    # the same card by id, in lower case; an unknown customer is refused by name
+    assert main(["card", str(demo_book), c.id.lower(), "--out", str(out), "--no-pdf"]) == 0
+    capsys.readouterr()
+    assert main(["card", str(demo_book), "没有这个客户", "--out", str(out), "--no-pdf"]) == 2
+    assert "没有编号或名称为“没有这个客户”的客户" in capsys.readouterr().err

@@ -147,3 +147,37 @@ def test_no_conditional_format_points_at_another_sheet(blank):
                 for block in re.findall(r"<conditionalFormatting\b.*?</conditionalFormatting>", xml, re.S):
                     for f in re.findall(r"<formula>(.*?)</formula>", block, re.S):
                         assert "!" not in f, (name, f)
+
+
+def test_every_sheet_prints_as_people_print_it(blank):
+    """A4, the header row on every page, a footer with sheet and page; the wide customer table
+    spreads over readable pages with its id and name repeated, not 289 pages four columns wide."""
+    wb = openpyxl.load_workbook(blank)
+    for ws in wb.worksheets:
+        if ws.sheet_state != "visible":
+            continue
+        assert ws.page_setup.paperSize == 9, ws.title
+        assert "&P" in (ws.oddFooter.right.text or ""), ws.title
+        if ws.title != L.SHEET_HOME:
+            assert ws.print_title_rows, ws.title
+    cust = wb[L.SHEET_CUSTOMERS]
+    assert cust.page_setup.orientation == "landscape"
+    assert cust.sheet_properties.pageSetUpPr.fitToPage and cust.page_setup.fitToWidth >= 2
+    assert cust.print_title_cols == "$A:$B"
+    assert wb[L.SHEET_XLWINGS_CONF].sheet_state == "hidden"
+
+
+def test_the_home_sheet_says_what_is_there(blank):
+    wb = openpyxl.load_workbook(blank)
+    text = " ".join(str(c.value) for row in wb[L.SHEET_HOME].iter_rows() for c in row if c.value)
+    assert "六个按钮" in text and "pip install" not in text and "四个" not in text
+    # the buttons stand in two rows of three within columns A–F (a 1366-wide screen shows them all)
+    assert all(b.cell[0] in "ACE" for b in L.BUTTONS) and len(L.BUTTONS) == 6
+
+
+def test_survey_scores_take_1_to_5_only(blank):
+    wb = openpyxl.load_workbook(blank)
+    ws = wb[L.SURVEYS.sheet]
+    col = openpyxl.utils.get_column_letter(L.SURVEYS.headers.index("产品质量") + 1)
+    dv = next(d for d in ws.data_validations.dataValidation if str(d.sqref).startswith(f"{col}2"))
+    assert (dv.type, dv.operator or "between", dv.formula1, dv.formula2) == ("whole", "between", "1", "5")  # between is the default

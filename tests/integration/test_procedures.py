@@ -201,7 +201,7 @@ def test_the_meeting_pack_reproduces_from_the_book(demo_book, tmp_path):
     for r in recv:
         if r["回款日期"] and oct_[0] <= r["回款日期"] <= oct_[1] and (r["已回款"] or 0) > 0:
             paid[r["催收人"] or "（未填写）"] = paid.get(r["催收人"] or "（未填写）", 0) + min(r["已回款"], r["金额"])
-    assert {p: round(s[p]["回款金额"], 2) for p in paid} == {p: round(v, 2) for p, v in paid.items()}
+    assert {p: round(s[p]["回款金额(万元)"] * 10000, 2) for p in paid} == {p: round(v, 2) for p, v in paid.items()}
     items = frame(plan)
     assert {r["事项"] for r in items} >= {"应拜访", "应收到期", "未结投诉"}
     open_complaints = [c for c in table_records(demo_book, CO.sheet, CO.name) if c["状态"] in L.COMPLAINT_OPEN]

@@ -60,8 +60,8 @@ def test_tier_distribution_equals_an_independent_count(report):
         vol[t] += c["年用量(元)"] or 0
     rows = section(outs[0], "等级分布")
     assert {r["等级"]: r["客户数"] for r in rows} == dict(count)
-    for r in rows:
-        assert r["年用量合计"] == pytest.approx(vol[r["等级"]])
+    for r in rows:  # a manager's overview: in 万元
+        assert r["年用量合计(万元)"] * 10000 == pytest.approx(vol[r["等级"]])
 
 
 def test_aging_by_bucket_and_tier_equals_an_independent_sum(report):
@@ -82,12 +82,12 @@ def test_aging_by_bucket_and_tier_equals_an_independent_sum(report):
     rows = section(outs[0], "账龄分析")
     total = 0.0
     for r in rows:
-        if r["等级"] == "合计":
-            assert r["合计"] == pytest.approx(sum(expected.values()))
+        if r["等级"] == "合计":  # in 万元
+            assert r["合计"] * 10000 == pytest.approx(sum(expected.values()))
             continue
         for b in L.AGING_BUCKETS[:-1]:
-            assert r[b] == pytest.approx(expected[(r["等级"], b)]), (r["等级"], b)
-            total += r[b]
+            assert r[b] * 10000 == pytest.approx(expected[(r["等级"], b)]), (r["等级"], b)
+            total += r[b] * 10000
     assert total == pytest.approx(sum(expected.values()))
 
 
