@@ -19,9 +19,10 @@ def sheet_values(path: Path, sheet: str, data_only: bool = False) -> list[list[A
     return [[c.value for c in row] for row in wb[sheet].iter_rows()]
 
 
-def table_records(path: Path, sheet: str, table: str) -> list[dict[str, Any]]:
-    """Rows of an Excel table read with openpyxl (independent of the product's reader)."""
-    wb = openpyxl.load_workbook(path)
+def table_records(path: Path, sheet: str, table: str, data_only: bool = False) -> list[dict[str, Any]]:
+    """Rows of an Excel table read with openpyxl (independent of the product's reader);
+    data_only: formula cells by their cached values."""
+    wb = openpyxl.load_workbook(path, data_only=data_only)
     ws = wb[sheet]
     ref = ws.tables[table].ref
     rows = [[c.value for c in r] for r in ws[ref]]

@@ -12,7 +12,7 @@ from ..domain.procedures import satisfaction_updates
 from ..domain.receivables import Dunning
 from ..domain.selection import Checker, Inputs
 from ..workbook.loader import BookData
-from ..workbook.tables import Changes
+from ..workbook.tables import Changes, Formula
 from .credit import write_derived_credit
 
 R = L.RECEIVABLES
@@ -70,6 +70,28 @@ def _checker(data: BookData) -> Checker:
         certifications=data.certifications, complaints=data.complaints, surveys=data.surveys))
 
 
+def linked(row: dict, data: BookData) -> dict:
+    """A finding's 行号 as a link that jumps to the cell it names (PRODUCT.md §2): a
+    HYPERLINK formula whose value is the row number, so the highlight and a filter on
+    行号 work as before."""
+    header, n = L.ISSUES.header("row"), row.get(L.ISSUES.header("row"))
+    sheet, column = row.get(L.ISSUES.header("sheet")), row.get(L.ISSUES.header("column"))
+    if not isinstance(n, int) or not sheet:
+        return row
+    letter = next((_letter(t.first_col + t.all_headers.index(column)) for t in data.tables.values()
+                   if t.sheet == sheet and column in (t.all_headers or ())), "")
+    target = f"'{sheet.replace(chr(39), chr(39) * 2)}'!{letter or 'A'}{n}"
+    return {**row, header: Formula(f'HYPERLINK("#{target}",{n})', n)}
+
+
+def _letter(col: int) -> str:
+    s, n = "", col + 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
 def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport:
     now = now or dt.datetime.now().replace(microsecond=0)
     checker = _checker(data)
@@ -77,7 +99,7 @@ def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport
     for n in data.notices:  # rows typed under a table, taken in or left outside it
         report.add(n.code, n.sheet, n.row, n.column, n.message)
     out = ValidationReport(data.as_of, report, checker.dunning)
-    out.changes.replace(L.ISSUES.name, [f.as_row() for f in out.findings])
+    out.changes.replace(L.ISSUES.name, [linked(f.as_row(), data) for f in out.findings])
     rt = data.tables.get(R.name)
     if rt is not None and rt.has(R.header("dunning_level")):
         header = R.header("dunning_level")

@@ -36,6 +36,8 @@ LOOK_BELOW = 200  # rows under a table looked at for rows typed outside it
 
 
 def _value(v: Any) -> Any:
+    if isinstance(v, Formula):  # Excel takes a formula written as text starting with "="
+        return "=" + v.text
     if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
         return dt.datetime(v.year, v.month, v.day)
     return v

@@ -93,8 +93,12 @@ def test_each_rule_is_found_where_it_is(book_factory, rule, data, sheet, row, co
                "CUST-CERT-NOT-APPROVED"} | ({"CUST-NAME-MISSING"} if rule == "CUST-ID-MISSING" else set()) \
         | ({"CUST-CREDIT-BAD"} if rule.startswith("RECV-") else set())  # a bad invoice makes the derived credit 差
     assert other <= allowed, other
-    issues = table_records(book, L.SHEET_ISSUES, "Issues")
+    issues = table_records(book, L.SHEET_ISSUES, "Issues", data_only=True)
     assert any(r["规则"] == rule and r["行号"] == row and r["列"] == column and r["说明"] for r in issues)
+    # the 行号 is a link to the very cell
+    links = [r["行号"] for r in table_records(book, L.SHEET_ISSUES, "Issues") if r["规则"] == rule]
+    assert any(str(x).startswith(f'=HYPERLINK("#\'{sheet}\'!') and str(x).endswith(f"{row}\",{row})")
+               for x in links), links
 
 
 def test_dunning_fills_levels_and_lists_each_customer_once(book_factory):

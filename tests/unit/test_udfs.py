@@ -48,3 +48,27 @@ def test_kam_credit_from_a_receivables_range_with_headers():
             ["F2", "KH2", D(2026, 3, 1), 100, D(2026, 4, 1), 0, None]]
     assert udfs.KAM_CREDIT([["KH1"], ["KH2"], ["KH3"]], grid, D(2026, 10, 31)) == [["好"], ["差"], ["无数据"]]
     assert udfs.KAM_CREDIT("KH1", [["x"]]) == "应收区域需含表头"
+
+
+def test_every_cell_function_and_argument_has_a_chinese_description():
+    """xlwings registers the docstring and each @xw.arg(doc=…) for Excel's function dialog
+    (插入函数); checked on the source, since xlwings' decorators only attach them on Windows."""
+    import ast
+    import inspect
+    import re
+    from kam_xl.xl import udfs
+    tree = ast.parse(inspect.getsource(udfs))
+    funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("KAM_")]
+    assert len(funcs) >= 6
+    for f in funcs:
+        decorators = {}
+        for d in f.decorator_list:
+            if isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "arg":
+                kw = {k.arg: getattr(k.value, "value", None) for k in d.keywords}
+                decorators[d.args[0].value] = kw
+        doc = ast.get_docstring(f)
+        assert doc and re.search(r"[\u4e00-\u9fff]", doc), f.name
+        for a in f.args.args:
+            if a.arg == "caller":
+                continue
+            assert re.search(r"[\u4e00-\u9fff]", decorators.get(a.arg, {}).get("doc") or ""), (f.name, a.arg)

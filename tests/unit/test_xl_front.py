@@ -380,7 +380,9 @@ def test_form_and_report_buttons(live, tmp_path, monkeypatch):
     live.fullname = str(tmp_path / "book.xlsm")
     text = macros.form(book=live, customer_id="KH000001")
     assert text.startswith("客户认定申请表已生成") and (tmp_path / "客户认定申请表_KH000001.xlsx").exists()
-    assert "没有客户编号" in macros.form(book=live, customer_id="KH999999")
+    assert "没有编号或名称为“KH999999”的客户" in macros.form(book=live, customer_id="KH999999")
+    text = macros.card(book=live, customer="kh000001")  # the card button: by id in any case, or by name
+    assert text.startswith("客户档案卡已生成") and (tmp_path / "客户档案卡_KH000001.xlsx").exists()
     text = macros.report(book=live)
     assert "月度例会" in text
     rep = openpyxl.load_workbook(next(tmp_path.glob("大客户管理报表_*.xlsx")))
