@@ -416,8 +416,9 @@ def _visits(rng: random.Random, customers, n: int, as_of: dt.date) -> list[dict[
 def _receivables(rng: random.Random, customers, n: int, as_of: dt.date) -> list[dict[str, Any]]:
     out = []
     big = [c for c in customers if c["年用量(元)"] >= 20000]
-    # late payers follow the customer's entered credit so derived credit is plausible
-    lateness = {"好": (0.95, 10), "较好": (0.8, 40), "一般": (0.6, 75), "差": (0.35, 160)}
+    # late payers follow the customer's entered credit, so the credit regrade derives from the
+    # receivables mostly agrees with it (好: within 20 days, 较好: 55, 一般: 85, 差: up to 200)
+    lateness = {"好": (0.97, 20), "较好": (0.92, 45), "一般": (0.85, 70), "差": (0.35, 200)}
     for i in range(n):
         c = rng.choice(big)
         invoice = as_of - dt.timedelta(days=rng.randint(0, 420))
@@ -434,14 +435,16 @@ def _receivables(rng: random.Random, customers, n: int, as_of: dt.date) -> list[
         elif rng.random() < p_on_time:
             row["已回款"], row["回款日期"] = float(amount), due - dt.timedelta(days=rng.randint(0, 10))
         else:
-            late = rng.randint(1, max_late * 3)
+            late = rng.randint(1, max_late)
             paid_on = due + dt.timedelta(days=late)
-            if paid_on <= as_of and rng.random() < 0.5:
+            if paid_on <= as_of:  # paid late
                 row["已回款"], row["回款日期"] = float(amount), paid_on
-            else:
+            else:  # still open at the as-of date, overdue by less than the customer's usual lateness
                 part = rng.choice([0.0, 0.0, 0.3, 0.5])
                 row["已回款"] = round(amount * part, 2)
                 row["回款日期"] = due + dt.timedelta(days=rng.randint(0, 20)) if part else None
+                if row["回款日期"] and row["回款日期"] > as_of:
+                    row["回款日期"] = as_of
                 row["最近催讨日期"] = as_of - dt.timedelta(days=rng.randint(1, 30)) if rng.random() < 0.5 else None
         out.append(row)
     out.sort(key=lambda r: r["开票日期"])

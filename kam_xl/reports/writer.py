@@ -45,6 +45,15 @@ HEADER_ROW = 3  # 0-based row of the table header (title, subtitle, blank above)
 EXCEL_CELL_MAX = 32767
 
 
+def _shown(v) -> str:
+    """About what a cell shows (for its column width): numbers as formatted, not as repr."""
+    if isinstance(v, float) and not pd.isna(v):
+        return f"{v:,.2f}"
+    if isinstance(v, (dt.date, pd.Timestamp)):
+        return "2026-10-31 00:00"[: 10 if isinstance(v, dt.date) and not isinstance(v, dt.datetime) else 16]
+    return str(v)
+
+
 def _cell_text(v) -> str:
     """A cell's text, cut visibly (never silently) at Excel's limit of 32,767 characters."""
     s = str(v)
@@ -109,7 +118,7 @@ def write_report(path: Path, title: str, subtitle: str, sections: list[Section])
         widths = []
         for j, col in enumerate(df.columns):
             ws.write(HEADER_ROW, j, col, f_head)
-            width = max(8, min(40, max([len(str(col)) * 1.8] + [len(str(v)) * 1.6 for v in df[col].head(200)])))
+            width = max(8, min(40, max([len(str(col)) * 1.8] + [len(_shown(v)) * 1.6 for v in df[col].head(200)])))
             ws.set_column(j, j, width)
             widths.append(width)
         for i, row in enumerate(df.itertuples(index=False)):
