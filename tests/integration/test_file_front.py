@@ -97,7 +97,8 @@ def test_user_added_columns_and_cells_survive_writes(book_factory):
     store.write(ch)
     wb = openpyxl.load_workbook(book)
     ws = wb[L.SHEET_CUSTOMERS]
-    assert ws["AB2"].value == "重点维护" and ws["AB3"].value == "一般" and ws["AE10"].value == "手工备注"
+    col = openpyxl.utils.get_column_letter(len(L.CUSTOMERS.headers) + 1)  # right of the layout's columns
+    assert ws[f"{col}2"].value == "重点维护" and ws[f"{col}3"].value == "一般" and ws["AE10"].value == "手工备注"
 
 
 def test_written_book_reads_back_with_calamine_and_openpyxl(book_factory):
