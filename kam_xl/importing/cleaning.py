@@ -22,12 +22,34 @@ def _finite(x: float) -> float:
     return x
 
 
-_UNITS = (("亿元", 1e8), ("亿", 1e8), ("万元", 1e4), ("万", 1e4), ("千元", 1e3), ("元", 1.0))
+_UNITS = (("亿元", 1e8), ("亿", 1e8), ("万元", 1e4), ("万", 1e4), ("千元", 1e3), ("RMB'000", 1e3), ("'000", 1e3),
+          ("千", 1e3), ("元", 1.0))
+
+
+_T2S = None
+
+
+def simplified(text: str) -> str:
+    """Traditional Chinese as Simplified (客戶名稱 → 客户名称, 較好 → 较好), with OpenCC —
+    a Hong Kong or Taiwan branch's headers and values read like the mainland's."""
+    global _T2S
+    if _T2S is None:
+        import opencc
+        _T2S = opencc.OpenCC("t2s")
+    return _T2S.convert(text) if text and not text.isascii() else text
+
+
+class DestroyedValue(ValueError):
+    """A value a spreadsheet has already destroyed (a long code turned into 2.43E+19):
+    refused, and never used to match or merge."""
+
+
+_SCIENTIFIC = re.compile(r"[+-]?\d+(\.\d+)?[eE][+-]?\d+")
 
 
 def unit_of(header: str) -> float:
-    """The multiplier a header's unit states: 年用量（万元） → 10000."""
-    h = nfkc(header)
+    """The multiplier a header's unit states: 年用量（万元） → 10000, 年用量(萬元) too."""
+    h = simplified(nfkc(header))
     m = re.search(r"[(\[]\s*([^)\]]*)\s*[)\]]|单位[:：]?\s*(\S+)$", h)
     text = (m[1] or m[2]) if m else ""
     for unit, mult in _UNITS:
@@ -44,7 +66,7 @@ def parse_amount(v: Any, multiplier: float = 1.0) -> float | None:
         raise ValueError("金额无效")
     if isinstance(v, (int, float)):
         return round(_finite(float(v)) * multiplier, 2)
-    s = nfkc(v).replace(",", "").replace("，", "").replace(" ", "").replace("¥", "").replace("￥", "")
+    s = simplified(nfkc(v)).replace(",", "").replace("，", "").replace(" ", "").replace("¥", "").replace("￥", "")
     s = s.replace("RMB", "").replace("人民币", "")
     neg = s.startswith("-") or (s.startswith("(") and s.endswith(")"))
     s = s.strip("-()")
@@ -107,8 +129,16 @@ def parse_company(v: Any) -> str | None:
 
 
 def parse_id(v: Any) -> str | None:
-    """Ids as text: 12.0 → "12", full-width → half-width, spaces removed."""
+    """Ids as text: 12.0 → "12", full-width → half-width, spaces removed.  A code Excel has
+    already mangled — shown in scientific notation (2.4322E+19) or stored as a number past
+    15 digits or with decimals — is refused: its digits are gone (DestroyedValue)."""
+    if isinstance(v, float) and math.isfinite(v) and (abs(v) >= 1e15 or not v.is_integer()):
+        raise DestroyedValue(f"编号“{v:.6g}”已被 Excel 存成数字（超过 15 位或带小数），原编号已丢失")
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 15:
+        raise DestroyedValue(f"编号“{v}”超过 15 位，Excel 已丢掉末几位，原编号已丢失")
     t = parse_text(v)
+    if t and _SCIENTIFIC.fullmatch(t.replace(" ", "")):
+        raise DestroyedValue(f"编号“{t}”已被 Excel 改成科学计数法，原编号已丢失")
     return t.replace(" ", "").upper() if t else None
 
 
@@ -162,7 +192,7 @@ def parse_enum(v: Any, mapping: dict[str, str], choices: tuple[str, ...]) -> str
     上门拜访 → 实地拜访, 电话 → 电话回访).  Anything else raises: the caller reports it."""
     if is_blank(v):
         return None
-    s = nfkc(v).replace(" ", "")
+    s = simplified(nfkc(v).replace(" ", ""))
     if s in choices:
         return s
     for key in (s, s.upper()):

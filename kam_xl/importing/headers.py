@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import layout as L
-from .cleaning import nfkc, unit_of
+from .cleaning import nfkc, simplified, unit_of
 from .readers import SheetGrid
 
 SYNONYMS_FILE = Path(__file__).with_name("synonyms.json")
@@ -27,12 +27,12 @@ def norm_header(text: Any) -> str:
     """Compare headers without width, spaces, brackets or a unit in brackets."""
     if text is None:
         return ""
-    s = _UNIT.sub("", nfkc(text))  # (元) (万元) (%) …
+    s = _UNIT.sub("", simplified(nfkc(text)))  # (元) (万元) (%) …; 客戶名稱 as 客户名称
     return _NOISE.sub("", s).lower()
 
 
 _UNIT = re.compile(r"[(\[（【][^)\]）】]*[)\]）】]")
-_NOISE = re.compile(r"[\s:：*＊]+")
+_NOISE = re.compile(r"[\s:：*＊._'’\-#/]+")  # Cust. No. · Account-Name · Invoice #
 
 
 @functools.lru_cache(maxsize=4)

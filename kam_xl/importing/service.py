@@ -125,10 +125,15 @@ class SourceRow:
 _YEAR = re.compile(r"(?<!\d)(19[89]\d|20\d{2})(?!\d)")
 
 
-def _source_date(path: Path, title: str, dates: list[dt.date]) -> tuple[dt.date, str]:
-    years = [int(y) for y in _YEAR.findall(path.stem + " " + title)]
-    if years:
-        return dt.date(max(years), 12, 31), f"年份 {max(years)}（文件名/标题）"
+def _source_date(path: Path, title: str, dates: list[dt.date], sheet: str = "") -> tuple[dt.date, str]:
+    """How recent a source sheet is (the newest source wins a disagreement): a year in the
+    sheet's own name, else in its title, else in the file name — a workbook with one sheet
+    per year is several sources, each dated by its sheet; then the records' latest date,
+    then the file's time."""
+    for where, text in (("工作表名", sheet), ("标题", title), ("文件名", path.stem)):
+        years = [int(y) for y in _YEAR.findall(text or "")]
+        if years:
+            return dt.date(max(years), 12, 31), f"年份 {max(years)}（{where}）"
     if dates:
         return max(dates), "记录中最晚的日期"
     return dt.datetime.fromtimestamp(path.stat().st_mtime).date(), "文件修改时间"
@@ -159,6 +164,11 @@ def parse_grid(grid: SheetGrid, hm: HeaderMap, order: int, result: ImportResult,
     classified = sheets.classify(grid, hm, rows)
     data = []
     for x in classified:
+        if x.kind == sheets.NO_IDENTITY:  # data the user must fix: rejected (exit 1), not passed over
+            result.outcomes.append(Outcome(file, sheet, x.row, REJECTED, label, None,
+                                           x.reason + "：请在源文件中补上客户名称或编号后重新导入"
+                                           + "".join(f"；{n}" for n in x.notes)))
+            continue
         if x.kind != sheets.DATA:
             result.outcomes.append(Outcome(file, sheet, x.row, SKIPPED, label, None,
                                            x.kind + (f"：{x.reason}" if x.reason else "")))
@@ -169,7 +179,7 @@ def parse_grid(grid: SheetGrid, hm: HeaderMap, order: int, result: ImportResult,
     if not data:
         result.outcomes.append(Outcome(file, sheet, None, SKIPPED, label, None, "表头之后没有数据行"))
     dates = [v for x in data for v in x.values.values() if isinstance(v, dt.date)]
-    date, basis = _source_date(grid.file, title_text(grid, hm), dates)
+    date, basis = _source_date(grid.file, title_text(grid, hm), dates, grid.sheet if grid.named else "")
     info = SourceInfo(file, sheet, hm.table, date, basis,
                       {hm.source_headers[c]: t for c, t in hm.columns.items()}, hm.ignored)
     result.sources.append(info)

@@ -36,6 +36,7 @@ TERM = "账期(天)"        # receivables: a payment term, for 到期日 = 开�
 DATA = "数据行"
 BLANK, TITLE, REPEATED_HEADER, TOTAL = "空行", "标题/说明行", "重复表头", "合计行"
 FOOTER, EXAMPLE, NOT_DATA = "表尾", "示例行", "非数据行"
+NO_IDENTITY = "缺少身份"  # a row with data but no usable name or code: rejected (exit 1), never skipped
 INSTRUCTION_SHEET, HIDDEN_SHEET = "说明/示例工作表", "隐藏工作表"
 
 SCAN_ROWS = 40   # how far down a header is looked for
@@ -46,6 +47,7 @@ _INSTRUCTION_TEXT = re.compile(r"^(填表|填写|使用|导入)?说明|^示例|^
 _TOTAL_TEXT = re.compile(r"^(合计|小计|总计|累计|共计|总合计|本页合计|总额)")
 _LABEL = re.compile(r"^[\u4e00-\u9fffA-Za-z]{1,8}[:：]")        # 导出人：张三 · 打印时间：…
 _PLACEHOLDER = re.compile(r"[XＸ×x]{2,}|某某|示例|样例|范例|例如|^例[:：]|\.\.\.|…")
+_PENDING = re.compile(r"^(待补充|待补|待定|待填|待查|暂无|暂缺|未知|不详|无名称|TBD|TBC|N/?A|未命名)$", re.I)
 _LETTER = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 _ID = re.compile(r"[A-Za-z]{0,6}[-_/.]?\d[\dA-Za-z\-_/.]{0,24}")  # KH000012 · 00131 · C-001 · 2019/017
 
@@ -58,6 +60,7 @@ class SheetRow:
     values: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)   # fields refused, with why
     reason: str = ""           # why a row that is not data is not
+    no_identity: bool = False  # it holds data (two values or more read) but nothing says whose
 
 
 # -- the sheet as a whole ----------------------------------------------------------
@@ -223,6 +226,7 @@ def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int)
     """Clean a row's cells and say whether it type-checks as a record of the table."""
     values: dict[str, Any] = {}
     notes: list[str] = []
+    destroyed: list[str] = []
     typed = failed = 0
     width = len(cells)
     for c, header, clean, unit, is_typed in _columns(table, hm):
@@ -232,6 +236,10 @@ def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int)
         typed += is_typed
         try:
             v = clean(raw, unit)
+        except cl.DestroyedValue as e:  # refused, and never used to match or merge
+            notes.append(f"{header}：{e}，未导入该值（请把源文件中该列设为文本后重新导出）")
+            destroyed.append(header)
+            continue
         except (ValueError, OverflowError) as e:
             notes.append(f"{header}：{e}，未导入该值")
             failed += is_typed
@@ -246,18 +254,24 @@ def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int)
     name_header = CUST_NAME if table is C else LINK_NAME
     name_col = next((c for c, h in hm.columns.items() if h == name_header), None)
     raw_name = cells[name_col] if name_col is not None and name_col < len(cells) else None
-    bad = _name_problem(raw_name, values.get(name_header))
+    id_header = CUST_ID if table is C else REF_ID
+    pending = values.get(name_header) and _PENDING.match(cl.nfkc(values[name_header]).replace(" ", ""))
+    if pending:  # 待补充: a placeholder, never a customer's name nor a key to match on
+        notes.append(f"{name_header}：“{values.pop(name_header)}”是占位文字，不是名称，未导入该值")
+    bad = _name_problem(raw_name, values.get(name_header)) if not pending else None
     if bad:
         row.kind, row.reason = bad
         values.pop(name_header, None)
         return row
-    id_header = CUST_ID if table is C else REF_ID
     if values.get(id_header) is not None and _ID.fullmatch(values[id_header]) is None:
         row.kind, row.reason = NOT_DATA, f"“{values[id_header]}”不像客户编号"
         values.pop(id_header)
     if not (values.get(name_header) or values.get(id_header)):
         if row.kind == DATA:
-            row.kind, row.reason = NOT_DATA, "没有客户名称或编号"
+            why = ("编号已被 Excel 破坏" if id_header in destroyed else
+                   "名称是占位文字" if pending else "没有客户名称或编号")
+            row.kind, row.reason = NOT_DATA, why + "，无法确定是哪个客户"
+            row.no_identity = bool(pending) or id_header in destroyed or (typed - failed) >= 2
         return row
     if failed >= 2 and failed * 2 > typed:
         row.kind, row.reason = NOT_DATA, f"{failed}/{typed} 个格子不是其列应有的值"
@@ -335,9 +349,12 @@ def classify(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]] | None = None
         out.append(row)
     last = max((i for i, x in enumerate(out) if x.kind == DATA), default=-1)
     for x in out[last + 1:]:
-        if x.kind == NOT_DATA:
+        if x.kind == NOT_DATA and not x.no_identity:
             x.kind = FOOTER
             x.reason = f"数据之后的表尾（{x.reason}）"
+    for x in out:
+        if x.kind == NOT_DATA and x.no_identity:
+            x.kind = NO_IDENTITY
     return out
 
 

@@ -1,0 +1,164 @@
+"""Legacy import, third round (first part): headers in Traditional Chinese and English with
+units, invoices whose customer column is headed 客户编码, values Excel destroyed refused and
+never matched, placeholder names, rows with data but no identity rejected (exit 1), and a
+workbook with one sheet per year dated by its sheets.  Fixtures are written by real writers
+(openpyxl, the csv module)."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+
+import openpyxl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kam_xl import layout as L
+from kam_xl.cli import main
+from kam_xl.files import new_book, run_import
+from tests.helpers import table_records
+
+C, R = L.CUSTOMERS, L.RECEIVABLES
+
+
+def _customers(book):
+    return {r["客户名称"]: r for r in table_records(book, C.sheet, C.name)}
+
+
+def _csv(path, rows, encoding="utf-8-sig"):
+    with open(path, "w", encoding=encoding, newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def test_a_taiwan_branch_list_in_traditional_chinese_with_units(tmp_path):
+    book = new_book(tmp_path / "master.xlsm")
+    src = _csv(tmp_path / "台灣分公司客戶.csv", [
+        ["客戶名稱", "年用量(萬元)", "聯絡人", "聯絡電話", "回款信譽", "業務員"],
+        ["台北精密機械股份有限公司", "120", "陳先生", "02-2345-6789", "較好", "林志明"],
+        ["高雄化工股份有限公司", "35.5", "王小姐", "07-3456789", "好", "林志明"]])
+    res = run_import(book, [src])
+    assert not res.unreadable and res.counts["新增"] == 2, res.summary_lines()
+    got = _customers(book)
+    taipei = got["台北精密機械股份有限公司"]  # the name as written
+    assert taipei["年用量(元)"] == 1_200_000 and taipei["回款信誉"] == "较好" and taipei["客户经理"] == "林志明"
+    assert got["高雄化工股份有限公司"]["年用量(元)"] == 355_000
+
+
+def test_a_foreign_owned_customers_crm_export_in_english(tmp_path):
+    book = new_book(tmp_path / "master.xlsm")
+    src = tmp_path / "crm_export.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Account Name", "Annual Volume (RMB'000)", "Contact", "Phone", "Region", "Account Owner"])
+    ws.append(["Siemens Shanghai Ltd.", 850, "Ms. Li", "021-61234567", "华东", "Zhang Wei"])
+    ws.append(["博世（苏州）有限公司", 320, "Mr. Wang", "0512-66778899", "华东", "Zhang Wei"])
+    wb.save(src)
+    res = run_import(book, [src])
+    assert res.counts["新增"] == 2, res.summary_lines()
+    got = _customers(book)
+    assert got["Siemens Shanghai Ltd."]["年用量(元)"] == 850_000
+    assert got["Siemens Shanghai Ltd."]["联系人"] == "Ms. Li" and got["Siemens Shanghai Ltd."]["客户经理"] == "Zhang Wei"
+
+
+def test_invoices_whose_customer_column_is_headed_customer_code_link(tmp_path):
+    book = new_book(tmp_path / "master.xlsm")
+    run_import(book, [_csv(tmp_path / "客户.csv", [["客户编号", "客户名称"], ["C0103", "无锡华光电器有限公司"]])])
+    src = _csv(tmp_path / "发票.csv", [
+        ["客户编码", "发票号码", "开票日期", "价税合计", "到期日"],
+        ["C0103", "FP-1", "2026-03-01", "800000", "2026-04-01"],
+        ["C0103", "FP-2", "2026-04-01", "800000", "2026-05-01"]])
+    res = run_import(book, [src])
+    assert res.counts["新增"] == 2 and res.counts["跳过"] == 0, res.summary_lines()
+    invoices = table_records(book, R.sheet, R.name)
+    assert {r["单据号"] for r in invoices} == {"FP-1", "FP-2"}
+    assert {r["客户编号"] for r in invoices} == {"C0103"}
+
+
+def test_an_invoice_number_excel_destroyed_is_refused_and_never_merges(tmp_path):
+    """Two invoices whose 20-digit numbers Excel turned into the same 2.4322E+19: each stays
+    its own invoice with its own customer, date and amount; the number is refused, reported."""
+    book = new_book(tmp_path / "master.xlsm")
+    run_import(book, [_csv(tmp_path / "客户.csv", [["客户编号", "客户名称"], ["K1", "甲方有限公司"],
+                                                  ["K2", "乙方有限公司"]])])
+    src = tmp_path / "发票.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["单据号", "客户编号", "开票日期", "金额", "到期日"])
+    ws.append([2.4322e19, "K1", dt.datetime(2026, 3, 1), 1000, dt.datetime(2026, 4, 1)])
+    ws.append([2.4322e19, "K2", dt.datetime(2026, 5, 1), 2000, dt.datetime(2026, 6, 1)])
+    ws.append(["2.4322E+19", "K2", dt.datetime(2026, 6, 1), 3000, dt.datetime(2026, 7, 1)])
+    wb.save(src)
+    res = run_import(book, [src])
+    invoices = table_records(book, R.sheet, R.name)
+    assert sorted((r["客户编号"], r["金额"]) for r in invoices) == [("K1", 1000), ("K2", 2000), ("K2", 3000)]
+    assert not any("E+19" in str(r["单据号"]) or "24322" in str(r["单据号"]) for r in invoices)
+    notes = [o.message for o in res.outcomes if o.outcome == "新增"]
+    assert len(notes) == 3 and all("原编号已丢失" in m for m in notes), notes
+    # re-importing changes nothing
+    before = book.read_bytes()
+    run_import(book, [src])
+    assert sorted((r["客户编号"], r["金额"]) for r in table_records(book, R.sheet, R.name)) == \
+        [("K1", 1000), ("K2", 2000), ("K2", 3000)]
+
+
+def test_placeholder_names_and_rows_without_identity_are_rejected_not_skipped(tmp_path, capsys):
+    book = new_book(tmp_path / "master.xlsm")
+    src = _csv(tmp_path / "客户.csv", [
+        ["客户编号", "客户名称", "年用量", "联系电话", "回款情况"],
+        ["", "真实客户有限公司", "30万", "13800000000", "好"],
+        ["", "待补充", "50万", "13900000000", "较好"],          # a placeholder, no code
+        ["", "", "80万", "13700000000", "好"],                  # data, but whose?
+        ["1.23456789012346E+17", "", "20万", "13600000000", "好"],  # a code Excel destroyed
+        ["K9", "待定", "10万", "", ""]])                       # a code, and a placeholder name
+    assert main(["import", str(book), str(src)]) == 1  # rows the user must fix: exit 1
+    out = capsys.readouterr().out
+    got = _customers(book)
+    assert "待补充" not in got and "待定" not in got and "" not in got
+    assert "真实客户有限公司" in got
+    rejected = [line for line in out.splitlines() if line.strip().startswith("拒绝")]
+    assert len(rejected) == 4, out  # K9 with the name 待定: an unknown code and no name cannot found a customer
+    assert any("占位文字" in x for x in rejected) and any("没有客户名称或编号" in x for x in rejected)
+    assert any("编号已被 Excel 破坏" in x for x in rejected)
+    assert "K9" not in {r["客户编号"] for r in table_records(book, C.sheet, C.name)}
+
+
+def test_a_workbook_with_one_sheet_per_year_is_dated_by_its_sheets(tmp_path):
+    """The 2018 sheet must not overwrite what the 2022 sheet says (the file is named 2018)."""
+    book = new_book(tmp_path / "master.xlsm")
+    src = tmp_path / "客户档案2018.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "2022年"
+    ws.append(["客户名称", "年用量", "联系人"])
+    ws.append(["年份测试有限公司", 900000, "新联系人"])
+    old = wb.create_sheet("2018年")
+    old.append(["客户名称", "年用量", "联系人"])
+    old.append(["年份测试有限公司", 100000, "旧联系人"])
+    wb.save(src)
+    res = run_import(book, [src])
+    row = _customers(book)["年份测试有限公司"]
+    assert row["年用量(元)"] == 900000 and row["联系人"] == "新联系人", res.summary_lines()
+    assert any("工作表名" in s.date_basis for s in res.sources)
+
+
+_code = st.integers(10 ** 15, 10 ** 20)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_code, st.sampled_from(["K1", "K2"]), st.integers(100, 10 ** 6)), min_size=1, max_size=6,
+                unique_by=lambda t: (t[1], t[2])))
+def test_property_a_row_whose_identity_is_destroyed_never_merges(tmp_path_factory, rows):
+    folder = tmp_path_factory.mktemp("destroyed")
+    book = new_book(folder / "master.xlsm")
+    run_import(book, [_csv(folder / "客户.csv", [["客户编号", "客户名称"], ["K1", "甲方有限公司"],
+                                                ["K2", "乙方有限公司"]])])
+    src = folder / "发票.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["单据号", "客户编号", "开票日期", "金额", "到期日"])
+    for code, cust, amount in rows:  # what Excel keeps of a 16–21-digit number: a float
+        ws.append([float(code), cust, dt.datetime(2026, 3, 1), amount, dt.datetime(2026, 4, 1)])
+    wb.save(src)
+    run_import(book, [src])
+    got = sorted((r["客户编号"], r["金额"]) for r in table_records(book, R.sheet, R.name))
+    assert got == sorted((cust, amount) for _, cust, amount in rows)
