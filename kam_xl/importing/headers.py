@@ -15,7 +15,7 @@ from .cleaning import nfkc, simplified, unit_of
 from .readers import SheetGrid
 
 SYNONYMS_FILE = Path(__file__).with_name("synonyms.json")
-TARGETS = (L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name)
+TARGETS = (L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name, L.COMPLAINTS.name, L.SURVEYS.name)
 
 
 @functools.lru_cache(maxsize=4)

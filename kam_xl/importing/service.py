@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 from .. import layout as L
 from ..domain.names import next_ids, normalize_id, normalize_name
 from ..workbook.loader import BookData
-from ..workbook.reading import customer_values, receivable_values
+from ..workbook.reading import customer_values, receivable_values, survey_values
 from ..workbook.tables import Changes
 from . import cleaning as cl
 from . import sheets
@@ -37,7 +37,9 @@ NEW, MERGED, SKIPPED, REJECTED = L.IMPORT_OUTCOMES
 C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
 CUST_ID, CUST_NAME = C.header("id"), C.header("name")
 TABLE_LABEL = {L.CUSTOMERS.name: L.SHEET_CUSTOMERS, L.VISITS.name: L.SHEET_VISITS,
-               L.RECEIVABLES.name: L.SHEET_RECEIVABLES}
+               L.RECEIVABLES.name: L.SHEET_RECEIVABLES, L.COMPLAINTS.name: L.COMPLAINTS.sheet,
+               L.SURVEYS.name: L.SURVEYS.sheet}
+CO, SU = L.COMPLAINTS, L.SURVEYS
 
 
 @dataclass
@@ -439,7 +441,7 @@ def link_customer(sr: SourceRow, index: _Index) -> tuple[str | None, str | None]
         return None, "缺少客户编号和客户名称，无法关联客户"
     hits, how = index.find(cid, name)
     if not hits:
-        return None, (f"找不到客户（{'编号' if cid else '名称'}：{cid or name}）：拜访和应收不会新建客户，"
+        return None, (f"找不到客户（{'编号' if cid else '名称'}：{cid or name}）：拜访、应收、投诉和满意度调查都不会新建客户，"
                       f"请先导入或建立客户档案")
     if len(hits) > 1:
         return None, f"客户{how}“{cid if how == '编号' else name}”对应 {len(hits)} 个客户，无法确定"
@@ -488,7 +490,36 @@ VISIT_SPEC = ChildSpec(
 RECEIVABLE_SPEC = ChildSpec(
     R, lambda v: (v.get(REF_ID), v.get(R.header("invoice_date")), round(v.get(R.header("amount")) or 0, 2)),
     lambda r: (r.customer_id, r.invoice_date, round(r.amount or 0, 2)), _refuse_receivable)
-CHILDREN = (VISIT_SPEC, RECEIVABLE_SPEC)
+def _refuse_complaint(v: dict[str, Any]) -> str | None:
+    if not v.get(CO.header("date")):
+        return "缺少投诉日期"
+    if not (v.get(CO.header("content")) or v.get(CO.header("kind"))):
+        return "缺少投诉内容和类别"
+    return None
+
+
+def _complaint_defaults(v: dict[str, Any]) -> None:
+    if not v.get(CO.header("state")):  # a logged complaint is open until the log says otherwise
+        v[CO.header("state")] = L.COMPLAINT_RESOLVED if v.get(CO.header("resolved_on")) else L.COMPLAINT_OPEN[0]
+
+
+def _refuse_survey(v: dict[str, Any]) -> str | None:
+    if not v.get(SU.header("date")):
+        return "缺少调查（回访）日期"
+    if not any(v.get(SU.header(k)) is not None for k in L.SCORE_KEYS):
+        return "没有任何一项评分"
+    return None
+
+
+COMPLAINT_SPEC = ChildSpec(
+    CO, lambda v: (v.get(REF_ID), v.get(CO.header("date")), str(v.get(CO.header("content")) or "")[:40]),
+    lambda r: (r.customer_id, r.date, str(r.content or "")[:40]), _refuse_complaint, _complaint_defaults)
+SURVEY_SPEC = ChildSpec(
+    SU, lambda v: (v.get(REF_ID), v.get(SU.header("date")), v.get(SU.header("method"))),
+    lambda r: (r.customer_id, r.date, r.method), _refuse_survey)
+# complaints and surveys are legacy data too (§7, §10): they link to existing customers and
+# never create one — a shop that complained is not a customer, a complainer not a contact
+CHILDREN = (VISIT_SPEC, RECEIVABLE_SPEC, COMPLAINT_SPEC, SURVEY_SPEC)
 
 
 def link_children(spec: ChildSpec, rows: list[SourceRow], records: list, index: _Index,
@@ -562,7 +593,12 @@ def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None
         rows = rows_by_table.get(spec.table.name)
         if not rows:
             continue  # nothing to import into this table (and the workbook's rows were not loaded)
-        records = data.visits if spec.table is V else data.receivables
+        records = data.records_of(spec.table.name)
+        if records is None:  # a book made before the table existed
+            for sr in rows:
+                result.outcomes.append(_outcome(sr, REJECTED, TABLE_LABEL[spec.table.name], None,
+                                                f"工作簿中没有“{spec.table.sheet}”表，无法导入（请用新版本建立的主工作簿）"))
+            continue
         new, touched = link_children(spec, rows, records, index, result)
         _collect(result.changes, spec.table, new, touched)
     _collect(result.changes, L.CUSTOMERS, new_customers, [r for rs in index.by_id.values() for r in rs]
@@ -592,4 +628,8 @@ def _add_cached_values(changes: Changes, data: BookData) -> None:
     if changes.appends.get(L.RECEIVABLES.name):
         rows = changes.appends[L.RECEIVABLES.name]
         for row, extra in zip(rows, receivable_values(rows, data.as_of)):
+            row.update(extra)
+    if changes.appends.get(L.SURVEYS.name):
+        rows = changes.appends[L.SURVEYS.name]
+        for row, extra in zip(rows, survey_values(rows)):
             row.update(extra)

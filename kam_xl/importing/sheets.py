@@ -110,7 +110,7 @@ def cleaner(table: L.TableDef, header: str) -> Callable[[Any, float], Any]:
         return lambda v, m: cl.parse_company(v)
     if header == C.header("phone"):
         return lambda v, m: cl.parse_phone(v)
-    if header in (C.header("id"), V.header("id"), R.header("id"), C.header("agreement_no"), REF_ID):
+    if header in (C.header("agreement_no"), REF_ID) or (col is not None and col.key == "id"):
         return lambda v, m: cl.parse_id(v)
     if table is R and header == R.header("due_date"):
         return lambda v, m: parse_due(v)
@@ -125,8 +125,8 @@ def cleaner(table: L.TableDef, header: str) -> Callable[[Any, float], Any]:
         return lambda v, m: cl.parse_percent(v)
     if col.kind in (L.DATE, L.DATETIME):
         return lambda v, m: _date(v)
-    if col.kind == L.ENUM:
-        mapping = values.get(header, {})
+    if col.kind == L.ENUM:  # a synonym counts only where it names one of this column's choices
+        mapping = {k: t for k, t in values.get(header, {}).items() if t in col.choices}
         return lambda v, m: cl.parse_enum(v, mapping, col.choices)
     if col.kind in (L.NUMBER, L.INT):
         def num(v, m):

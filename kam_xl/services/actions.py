@@ -217,7 +217,8 @@ def import_needs(sources_have: Iterable[str]) -> Needs:
     """The book's customers and rules; its visits and receivables only when the sources have some."""
     have = set(sources_have)
     return Needs({C.name: Read(rows=True), L.TIER_RULES.name: EVERYTHING,
-                  **{n: EVERYTHING for n in (V.name, R.name) if n in have}})
+                  **{n: EVERYTHING for n in (V.name, R.name) if n in have},
+                  **{n: Read(optional=True) for n in (L.COMPLAINTS.name, L.SURVEYS.name) if n in have}})
 
 
 def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool = False,

@@ -162,3 +162,66 @@ def test_property_a_row_whose_identity_is_destroyed_never_merges(tmp_path_factor
     run_import(book, [src])
     got = sorted((r["客户编号"], r["金额"]) for r in table_records(book, R.sheet, R.name))
     assert got == sorted((cust, amount) for _, cust, amount in rows)
+
+
+# -- complaints and return visits are legacy data too (§7, §10) ------------------------
+def _master_with_customers(tmp_path):
+    book = new_book(tmp_path / "master.xlsm")
+    run_import(book, [_csv(tmp_path / "客户.csv", [["客户编号", "客户名称", "联系人"],
+                                                  ["C01", "华光电器有限公司", "周经理"],
+                                                  ["C02", "恒泰化工有限公司", "吴经理"]])])
+    return book
+
+
+def test_a_complaint_log_imports_into_complaints_and_never_makes_customers(tmp_path):
+    book = _master_with_customers(tmp_path)
+    before = _customers(book)
+    src = tmp_path / "投诉登记.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["投诉日期", "客户名称", "联系人", "联系电话", "投诉类别", "投诉内容", "处理人", "处理状态"])
+    ws.append([dt.datetime(2026, 9, 3), "华光电器有限公司", "刘女士", "13812345678", "产品质量", "到货批次尺寸偏差", "张伟", "处理中"])
+    ws.append([dt.datetime(2026, 9, 9), "恒泰化工有限公司", "孙先生", "13987654321", "交付", "交货延迟一周", "李娜", "已解决"])
+    ws.append([dt.datetime(2026, 9, 12), "街角五金店", "老王", "13700001111", "价格", "对调价有异议", "张伟", "待处理"])
+    wb.save(src)
+    res = run_import(book, [src])
+    complaints = table_records(book, L.COMPLAINTS.sheet, L.COMPLAINTS.name)
+    assert sorted((c["客户编号"], c["投诉内容"]) for c in complaints) == [("C01", "到货批次尺寸偏差"), ("C02", "交货延迟一周")]
+    assert {c["状态"] for c in complaints} == {"处理中", "已解决"}
+    assert all(str(c["投诉编号"]).startswith("TS") for c in complaints)
+    # the shop that complained is no customer, the complainers no contacts
+    after = _customers(book)
+    assert after == before, [k for k in after if k not in before]
+    shop = [o for o in res.outcomes if o.outcome == "拒绝"]
+    assert len(shop) == 1 and "找不到客户" in shop[0].message
+    assert res.sources[0].table == L.COMPLAINTS.name
+    # re-import changes nothing
+    run_import(book, [src])
+    assert len(table_records(book, L.COMPLAINTS.sheet, L.COMPLAINTS.name)) == 2
+
+
+def test_a_phone_return_visit_log_imports_into_surveys_with_its_score(tmp_path):
+    book = _master_with_customers(tmp_path)
+    src = _csv(tmp_path / "电话回访记录.csv", [
+        ["回访日期", "客户编码", "回访人", "回访方式", "产品质量", "交付及时", "服务态度", "问题响应", "价格", "客户意见"],
+        ["2026-10-08", "C01", "张伟", "电话回访", "5", "4", "5", "4", "3", "希望缩短交期"],
+        ["2026-10-09", "C02", "李娜", "电话回访", "3", "3", "4", "", "3", ""]])
+    res = run_import(book, [src])
+    assert res.counts["新增"] == 2, res.summary_lines()
+    surveys = {s["客户编号"]: s for s in table_records(book, L.SURVEYS.sheet, L.SURVEYS.name, data_only=True)}
+    assert surveys["C01"]["综合得分"] == 84 and surveys["C02"]["综合得分"] == 65
+    assert surveys["C01"]["意见建议"] == "希望缩短交期"
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["华光电器有限公司", "恒泰化工有限公司", "某某商店", "街角五金店"]),
+                          st.sampled_from(["到货破损", "交期延误", "发票错误"]), st.integers(1, 28)),
+                min_size=1, max_size=5))
+def test_property_a_complaint_file_never_creates_or_changes_a_customer(tmp_path_factory, rows):
+    folder = tmp_path_factory.mktemp("complaints")
+    book = _master_with_customers(folder)
+    before = table_records(book, C.sheet, C.name)
+    src = _csv(folder / "投诉.csv", [["投诉日期", "投诉单位", "联系人", "投诉内容"]] +
+               [[f"2026-09-{d:02d}", who, "某人", what] for who, what, d in rows])
+    run_import(book, [src])
+    assert table_records(book, C.sheet, C.name) == before
