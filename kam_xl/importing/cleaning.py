@@ -47,6 +47,48 @@ class DestroyedValue(ValueError):
 _SCIENTIFIC = re.compile(r"[+-]?\d+(\.\d+)?[eE][+-]?\d+")
 
 
+_CN_DATE = re.compile(r"([〇零一二三四五六七八九\d]{2,4})年([〇零一二三四五六七八九十\d]{1,3})月([〇零一二三四五六七八九十\d]{1,3})[日号]?")
+_ROC = re.compile(r"(?:民国|中华民国)\s*(\d{1,3})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})\s*[日号]?")
+_ROC_SLASH = re.compile(r"(1\d{2})[/.\-](\d{1,2})[/.\-](\d{1,2})")  # 110/03/05: a Taiwan date (ROC year 100+)
+_DMY = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})")
+
+
+def parse_legacy_date(v: Any) -> dt.date | None:
+    """A date in any form a Chinese office writes one: what parse_date reads, and Chinese
+    numerals (二〇二一年三月五日), the 民国 calendar (民国110年3月5日, 110/03/05), and day/month
+    or month/day with a four-digit year when only one reading exists (25/12/2021).  An
+    ambiguous form (3/5/2021) is refused, never guessed."""
+    if is_blank(v):
+        return None
+    if not isinstance(v, str):
+        return parse_date(v)
+    s = simplified(nfkc(v)).strip()
+    s = re.sub(r"[T\s]+\d{1,2}:\d{2}(:\d{2})?(\.\d+)?$", "", s)
+    m = _ROC.fullmatch(s) or _ROC_SLASH.fullmatch(s)
+    if m:
+        return _make_date(int(m[1]) + 1911, int(m[2]), int(m[3]), v)
+    m = _CN_DATE.fullmatch(s)
+    if m and not (m[1].isdigit() and m[2].isdigit() and m[3].isdigit()):
+        y, mo, d = (int(chinese_number(x)) for x in m.groups())
+        if y < 100:
+            raise ValueError(f"日期“{v}”的年份不完整")
+        return _make_date(y, mo, d, v)
+    m = _DMY.fullmatch(s)
+    if m:
+        a, b, y = int(m[1]), int(m[2]), int(m[3])
+        if a <= 12 and b <= 12 and a != b:
+            raise ValueError(f"日期“{v}”有歧义（{a}月{b}日还是{b}月{a}日？），请写成 {y}-MM-DD")
+        return _make_date(y, b, a, v) if a > 12 else _make_date(y, a, b, v)
+    return parse_date(v)
+
+
+def _make_date(y: int, m: int, d: int, raw: Any) -> dt.date:
+    try:
+        return dt.date(y, m, d)
+    except ValueError:
+        raise ValueError(f"日期“{raw}”不存在") from None
+
+
 def unit_of(header: str) -> float:
     """The multiplier a header's unit states: 年用量（万元） → 10000, 年用量(萬元) too."""
     h = simplified(nfkc(header))
@@ -56,6 +98,55 @@ def unit_of(header: str) -> float:
         if unit in text:
             return mult
     return 1.0
+
+
+_CN_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_SMALL = {"十": 10, "百": 100, "千": 1000}
+_CN_BIG = {"万": 10 ** 4, "亿": 10 ** 8}
+
+
+def chinese_number(text: str) -> float:
+    """五十万 → 500000 · 三千五百万 → 35000000 · 二〇二一 → 2021 · 十二 → 12; digits may mix in
+    (3千万 → 30000000, 1.5亿 → 150000000).  ValueError when it is not a number."""
+    s = text.strip()
+    if not s:
+        raise ValueError("空")
+    if all(ch in _CN_DIGITS for ch in s):  # read digit by digit: 二〇二一
+        return float("".join(str(_CN_DIGITS[ch]) for ch in s))
+    total, section, number = 0.0, 0.0, None
+    last_unit, zero = 0, False  # the unit before the number being read; a 零 in between
+    i = 0
+    while i < len(s):
+        m = re.match(r"\d+(\.\d+)?", s[i:])
+        if m:
+            number = float(m[0])
+            i += len(m[0])
+            continue
+        ch = s[i]
+        if ch in _CN_DIGITS:
+            zero = zero or _CN_DIGITS[ch] == 0
+            number = float(_CN_DIGITS[ch])
+        elif ch in _CN_SMALL:
+            section += (number if number is not None else 1.0) * _CN_SMALL[ch]
+            number, last_unit, zero = None, _CN_SMALL[ch], False
+        elif ch in _CN_BIG:
+            section += number or 0.0
+            if section == 0:
+                section = 1.0
+            if ch == "亿":
+                total = (total + section) * _CN_BIG[ch]
+            else:
+                total += section * _CN_BIG[ch]
+            section, number, last_unit, zero = 0.0, None, _CN_BIG[ch], False
+        else:
+            raise ValueError(f"“{text}”不是数字")
+        i += 1
+    if number and last_unit >= 100 and not zero:  # 12万3, 一万二: a unit left out — 120003 or 123000?
+        raise ValueError(f"“{text}”省略了单位，有歧义")
+    return total + section + (number or 0.0)
+
+
+_PER_YEAR = re.compile(r"(/|每)?(年|年度)$")
 
 
 def parse_amount(v: Any, multiplier: float = 1.0) -> float | None:
@@ -68,6 +159,7 @@ def parse_amount(v: Any, multiplier: float = 1.0) -> float | None:
         return round(_finite(float(v)) * multiplier, 2)
     s = simplified(nfkc(v)).replace(",", "").replace("，", "").replace(" ", "").replace("¥", "").replace("￥", "")
     s = s.replace("RMB", "").replace("人民币", "")
+    s = _PER_YEAR.sub("", s)  # 12.5万元/年, 30万每年: the column is a yearly amount already
     neg = s.startswith("-") or (s.startswith("(") and s.endswith(")"))
     s = s.strip("-()")
     mult = multiplier
@@ -77,7 +169,16 @@ def parse_amount(v: Any, multiplier: float = 1.0) -> float | None:
             mult = m if unit != "元" else 1.0
             break
     if not _AMOUNT.fullmatch(s):
-        raise ValueError(f"金额“{v}”无法识别")
+        s = s.removesuffix("元")
+        if not s or not re.fullmatch(r"[\d.〇零一二两三四五六七八九十百千万亿]+", s):
+            raise ValueError(f"金额“{v}”无法识别")
+        try:  # 3千万 · 五十万 · 一百二十万元 (the unit found above is part of the number here)
+            x = chinese_number(s + ("万" if mult == 1e4 and multiplier != 1e4 else
+                                    "亿" if mult == 1e8 and multiplier != 1e8 else "")) * (
+                1e3 if mult == 1e3 and multiplier != 1e3 else 1.0) * (multiplier if mult in (multiplier, 1.0) else 1.0)
+        except ValueError:
+            raise ValueError(f"金额“{v}”无法识别") from None
+        return round(-x if neg else x, 2)
     x = float(s) * mult
     return round(-x if neg else x, 2)
 

@@ -141,7 +141,7 @@ def cleaner(table: L.TableDef, header: str) -> Callable[[Any, float], Any]:
 def _date(v: Any) -> dt.date | None:
     if cl.is_blank(v):
         return None
-    d = cl.parse_date(v)
+    d = cl.parse_legacy_date(v)
     if d is None:
         raise ValueError(f"日期“{v}”无法识别")
     return d

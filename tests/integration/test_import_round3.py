@@ -225,3 +225,26 @@ def test_property_a_complaint_file_never_creates_or_changes_a_customer(tmp_path_
                [[f"2026-09-{d:02d}", who, "某人", what] for who, what, d in rows])
     run_import(book, [src])
     assert table_records(book, C.sheet, C.name) == before
+
+
+def test_amounts_and_dates_in_every_form_an_office_writes_them(tmp_path):
+    book = _master_with_customers(tmp_path)
+    src = _csv(tmp_path / "台账.csv", [
+        ["客户名称", "年用量", "建档日期"],
+        ["千万元测试有限公司", "3千万", "二〇二一年三月五日"],
+        ["每年测试有限公司", "12.5万元/年", "民国110年3月5日"],
+        ["中文数字测试有限公司", "一百二十万元", "110/03/06"],
+        ["日月测试有限公司", "50万", "25/12/2021"],
+        ["歧义测试有限公司", "30万", "3/5/2021"]])
+    res = run_import(book, [src])
+    got = _customers(book)
+    assert got["千万元测试有限公司"]["年用量(元)"] == 30_000_000
+    assert got["每年测试有限公司"]["年用量(元)"] == 125_000
+    assert got["中文数字测试有限公司"]["年用量(元)"] == 1_200_000
+    day = lambda name: got[name]["建档日期"].date()  # noqa: E731
+    assert day("千万元测试有限公司") == dt.date(2021, 3, 5) and day("每年测试有限公司") == dt.date(2021, 3, 5)
+    assert day("中文数字测试有限公司") == dt.date(2021, 3, 6) and day("日月测试有限公司") == dt.date(2021, 12, 25)
+    # 3/5/2021: refused and reported on its row, never guessed
+    assert got["歧义测试有限公司"]["建档日期"] is None
+    note = next(o.message for o in res.outcomes if o.record_id and "歧义" in o.message)
+    assert "3/5/2021" in note

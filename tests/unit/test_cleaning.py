@@ -19,7 +19,13 @@ def test_amount_examples(raw, mult, expected):
     assert cl.parse_amount(raw, mult) == expected
 
 
-@pytest.mark.parametrize("raw", ["abc", "12万3", "一万", "1,2.3.4"])
+def test_chinese_numerals_are_amounts():
+    """§7: amounts in Chinese numerals are read (a unit left out, as in 一万二, is refused)."""
+    assert cl.parse_amount("一万") == 10000 and cl.parse_amount("一百零五万") == 1_050_000
+    assert cl.parse_amount("3千万") == 30_000_000 and cl.parse_amount("两千五百元") == 2500
+
+
+@pytest.mark.parametrize("raw", ["abc", "12万3", "一万二", "1,2.3.4", "五十万三"])
 def test_amount_garbage_is_an_error(raw):
     with pytest.raises(ValueError):
         cl.parse_amount(raw)
