@@ -447,6 +447,16 @@ def _receivables(rng: random.Random, customers, n: int, as_of: dt.date) -> list[
                     row["回款日期"] = as_of
                 row["最近催讨日期"] = as_of - dt.timedelta(days=rng.randint(1, 30)) if rng.random() < 0.5 else None
         out.append(row)
+    # every aging bucket shows up in the demo: a few uncertified late payers' invoices still open
+    # 15, 45, 75, 120 and 200 days after their due date
+    late_payers = [c["客户编号"] for c in big if c["认定状态"] not in L.CERTIFIED_STATUSES and c["回款信誉"] in ("差", "一般")]
+    for k, days in enumerate((15, 45, 75, 120, 200)):
+        if k >= len(late_payers):
+            break
+        row = next((r for r in out if r["客户编号"] == late_payers[k]), None)
+        if row is not None:
+            due = as_of - dt.timedelta(days=days)
+            row.update({"开票日期": due - dt.timedelta(days=30), "到期日": due, "已回款": 0.0, "回款日期": None})
     out.sort(key=lambda r: r["开票日期"])
     return out
 
