@@ -78,18 +78,10 @@ def linked(row: dict, data: BookData) -> dict:
     sheet, column = row.get(L.ISSUES.header("sheet")), row.get(L.ISSUES.header("column"))
     if not isinstance(n, int) or not sheet:
         return row
-    letter = next((_letter(t.first_col + t.all_headers.index(column)) for t in data.tables.values()
-                   if t.sheet == sheet and column in (t.all_headers or ())), "")
-    target = f"'{sheet.replace(chr(39), chr(39) * 2)}'!{letter or 'A'}{n}"
+    cell = next((t.cell_ref(n - t.header_row - 1, column) for t in data.tables.values()
+                 if t.sheet == sheet and column in (t.offsets or {})), f"A{n}")
+    target = f"'{sheet.replace(chr(39), chr(39) * 2)}'!{cell}"
     return {**row, header: Formula(f'HYPERLINK("#{target}",{n})', n)}
-
-
-def _letter(col: int) -> str:
-    s, n = "", col + 1
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s
 
 
 def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport:

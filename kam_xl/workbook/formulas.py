@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .. import layout as L
 from ..domain.tiering import RuleError, parse_conditions, sort_rules
+from .package import col_letter
 
 STALE = "规则已改，请重新分级"
 NO_MATCH = "无匹配规则"
@@ -130,7 +131,7 @@ class RulePlace:
 
     def cell(self, row_index: int, key: str) -> str:
         col = self.first_col + self.headers.index(_T.header(key))
-        return f"{_sheet_ref(self.sheet)}!${_letters(col)}${self.header_row + 1 + row_index}"
+        return f"{_sheet_ref(self.sheet)}!${col_letter(col)}${self.header_row + 1 + row_index}"
 
 
 DEFAULT_PLACE = RulePlace(_T.sheet, _T.first_row, _T.first_col, tuple(_T.headers))
@@ -138,14 +139,6 @@ DEFAULT_PLACE = RulePlace(_T.sheet, _T.first_row, _T.first_col, tuple(_T.headers
 
 def _sheet_ref(sheet: str) -> str:
     return "'" + sheet.replace("'", "''") + "'"
-
-
-def _letters(col: int) -> str:
-    s, n = "", col + 1
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s
 
 
 def tier_formula(rules: Iterable | None = None, headers: list[str] | None = None,
@@ -239,8 +232,8 @@ def _guard(rules: list, place: RulePlace) -> str:
     n_rows = place.rows if place.rows is not None else max((r.row_index + 1 for r in rules), default=1)
     parts = [f"ROWS({column(_T, 'order')})={max(n_rows, 1)}"]  # LibreOffice counts a bare table's header
     used = {r.row_index for r in rules}
-    first = _letters(place.first_col)
-    last = _letters(place.first_col + len(place.headers) - 1)
+    first = col_letter(place.first_col)
+    last = col_letter(place.first_col + len(place.headers) - 1)
     for i in range(n_rows):  # a blank row of the table stays blank (a rule typed there needs a recompile)
         if i not in used:
             row = place.header_row + 1 + i

@@ -10,7 +10,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
-from .package import TablePart, col_index
+from .package import TablePart, col_index, col_letter
 
 CHUNK = 8 << 20
 MAX_STRETCH = 256 << 20  # bytes without a row start: no real sheet has one; a whitespace bomb does
@@ -90,18 +90,10 @@ def parse_cell(attrs: bytes, body: bytes | None) -> tuple[tuple[int, int] | None
     return ref, TailCell(kind, text, formula)
 
 
-def _letters(n: int) -> str:
-    s = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s
-
-
 def beyond_pattern(col: int) -> re.Pattern:
     """A cell reference whose column is right of `col` (a regex, so the common case —
     nothing there — costs one C-level search per chunk)."""
-    letters = _letters(col)
+    letters = col_letter(col - 1)
     n = len(letters)
     alts = [rb"[A-Z]{%d,3}" % (n + 1)] if n < 3 else []
     for i, ch in enumerate(letters):
@@ -225,7 +217,7 @@ def trim_sheet(xml: bytes, last_row: int, last_col: int) -> bytes:
         return _CELL.sub(cell, m[0]) if m[2] else m[0]
 
     xml = _ROW_EL.sub(row, xml)
-    return _DIMENSION.sub(b'<dimension ref="A1:' + _letters(last_col + 1).encode() + str(last_row).encode() + b'"/>',
+    return _DIMENSION.sub(b'<dimension ref="A1:' + col_letter(last_col).encode() + str(last_row).encode() + b'"/>',
                           xml, count=1)
 
 

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Protocol
 
 from .. import layout as L
 from ..domain.values import is_blank
+from .package import col_letter
 
 
 @dataclass
@@ -73,11 +74,7 @@ class Table:
         row = self.excel_row(row_index)
         if not header or header not in (self.offsets or {}):
             return f"第 {row} 行"
-        n, letters = self.first_col + self.offsets[header] + 1, ""
-        while n:
-            n, r = divmod(n - 1, 26)
-            letters = chr(65 + r) + letters
-        return f"{letters}{row}"
+        return f"{col_letter(self.first_col + self.offsets[header])}{row}"
 
     def column(self, header: str) -> list[Any]:
         i = self._index.get(header)

@@ -86,33 +86,29 @@ def report(book=None):
     return _run(act, book)
 
 
-def form(book=None, customer_id: str | None = None):
-    """客户认定申请表 of the customer whose id the user types (Excel's InputBox)."""
+def _per_customer(book, given: str | None, title: str, action, done: str):
+    """A button that asks for one customer (Excel's InputBox: an id or a name) and writes
+    that customer's printable file beside the book; the notices (no LibreOffice …) with it."""
     def act(b):
-        cid = customer_id
-        if cid is None:
-            cid = b.app.api.InputBox("请输入客户编号（如 KH000123）", "打印客户认定申请表", "", Type=2)
-        if not cid or cid is False:
-            return "未输入客户编号，未生成。"
-        folder = Path(b.fullname).parent
-        outs = services.form_book(XlBook(b), Path(b.fullname), str(cid), out=str(folder))
-        return "客户认定申请表已生成：\n" + "\n".join(str(p) for p in outs)
+        who = given
+        if who is None:
+            who = b.app.api.InputBox("请输入客户编号或客户名称（如 KH000123）", title, "", Type=2)
+        if not who or who is False:
+            return "未输入客户，未生成。"
+        outs = action(XlBook(b), Path(b.fullname), str(who), out=str(Path(b.fullname).parent))
+        return f"{done}：\n" + "\n".join(str(p) for p in outs) + "".join(
+            "\n" + str(n) for n in getattr(outs, "notices", ()))
     return _run(act, book)
+
+
+def form(book=None, customer_id: str | None = None):
+    """客户认定申请表 of the customer the user names."""
+    return _per_customer(book, customer_id, "打印客户认定申请表", services.form_book, "客户认定申请表已生成")
 
 
 def card(book=None, customer: str | None = None):
-    """客户档案卡 of the customer whose id or name the user types (Excel's InputBox)."""
-    def act(b):
-        who = customer
-        if who is None:
-            who = b.app.api.InputBox("请输入客户编号或客户名称", "客户档案卡", "", Type=2)
-        if not who or who is False:
-            return "未输入客户，未生成。"
-        folder = Path(b.fullname).parent
-        outs = services.card_book(XlBook(b), Path(b.fullname), str(who), out=str(folder))
-        return "客户档案卡已生成：\n" + "\n".join(str(p) for p in outs) + "".join(
-            "\n" + str(n) for n in getattr(outs, "notices", ()))
-    return _run(act, book)
+    """客户档案卡 of the customer the user names."""
+    return _per_customer(book, customer, "客户档案卡", services.card_book, "客户档案卡已生成")
 
 
 def _ask_files(book) -> list[str]:
