@@ -15,6 +15,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell, xl_col_to_name
 
 from .. import layout as L
 from ..domain.models import Settings
+from ..domain.receivables import derive_credit
 from ..domain.values import to_serial
 from . import vba
 from .formulas import structured
@@ -226,6 +227,30 @@ def _print_setup(ws, t: L.TableDef, width: float, key_columns: int) -> None:
     ws.set_footer("&L&A&R第 &P 页，共 &N 页")
 
 
+def _with_derived_credit(data: dict, settings, as_of: dt.date) -> dict:
+    """A new book starts consistent: each customer's 推算信誉 from its receivables (as regrade
+    would write it), so 建议等级's cached value is the formula's and the first regrade has
+    nothing to rewrite."""
+    customers, receivables = data.get(L.CUSTOMERS.name), data.get(L.RECEIVABLES.name)
+    header = L.CUSTOMERS.header("derived_credit")
+    if not customers or not receivables:
+        return data
+    by_customer: dict[str, list] = {}
+    for i, row in enumerate(receivables):
+        r, _ = coerce_record(L.RECEIVABLES, row, i)
+        if r.customer_id:
+            by_customer.setdefault(r.customer_id, []).append(r)
+    rows = []
+    for row in customers:
+        cid = row.get(L.CUSTOMERS.header("id"))
+        if row.get(header) is None and cid in by_customer:
+            res = derive_credit(by_customer[cid], as_of, settings, row.get(L.CUSTOMERS.header("credit")))
+            if res.derived:
+                row = {**row, header: res.credit}
+        rows.append(row)
+    return {**data, L.CUSTOMERS.name: rows}
+
+
 def _home(wb, ws, fmts: _Formats, asof_formula: str, asof_value: dt.date):
     ws.set_column(0, 0, 16)
     ws.set_column(1, 9, 14)
@@ -296,6 +321,7 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     rules = [coerce_record(L.TIER_RULES, r, i)[0] for i, r in enumerate(rule_rows)]
     shared: list = []
     setting_values, _ = read_settings(setting_rows)
+    data = _with_derived_credit(data, setting_values, asof_value)
     cached = cached_for(data, rules, setting_values, asof_value)
     _home(wb, sheets[L.SHEET_HOME], fmts, f'=IF({asof_ref}="",TODAY(),{asof_ref})', asof_value)
     home_asof = re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", L.HOME_ASOF_CELL)

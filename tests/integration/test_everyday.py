@@ -2,6 +2,8 @@
 typed rows made whole, live equals regrade, messages right)."""
 from __future__ import annotations
 
+import datetime as dt
+
 import openpyxl
 import pytest
 
@@ -360,3 +362,25 @@ def test_the_customer_card_holds_what_a_specialist_prints_before_a_visit(demo_bo
     capsys.readouterr()
     assert main(["card", str(demo_book), "没有这个客户", "--out", str(out), "--no-pdf"]) == 2
     assert "没有编号或名称为“没有这个客户”的客户" in capsys.readouterr().err
+
+
+def test_a_late_invoice_moves_derived_credit_tier_and_the_live_column_together(book_factory):
+    """One answer for credit (§2): the receivables say 差 → regrade writes 推算信誉 差, grades with
+    it, and the 建议等级 cell's cached value (what every reader shows) agrees with 客户等级."""
+    from tests.conftest import good_receivable
+    book = book_factory(customers=[good_customer(1, **{"年用量(元)": 600000.0, "回款信誉": "好"})],
+                        receivables=[good_receivable(1)])
+    assert main(["regrade", str(book)]) == 0
+    row = table_records(book, L.CUSTOMERS.sheet, L.CUSTOMERS.name, data_only=True)[0]
+    assert (row["推算信誉"], row["客户等级"], row["建议等级"]) == ("好", "A1", "A1")
+    from kam_xl.workbook.store import FileStore
+    from kam_xl.workbook.tables import Changes
+    ch = Changes()
+    ch.set(L.RECEIVABLES.name, 0, "已回款", 0.0)  # the customer stopped paying: 61 days overdue at the as-of date
+    ch.set(L.RECEIVABLES.name, 0, "回款日期", None)
+    ch.set(L.RECEIVABLES.name, 0, "到期日", dt.date(2026, 6, 1))
+    FileStore(book).write(ch)
+    assert main(["regrade", str(book)]) == 0
+    row = table_records(book, L.CUSTOMERS.sheet, L.CUSTOMERS.name, data_only=True)[0]
+    assert row["推算信誉"] == "差" and row["客户等级"] == row["建议等级"] and row["客户等级"] not in ("A1", "A2")
+    assert main(["validate", str(book)]) == 1  # an 已签约/已认定 customer with 差 credit is a finding
