@@ -4,6 +4,7 @@ ValueError with a short Chinese reason; None means blank."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from typing import Any
@@ -32,11 +33,18 @@ _T2S = None
 def simplified(text: str) -> str:
     """Traditional Chinese as Simplified (客戶名稱 → 客户名称, 較好 → 较好), with OpenCC —
     a Hong Kong or Taiwan branch's headers and values read like the mainland's."""
+    if not text or text.isascii():
+        return text
+    return _simplified(text)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # headers and enumerations repeat down a sheet
+def _simplified(text: str) -> str:
     global _T2S
     if _T2S is None:
         import opencc
         _T2S = opencc.OpenCC("t2s")
-    return _T2S.convert(text) if text and not text.isascii() else text
+    return _T2S.convert(text)
 
 
 class DestroyedValue(ValueError):

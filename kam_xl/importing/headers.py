@@ -35,7 +35,7 @@ _UNIT = re.compile(r"[(\[（【][^)\]）】]*[)\]）】]")
 _NOISE = re.compile(r"[\s:：*＊._'’\-#/]+")  # Cust. No. · Account-Name · Invoice #
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=None)  # one per target table (an LRU smaller than TARGETS thrashes)
 def lookup(table: str) -> dict[str, str]:
     out = {}
     for target, names in synonyms()["tables"][table].items():
