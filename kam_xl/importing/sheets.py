@@ -222,6 +222,45 @@ def _columns(table: L.TableDef, hm: HeaderMap) -> list[tuple[int, str, Callable,
 EXCEL_CELL_MAX = 32767
 
 
+# a code (letters and digits, or four digits and more) before a name, with or without a
+# separator (a Chinese name's spaces are gone by now): C0103 无锡…, C0103无锡…, 00131/无锡…
+_CODE_AND_NAME = re.compile(r"^((?:[A-Za-z]{1,6}[-_]?\d{2,}|\d{4,})[\dA-Za-z\-_]*?)[\s:：、,，/]*([\u4e00-\u9fff].*)$")
+_PHONE_IN_TEXT = re.compile(r"(\+?86[-\s]?)?(1[3-9]\d{9}|0\d{2,3}[-\s]?\d{7,8}(?:[-转]\d{1,5})?)")
+
+
+def _split_fields(table: L.TableDef, values: dict[str, Any], notes: list[str]) -> None:
+    """Two fields in one cell, as archives write them: a code and a name ("C0103 无锡华光电器"
+    in the name column, with no code column filled) and a contact with a phone ("王经理
+    13812345678" in 联系人, with no phone filled)."""
+    name_header = CUST_NAME if table is C else LINK_NAME
+    id_header = CUST_ID if table is C else REF_ID
+    name = values.get(name_header)
+    if isinstance(name, str) and not values.get(id_header):
+        m = _CODE_AND_NAME.match(name)
+        if m and _LETTER.search(m[2]) and _CJK_OR_WORD.search(m[2]):
+            values[id_header], values[name_header] = m[1].upper(), m[2].strip()
+            notes.append(f"{name_header}“{name}”中的编号 {m[1]} 已单独作为{id_header}")
+    if table is C:
+        contact, phone_h = values.get(C.header("contact")), C.header("phone")
+        if isinstance(contact, str) and not values.get(phone_h):
+            m = _PHONE_IN_TEXT.search(contact)
+            if m:
+                try:
+                    phone = cl.parse_phone(m[0])
+                except ValueError:
+                    return
+                rest = (contact[: m.start()] + contact[m.end():]).strip(" ,，、:：/;；()（）")
+                values[phone_h] = phone
+                if rest:
+                    values[C.header("contact")] = rest
+                else:
+                    values.pop(C.header("contact"))
+                notes.append(f"联系人“{contact}”中的电话已单独作为{phone_h}")
+
+
+_CJK_OR_WORD = re.compile(r"[\u4e00-\u9fff]{2,}|[A-Za-z]{3,}")
+
+
 def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int) -> SheetRow:
     """Clean a row's cells and say whether it type-checks as a record of the table."""
     values: dict[str, Any] = {}
@@ -250,6 +289,7 @@ def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int)
             continue
         if v is not None:
             values[header] = v
+    _split_fields(table, values, notes)
     row = SheetRow(excel_row, DATA, values, notes)
     name_header = CUST_NAME if table is C else LINK_NAME
     name_col = next((c for c, h in hm.columns.items() if h == name_header), None)

@@ -248,3 +248,25 @@ def test_amounts_and_dates_in_every_form_an_office_writes_them(tmp_path):
     assert got["歧义测试有限公司"]["建档日期"] is None
     note = next(o.message for o in res.outcomes if o.record_id and "歧义" in o.message)
     assert "3/5/2021" in note
+
+
+def test_two_fields_in_one_cell_are_split(tmp_path):
+    """A code and a name in the name column link invoices by the code; a contact and a phone in
+    one 联系人及电话 column become both fields."""
+    book = new_book(tmp_path / "master.xlsm")
+    res = run_import(book, [_csv(tmp_path / "客户.csv", [
+        ["客户名称", "联系人及电话", "年用量"],
+        ["C0103 无锡华光电器有限公司", "王经理 13812345678", "30万"],
+        ["苏州恒泰化工有限公司", "李女士，0512-66778899", "20万"]])])
+    got = _customers(book)
+    wuxi = got["无锡华光电器有限公司"]
+    assert wuxi["客户编号"] == "C0103" and wuxi["联系人"] == "王经理" and wuxi["联系电话"] == "13812345678"
+    su = got["苏州恒泰化工有限公司"]
+    assert su["联系人"] == "李女士" and su["联系电话"] == "0512-66778899"
+    assert any("已单独作为" in o.message for o in res.outcomes)
+    # invoices naming "C0103 无锡…" in one cell link to that customer
+    inv = _csv(tmp_path / "发票.csv", [["客户", "发票号码", "开票日期", "金额", "到期日"],
+                                      ["C0103 无锡华光电器", "FP-9", "2026-03-01", "5000", "2026-04-01"]])
+    res = run_import(book, [inv])
+    assert res.counts["新增"] == 1, res.summary_lines()
+    assert table_records(book, R.sheet, R.name)[0]["客户编号"] == "C0103"
