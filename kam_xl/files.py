@@ -15,6 +15,7 @@ from .services.actions import MEETING_AUTO, ReportFiles  # noqa: F401  (part of 
 from .services.regrade import RegradeResult
 from .services.validate import ValidationReport
 from .workbook.builder import build_master
+from .workbook.outputs import write_failure
 from .workbook.loader import EVERYTHING, Needs
 from .workbook.store import FileStore, backup, refuse_if_open_in_excel
 
@@ -47,10 +48,9 @@ def new_book(path: str | Path, demo: bool = False, force: bool = False, n_custom
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
-        cause = e.__context__ if type(e).__name__ == "FileCreateError" else e
-        if isinstance(cause, OSError) or type(e).__name__ == "FileCreateError":
-            why = getattr(cause, "strerror", None) or str(cause)[:200]
-            raise WriteFailed(path, why, str(cause)[:200]) from None
+        cause = write_failure(e)
+        if cause is not None:
+            raise WriteFailed(path, cause.strerror or str(cause)[:200], str(cause)[:200]) from None
         raise
     return path
 

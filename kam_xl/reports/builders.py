@@ -22,6 +22,14 @@ UNGRADED = "未定级"
 ACTIVE_VISIT_STATES = (L.PENDING, L.APPROVED, L.DONE)
 
 
+WAN = 10000.0  # a manager reads amounts in 万元 (PRODUCT.md §2); a clerk's lists stay in 元
+
+
+def to_wan(v):
+    """An amount in 万元 (anything that is not a number passes through)."""
+    return v / WAN if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
 @dataclass
 class Period:
     start: dt.date

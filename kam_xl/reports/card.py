@@ -16,6 +16,7 @@ from ..domain.computed import receivable_cells
 from ..domain.receivables import derive_credit, receivable_level
 from ..domain.tiering import TierInputs, grade, sort_rules
 from ..workbook.loader import BookData
+from .builders import to_wan
 
 C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
 MAX_VISITS, MAX_RECEIVABLES, MAX_OTHER = 8, 12, 5
@@ -50,7 +51,7 @@ def build_card(data: BookData, c) -> Card:
                    sort_rules(data.rules), settings)
     facts = [("客户编号", c.id), ("客户名称", c.name), ("客户类型", c.customer_type), ("行业", c.industry),
              ("区域", c.region), ("认定状态", c.status), ("客户经理", c.manager), ("对接人员", c.staff),
-             ("联系人", c.contact), ("联系电话", c.phone), ("年用量(万元)", _wan(c.volume)),
+             ("联系人", c.contact), ("联系电话", c.phone), ("年用量(万元)", round(to_wan(c.volume), 2) if c.volume is not None else None),
              ("利润率", f"{c.margin:.1%}" if c.margin is not None else None),
              ("回款信誉(录入)", c.credit), ("推算信誉", credit.credit if credit.derived else "（无应收数据）"),
              ("增长潜力", c.growth), ("满意度", c.satisfaction), ("协议类型", c.agreement_type),
@@ -98,10 +99,6 @@ def build_card(data: BookData, c) -> Card:
     card.blocks.append(Block("等级变动", ["时间", "原等级", "新等级", "操作人"], [
         [g.get("时间"), g.get("原等级"), g.get("新等级"), g.get("操作人")] for g in history[-MAX_OTHER:][::-1]]))
     return card
-
-
-def _wan(v) -> Any:
-    return round(v / 10000, 2) if isinstance(v, (int, float)) else v
 
 
 def write_card(path: Path, card: Card, as_of: dt.date) -> Path:

@@ -15,16 +15,13 @@ from .writer import Chart, Section, write_output, write_report
 REPORT_STEM = "大客户管理报表"
 
 
-WAN = 10000.0
-
-
 def in_wan(frame, columns: list[str], rename: bool = True):
     """Amounts a manager reads (overviews, charts, KPI tables) in 万元 (PRODUCT.md §2);
     lists a clerk checks stay in 元.  The column says its unit: 年用量合计(万元)."""
     out = frame.copy()
     for c in columns:
         if c in out.columns:
-            out[c] = out[c].map(lambda v: v / WAN if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+            out[c] = out[c].map(B.to_wan)
     if rename:
         out = out.rename(columns={c: f"{c}(万元)" for c in columns if c in out.columns})
     return out
@@ -33,7 +30,7 @@ def in_wan(frame, columns: list[str], rename: bool = True):
 def _overview_in_wan(frame):
     out = frame.copy()
     is_yuan = out["单位"] == "元"
-    out.loc[is_yuan, "数值"] = out.loc[is_yuan, "数值"].astype(float) / WAN
+    out.loc[is_yuan, "数值"] = out.loc[is_yuan, "数值"].astype(float) / B.WAN
     out.loc[is_yuan, "单位"] = "万元"
     return out
 

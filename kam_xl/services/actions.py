@@ -28,6 +28,7 @@ from ..reports.pdf import soffice, to_pdf
 from ..reports.service import build_report
 from ..reports.writer import write_output
 from ..workbook.loader import EVERYTHING, LAST_VISITS, Needs, Read
+from ..workbook.outputs import safe_name_part
 from ..workbook.tables import Changes, TableStore
 from .checks import refuse_unusable_rules
 from .typed_rows import assign_ids, fill_calculated
@@ -169,7 +170,8 @@ def form_book(store: TableStore, book_path: Path, customer_id: str, out: str | N
     app = latest_application(by_customer(data.certifications or ()).get(customer.id, []))
     folder = Path(out) if out else Path(book_path).parent
     folder.mkdir(parents=True, exist_ok=True)
-    path = write_output(folder / f"客户认定申请表_{customer.id}.xlsx", lambda tmp: write_form(tmp, customer, app),
+    path = write_output(folder / f"客户认定申请表_{safe_name_part(customer.id or customer.name)}.xlsx",
+                        lambda tmp: write_form(tmp, customer, app),
                         book=Path(book_path))
     return with_pdf(path, pdf)
 
@@ -191,7 +193,7 @@ def card_book(store: TableStore, book_path: Path, customer: str, out: str | None
     card = build_card(data, found)
     folder = Path(out) if out else Path(book_path).parent
     folder.mkdir(parents=True, exist_ok=True)
-    path = write_output(folder / f"客户档案卡_{found.id or found.name}.xlsx",
+    path = write_output(folder / f"客户档案卡_{safe_name_part(found.id or found.name)}.xlsx",
                         lambda tmp: write_card(tmp, card, data.as_of), book=Path(book_path))
     return with_pdf(path, pdf)
 

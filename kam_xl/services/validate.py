@@ -78,9 +78,15 @@ def linked(row: dict, data: BookData) -> dict:
     sheet, column = row.get(L.ISSUES.header("sheet")), row.get(L.ISSUES.header("column"))
     if not isinstance(n, int) or not sheet:
         return row
-    cell = next((t.cell_ref(n - t.header_row - 1, column) for t in data.tables.values()
-                 if t.sheet == sheet and column in (t.offsets or {})), f"A{n}")
-    target = f"'{sheet.replace(chr(39), chr(39) * 2)}'!{cell}"
+    # findings name the layout's sheet; the link goes to the sheet as the book has it now
+    # (a user may have renamed it) and to the finding's column there
+    table = next((data.tables[t.name] for t in L.TABLES.values() if t.sheet == sheet and t.name in data.tables),
+                 None)
+    actual = table.sheet if table is not None else sheet
+    cell = table.cell_ref(n - table.header_row - 1, column) if table is not None and column in (table.offsets or {}) \
+        else f"A{n}"
+    # a sheet name is the user's text: quoted for the reference, then for the string literal
+    target = f"'{actual.replace(chr(39), chr(39) * 2)}'!{cell}".replace('"', '""')
     return {**row, header: Formula(f'HYPERLINK("#{target}",{n})', n)}
 
 

@@ -38,6 +38,26 @@ def output_mode(book: Path | None) -> int:
     return 0o666 & ~umask
 
 
+def write_failure(e: BaseException) -> OSError | None:
+    """The OSError behind a failed write (xlsxwriter wraps a full disk in FileCreateError),
+    or None when the failure is something else."""
+    if isinstance(e, OSError):
+        return e
+    if type(e).__name__ == "FileCreateError":
+        return e.__context__ if isinstance(e.__context__, OSError) else OSError(str(e))
+    return None
+
+
+_UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]+|^\.+')
+
+
+def safe_name_part(text: object, limit: int = 60) -> str:
+    """A customer's id or name as part of a file name: no folder separators, no characters
+    Windows refuses, no leading dots (a book's text never chooses where a file goes)."""
+    s = _UNSAFE_NAME.sub("_", str(text or "")).strip(" _")
+    return s[:limit] or "_"
+
+
 def write_output(path: Path, write: Callable[[Path], Any], book: Path | None = None) -> Path:
     """write(tmp) to a temp file beside `path`, then replace: a full disk or a read-only folder
     leaves no half-written file behind, and a clear refusal instead of an OSError."""
@@ -52,10 +72,9 @@ def write_output(path: Path, write: Callable[[Path], Any], book: Path | None = N
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
-        cause = e.__context__ if type(e).__name__ == "FileCreateError" and isinstance(e.__context__, OSError) else e
-        if isinstance(cause, OSError) or type(e).__name__ == "FileCreateError":
-            why = getattr(cause, "strerror", None) or str(cause)[:200]
-            raise ReportWriteFailed(path, why, str(cause)[:200]) from None
+        cause = write_failure(e)
+        if cause is not None:
+            raise ReportWriteFailed(path, cause.strerror or str(cause)[:200], str(cause)[:200]) from None
         raise
     return path
 

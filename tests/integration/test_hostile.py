@@ -454,3 +454,32 @@ def test_a_csv_named_like_an_instruction_sheet_still_imports(book_factory, tmp_p
     res = run_import(book, [src])
     assert not res.unreadable
     assert "模板文件名测试有限公司" in {r["客户名称"] for r in _table(book, L.CUSTOMERS)}
+
+
+# -- a book's own text never chooses a path or breaks a formula ------------------------
+def test_a_customer_id_never_chooses_where_a_file_goes(book_factory, tmp_path):
+    book = book_factory(customers=[good_customer(1, 客户编号="../../逃逸/KH1")])
+    out = tmp_path / "out"
+    assert main(["form", str(book), "../../逃逸/KH1", "--out", str(out), "--no-pdf"]) == 0
+    assert main(["card", str(book), "../../逃逸/KH1", "--out", str(out), "--no-pdf"]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 2 and all("/" not in n and not n.startswith(".") for n in written), written
+    assert not (tmp_path / "逃逸").exists() and not (tmp_path.parent / "逃逸").exists()
+
+
+def test_a_sheet_name_with_a_quote_stays_inside_the_finding_link(book_factory):
+    """Excel allows " in a sheet name; the 行号 link is a string literal, so it is doubled."""
+    book = book_factory(customers=[good_customer(1, 保密承诺="否")])
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    wb[L.CUSTOMERS.sheet].title = '客户"档案'
+    wb.save(book)
+    assert main(["validate", str(book)]) == 1
+    wb = openpyxl.load_workbook(book)
+    ws = wb[L.ISSUES.sheet]
+    links = [c.value for row in ws.iter_rows(min_row=2) for c in row if isinstance(c.value, str)
+             and c.value.startswith("=HYPERLINK(")]
+    assert links and all(link.startswith('=HYPERLINK("#\'客户""档案\'!') for link in links), links
+    from openpyxl.formula import Tokenizer
+    for link in links:  # a well-formed formula: one function, a string and the row number
+        kinds = [(t.type, t.subtype) for t in Tokenizer(link).items]
+        assert ("OPERAND", "TEXT") in kinds and ("OPERAND", "NUMBER") in kinds, kinds
