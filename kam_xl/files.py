@@ -15,7 +15,7 @@ from .services.actions import MEETING_AUTO, ReportFiles  # noqa: F401  (part of 
 from .services.regrade import RegradeResult
 from .services.validate import ValidationReport
 from .workbook.builder import build_master
-from .workbook.outputs import write_failure
+from .workbook.outputs import write_output
 from .workbook.loader import EVERYTHING, Needs
 from .workbook.store import FileStore, backup, refuse_if_open_in_excel
 
@@ -36,23 +36,14 @@ def new_book(path: str | Path, demo: bool = False, force: bool = False, n_custom
         data = d.build_data(n_customers=n_customers, n_visits=n_customers * 4,
                             n_receivables=n_customers * 8 // 3)
         settings = d.demo_settings()
-    tmp = path.with_name(".~kam_new_" + path.name)
-    try:
-        build_master(tmp, data, settings)
-        if path.exists():  # --force: the replaced book is kept as a backup, and never while Excel has it open
+
+    def keep_the_old_one() -> None:  # --force: the replaced book is kept as a backup, never while open
+        if path.exists():
             refuse_if_open_in_excel(path)
             backup(path)
-        tmp.replace(path)
-    except BaseException as e:  # a full disk, a read-only folder: no half-made book left behind
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        cause = write_failure(e)
-        if cause is not None:
-            raise WriteFailed(path, cause.strerror or str(cause)[:200], str(cause)[:200]) from None
-        raise
-    return path
+    # a full disk, a read-only folder: no half-made book left behind, a clear refusal
+    return write_output(path, lambda tmp: build_master(tmp, data, settings), before_replace=keep_the_old_one,
+                        failed=WriteFailed)
 
 
 def run_regrade(path, as_of=None, dry_run=False, operator="") -> RegradeResult:

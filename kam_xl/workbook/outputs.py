@@ -58,14 +58,18 @@ def safe_name_part(text: object, limit: int = 60) -> str:
     return s[:limit] or "_"
 
 
-def write_output(path: Path, write: Callable[[Path], Any], book: Path | None = None) -> Path:
-    """write(tmp) to a temp file beside `path`, then replace: a full disk or a read-only folder
-    leaves no half-written file behind, and a clear refusal instead of an OSError."""
+def write_output(path: Path, write: Callable[[Path], Any], book: Path | None = None,
+                 before_replace: Callable[[], Any] | None = None, failed: type = ReportWriteFailed) -> Path:
+    """write(tmp) to a temp file beside `path`, then (after before_replace(), e.g. keeping the
+    file it replaces as a backup) replace: a full disk or a read-only folder leaves no
+    half-written file behind, and a clear refusal (`failed`) instead of an OSError."""
     path = Path(path)
     tmp = path.with_name(".~kam_" + path.name)
     try:
         write(tmp)
         os.chmod(tmp, output_mode(book))
+        if before_replace is not None:
+            before_replace()
         tmp.replace(path)
     except BaseException as e:
         try:
@@ -74,7 +78,7 @@ def write_output(path: Path, write: Callable[[Path], Any], book: Path | None = N
             pass
         cause = write_failure(e)
         if cause is not None:
-            raise ReportWriteFailed(path, cause.strerror or str(cause)[:200], str(cause)[:200]) from None
+            raise failed(path, cause.strerror or str(cause)[:200], str(cause)[:200]) from None
         raise
     return path
 

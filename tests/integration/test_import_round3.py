@@ -20,6 +20,13 @@ from tests.helpers import table_records
 C, R = L.CUSTOMERS, L.RECEIVABLES
 
 
+def _master_with_k1_k2(folder):
+    book = new_book(folder / "master.xlsm")
+    run_import(book, [_csv(folder / "客户.csv", [["客户编号", "客户名称"], ["K1", "甲方有限公司"],
+                                                ["K2", "乙方有限公司"]])])
+    return book
+
+
 def _customers(book):
     return {r["客户名称"]: r for r in table_records(book, C.sheet, C.name)}
 
@@ -77,9 +84,7 @@ def test_invoices_whose_customer_column_is_headed_customer_code_link(tmp_path):
 def test_an_invoice_number_excel_destroyed_is_refused_and_never_merges(tmp_path):
     """Two invoices whose 20-digit numbers Excel turned into the same 2.4322E+19: each stays
     its own invoice with its own customer, date and amount; the number is refused, reported."""
-    book = new_book(tmp_path / "master.xlsm")
-    run_import(book, [_csv(tmp_path / "客户.csv", [["客户编号", "客户名称"], ["K1", "甲方有限公司"],
-                                                  ["K2", "乙方有限公司"]])])
+    book = _master_with_k1_k2(tmp_path)
     src = tmp_path / "发票.xlsx"
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -149,9 +154,7 @@ _code = st.integers(10 ** 15, 10 ** 20)
                 unique_by=lambda t: (t[1], t[2])))
 def test_property_a_row_whose_identity_is_destroyed_never_merges(tmp_path_factory, rows):
     folder = tmp_path_factory.mktemp("destroyed")
-    book = new_book(folder / "master.xlsm")
-    run_import(book, [_csv(folder / "客户.csv", [["客户编号", "客户名称"], ["K1", "甲方有限公司"],
-                                                ["K2", "乙方有限公司"]])])
+    book = _master_with_k1_k2(folder)
     src = folder / "发票.xlsx"
     wb = openpyxl.Workbook()
     ws = wb.active
