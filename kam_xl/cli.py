@@ -58,9 +58,9 @@ def cmd_regrade(args) -> int:
         _out(line)
     if args.dry_run or args.verbose:
         for m in res.moves:
-            _out(f"  第{m.excel_row}行 {m.customer_id or ''} {m.name or ''}：{m.old or '（空）'} → {m.new}")
-    for row, cid, why in res.ungraded[: 50 if not args.verbose else None]:
-        _out(f"  无法定级 第{row}行 {cid or ''}：{why}")
+            _out(f"  {m.where} {m.customer_id or ''} {m.name or ''}：{m.old or '（空）'} → {m.new}")
+    for where, cid, why in res.ungraded[: 50 if not args.verbose else None]:
+        _out(f"  无法定级 {where} {cid or ''}：{why}")
     if args.dry_run:
         _out("试运行（--dry-run）：未写入任何内容 / dry run: nothing written")
     return EXIT_OK

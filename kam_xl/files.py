@@ -16,7 +16,7 @@ from .services.regrade import RegradeResult
 from .services.validate import ValidationReport
 from .workbook.builder import build_master
 from .workbook.outputs import write_output
-from .workbook.loader import EVERYTHING, Needs
+from .store import EVERYTHING, Needs
 from .workbook.store import FileStore, backup, refuse_if_open_in_excel
 
 

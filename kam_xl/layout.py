@@ -26,6 +26,9 @@ A_TIERS = ("A1", "A2")
 VISIT_METHODS = ("实地拜访", "电话回访", "客户活动", "接待来访")
 VISIT_STATES = ("草稿", "待审批", "已批准", "已完成", "已取消")
 APPROVALS = ("同意", "驳回")
+# an amount within this of zero is settled; two amounts this close are the same (money is
+# kept to the fen): the native formulas, the domain, the import and the reports all use it
+SETTLED = 0.005
 AGING_BUCKETS = ("未到期", "1-30天", "31-60天", "61-90天", "91-180天", "180天以上", "已结清")
 OVERDUE_BUCKETS = AGING_BUCKETS[1:6]
 DUNNING_LEVELS = ("1级-电话提醒", "2级-书面催告", "3级-上门催收", "4级-法律途径")
@@ -113,6 +116,9 @@ class TableDef:
             by_key = {c.key: c for c in self.columns}
             object.__setattr__(self, "_by_key", by_key)
         return by_key[key]
+
+    def column(self, key: str) -> Column:
+        return next(c for c in self.columns if c.key == key)
 
     def header(self, key: str) -> str:
         return self.col(key).header
@@ -225,7 +231,7 @@ RECEIVABLES = TableDef(
         C("未回款", "outstanding", MONEY, width=14,
           formula='IF(ISNUMBER(--{col:amount})*({col:amount}<>""),ROUND(--{col:amount}-IFERROR(--{col:paid},0),2),"")'),
         C("逾期天数", "overdue_days", INT, width=9,
-          formula='IF({col:outstanding}="","",IF({col:outstanding}<=0.005,0,'
+          formula='IF({col:outstanding}="","",IF({col:outstanding}<=' + repr(SETTLED) + ',0,'
                   'IF(ISNUMBER({col:due_date}),MAX(0,' + ASOF_NAME + '-INT({col:due_date})),"")))'),
         C("账龄", "aging", ENUM, AGING_BUCKETS, width=10, formula=NATIVE_AGING),
         C("催收人", "collector", width=9),

@@ -4,7 +4,7 @@ workbook read without Excel or Python shows them."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from .. import layout as L
 from .models import Settings, TierRule
@@ -26,12 +26,32 @@ def suggested_tier(c, extra, ordered: list[TierRule], settings: Settings) -> str
 
 
 def receivable_cells(r, as_of: dt.date) -> dict[str, Any]:
-    """未回款, 逾期天数, 账龄 of one typed receivable (blank without an amount)."""
+    """未回款, 逾期天数, 账龄 of one typed receivable by layout key (blank without an amount)."""
     if r.amount is None:
         return {}
     open_amt = r.open_amount
-    return {
-        R.header("outstanding"): open_amt,
-        R.header("overdue_days"): overdue_days(r.due_date, open_amt, as_of),
-        R.header("aging"): aging_bucket(r.due_date, open_amt, as_of),
-    }
+    return {"outstanding": open_amt, "overdue_days": overdue_days(r.due_date, open_amt, as_of),
+            "aging": aging_bucket(r.due_date, open_amt, as_of)}
+
+
+def calculators(data) -> dict[str, Callable[[Iterable[Any]], dict[int, dict[str, Any]]]]:
+    """How the calculated fields of each table are computed, record by record, from what an
+    action read (`data`: its snapshot); a store that keeps their values (the file store
+    caches them beside its formulas) calls these for the records whose inputs changed.  A
+    field the action did not read raises UnreadField: no cached value then."""
+    ordered = sort_rules(data.rules)
+    conditions = any(r.extra for r in ordered)
+
+    def customers(records) -> dict[int, dict[str, Any]]:
+        if conditions and not data.rows_kept:
+            return {}
+        return {c.rid: {"suggested_tier": suggested_tier(c, data.customer_extra(c) if conditions else {},
+                                                         ordered, data.settings)} for c in records}
+
+    def receivables(records) -> dict[int, dict[str, Any]]:
+        return {r.rid: receivable_cells(r, data.as_of) for r in records}
+
+    def surveys(records) -> dict[int, dict[str, Any]]:
+        return {s.rid: {"score": s.computed_score()} for s in records}
+
+    return {C.name: customers, R.name: receivables, L.SURVEYS.name: surveys}

@@ -24,10 +24,12 @@ class UnreadField(LookupError):
 
 
 class Record(BaseModel):
+    """A record of one table.  `rid` is the store's key of the record: opaque to the
+    domain and the services (a file store numbers a table's rows, a database has its
+    primary key, MemoryStore counts); ascending in the order the records were entered,
+    so "the later record" is the one with the greater rid."""
     model_config = ConfigDict(extra="allow", frozen=False)
-    # 0-based index of the row within its table's data body; Excel row is
-    # table header row + 1 + index.
-    row_index: int = -1
+    rid: int = -1
 
     def __getattr__(self, name: str):
         # a record built from some of its columns holds only those (workbook/reading.py)
@@ -35,37 +37,12 @@ class Record(BaseModel):
             raise UnreadField(f"{type(self).__name__}.{name} was not read: add it to the action's needs")
         return super().__getattr__(name)
 
+    def values(self) -> dict[str, Any]:
+        """The record's fields by layout key (those read), without its rid."""
+        return {k: v for k, v in self.__dict__.items() if k != "rid"}
 
-class Customer(Record):
-    id: Optional[str] = None
-    name: Optional[str] = None
-    customer_type: Optional[str] = None
-    industry: Optional[str] = None
-    region: Optional[str] = None
-    manager: Optional[str] = None
-    staff: Optional[str] = None
-    contact: Optional[str] = None
-    phone: Optional[str] = None
-    volume: Optional[float] = None
-    margin: Optional[float] = None
-    credit: Optional[str] = None
-    growth: Optional[str] = None
-    financial: Optional[str] = None
-    attitude: Optional[str] = None
-    confidentiality: Optional[str] = None
-    cost_level: Optional[str] = None
-    status: Optional[str] = None
-    agreement_type: Optional[str] = None
-    agreement_no: Optional[str] = None
-    agreement_expiry: Optional[dt.date] = None
-    tier: Optional[str] = None
-    graded_on: Optional[dt.date] = None
-    suggested_tier: Optional[str] = None
-    satisfaction: Optional[float] = None
-    created_on: Optional[dt.date] = None
-    note: Optional[str] = None
-    derived_credit: Optional[str] = None
 
+class _Customer(Record):
     def grading_credit(self) -> Optional[str]:
         """推算信誉 where it is filled, else 回款信誉: what 建议等级 grades with (a book made
         before 推算信誉 existed has only the entered value)."""
@@ -75,91 +52,19 @@ class Customer(Record):
         return split_names(self.staff)
 
 
-class Visit(Record):
-    id: Optional[str] = None
-    customer_id: Optional[str] = None
-    method: Optional[str] = None
-    planned_date: Optional[dt.date] = None
-    actual_date: Optional[dt.date] = None
-    place: Optional[str] = None
-    staff: Optional[str] = None
-    attendee: Optional[str] = None
-    purpose: Optional[str] = None
-    content: Optional[str] = None
-    expected: Optional[str] = None
-    outcome: Optional[str] = None
-    follow_up: Optional[str] = None
-    follow_up_due: Optional[dt.date] = None
-    state: Optional[str] = None
-    dept_approval: Optional[str] = None  # 同意 | 驳回 | the approver's name (counts as 同意)
-    exec_approval: Optional[str] = None
-    note: Optional[str] = None
-
-
-class Receivable(Record):
-    id: Optional[str] = None
-    customer_id: Optional[str] = None
-    invoice_date: Optional[dt.date] = None
-    amount: Optional[float] = None
-    due_date: Optional[dt.date] = None
-    paid: Optional[float] = None
-    paid_date: Optional[dt.date] = None
-    outstanding: Optional[float] = None
-    overdue_days: Optional[int] = None
-    aging: Optional[str] = None
-    collector: Optional[str] = None
-    dunning_level: Optional[str] = None
-    last_dunning_date: Optional[dt.date] = None
-    note: Optional[str] = None
-
+class _Receivable(Record):
     @property
     def open_amount(self) -> float:
         """Outstanding computed from amount and paid (the formula column may be stale)."""
         return round((self.amount or 0.0) - (self.paid or 0.0), 2)
 
 
-class TierRule(Record):
-    order: Optional[int] = None
-    tier: Optional[str] = None
-    volume_min: Optional[float] = None
-    volume_max: Optional[float] = None
-    min_credit: Optional[str] = None
-    margin_min: Optional[float] = None
-    margin_max: Optional[float] = None
-    growth: Optional[str] = None
-    extra: Optional[str] = None
-    description: Optional[str] = None
-
+class _TierRule(Record):
     def growth_values(self) -> tuple[str, ...]:
         return _split_cached(self.growth)
 
 
-class Certification(Record):
-    id: Optional[str] = None
-    customer_id: Optional[str] = None
-    applied_on: Optional[dt.date] = None
-    applicant: Optional[str] = None
-    general_date: Optional[dt.date] = None
-    general_result: Optional[str] = None
-    field_date: Optional[dt.date] = None
-    field_staff: Optional[str] = None
-    field_result: Optional[str] = None
-    reason: Optional[str] = None
-    products: Optional[str] = None
-    expected_amount: Optional[float] = None
-    integrity: Optional[str] = None
-    financial: Optional[str] = None
-    attitude: Optional[str] = None
-    confidentiality: Optional[str] = None
-    cost_level: Optional[str] = None
-    dept_approval: Optional[str] = None
-    exec_approval: Optional[str] = None
-    approved_on: Optional[dt.date] = None
-    result: Optional[str] = None
-    agreement_type: Optional[str] = None
-    agreement_no: Optional[str] = None
-    note: Optional[str] = None
-
+class _Certification(Record):
     @property
     def investigated(self) -> bool:
         """Both investigations of the seed's 第6条 are on record."""
@@ -170,47 +75,42 @@ class Certification(Record):
         return {L.CERTIFICATIONS.header(k): getattr(self, k) for k in L.PRINCIPLES}
 
 
-class Complaint(Record):
-    id: Optional[str] = None
-    customer_id: Optional[str] = None
-    date: Optional[dt.date] = None
-    channel: Optional[str] = None
-    kind: Optional[str] = None
-    content: Optional[str] = None
-    level: Optional[str] = None
-    receiver: Optional[str] = None
-    handler: Optional[str] = None
-    measures: Optional[str] = None
-    due: Optional[dt.date] = None
-    resolved_on: Optional[dt.date] = None
-    state: Optional[str] = None
-    confirmation: Optional[str] = None
-    note: Optional[str] = None
-
+class _Complaint(Record):
     @property
     def open(self) -> bool:
         return self.state in L.COMPLAINT_OPEN or (self.state is None and self.resolved_on is None)
 
 
-class Survey(Record):
-    id: Optional[str] = None
-    customer_id: Optional[str] = None
-    date: Optional[dt.date] = None
-    method: Optional[str] = None
-    surveyor: Optional[str] = None
-    quality: Optional[int] = None
-    delivery: Optional[int] = None
-    service: Optional[int] = None
-    response: Optional[int] = None
-    price: Optional[int] = None
-    score: Optional[float] = None
-    suggestions: Optional[str] = None
-    follow_up: Optional[str] = None
-
+class _Survey(Record):
     def computed_score(self) -> Optional[float]:
         """综合得分 as the native formula computes it: the mean of the 1–5 scores given, ×20."""
         given = [getattr(self, k) for k in L.SCORE_KEYS if getattr(self, k) is not None]
         return round(sum(given) / len(given) * 20, 1) if given else None
+
+
+# a column's kind → the type its field holds (the reading layer makes the values)
+FIELD_TYPES = {L.TEXT: Optional[str], L.ENUM: Optional[str], L.MONEY: Optional[float],
+               L.NUMBER: Optional[float], L.PERCENT: Optional[float], L.INT: Optional[int],
+               L.DATE: Optional[dt.date], L.DATETIME: Optional[dt.datetime]}
+
+
+def record_model(table: L.TableDef, name: str, base: type = Record) -> type:
+    """The record class of a table, its fields made from the table's columns in layout.py
+    (one field per column, by layout key), its behaviour from `base`."""
+    return create_model(name, __base__=base, __module__=__name__,
+                        **{c.key: (FIELD_TYPES[c.kind], None) for c in table.columns})
+
+
+Customer = record_model(L.CUSTOMERS, "Customer", _Customer)
+Visit = record_model(L.VISITS, "Visit")
+Receivable = record_model(L.RECEIVABLES, "Receivable", _Receivable)
+TierRule = record_model(L.TIER_RULES, "TierRule", _TierRule)
+Certification = record_model(L.CERTIFICATIONS, "Certification", _Certification)
+Complaint = record_model(L.COMPLAINTS, "Complaint", _Complaint)
+Survey = record_model(L.SURVEYS, "Survey", _Survey)
+GradeLogEntry = record_model(L.GRADE_LOG, "GradeLogEntry")
+ImportLogEntry = record_model(L.IMPORT_LOG, "ImportLogEntry")
+SettingRow = record_model(L.SETTINGS, "SettingRow")
 
 
 def approval(value: Any) -> Optional[str]:
@@ -309,6 +209,7 @@ def to_date(v: Any) -> dt.date | None:
 
 
 MODELS = {"Customers": Customer, "Visits": Visit, "Receivables": Receivable, "TierRules": TierRule,
-          "Certifications": Certification, "Complaints": Complaint, "Surveys": Survey}
+          "Certifications": Certification, "Complaints": Complaint, "Surveys": Survey,
+          "GradeLog": GradeLogEntry, "ImportLog": ImportLogEntry, "Settings": SettingRow}
 
 

@@ -8,6 +8,7 @@ from collections import defaultdict
 from typing import Iterable, Optional
 
 from .. import layout as L
+from .findings import Related
 from .models import Certification, Complaint, Customer, Settings, Survey, Visit, approval, split_names
 
 C, CE, CO, SU = L.CUSTOMERS, L.CERTIFICATIONS, L.COMPLAINTS, L.SURVEYS
@@ -19,7 +20,7 @@ def latest(records: Iterable, key: str = "date"):
     best = None
     for r in records:
         d = getattr(r, key)
-        if d is not None and (best is None or (d, r.row_index) >= (getattr(best, key), best.row_index)):
+        if d is not None and (best is None or (d, r.rid) >= (getattr(best, key), best.rid)):
             best = r
     return best
 
@@ -35,7 +36,7 @@ def by_customer(records: Iterable) -> dict[str, list]:
 def latest_application(apps: list[Certification]) -> Optional[Certification]:
     """The application a customer's status stands on: the latest by 申请日期, else the last row."""
     dated = latest(apps, "applied_on")
-    return dated or (max(apps, key=lambda a: a.row_index) if apps else None)
+    return dated or (max(apps, key=lambda a: a.rid) if apps else None)
 
 
 def missing_approvals(app: Certification) -> list[str]:
@@ -59,7 +60,7 @@ def satisfaction_updates(customers: list[Customer], surveys: list[Survey]) -> di
         s = latest_by.get(c.id) if c.id else None
         score = s.computed_score() if s is not None else None
         if score is not None and c.satisfaction != score:
-            out[c.row_index] = score
+            out[c.rid] = score
     return out
 
 
@@ -69,9 +70,8 @@ class ProcedureChecks:
 
     def __init__(self, add, customers: list[Customer], visits: list[Visit], settings: Settings, as_of: dt.date,
                  certifications: list[Certification] | None, complaints: list[Complaint] | None,
-                 surveys: list[Survey] | None, header_rows: dict[str, int] | None = None):
+                 surveys: list[Survey] | None):
         self.add, self.as_of, self.settings = add, as_of, settings
-        self._header_rows = header_rows or {}
         self.customers = customers
         self.by_id = {c.id: c for c in customers if c.id}
         self.visits = by_customer(visits)
@@ -89,7 +89,7 @@ class ProcedureChecks:
     # -- 认定申请 -------------------------------------------------------------------
     def applications(self) -> None:
         for a in self.certifications:
-            i, cid = a.row_index, a.customer_id
+            i, cid = a.rid, a.customer_id
             c = self.by_id.get(cid)
             if a.field_date or a.field_result or a.field_staff:
                 staff = split_names(a.field_staff)
@@ -122,7 +122,7 @@ class ProcedureChecks:
     def status_against_applications(self) -> None:
         apps = by_customer(self.certifications)
         for c in self.customers:
-            i, cid, st = c.row_index, c.id, c.status
+            i, cid, st = c.rid, c.id, c.status
             mine = apps.get(cid, []) if cid else []
             if st == L.APPLYING and not any(a.investigated for a in mine):
                 self.add("CUST-CERT-NO-APPLICATION", C, i, "status", cid, st)
@@ -138,18 +138,17 @@ class ProcedureChecks:
                         gaps.append("缺少" + "、".join(missing_approvals(last)) + L.AGREE)
                     if failed_principles(last):
                         gaps.append("原则“" + "、".join(failed_principles(last)) + "”未符合")
-                    why = f"最近的申请 {last.id or ''}（第 {self._row(CE, last)} 行）" + "，".join(gaps)
-                self.add("CUST-CERT-NOT-APPROVED", C, i, "status", cid, st, why=why)
-
-    def _row(self, table: L.TableDef, rec) -> int:
-        return self._header_rows.get(table.name, table.first_row) + 1 + rec.row_index
+                    at = Related(CE.name, (last.rid,))
+                    why = f"最近的申请 {last.id or ''}（第 {at} 行）" + "，".join(gaps)
+                self.add("CUST-CERT-NOT-APPROVED", C, i, "status", cid, st, why=why,
+                         **({"at": at} if last is not None else {}))
 
     # -- 客户投诉 -------------------------------------------------------------------
     def complaint_rows(self) -> None:
         leaders = self.settings.leader_names()
         open_major: dict[str, list[Complaint]] = defaultdict(list)
         for p in self.complaints:
-            i, cid = p.row_index, p.customer_id
+            i, cid = p.rid, p.customer_id
             if p.open and p.due is not None and p.due < self.as_of:
                 self.add("COMPLAINT-OVERDUE", CO, i, "due", cid, p.due, state=p.state or "空")
             if p.level == L.COMPLAINT_MAJOR:
@@ -167,7 +166,7 @@ class ProcedureChecks:
         for cid, items in open_major.items():
             c = self.by_id.get(cid)
             if c is not None and c.tier in L.A_TIERS:
-                self.add("CUST-MAJOR-COMPLAINT-OPEN", C, c.row_index, "tier", cid, tier=c.tier, count=len(items),
+                self.add("CUST-MAJOR-COMPLAINT-OPEN", C, c.rid, "tier", cid, tier=c.tier, count=len(items),
                          ids="、".join(p.id or "?" for p in items))
 
     # -- 满意度调查 -----------------------------------------------------------------
@@ -184,7 +183,7 @@ class ProcedureChecks:
             planned = [x for x in self.visits.get(v.customer_id, [])
                        if (x.planned_date or x.actual_date) and v.date <= (x.planned_date or x.actual_date) <= until]
             if not planned:
-                self.add("SURVEY-LOW-NO-FOLLOWUP", SU, v.row_index, "score", v.customer_id, score,
+                self.add("SURVEY-LOW-NO-FOLLOWUP", SU, v.rid, "score", v.customer_id, score,
                          below=s.survey_follow_below, date=v.date, days=s.survey_follow_days)
         for c in self.customers:
             if c.status not in L.CERTIFIED_STATUSES or not c.id:
@@ -193,5 +192,5 @@ class ProcedureChecks:
             last = latest(per.get(c.id, []))
             if days and (last is None or (self.as_of - last.date).days > days):
                 since = f"最近一次调查为 {last.date:%Y-%m-%d}" if last else "没有满意度调查记录"
-                self.add("CUST-SURVEY-DUE", C, c.row_index, "satisfaction", c.id, tier=c.tier or "", days=days,
+                self.add("CUST-SURVEY-DUE", C, c.rid, "satisfaction", c.id, tier=c.tier or "", days=days,
                          since=since)

@@ -10,6 +10,7 @@ from typing import Iterable, Optional
 
 from .. import layout as L
 from .models import Receivable, Settings
+from .values import settled
 
 SETTLED = L.AGING_BUCKETS[-1]
 NOT_DUE = L.AGING_BUCKETS[0]
@@ -19,7 +20,7 @@ def overdue_days(due: Optional[dt.date], outstanding: Optional[float], as_of: dt
     """Days past due of an open amount; 0 when settled or not yet due; None when unknown."""
     if outstanding is None:
         return None
-    if outstanding <= 0.005:
+    if settled(outstanding):
         return 0
     if due is None:
         return None
@@ -29,7 +30,7 @@ def overdue_days(due: Optional[dt.date], outstanding: Optional[float], as_of: dt
 def aging_bucket(due: Optional[dt.date], outstanding: Optional[float], as_of: dt.date) -> Optional[str]:
     if outstanding is None:
         return None
-    if outstanding <= 0.005:
+    if settled(outstanding):
         return SETTLED
     days = overdue_days(due, outstanding, as_of)
     if days is None:
@@ -106,7 +107,7 @@ def derive_credit(receivables: Iterable[Receivable], as_of: dt.date, settings: S
         if not (start < r.invoice_date <= as_of):
             continue
         open_amt = r.open_amount
-        if open_amt <= 0.005:
+        if settled(open_amt):
             paid_on = r.paid_date or r.due_date  # paid without a date: assume on time
             late = max(0, (min(paid_on, as_of) - r.due_date).days)
         elif r.due_date < as_of:
@@ -153,9 +154,33 @@ class DunningList:
     levels: dict     # receivable row index → its 催讨级别 (None: not overdue)
 
 
+def due_from_term(invoice_date: dt.date, term_days: int) -> dt.date:
+    """到期日 of an invoice on a payment term (账期 N 天): the invoice date + N days (seed: 账期
+    counts calendar days from the invoice)."""
+    return invoice_date + dt.timedelta(days=int(term_days))
+
+
+def amount_faults(amount: Optional[float], paid: Optional[float]) -> list[tuple[str, str]]:
+    """What is wrong with a receivable's amounts, as (problem code, field): no positive
+    amount; paid outside 0..amount.  The validator reports them, the import refuses a
+    legacy row with them, dunning skips a receivable with them."""
+    if amount is None or amount <= 0:
+        return [("RECV-AMOUNT-INVALID", "amount")]
+    if paid is not None and not (0 <= paid <= amount + L.SETTLED):
+        return [("RECV-PAID-RANGE", "paid")]
+    return []
+
+
+def date_faults(invoice_date: Optional[dt.date], due_date: Optional[dt.date]) -> list[tuple[str, str]]:
+    """A due date before the invoice date, as (problem code, field)."""
+    if invoice_date and due_date and due_date < invoice_date:
+        return [("RECV-DUE-BEFORE-INVOICE", "due_date")]
+    return []
+
+
 def receivable_level(r: Receivable, settings: Settings, as_of: dt.date) -> tuple[Optional[int], Optional[str]]:
     """(overdue days, 催讨级别) of one receivable; a row whose amounts do not add up has none."""
-    if r.amount and r.amount > 0 and r.due_date and (r.paid is None or r.paid <= r.amount + 0.005):
+    if r.due_date and not amount_faults(r.amount, r.paid):
         days = overdue_days(r.due_date, r.open_amount, as_of)
         return days, dunning_level(days, settings)
     return None, None
@@ -168,13 +193,13 @@ def dunning(receivables: Iterable[Receivable], names: dict, settings: Settings, 
     per_customer: dict[str, list] = {}
     for r in receivables:
         days, level = receivable_level(r, settings, as_of)
-        levels[r.row_index] = level
+        levels[r.rid] = level
         if level and r.customer_id:
             per_customer.setdefault(r.customer_id, []).append((r, days, level))
     out = []
     for cid, items in per_customer.items():
         worst = max(items, key=lambda t: (dunning_rank(t[2]), t[1]))
         total = round(sum(r.open_amount for r, _, _ in items), 2)
-        out.append(Dunning(cid, names.get(cid), worst[2], len(items), total, worst[1], worst[0].row_index))
+        out.append(Dunning(cid, names.get(cid), worst[2], len(items), total, worst[1], worst[0].rid))
     out.sort(key=lambda d: (-dunning_rank(d.level), -d.overdue_amount))
     return DunningList(out, levels)

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import layout as L
-from .findings import FindingsReport
+from .findings import FindingsReport, Related
 from .models import Customer, Receivable, Settings, TierRule, Visit, approval
 from .names import normalize_name
 from .problems import ID_CODES, PRINCIPLE_CODES, Problem, code
 from .procedures import ProcedureChecks
-from .receivables import CreditResult, Dunning, derive_credit, dunning
+from .receivables import amount_faults, date_faults, CreditResult, Dunning, derive_credit, dunning
 from .tiering import validate_rules
 from .visits import last_completed_by_customer
 
@@ -32,7 +32,6 @@ class Inputs:
     rules: list[TierRule]
     settings: Settings
     as_of: dt.date
-    header_rows: dict[str, int]  # table name → Excel row of its header
     problems: list[Problem] = field(default_factory=list)  # what reading the tables found
     # the §10 tables; None when the book has no such table (a book made before they existed)
     certifications: list | None = None
@@ -60,7 +59,7 @@ class Checker:
             for r in self.x.receivables:
                 if r.customer_id:
                     by_customer[r.customer_id].append(r)
-            self._credits = {c.row_index: derive_credit(by_customer.get(c.id, []) if c.id else [], self.x.as_of,
+            self._credits = {c.rid: derive_credit(by_customer.get(c.id, []) if c.id else [], self.x.as_of,
                                                         self.x.settings, c.credit)
                              for c in self.x.customers}
         return self._credits
@@ -68,16 +67,14 @@ class Checker:
     def missing(self, table: L.TableDef, index: int, key: str, value) -> bool:
         return value in (None, "") and (table.name, index, table.header(key)) not in self.unreadable
 
-    def row(self, table: L.TableDef, index: int) -> int:
-        return self.x.header_rows.get(table.name, 1) + 1 + index
-
     def add(self, rule: str, table: L.TableDef, index: int | None, key: str | None,
             cid: str | None = None, value: Any = None, **fields: Any) -> None:
         """A finding of a registered code, its message made from the code's template."""
         col = table.header(key) if key and key in table.keys else key
         msg = code(rule).message(column=col, value=value, **fields)
-        self.rep.add(rule, table.sheet, self.row(table, index) if index is not None and index >= 0 else None,
-                     col, msg, cid, value)
+        related = next((v for v in fields.values() if isinstance(v, Related)), None)
+        self.rep.add(rule, table.name, index if index is not None and index >= 0 else None,
+                     key if key in table.keys else None, msg, cid, value, related)
 
     def run(self) -> FindingsReport:
         self.types()
@@ -97,7 +94,7 @@ class Checker:
             for rec in records or ():
                 self._id_and_customer(table, rec, seen)
         ProcedureChecks(self.add, x.customers, x.visits, x.settings, x.as_of, x.certifications, x.complaints,
-                        x.surveys, x.header_rows).run()
+                        x.surveys).run()
 
     # -- types and enumerations ---------------------------------------------------
     def types(self) -> None:
@@ -107,8 +104,9 @@ class Checker:
             tdef = L.TABLES.get(p.table)
             if tdef is None:
                 continue
-            row = self.row(tdef, p.index) if p.index is not None else None
-            self.rep.add(p.code, tdef.sheet, row, p.column, p.message, None, p.value)
+            key = "value" if tdef is L.SETTINGS else tdef.by_header().get(p.column)
+            self.rep.add(p.code, tdef.name, p.index, key.key if hasattr(key, "key") else key, p.message, None,
+                         p.value)
 
     # -- customers ----------------------------------------------------------------
     def customers(self) -> None:
@@ -117,7 +115,7 @@ class Checker:
         by_name: dict[str, list[Customer]] = defaultdict(list)
         last_visits = last_completed_by_customer(x.visits)
         for c in x.customers:
-            i, cid = c.row_index, c.id
+            i, cid = c.rid, c.id
             if not cid:
                 self.add("CUST-ID-MISSING", C, i, "id")
             else:
@@ -145,21 +143,21 @@ class Checker:
                     self.add("CUST-VISIT-OVERDUE", C, i, "tier", cid, tier=c.tier, days=days, since=since)
         for cid, cs in by_id.items():
             if len(cs) > 1:
-                rows = "、".join(str(self.row(C, c.row_index)) for c in cs)
+                rows = Related(C.name, tuple(c.rid for c in cs))
                 for c in cs[1:]:
-                    self.add("CUST-ID-DUP", C, c.row_index, "id", cid, cid, rows=rows)
+                    self.add("CUST-ID-DUP", C, c.rid, "id", cid, cid, rows=rows)
         for key, cs in by_name.items():
             if len(cs) > 1:
-                rows = "、".join(str(self.row(C, c.row_index)) for c in cs)
+                rows = Related(C.name, tuple(c.rid for c in cs))
                 for c in cs[1:]:
-                    self.add("CUST-NAME-DUP", C, c.row_index, "name", c.id, c.name, rows=rows)
+                    self.add("CUST-NAME-DUP", C, c.rid, "name", c.id, c.name, rows=rows)
 
     GATES = {"CUST-CREDIT-BAD": lambda v: v != L.CREDIT_BAD, "CUST-FINANCE-WEAK": lambda v: v != L.FINANCIAL_WEAK,
              "CUST-ATTITUDE-NEG": lambda v: v != L.ATTITUDE_NEGATIVE, "CUST-CONFIDENTIALITY": lambda v: v == L.YES,
              "CUST-COST": lambda v: v == L.CONFORMS}
 
     def _certification(self, c: Customer) -> None:
-        i, cid, st = c.row_index, c.id, c.status
+        i, cid, st = c.rid, c.id, c.status
         for name, (key, rule) in PRINCIPLE_CODES.items():
             v = getattr(c, key)
             derived = self.credits[i] if key == "credit" else None
@@ -181,7 +179,7 @@ class Checker:
                 self.add(name, C, i, key, cid, v, text=text)
 
     def _agreement(self, c: Customer) -> None:
-        i, cid, x = c.row_index, c.id, self.x
+        i, cid, x = c.rid, c.id, self.x
         if not c.agreement_type:
             self.add("CUST-AGREEMENT-MISSING", C, i, "agreement_type", cid, what="注明协议类型（销售协议 或 VIP客户协议）")
         if not c.agreement_no:
@@ -199,11 +197,11 @@ class Checker:
     def _id_and_customer(self, table: L.TableDef, rec, seen: dict[str, int]) -> None:
         """Record ids unique and present; the customer reference filled and known."""
         missing, dup, no_customer, unknown = ID_CODES[table.name]
-        i, cid = rec.row_index, rec.customer_id
+        i, cid = rec.rid, rec.customer_id
         if not rec.id:
             self.add(missing, table, i, "id", cid)
         elif rec.id in seen:
-            self.add(dup, table, i, "id", cid, rec.id, first=self.row(table, seen[rec.id]))
+            self.add(dup, table, i, "id", cid, rec.id, first=Related(table.name, (seen[rec.id],)))
         else:
             seen[rec.id] = i
         if not cid:
@@ -217,7 +215,7 @@ class Checker:
     def visits(self) -> None:
         seen: dict[str, int] = {}
         for v in self.x.visits:
-            i, cid = v.row_index, v.customer_id
+            i, cid = v.rid, v.customer_id
             self._id_and_customer(V, v, seen)
             state = v.state
             if state in (L.PENDING, L.APPROVED, L.DONE):
@@ -246,18 +244,17 @@ class Checker:
         x = self.x
         seen: dict[str, int] = {}
         for r in x.receivables:
-            i, cid = r.row_index, r.customer_id
+            i, cid = r.rid, r.customer_id
             self._id_and_customer(R, r, seen)
-            if (r.amount is None and self.missing(R, i, "amount", r.amount)) or (r.amount is not None and r.amount <= 0):
-                self.add("RECV-AMOUNT-INVALID", R, i, "amount", cid, r.amount)
-            elif r.paid is not None and not (0 <= r.paid <= r.amount + 0.005):
-                self.add("RECV-PAID-RANGE", R, i, "paid", cid, r.paid, amount=r.amount)
+            for rule, key in amount_faults(r.amount, r.paid):
+                if key != "amount" or r.amount is not None or self.missing(R, i, "amount", r.amount):
+                    self.add(rule, R, i, key, cid, getattr(r, key), amount=r.amount)
             if self.missing(R, i, "invoice_date", r.invoice_date):
                 self.add("RECV-DATE-MISSING", R, i, "invoice_date", cid, hint="")
             if self.missing(R, i, "due_date", r.due_date):
                 self.add("RECV-DATE-MISSING", R, i, "due_date", cid, hint="（按合同账期计算）")
-            if r.invoice_date and r.due_date and r.due_date < r.invoice_date:
-                self.add("RECV-DUE-BEFORE-INVOICE", R, i, "due_date", cid, due=r.due_date, invoice=r.invoice_date)
+            for rule, key in date_faults(r.invoice_date, r.due_date):
+                self.add(rule, R, i, key, cid, due=r.due_date, invoice=r.invoice_date)
             if (r.paid or 0) > 0 and r.paid_date is None:
                 self.add("RECV-PAID-DATE-MISSING", R, i, "paid_date", cid)
             if r.paid_date and r.invoice_date and r.paid_date < r.invoice_date:

@@ -224,7 +224,7 @@ def _check_rule(r: TierRule, x: TierInputs, settings: Settings | None):
 
 
 def sort_rules(rules: list[TierRule]) -> list[TierRule]:
-    return sorted((r for r in rules if r.tier), key=lambda r: (r.order is None, r.order or 0, r.row_index))
+    return sorted((r for r in rules if r.tier), key=lambda r: (r.order is None, r.order or 0, r.rid))
 
 
 def grade(x: TierInputs, rules: list[TierRule], settings: Settings | None = None) -> TierResult:
@@ -251,21 +251,21 @@ def validate_rules(rules: list[TierRule]) -> list[tuple[int, str, str]]:
     seen = set()
     for r in rules:
         if r.tier and r.order is None:
-            out.append((r.row_index, "顺序", f"规则“{r.tier}”缺少顺序号"))
+            out.append((r.rid, "顺序", f"规则“{r.tier}”缺少顺序号"))
         if r.order is not None and r.order in seen:
-            out.append((r.row_index, "顺序", f"顺序号 {r.order} 重复，先后不明确"))
+            out.append((r.rid, "顺序", f"顺序号 {r.order} 重复，先后不明确"))
         seen.add(r.order)
         if r.volume_min is not None and r.volume_max is not None and r.volume_min >= r.volume_max:
-            out.append((r.row_index, "年用量上限(不含)", "年用量上限应大于下限"))
+            out.append((r.rid, "年用量上限(不含)", "年用量上限应大于下限"))
         if r.margin_min is not None and r.margin_max is not None and r.margin_min >= r.margin_max:
-            out.append((r.row_index, "利润率上限(不含)", "利润率上限应大于下限"))
+            out.append((r.rid, "利润率上限(不含)", "利润率上限应大于下限"))
         bad = [g for g in r.growth_values() if g not in L.GROWTHS]
         if bad:
-            out.append((r.row_index, "增长潜力", f"增长潜力只能是 {'、'.join(L.GROWTHS)}，不认识“{'、'.join(bad)}”"))
+            out.append((r.rid, "增长潜力", f"增长潜力只能是 {'、'.join(L.GROWTHS)}，不认识“{'、'.join(bad)}”"))
         try:
             parse_conditions(r.extra)
         except RuleError as e:
-            out.append((r.row_index, "附加条件", str(e)))
+            out.append((r.rid, "附加条件", str(e)))
     return out
 
 
@@ -280,5 +280,5 @@ def rules_version(rules: list[TierRule]) -> str:
 
 def default_rules() -> list[TierRule]:
     keys = [c.key for c in L.TIER_RULES.columns]
-    return [TierRule(row_index=i, **dict(zip(keys, row)))
+    return [TierRule(rid=i, **dict(zip(keys, row)))
             for i, row in enumerate(L.DEFAULT_TIER_RULES)]

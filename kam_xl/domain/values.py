@@ -9,6 +9,8 @@ import re
 import unicodedata
 from typing import Any
 
+from .. import layout as L
+
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 MAX_SERIAL = 2958466  # 9999-12-31
 
@@ -38,6 +40,15 @@ class CellError:
         if self.code == self.NO_VALUE:
             return f"“{header}”是没有计算结果的公式（保存时未计算；在 Excel 中重新计算后保存，或改为数值）"
         return f"“{header}”是错误值 {self.code}（公式出错或引用失效）"
+
+
+def settled(amount: float) -> bool:
+    """An open amount that counts as paid (within layout.SETTLED of zero)."""
+    return amount <= L.SETTLED
+
+
+def same_amount(a: float, b: float) -> bool:
+    return abs(float(a) - float(b)) < L.SETTLED
 
 
 def nfkc(v: Any) -> str:

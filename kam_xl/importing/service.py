@@ -22,9 +22,11 @@ from typing import Any, Callable, Iterator
 
 from .. import layout as L
 from ..domain.names import next_ids, normalize_id, normalize_name
-from ..workbook.loader import BookData
+from ..store import Snapshot
 from ..workbook.reading import customer_values, receivable_values, survey_values
-from ..workbook.tables import Changes
+from ..domain.receivables import amount_faults, date_faults, due_from_term
+from ..domain.values import same_amount
+from ..store import ChangeSet, Snapshot
 from . import cleaning as cl
 from . import sheets
 from .headers import HeaderMap, title_text
@@ -73,7 +75,7 @@ class ImportResult:
     outcomes: list[Outcome] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     sources: list[SourceInfo] = field(default_factory=list)
-    changes: Changes = field(default_factory=Changes)
+    changes: ChangeSet = field(default_factory=ChangeSet)
     data_changed: bool = False
     notices: list = field(default_factory=list)  # what the store found in the master book
 
@@ -152,7 +154,7 @@ def _due_from_term(values: dict[str, Any], notes: list[str]) -> None:
         del values[due_h]
     if term is not None and values.get(due_h) is None:
         if values.get(inv_h):
-            values[due_h] = values[inv_h] + dt.timedelta(days=term)
+            values[due_h] = due_from_term(values[inv_h], term)
             notes.append(f"到期日按开票日期 + 账期 {term} 天计算")
         else:
             notes.append(f"到期日：账期 {term} 天，但没有开票日期，无法计算到期日")
@@ -201,13 +203,13 @@ class _Record:
 
     A workbook row's values are only materialised when a source row merges into
     it (`load`), so 600k existing rows cost an index entry each, not a dict."""
-    __slots__ = ("_values", "_load", "origin", "existing_index", "updates")
+    __slots__ = ("_values", "_load", "origin", "rid", "updates")
 
     def __init__(self, values: dict[str, Any] | None, origin: dict[str, tuple[dt.date, str]],
-                 existing_index: int | None = None, load: Callable[[], dict[str, Any]] | None = None):
+                 rid: int | None = None, load: Callable[[], dict[str, Any]] | None = None):
         self._values, self._load = values, load
         self.origin = origin                  # header → (source date, "file[sheet]第n行")
-        self.existing_index = existing_index  # row index in the workbook table, None when new
+        self.rid = rid  # the workbook record's id, None when new
         self.updates: dict[str, Any] = {}
 
     @property
@@ -273,12 +275,12 @@ def _merge_into(rec: _Record, sr: SourceRow, skip: set[str]) -> tuple[list[str],
             rec.values[h] = v
             rec.origin[h] = (sr.info.date, _where(sr))
             filled.append(h)
-            if rec.existing_index is not None:
+            if rec.rid is not None:
                 rec.updates[h] = v
             continue
         if _same(cur, v):
             continue
-        if rec.existing_index is not None:
+        if rec.rid is not None:
             notes.append(f"{h}：保留工作簿现值“{_fmt(cur)}”，来源值“{_fmt(v)}”未采用")
             continue
         when, where = rec.origin.get(h, (dt.date.min, "?"))
@@ -297,7 +299,7 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(b, dt.datetime):
         b = b.date()
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(float(a) - float(b)) < 0.005
+        return same_amount(a, b)
     if isinstance(a, str) and isinstance(b, str):
         return cl.nfkc(a) == cl.nfkc(b)
     return a == b
@@ -372,17 +374,14 @@ def _merged_text(how: str, filled: list[str]) -> str:
     return f"按{how}匹配，补充：{'、'.join(filled)}" if filled else f"按{how}匹配，无新信息"
 
 
-def index_customers(data: BookData) -> tuple[_Index, Iterator[str], set[str]]:
+def index_customers(data: Snapshot) -> tuple[_Index, Iterator[str], set[str]]:
     """The workbook's customers by id, legacy number and name; the ids still free."""
-    cust_t = data.tables[L.CUSTOMERS.name]
     index = _Index()
-    headers = cust_t.headers
     for c in data.customers:
-        row = cust_t.rows[c.row_index]
-        rec = _Record(None, {}, existing_index=c.row_index,
-                      load=lambda row=row: {h: _as_date(v) for h, v in zip(headers, row)})
+        rec = _Record(None, {}, rid=c.rid,
+                      load=lambda c=c: {h: _as_date(v) for h, v in data.customer_extra(c).items()})
         index.add(rec, c.id, c.name)
-    ids = cust_t.column(CUST_ID)
+    ids = [c.id for c in data.customers]
     return index, next_ids(ids, L.CUSTOMERS.id_prefix), {normalize_id(v) for v in ids if v}
 
 
@@ -467,13 +466,17 @@ def _refuse_visit(v: dict[str, Any]) -> str | None:
 def _refuse_receivable(v: dict[str, Any]) -> str | None:
     amount, paid = v.get(R.header("amount")), v.get(R.header("paid"))
     inv, due = v.get(R.header("invoice_date")), v.get(R.header("due_date"))
-    if not (amount or 0) > 0:
-        return "金额缺失或不大于 0"
+    # the validator's rules (domain/receivables.py), in the words of an import
+    for rule, _ in amount_faults(amount if isinstance(amount, (int, float)) else None,
+                                 paid if isinstance(paid, (int, float)) else None):
+        if rule == "RECV-AMOUNT-INVALID":
+            return "金额缺失或不大于 0"
+        if paid < 0:
+            return f"已回款 {_fmt(paid)} 为负数，请核对"
+        return f"已回款 {_fmt(paid)} 大于金额 {_fmt(amount)}（多收部分应另行登记），请核对"
     if not (inv or due):
         return "缺少开票日期和到期日"
-    if paid is not None and paid > amount + 0.005:
-        return f"已回款 {_fmt(paid)} 大于金额 {_fmt(amount)}（多收部分应另行登记），请核对"
-    if inv and due and due < inv:
+    if date_faults(inv, due):
         return f"到期日 {_fmt(due)} 早于开票日期 {_fmt(inv)}，请核对"
     return None
 
@@ -532,7 +535,7 @@ def link_children(spec: ChildSpec, rows: list[SourceRow], records: list, index: 
     existing: dict[str, _Record] = {}
     keys: dict[tuple, _Record] = {}
     for r in records:  # the workbook's rows, already typed
-        rec = _Record(None, {}, existing_index=r.row_index,
+        rec = _Record(None, {}, rid=r.rid,
                       load=lambda r=r: {c.header: getattr(r, c.key) for c in tdef.columns if not c.formula})
         if r.id:
             existing[normalize_id(r.id)] = rec
@@ -569,25 +572,29 @@ def link_children(spec: ChildSpec, rows: list[SourceRow], records: list, index: 
     return new, list(existing.values()) + list(keys.values())
 
 
-def import_report(result: ImportResult, data: BookData, now: dt.datetime) -> None:
-    """The 导入报告 table, the status line and the appended rows' cached values."""
-    result.data_changed = not result.changes.empty
+def import_report(result: ImportResult, data: Snapshot, appended: dict[str, list[dict]], now: dt.datetime) -> None:
+    """The 导入报告 table, the status line and the appended rows with their cached values."""
+    result.data_changed = not result.changes.empty or any(appended.values())
     if not result.data_changed:
         return
-    _add_cached_values(result.changes, data)
-    result.changes.replace(L.IMPORT_LOG.name, [o.as_row(now) for o in result.outcomes] + [
-        Outcome(f, "", None, REJECTED, "", None, f"无法读取：{why}").as_row(now) for f, why in result.unreadable])
+    _add_cached_values(appended, data)
+    for name, rows in appended.items():
+        result.changes.add_many(name, [to_keys(L.TABLES[name], r) for r in rows])
+    result.changes.replace(L.IMPORT_LOG.name, [to_keys(L.IMPORT_LOG, o.as_row(now)) for o in result.outcomes] + [
+        to_keys(L.IMPORT_LOG, Outcome(f, "", None, REJECTED, "", None, f"无法读取：{why}").as_row(now))
+        for f, why in result.unreadable])
     c = result.counts
     result.changes.status = (f"{now:%Y-%m-%d %H:%M} 导入历史档案：新增 {c[NEW]}，合并 {c[MERGED]}，"
                              f"跳过 {c[SKIPPED]}，拒绝 {c[REJECTED]}，无法读取 {len(result.unreadable)} 个文件")
 
 
-def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None = None) -> ImportResult:
+def merge_sources(data: Snapshot, parsed: ParsedSources, now: dt.datetime | None = None) -> ImportResult:
     """Parsed sources into the workbook: match customers, link visits and receivables,
     collect the changes, write the report."""
     now = now or dt.datetime.now().replace(microsecond=0)
     result, rows_by_table = parsed.result, parsed.rows_by_table
     index, free_ids, used_ids = index_customers(data)
+    appended: dict[str, list[dict]] = {}
     new_customers = match_customers(rows_by_table[L.CUSTOMERS.name], index, free_ids, used_ids, result)
     for spec in CHILDREN:
         rows = rows_by_table.get(spec.table.name)
@@ -600,36 +607,44 @@ def merge_sources(data: BookData, parsed: ParsedSources, now: dt.datetime | None
                                                 f"工作簿中没有“{spec.table.sheet}”表，无法导入（请用新版本建立的主工作簿）"))
             continue
         new, touched = link_children(spec, rows, records, index, result)
-        _collect(result.changes, spec.table, new, touched)
-    _collect(result.changes, L.CUSTOMERS, new_customers, [r for rs in index.by_id.values() for r in rs]
+        _collect(result.changes, appended, spec.table, new, touched)
+    _collect(result.changes, appended, L.CUSTOMERS, new_customers, [r for rs in index.by_id.values() for r in rs]
              + [r for rs in index.by_name.values() for r in rs])
-    import_report(result, data, now)
+    import_report(result, data, appended, now)
     return result
 
 
-def _collect(changes: Changes, tdef: L.TableDef, new_rows: list[_Record], touched: list[_Record]) -> None:
+def to_keys(tdef: L.TableDef, row: dict[str, Any]) -> dict[str, Any]:
+    """A row by header → by layout key (a user's own column keeps its label)."""
+    keys = {c.header: c.key for c in tdef.columns}
+    return {keys.get(h, h): v for h, v in row.items()}
+
+
+def _collect(changes: ChangeSet, appended: dict[str, list[dict]], tdef: L.TableDef, new_rows: list[_Record],
+             touched: list[_Record]) -> None:
     seen = set()
+    keys = {c.header: c.key for c in tdef.columns}
     for rec in touched:
-        if rec.existing_index is None or id(rec) in seen or not rec.updates:
+        if rec.rid is None or id(rec) in seen or not rec.updates:
             continue
         seen.add(id(rec))
         for h, v in rec.updates.items():
-            changes.set(tdef.name, rec.existing_index, h, v)
+            changes.update(tdef.name, rec.rid, keys.get(h, h), v)
     if new_rows:
-        changes.append(tdef.name, [r.values for r in new_rows])
+        appended.setdefault(tdef.name, []).extend(r.values for r in new_rows)
 
 
-def _add_cached_values(changes: Changes, data: BookData) -> None:
+def _add_cached_values(appended: dict[str, list[dict]], data: Snapshot) -> None:
     """Formula columns of appended rows carry Python-computed cached values."""
-    if changes.appends.get(L.CUSTOMERS.name):
-        rows = changes.appends[L.CUSTOMERS.name]
+    if appended.get(L.CUSTOMERS.name):
+        rows = appended[L.CUSTOMERS.name]
         for row, extra in zip(rows, customer_values(rows, data.rules, data.settings)):
             row.update(extra)
-    if changes.appends.get(L.RECEIVABLES.name):
-        rows = changes.appends[L.RECEIVABLES.name]
+    if appended.get(L.RECEIVABLES.name):
+        rows = appended[L.RECEIVABLES.name]
         for row, extra in zip(rows, receivable_values(rows, data.as_of)):
             row.update(extra)
-    if changes.appends.get(L.SURVEYS.name):
-        rows = changes.appends[L.SURVEYS.name]
+    if appended.get(L.SURVEYS.name):
+        rows = appended[L.SURVEYS.name]
         for row, extra in zip(rows, survey_values(rows)):
             row.update(extra)

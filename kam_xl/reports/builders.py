@@ -15,8 +15,9 @@ from .. import layout as L
 from ..domain.models import split_names, to_date
 from ..domain.procedures import by_customer, latest
 from ..domain.receivables import Dunning, aging_bucket, overdue_days
+from ..domain.values import settled
 from ..domain.visits import next_visit_due
-from ..workbook.loader import BookData
+from ..store import Snapshot
 
 UNGRADED = "未定级"
 ACTIVE_VISIT_STATES = (L.PENDING, L.APPROVED, L.DONE)
@@ -47,7 +48,7 @@ class Period:
         return f"{self.start:%Y-%m-%d} 至 {self.end:%Y-%m-%d}"
 
 
-def tier_order(data: BookData) -> list[str]:
+def tier_order(data: Snapshot) -> list[str]:
     seen = list(L.TIERS)
     for r in sorted(data.rules, key=lambda r: r.order or 0):
         if r.tier and r.tier not in seen:
@@ -55,7 +56,7 @@ def tier_order(data: BookData) -> list[str]:
     return seen + [UNGRADED]
 
 
-def customers_frame(data: BookData) -> pd.DataFrame:
+def customers_frame(data: Snapshot) -> pd.DataFrame:
     rows = [{"客户编号": c.id, "客户名称": c.name, "等级": c.tier or UNGRADED, "年用量": c.volume or 0.0,
              "客户经理": c.manager, "对接人员": c.staff, "认定状态": c.status, "满意度": c.satisfaction,
              "建档日期": c.created_on}
@@ -64,7 +65,7 @@ def customers_frame(data: BookData) -> pd.DataFrame:
                                        "认定状态", "满意度", "建档日期"])
 
 
-def receivables_frame(data: BookData) -> pd.DataFrame:
+def receivables_frame(data: Snapshot) -> pd.DataFrame:
     tiers = {c.id: c.tier or UNGRADED for c in data.customers if c.id}
     rows = []
     for r in data.receivables:
@@ -89,7 +90,7 @@ def collection_rate(recv: pd.DataFrame, period: Period) -> tuple[float, float, f
     return total, paid, (paid / total if total else None)
 
 
-def visits_frame(data: BookData, period: Period) -> pd.DataFrame:
+def visits_frame(data: Snapshot, period: Period) -> pd.DataFrame:
     """One row per (visit, staff member) for visits planned in the period and not cancelled/draft."""
     rows = []
     for v in data.visits:
@@ -103,7 +104,7 @@ def visits_frame(data: BookData, period: Period) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------
-def overview(data: BookData, period: Period) -> pd.DataFrame:
+def overview(data: Snapshot, period: Period) -> pd.DataFrame:
     cust = customers_frame(data)
     recv = receivables_frame(data)
     key = cust[cust["等级"].isin([t for t in tier_order(data) if t not in ("非大客户", UNGRADED)])]
@@ -128,7 +129,7 @@ def overview(data: BookData, period: Period) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["指标", "数值", "单位"])
 
 
-def tier_distribution(data: BookData) -> pd.DataFrame:
+def tier_distribution(data: Snapshot) -> pd.DataFrame:
     cust = customers_frame(data)
     g = cust.groupby("等级").agg(客户数=("客户编号", "count"), 年用量合计=("年用量", "sum"))
     order = [t for t in tier_order(data) if t in g.index]
@@ -139,9 +140,9 @@ def tier_distribution(data: BookData) -> pd.DataFrame:
     return g[["等级", "客户数", "客户占比", "年用量合计", "用量占比", "平均年用量"]]
 
 
-def aging_by_tier(data: BookData) -> pd.DataFrame:
+def aging_by_tier(data: Snapshot) -> pd.DataFrame:
     recv = receivables_frame(data)
-    recv = recv[recv["未回款"] > 0.005]
+    recv = recv[recv["未回款"] > L.SETTLED]
     buckets = list(L.AGING_BUCKETS[:-1])
     pivot = recv.pivot_table(index="等级", columns="账龄", values="未回款", aggfunc="sum", fill_value=0.0)
     pivot = pivot.reindex(columns=buckets, fill_value=0.0)
@@ -152,7 +153,7 @@ def aging_by_tier(data: BookData) -> pd.DataFrame:
     return pivot.reset_index()
 
 
-def dunning_list(dunning: list[Dunning], data: BookData) -> pd.DataFrame:
+def dunning_list(dunning: list[Dunning], data: Snapshot) -> pd.DataFrame:
     mgr = {c.id: c.manager for c in data.customers if c.id}
     staff = {c.id: c.staff for c in data.customers if c.id}
     rows = [{"客户编号": d.customer_id, "客户名称": d.customer_name, "建议催讨级别": d.level,
@@ -162,7 +163,7 @@ def dunning_list(dunning: list[Dunning], data: BookData) -> pd.DataFrame:
                                        "最长逾期天数", "客户经理", "对接人员"])
 
 
-def visit_execution(data: BookData, period: Period) -> pd.DataFrame:
+def visit_execution(data: Snapshot, period: Period) -> pd.DataFrame:
     v = visits_frame(data, period)
     if v.empty:
         return pd.DataFrame(columns=["人员", "计划", L.DONE, "逾期未完成", "完成率"])
@@ -174,7 +175,7 @@ def visit_execution(data: BookData, period: Period) -> pd.DataFrame:
     return g.sort_values(["计划", "人员"], ascending=[False, True]).reset_index(drop=True)
 
 
-def staff_kpis(data: BookData, period: Period) -> pd.DataFrame:
+def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
     """绩效考核 per staff member: 新认定客户 (applications of the customers they serve approved in the
     period; in a book without the 认定申请 table, certified customers whose file was opened in the
     period), 回款率 of receivables due in the period they collect, visits done vs planned, average
@@ -216,12 +217,9 @@ def staff_kpis(data: BookData, period: Period) -> pd.DataFrame:
                                        "计划拜访", "完成拜访", "拜访完成率", "客户满意度", "投诉解决率", "调查覆盖率"])
 
 
-def grade_changes(data: BookData, period: Period) -> pd.DataFrame:
-    t = data.tables.get(L.GRADE_LOG.name)
+def grade_changes(data: Snapshot, period: Period) -> pd.DataFrame:
     cols = ["时间", "客户编号", "客户名称", "原等级", "新等级", "依据", "操作人", "规则版本"]
-    if t is None:
-        return pd.DataFrame(columns=cols)
-    rows = [{c: r.get(c) for c in cols} for r in t.records() if graded_on(r) in period]
+    rows = [{c: r.get(c) for c in cols} for r in _grade_log_rows(data) if graded_on(r) in period]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -260,17 +258,17 @@ def meeting_month(as_of: dt.date) -> str:
     return f"{as_of.replace(day=1) - dt.timedelta(days=1):%Y-%m}"
 
 
-def _serving(data: BookData) -> dict[str, set[str]]:
+def _serving(data: Snapshot) -> dict[str, set[str]]:
     """Customer id → the people serving it (客户经理 and 对接人员)."""
     return {c.id: set(split_names(c.staff)) | ({c.manager} if c.manager else set()) for c in data.customers if c.id}
 
 
-def _grade_log_rows(data: BookData) -> list[dict]:
-    t = data.tables.get(L.GRADE_LOG.name)
-    return t.records() if t is not None else []
+def _grade_log_rows(data: Snapshot) -> list[dict]:
+    """The grade log's entries by column label (the report's columns are labelled)."""
+    return [{L.GRADE_LOG.header(k): v for k, v in g.values().items()} for g in data.grade_log]
 
 
-def monthly_summary(data: BookData, month: Period) -> pd.DataFrame:
+def monthly_summary(data: Snapshot, month: Period) -> pd.DataFrame:
     """上月总结 per person: visits done vs planned in the month, money collected (回款日期 in the
     month, by 催收人), certifications approved (审批日期 in the month, by the customer's people),
     complaints opened (受理人) and closed (处理人), grade changes of their customers."""
@@ -311,7 +309,7 @@ def monthly_summary(data: BookData, month: Period) -> pd.DataFrame:
 PLAN_COLS = ["人员", "事项", "客户编号", "客户名称", "日期", "说明"]
 
 
-def next_month_plan(data: BookData, month: Period) -> pd.DataFrame:
+def next_month_plan(data: Snapshot, month: Period) -> pd.DataFrame:
     """下月计划 per person: visits due by each customer's frequency, receivables falling due,
     agreements expiring, surveys due, complaints still open — one line per item."""
     names = {c.id: c.name for c in data.customers if c.id}
@@ -341,7 +339,7 @@ def next_month_plan(data: BookData, month: Period) -> pd.DataFrame:
                 add(c.manager, "满意度调查", c.id, max(due, month.start),
                     f"每 {days} 天一次" + (f"，上次 {s.date:%Y-%m-%d}" if s else "，尚无调查"))
     for r in data.receivables:
-        if r.due_date in month and r.amount and r.open_amount > 0.005:
+        if r.due_date in month and r.amount and not settled(r.open_amount):
             add(r.collector, "应收到期", r.customer_id, r.due_date, f"{r.id} 未回 {r.open_amount:,.2f} 元")
     for x in data.complaints or ():
         if x.open:
@@ -355,14 +353,14 @@ def next_month_plan(data: BookData, month: Period) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def complaint_resolution(data: BookData, period: Period, person: str) -> float | None:
+def complaint_resolution(data: Snapshot, period: Period, person: str) -> float | None:
     """Share of the complaints received in the period that the person handles and that are
     resolved or closed."""
     mine = [x for x in data.complaints or () if x.date in period and person in split_names(x.handler)]
     return sum(x.state in (L.COMPLAINT_RESOLVED, L.COMPLAINT_CLOSED) for x in mine) / len(mine) if mine else None
 
 
-def survey_coverage(data: BookData, period: Period, ids: set[str]) -> float | None:
+def survey_coverage(data: Snapshot, period: Period, ids: set[str]) -> float | None:
     """Share of the person's certified customers with a survey in the period."""
     if data.surveys is None:
         return None
@@ -373,7 +371,7 @@ def survey_coverage(data: BookData, period: Period, ids: set[str]) -> float | No
     return len(certified & surveyed) / len(certified)
 
 
-def open_complaints(data: BookData) -> pd.DataFrame:
+def open_complaints(data: Snapshot) -> pd.DataFrame:
     """Open complaints per customer (in the customer's context: tier and manager)."""
     cols = ["客户编号", "客户名称", "等级", "客户经理", "未结投诉", "其中重大", "最早投诉日期", "最近处理期限", "处理人"]
     by = {c.id: c for c in data.customers if c.id}

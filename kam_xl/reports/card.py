@@ -15,7 +15,7 @@ from .. import layout as L
 from ..domain.computed import receivable_cells
 from ..domain.receivables import derive_credit, receivable_level
 from ..domain.tiering import TierInputs, grade, sort_rules
-from ..workbook.loader import BookData
+from ..store import Snapshot
 from .builders import to_wan
 
 C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
@@ -40,7 +40,7 @@ class Card:
     blocks: list[Block] = field(default_factory=list)
 
 
-def build_card(data: BookData, c) -> Card:
+def build_card(data: Snapshot, c) -> Card:
     """The card's content from what the store read (domain functions only)."""
     as_of, settings = data.as_of, data.settings
     mine_r = [r for r in data.receivables if r.customer_id == c.id]
@@ -77,11 +77,11 @@ def build_card(data: BookData, c) -> Card:
     for r in sorted(mine_r, key=lambda r: r.invoice_date or dt.date.min, reverse=True):
         cells = receivable_cells(r, as_of)
         _, level = receivable_level(r, settings, as_of)
-        outstanding = cells.get(R.header("outstanding"))
+        outstanding = cells.get("outstanding")
         if isinstance(outstanding, (int, float)):
             open_total += max(outstanding, 0)
-        rows.append([r.id, r.invoice_date, r.amount, r.due_date, outstanding, cells.get(R.header("overdue_days")),
-                     cells.get(R.header("aging")), level])
+        rows.append([r.id, r.invoice_date, r.amount, r.due_date, outstanding, cells.get("overdue_days"),
+                     cells.get("aging"), level])
     card.blocks.append(Block("应收账款（元）", ["单据号", "开票日期", "金额", "到期日", "未回款", "逾期天数", "账龄", "催讨级别"],
                              rows[:MAX_RECEIVABLES],
                              note=f"未回款合计 {open_total:,.2f} 元" + (f"；共 {len(rows)} 笔，列出最近 {MAX_RECEIVABLES} 笔"
@@ -94,10 +94,9 @@ def build_card(data: BookData, c) -> Card:
                      key=lambda x: x.date or dt.date.min, reverse=True)
     card.blocks.append(Block("满意度调查", ["日期", "方式", "综合得分", "意见建议"], [
         [x.date, x.method, x.computed_score(), x.suggestions] for x in surveys[:MAX_OTHER]]))
-    log = data.tables.get(L.GRADE_LOG.name)
-    history = [g for g in (log.records() if log is not None else ()) if g.get(L.GRADE_LOG.header("customer_id")) == c.id]
+    history = [g for g in data.grade_log if g.customer_id == c.id]
     card.blocks.append(Block("等级变动", ["时间", "原等级", "新等级", "操作人"], [
-        [g.get("时间"), g.get("原等级"), g.get("新等级"), g.get("操作人")] for g in history[-MAX_OTHER:][::-1]]))
+        [g.time, g.old_tier, g.new_tier, g.operator] for g in history[-MAX_OTHER:][::-1]]))
     return card
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from .. import layout as L
 from ..errors import BadArgument
 from ..domain.receivables import dunning
-from ..workbook.loader import BookData
+from ..store import Snapshot
 from . import builders as B
 from .pdf import to_pdf
 from .writer import Chart, Section, write_output, write_report
@@ -35,7 +35,7 @@ def _overview_in_wan(frame):
     return out
 
 
-def meeting_sections(data: BookData, month: str) -> list[Section]:
+def meeting_sections(data: Snapshot, month: str) -> list[Section]:
     """例会: last month's summary and next month's plan, per person, ready to print."""
     m = B.month_period(month)
     nxt = B.next_month(m)
@@ -47,7 +47,7 @@ def meeting_sections(data: BookData, month: str) -> list[Section]:
     ]
 
 
-def sections(data: BookData, month: str | None = None) -> list[Section]:
+def sections(data: Snapshot, month: str | None = None) -> list[Section]:
     period = B.Period.year_to_date(data.as_of)
     names = {c.id: c.name for c in data.customers if c.id}
     overdue = dunning(data.receivables, names, data.settings, data.as_of).customers
@@ -93,7 +93,7 @@ def report_paths(book_path: Path, out: str | None, as_of) -> Path:
     return p
 
 
-def build_report(data: BookData, book_path: Path, out: str | None = None, pdf: bool = False,
+def build_report(data: Snapshot, book_path: Path, out: str | None = None, pdf: bool = False,
                  month: str | None = None) -> list[Path]:
     path = report_paths(Path(book_path), out, data.as_of)
     write_output(path, lambda tmp: write_report(

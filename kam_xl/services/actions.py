@@ -1,12 +1,15 @@
-"""The actions, on any TableStore (file or live Excel).  A macro or a CLI command calls
+"""The actions, on any Store (file or live Excel).  A macro or a CLI command calls
 exactly one of these.  Each action declares what it reads (its Needs, next to it), asks
-the store for it, computes with the domain and hands its Changes back to the store in
-one write — how the store reads and writes is its own business:
+the store for it, computes with the domain and hands its ChangeSet back to the store in
+one step — how the store reads and writes is its own business:
 
     with store:
         data = store.load(NEEDS)
         result = compute(data)
-        store.write(result.changes)
+        store.apply(result.changes)
+
+`store` is anything that keeps the store protocol (store/protocol.py): the file store,
+the live Excel book, MemoryStore.
 """
 from __future__ import annotations
 
@@ -27,11 +30,12 @@ from ..reports.forms import write_form
 from ..reports.pdf import soffice, to_pdf
 from ..reports.service import build_report
 from ..reports.writer import write_output
-from ..workbook.loader import EVERYTHING, LAST_VISITS, Needs, Read
+from ..store import EVERYTHING, LAST_VISITS, ChangeSet, Needs, Read
+from ..store.protocol import Store
 from ..workbook.outputs import safe_name_part
-from ..workbook.tables import Changes, TableStore
 from .checks import refuse_unusable_rules
-from .typed_rows import assign_ids, fill_calculated
+from .credit import calculators
+from .typed_rows import assign_ids
 from .regrade import RegradeResult, regrade
 from .validate import ValidationReport, validate
 
@@ -61,23 +65,22 @@ REGRADE_NEEDS = Needs({
 }, views=frozenset({LAST_VISITS}))
 
 
-def regrade_book(store: TableStore, operator: str, as_of: dt.date | None = None,
+def regrade_book(store: Store, operator: str, as_of: dt.date | None = None,
                  dry_run: bool = False, progress=None) -> RegradeResult:
     progress = progress or _Quiet()
     with store:
         progress.step("读取工作簿")
         data = store.load(REGRADE_NEEDS, as_of)
         refuse_unusable_rules(data, _where(store), as_of is not None)
-        typed = Changes()
+        typed = ChangeSet()
         assign_ids(data, typed)  # typed rows get their ids before grading: the log names them
         progress.step("计算等级")
         res = regrade(data, operator)
-        fill_calculated(data, res.changes)
         res.changes.merge(typed)
         del data  # the book's records are freed before the write
         if not dry_run:
             progress.step("写入")
-            store.write(res.changes)
+            res.store_notes = store.apply(res.changes)
     return res
 
 
@@ -100,21 +103,21 @@ VALIDATE_NEEDS = Needs({
 })
 
 
-def validate_book(store: TableStore, as_of: dt.date | None = None, dry_run: bool = False,
+def validate_book(store: Store, as_of: dt.date | None = None, dry_run: bool = False,
                   progress=None) -> ValidationReport:
     progress = progress or _Quiet()
     with store:
         progress.step("读取工作簿")
         data = store.load(VALIDATE_NEEDS, as_of)
-        typed = Changes()
+        typed = ChangeSet()
         assign_ids(data, typed)
         report = validate(data)
-        fill_calculated(data, report.changes)
         report.changes.merge(typed)
+        report.placed = store.locate(report.report.sorted())
         del data
         if not dry_run:
             progress.step("写入")
-            store.write(report.changes)
+            store.apply(report.changes)
     return report
 
 
@@ -143,7 +146,7 @@ class ReportFiles(list):
         self.notices = list(notices)
 
 
-def report_book(store: TableStore, book_path: Path, out: str | None = None,
+def report_book(store: Store, book_path: Path, out: str | None = None,
                 as_of: dt.date | None = None, pdf: bool = False, month: str | None = None) -> ReportFiles:
     """The management report; with `month` (YYYY-MM, or MEETING_AUTO: the month a meeting on the
     as-of date looks back on) also the monthly meeting pack."""
@@ -159,7 +162,7 @@ def report_book(store: TableStore, book_path: Path, out: str | None = None,
 FORM_NEEDS = Needs({C.name: EVERYTHING, L.CERTIFICATIONS.name: Read(optional=True)})
 
 
-def form_book(store: TableStore, book_path: Path, customer_id: str, out: str | None = None,
+def form_book(store: Store, book_path: Path, customer_id: str, out: str | None = None,
               pdf: bool = True) -> list[Path]:
     """The printable 客户认定申请表 of one customer (xlsx, and PDF when LibreOffice is there)."""
     with store:
@@ -181,7 +184,7 @@ CARD_NEEDS = Needs({C.name: Read(rows=True), V.name: EVERYTHING, R.name: EVERYTH
                     L.GRADE_LOG.name: EVERYTHING, **PROCEDURES})
 
 
-def card_book(store: TableStore, book_path: Path, customer: str, out: str | None = None,
+def card_book(store: Store, book_path: Path, customer: str, out: str | None = None,
               pdf: bool = True, as_of: dt.date | None = None) -> "ReportFiles":
     """The printable 客户档案卡 of one customer, by id or name (xlsx, and PDF with LibreOffice)."""
     with store:
@@ -223,7 +226,7 @@ def import_needs(sources_have: Iterable[str]) -> Needs:
                   **{n: Read(optional=True) for n in (L.COMPLAINTS.name, L.SURVEYS.name) if n in have}})
 
 
-def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool = False,
+def import_book(store: Store, sources: Iterable[str | Path], dry_run: bool = False,
                 report_path: str | None = None, progress=None) -> ImportResult:
     paths = [Path(s) for s in sources]
     missing = [str(p) for p in paths if not os.path.lexists(p)]
@@ -237,16 +240,16 @@ def import_book(store: TableStore, sources: Iterable[str | Path], dry_run: bool 
     with store:
         data = store.load(import_needs(parsed.tables))
         refuse_unusable_rules(data, _where(store))  # new rows get their tier's cached value
-        typed = Changes()
+        typed = ChangeSet()
         assign_ids(data, typed)  # before the merge allocates ids for new rows
         result = merge_sources(data, parsed)
-        fill_calculated(data, result.changes)
+        result.changes.calculated.update(calculators(data))  # rows typed under a table: their cached values
         result.changes.merge(typed)
         result.data_changed = result.data_changed or not typed.empty
         result.notices = data.notices
         del data, parsed
         if not dry_run:
-            store.write(result.changes)
+            store.apply(result.changes)
     if report_path:  # only once the book holds what it lists (a refused write leaves no report)
         result.write_csv(Path(report_path), book=getattr(store, "path", None))
     return result

@@ -7,12 +7,13 @@ from __future__ import annotations
 from .. import layout as L
 from ..domain.tiering import validate_rules
 from ..errors import RulesInvalid
-from ..workbook.loader import BookData
+from ..store import Snapshot
 
 AS_OF_KEY = L.SETTINGS_BY_FIELD["as_of"].key
+RULE_KEYS = {c.header: c.key for c in L.TIER_RULES.columns}
 
 
-def unusable_rule_cells(data: BookData, as_of_given: bool = False) -> list[tuple[str, str]]:
+def unusable_rule_cells(data: Snapshot, as_of_given: bool = False) -> list[tuple[str, str]]:
     """(Chinese, English) for each rule or Settings cell the grading would use that cannot be
     read.  The as-of date given on the command line replaces the one in Settings."""
     out = []
@@ -21,21 +22,18 @@ def unusable_rule_cells(data: BookData, as_of_given: bool = False) -> list[tuple
             continue
         if p.table == L.SETTINGS.name and p.fields.get("key") == AS_OF_KEY and as_of_given:
             continue
-        t = data.tables[p.table]
-        cell = t.cell_ref(p.index, p.column)
-        label = f"（参数“{p.fields['key']}”）" if p.table == L.SETTINGS.name else f"（{p.column}）"
-        out.append((f"工作表“{t.sheet}”单元格 {cell}{label}：{p.message}",
-                    f"sheet '{t.sheet}' cell {cell}: '{p.value}' cannot be read"))
-    if L.TIER_RULES.name in data.tables:
-        t = data.tables[L.TIER_RULES.name]
-        for index, header, msg in validate_rules(data.rules):
-            cell = t.cell_ref(index, header)
-            out.append((f"工作表“{t.sheet}”单元格 {cell}（{header}）：{msg}",
-                        f"sheet '{t.sheet}' cell {cell} ({header}): the rule table is inconsistent"))
+        settings = p.table == L.SETTINGS.name
+        where = data.where(p.table, p.index, "value" if settings else RULE_KEYS.get(p.column, p.column))
+        label = f"（参数“{p.fields['key']}”）" if settings else f"（{p.column}）"
+        out.append((f"{where}{label}：{p.message}", f"{where}: '{p.value}' cannot be read"))
+    if data.has_table(L.TIER_RULES.name):
+        for rid, header, msg in validate_rules(data.rules):
+            where = data.where(L.TIER_RULES.name, rid, RULE_KEYS.get(header, header))
+            out.append((f"{where}（{header}）：{msg}", f"{where} ({header}): the rule table is inconsistent"))
     return out
 
 
-def refuse_unusable_rules(data: BookData, where: object, as_of_given: bool = False) -> None:
+def refuse_unusable_rules(data: Snapshot, where: object, as_of_given: bool = False) -> None:
     bad = unusable_rule_cells(data, as_of_given)
     if bad:
         shown = bad[:8]

@@ -6,14 +6,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from .. import layout as L
-from ..domain.findings import FindingsReport
+from ..domain.findings import FindingsReport, Placed, place_plainly
 from ..domain.problems import code as problem_code
 from ..domain.procedures import satisfaction_updates
 from ..domain.receivables import Dunning
 from ..domain.selection import Checker, Inputs
-from ..workbook.loader import BookData
-from ..workbook.tables import Changes, Formula
-from .credit import write_derived_credit
+from ..store import ChangeSet, Snapshot
+from .credit import calculators, write_derived_credit
 
 R = L.RECEIVABLES
 
@@ -23,16 +22,20 @@ class ValidationReport:
     as_of: dt.date
     report: FindingsReport
     dunning: list[Dunning]
-    changes: Changes = field(default_factory=Changes)
+    changes: ChangeSet = field(default_factory=ChangeSet)
     credit_changes: int = 0  # rows whose 推算信誉 changed
+    placed: list[Placed] | None = None  # the findings where the user finds them (the store places them)
 
     @property
     def errors(self) -> int:
         return self.report.errors
 
     @property
-    def findings(self):
-        return self.report.sorted()
+    def findings(self) -> list[Placed]:
+        """The findings, sorted, on their sheets and rows."""
+        if self.placed is None:
+            return [place_plainly(f) for f in self.report.sorted()]
+        return self.placed
 
     def summary_lines(self) -> list[str]:
         r = self.report
@@ -61,55 +64,31 @@ class ValidationReport:
         }
 
 
-def _checker(data: BookData) -> Checker:
-    header_rows = {name: t.header_row for name, t in data.tables.items()}
+def _checker(data: Snapshot) -> Checker:
     return Checker(Inputs(
         customers=data.customers, visits=data.visits, receivables=data.receivables,
-        rules=data.rules, settings=data.settings, as_of=data.as_of, header_rows=header_rows,
-        problems=data.problems,
+        rules=data.rules, settings=data.settings, as_of=data.as_of, problems=data.problems,
         certifications=data.certifications, complaints=data.complaints, surveys=data.surveys))
 
 
-def linked(row: dict, data: BookData) -> dict:
-    """A finding's 行号 as a link that jumps to the cell it names (PRODUCT.md §2): a
-    HYPERLINK formula whose value is the row number, so the highlight and a filter on
-    行号 work as before."""
-    header, n = L.ISSUES.header("row"), row.get(L.ISSUES.header("row"))
-    sheet, column = row.get(L.ISSUES.header("sheet")), row.get(L.ISSUES.header("column"))
-    if not isinstance(n, int) or not sheet:
-        return row
-    # findings name the layout's sheet; the link goes to the sheet as the book has it now
-    # (a user may have renamed it) and to the finding's column there
-    table = next((data.tables[t.name] for t in L.TABLES.values() if t.sheet == sheet and t.name in data.tables),
-                 None)
-    actual = table.sheet if table is not None else sheet
-    cell = table.cell_ref(n - table.header_row - 1, column) if table is not None and column in (table.offsets or {}) \
-        else f"A{n}"
-    # a sheet name is the user's text: quoted for the reference, then for the string literal
-    target = f"'{actual.replace(chr(39), chr(39) * 2)}'!{cell}".replace('"', '""')
-    return {**row, header: Formula(f'HYPERLINK("#{target}",{n})', n)}
-
-
-def validate(data: BookData, now: dt.datetime | None = None) -> ValidationReport:
+def validate(data: Snapshot, now: dt.datetime | None = None) -> ValidationReport:
     now = now or dt.datetime.now().replace(microsecond=0)
     checker = _checker(data)
     report = checker.run()
     for n in data.notices:  # rows typed under a table, taken in or left outside it
-        report.add(n.code, n.sheet, n.row, n.column, n.message)
+        report.add(n.code, n.table or "", None, None, n.message, outside=(n.sheet, n.row))
     out = ValidationReport(data.as_of, report, checker.dunning)
-    out.changes.replace(L.ISSUES.name, [linked(f.as_row(), data) for f in out.findings])
-    rt = data.tables.get(R.name)
-    if rt is not None and rt.has(R.header("dunning_level")):
-        header = R.header("dunning_level")
+    out.changes.findings = report.sorted()
+    if data.has_field(R.name, "dunning_level"):
         for r in data.receivables:
-            level = checker.dunning_levels.get(r.row_index)
+            level = checker.dunning_levels.get(r.rid)
             if level != r.dunning_level:
-                out.changes.set(R.name, r.row_index, header, level)
+                out.changes.update(R.name, r.rid, "dunning_level", level)
     out.credit_changes = write_derived_credit(data, checker.credits, out.changes)
     if data.surveys is not None:  # 满意度 is the latest survey's 综合得分 (validate keeps it so)
-        header = L.CUSTOMERS.header("satisfaction")
-        for row, score in satisfaction_updates(data.customers, data.surveys).items():
-            out.changes.set(L.CUSTOMERS.name, row, header, score)
+        for rid, score in satisfaction_updates(data.customers, data.surveys).items():
+            out.changes.update(L.CUSTOMERS.name, rid, "satisfaction", score)
+    out.changes.calculated.update(calculators(data))
     out.changes.status = (f"{now:%Y-%m-%d %H:%M} 全面校验：错误 {report.errors} 项，警告 {report.warnings} 项"
                           f"，逾期客户 {len(checker.dunning)} 户")
     return out

@@ -534,8 +534,7 @@ def plan(pkg: Package, changes: Changes, tables: dict[str, Table], next_si: dict
     appended under the last data row and above the totals row, which moves down (or up)
     with its table.  `next_si`: per sheet part, the first shared-formula index not in use."""
     out = Plan(next_si=dict(next_si or {}))
-    names = set(changes.updates) | set(changes.appends) | set(changes.replaces) | set(changes.formulas)
-    for name in names:
+    for name in changes.tables():
         tp = pkg.tables[name]
         c1, r1, c2, r2 = tp.bounds
         end = tp.data_end
@@ -552,9 +551,16 @@ def plan(pkg: Package, changes: Changes, tables: dict[str, Table], next_si: dict
             out.share(tp.sheet_part, edits, col, r1 + 1, end)
             out.calculated.setdefault(tp.part, {})[header] = text
             tp.calculated = {**(tp.calculated or {}), header: text}  # appended rows take it too
+        gone = set(changes.deletes.get(name, ()))
+        remap = _delete_rows(out, tp, edits, gone) if gone else None
+        if gone and changes.formulas.get(name):
+            raise ValueError(f"{name}: a column's new formula and deleted rows in one write")
+        n_rows -= len([i for i in gone if i < n_rows])
         for (ri, header), v in changes.updates.get(name, {}).items():
-            edits.setdefault(t.excel_row(ri), {})[c1 + t.offset(header)] = v
-        if name not in changes.replaces and not changes.appends.get(name):
+            if ri in gone:
+                continue
+            edits.setdefault(t.excel_row(remap[ri] if remap else ri), {})[c1 + t.offset(header)] = v
+        if name not in changes.replaces and not changes.appends.get(name) and not gone:
             continue
         if name in changes.replaces:
             for r in range(r1 + 1, end + 1):
@@ -563,7 +569,7 @@ def plan(pkg: Package, changes: Changes, tables: dict[str, Table], next_si: dict
                     row[c] = DELETE
             n_rows = 0
         n_new = n_rows + len(changes.replaces.get(name) or ()) + len(changes.appends.get(name) or ())
-        new_end = r1 + max(n_new, 1, end - r1 if name not in changes.replaces else 0)
+        new_end = r1 + max(n_new, 1, end - r1 - len(gone) if name not in changes.replaces else 0)
         if tp.totals_rows and new_end != end:
             old_total, new_total = r2, new_end + 1
             for c in range(c1, c2 + 1):
@@ -583,6 +589,28 @@ def plan(pkg: Package, changes: Changes, tables: dict[str, Table], next_si: dict
             out.grows[name] = (range(r2 + 1, last + 1), c1, c2)
         out.refs[tp.part] = (make_ref(c1, r1, c2, last), tp.totals_rows)
     return out
+
+
+def _delete_rows(out: Plan, tp: TablePart, edits: dict[int, dict[int, Any]], gone: set[int]) -> dict[int, int]:
+    """Rows of a table deleted the way Excel's 删除表格行 does: every row below a deleted
+    one moves up within the table's columns (cells beside the table stay), the rows left
+    at its end are cleared.  Returns old row index → new row index of the rows kept."""
+    c1, r1, c2, _ = tp.bounds
+    body = tp.data_end - r1
+    remap, shift = {}, 0
+    for i in range(body):
+        if i in gone:
+            shift += 1
+            continue
+        remap[i] = i - shift
+        if shift:
+            out.moves.setdefault(tp.sheet_part, []).append((r1 + 1 + i, r1 + 1 + i - shift, c1, c2))
+    first = r1 + 1 + min(gone)
+    for r in range(first, tp.data_end + 1):  # cleared, then the moving rows land (a value written wins)
+        row = edits.setdefault(r, {})
+        for c in range(c1, c2 + 1):
+            row[c] = DELETE
+    return remap
 
 
 def restyle_rows(sheet_xml: bytes, rows: dict[int, dict[int, Any]], typed: list[int], template: int | None,

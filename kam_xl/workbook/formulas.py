@@ -183,7 +183,7 @@ def tier_formula(rules: Iterable | None = None, headers: list[str] | None = None
     ordered = sort_rules(rules)
     chain = _str(NO_MATCH)
     for r in reversed(ordered):
-        cell = functools.partial(place.cell, r.row_index)
+        cell = functools.partial(place.cell, r.rid)
         checks: list[tuple[str, str]] = []
         if r.volume_min is not None or r.volume_max is not None:
             cmp = bounds(xv, cell("volume_min") if r.volume_min is not None else None,
@@ -229,9 +229,9 @@ def _guard(rules: list, place: RulePlace) -> str:
     """The rule table still has the shape this formula was compiled from: as many rows, and
     in each the same 顺序, the same cells filled (a bound, a valid minimum credit, growth
     values, a tier) and the same 附加条件 text."""
-    n_rows = place.rows if place.rows is not None else max((r.row_index + 1 for r in rules), default=1)
+    n_rows = place.rows if place.rows is not None else max((r.rid + 1 for r in rules), default=1)
     parts = [f"ROWS({column(_T, 'order')})={max(n_rows, 1)}"]  # LibreOffice counts a bare table's header
-    used = {r.row_index for r in rules}
+    used = {r.rid for r in rules}
     first = col_letter(place.first_col)
     last = col_letter(place.first_col + len(place.headers) - 1)
     for i in range(n_rows):  # a blank row of the table stays blank (a rule typed there needs a recompile)
@@ -239,7 +239,7 @@ def _guard(rules: list, place: RulePlace) -> str:
             row = place.header_row + 1 + i
             parts.append(f"COUNTA({_sheet_ref(place.sheet)}!${first}${row}:${last}${row})=0")
     for r in rules:
-        cell = functools.partial(place.cell, r.row_index)
+        cell = functools.partial(place.cell, r.rid)
         order = cell("order")
         parts.append(f"{order}={_num(r.order)}" if r.order is not None else f"{order}=\"\"")
         bits = [(f"ISNUMBER({cell(k)})", getattr(r, k) is not None)
@@ -263,5 +263,5 @@ def aging_formula() -> str:
     out, days = this_row(_R, "outstanding"), this_row(_R, "overdue_days")
     starts = ",".join(["-1E9"] + [str(b + 1) for b in AGING_BOUNDS])
     labels = ",".join(_str(b) for b in L.AGING_BUCKETS[:6])
-    return (f'IF({out}="","",IF({out}<=0.005,{_str(L.AGING_BUCKETS[6])},IF({days}="","",'
+    return (f'IF({out}="","",IF({out}<={L.SETTLED!r},{_str(L.AGING_BUCKETS[6])},IF({days}="","",'
             f"LOOKUP({days},{{{starts}}},{{{labels}}}))))")

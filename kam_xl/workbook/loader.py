@@ -19,127 +19,53 @@ import datetime as dt
 import gc
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .. import layout as L
-from ..domain.models import Customer, Receivable, Settings, TierRule, UnreadField, Visit
-from ..domain.problems import Problem
+from ..domain.models import TierRule
 from ..errors import TableLayoutUnsupported
 from ..domain.tiering import RuleError, parse_conditions
 from ..domain.visits import last_completed, last_completed_by_customer
+from ..store.changes import ChangeSet
+from ..store.needs import EVERYTHING, LAST_VISITS, Needs, Read
+from ..store.snapshot import Snapshot
 from .reading import coerce_columns, coerce_rows, read_settings, typed_columns
+from ..domain.findings import Placed
+from .apply import cell_changes, place
 from .tables import Table
-
-LAST_VISITS = "last completed visit per customer"
 
 # the tables read column by column, typed as they come out of the book (only their
 # records are kept): the big record tables
-STREAMED = {L.VISITS.name: "visits", L.RECEIVABLES.name: "receivables",
-            L.CERTIFICATIONS.name: "certifications", L.COMPLAINTS.name: "complaints",
-            L.SURVEYS.name: "surveys"}
+STREAMED = (L.VISITS.name, L.RECEIVABLES.name, L.CERTIFICATIONS.name, L.COMPLAINTS.name, L.SURVEYS.name)
 PROCEDURE_TABLES = (L.CERTIFICATIONS.name, L.COMPLAINTS.name, L.SURVEYS.name)
-
-
-@dataclass(frozen=True)
-class Read:
-    """One table of an action's needs."""
-    keys: tuple[str, ...] | None = None  # layout keys of the columns read; None: every column
-    conditions: bool = False   # customers: also every column the rule table's 附加条件 name
-    rows: bool = False         # customers: keep the whole rows (data.customer_extra)
-    records: bool = True       # False: only the views are needed (no record per row)
-    # the fields the records keep when every column is read (to report every bad cell)
-    # but only some are used: None keeps what is read
-    keep: tuple[str, ...] | None = None
-    optional: bool = False     # read when the book has the table (the §10 tables)
-
-
-EVERYTHING = Read()
-
-
-@dataclass(frozen=True)
-class Needs:
-    tables: Mapping[str, Read]
-    views: frozenset = frozenset()
-
-    def names(self) -> list[str]:
-        return list(self.tables)
+LOGS = (L.GRADE_LOG.name, L.IMPORT_LOG.name)  # read as rows, typed into records afterwards
 
 
 @dataclass
-class BookData:
-    """What a load read, typed."""
+class Loaded:
+    """What the store keeps of its last load to apply a change set: the Excel tables
+    (shapes, where they are), their calculated columns as found, the rows typed under
+    them, and the snapshot it handed the action."""
+    snapshot: Snapshot
     tables: dict[str, Table] = field(default_factory=dict)
-    customers: list[Customer] = field(default_factory=list)
-    rules: list[TierRule] = field(default_factory=list)
-    settings: Settings = field(default_factory=Settings)
-    problems: list[Problem] = field(default_factory=list)  # cells and parameters that could not be read
-    as_of: dt.date = field(default_factory=dt.date.today)
-    notices: list = field(default_factory=list)  # what the store found around the tables
-    formulas: dict[str, dict[str, str | None]] = field(default_factory=dict)  # calculated columns as found
+    formulas: dict[str, dict[str, str | None]] = field(default_factory=dict)
     # rows typed directly under a table and taken into it (row indices): made whole by the next write
     taken_in: dict[str, list[int]] = field(default_factory=dict)
-    # the §10 tables (None: the book has none, it was made before they existed)
-    certifications: list | None = None
-    complaints: list | None = None
-    surveys: list | None = None
-    _visits: list | None = field(default=None, repr=False)
-    _receivables: list | None = field(default=None, repr=False)
-    _views: dict[str, Any] = field(default_factory=dict, repr=False)
-    _pending: dict[str, Any] = field(default_factory=dict, repr=False)  # views still read on a second thread
-    _rows_kept: bool = field(default=True, repr=False)
 
-    @property
-    def visits(self) -> list[Visit]:
-        if self._visits is None:
-            raise UnreadField("visits were not read as records: add Read() of Visits to the action's needs")
-        return self._visits
-
-    @property
-    def receivables(self) -> list[Receivable]:
-        if self._receivables is None:
-            raise UnreadField("receivables were not read: add Receivables to the action's needs")
-        return self._receivables
-
-    def last_visits(self) -> dict[str, dt.date]:
-        """Customer id → date of the last completed visit."""
-        pending = self._pending.pop(LAST_VISITS, None)
-        if pending is not None:  # its read error, if any, is this call's
-            self.tables[L.VISITS.name], self._views[LAST_VISITS] = pending.result()
-        if LAST_VISITS in self._views:
-            return self._views[LAST_VISITS]
-        return last_completed_by_customer(self.visits)
-
-    def receivables_by_customer(self) -> dict[str, list[Receivable]]:
-        out: dict[str, list[Receivable]] = {}
-        for r in self.receivables:
-            if r.customer_id:
-                out.setdefault(r.customer_id, []).append(r)
-        return out
-
-    def visits_by_customer(self) -> dict[str, list[Visit]]:
-        out: dict[str, list[Visit]] = {}
-        for v in self.visits:
-            if v.customer_id:
-                out.setdefault(v.customer_id, []).append(v)
-        return out
-
-    def records_of(self, name: str) -> list | None:
-        """The records read of a table, or None when it was not read as records."""
-        return {L.CUSTOMERS.name: self.customers if L.CUSTOMERS.name in self.tables else None,
-                L.VISITS.name: self._visits, L.RECEIVABLES.name: self._receivables,
-                L.CERTIFICATIONS.name: self.certifications, L.COMPLAINTS.name: self.complaints,
-                L.SURVEYS.name: self.surveys}.get(name)
-
-    @property
-    def rows_kept(self) -> bool:
-        return self._rows_kept
-
-    def customer_extra(self, c: Customer) -> dict[str, Any]:
-        """The customer's whole row by header (user columns included), for rule conditions."""
-        if not self._rows_kept:
-            raise UnreadField("the customers' rows were not kept: declare Read(rows=True) for Customers")
-        t = self.tables[L.CUSTOMERS.name]
-        return dict(zip(t.headers, t.rows[c.row_index]))
+    def where(self, table: str, rid: int | None, key: str | None) -> str:
+        """A record's field as the user finds it: sheet and cell (the row when the field
+        is not a column)."""
+        t = self.tables.get(table)
+        tdef = L.TABLES.get(table)
+        if t is None or tdef is None:
+            return f"“{tdef.sheet if tdef else table}”"
+        header = tdef.header(key) if key in tdef.keys else key
+        if rid is None:
+            return f"工作表“{t.sheet}”"
+        if header is None:
+            return f"第{t.excel_row(rid)}行"
+        return f"工作表“{t.sheet}”单元格 {t.cell_ref(rid, header)}" if header in (t.offsets or {}) \
+            else f"工作表“{t.sheet}”第 {t.excel_row(rid)} 行"
 
 
 def condition_names(rules: list[TierRule]) -> set[str]:
@@ -211,20 +137,23 @@ def _last_visits_view(store) -> tuple[Table, dict[str, dt.date]]:
     return shape, found
 
 
-def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = False) -> BookData:
+def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = False) -> Loaded:
     """Answer an action's needs from a TableStore (file or live Excel).  full=True reads
     everything (the reference the optimised read is tested against)."""
     wanted = {n: r for n, r in needs.tables.items() if not r.optional or store.has_table(n)}
     wanted.setdefault(L.SETTINGS.name, EVERYTHING)
-    data = BookData()
+    data = Snapshot()
+    out = Loaded(data)
+    data.where = out.where
+    tables = out.tables
     # the rule table first: its 附加条件 decide which customer columns are read
     first = [n for n in (L.TIER_RULES.name, L.SETTINGS.name) if n in wanted]
-    data.tables.update(store.read(first))
-    if L.TIER_RULES.name in data.tables:
-        t = data.tables[L.TIER_RULES.name]
+    tables.update(store.read(first))
+    if L.TIER_RULES.name in tables:
+        t = tables[L.TIER_RULES.name]
         data.rules, probs = coerce_rows(L.TIER_RULES, t.headers, t.rows)
         data.problems += probs
-    data.settings, probs = read_settings(data.tables[L.SETTINGS.name].records())
+    data.settings, probs = read_settings(tables[L.SETTINGS.name].records())
     data.problems += probs
     columns = {n: _headers(store, n, r, data.rules, full) for n, r in wanted.items() if n not in first}
 
@@ -248,21 +177,25 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     try:
         rest = [n for n in wanted if n not in first and n not in STREAMED]
         if rest:
-            data.tables.update(store.read(rest, {n: c for n, c in columns.items() if n in rest and c is not None}))
+            tables.update(store.read(rest, {n: c for n, c in columns.items() if n in rest and c is not None}))
         if L.CUSTOMERS.name in wanted:  # typed now: its cells are let go before the big tables are read
-            _type_customers(data, wanted[L.CUSTOMERS.name], columns.get(L.CUSTOMERS.name) is not None, full)
-        for name, attr in STREAMED.items():
+            _type_customers(out, wanted[L.CUSTOMERS.name], columns.get(L.CUSTOMERS.name) is not None, full)
+        for name in LOGS:
+            if name in wanted:
+                t = tables[name]
+                data.records[name], _ = coerce_rows(L.TABLES[name], t.headers, t.rows)
+        for name in STREAMED:
             if name not in wanted:
                 continue
             if name in view_only:
                 if background is None:
-                    data.tables[name], data._views[LAST_VISITS] = _last_visits_view(store)
+                    tables[name], data.views[LAST_VISITS] = _last_visits_view(store)
                 continue
             keep = None if full else wanted[name].keep
             shape, records, probs = _stream(store, name, columns.get(name), partial=columns.get(name) is not None,
                                             keep=keep)
-            data.tables[name] = shape
-            setattr(data, "_" + attr if attr in ("visits", "receivables") else attr, records)
+            tables[name] = shape
+            data.records[name] = records
             data.problems += probs
     except BaseException:
         if background is not None:
@@ -274,34 +207,43 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     if background is not None:
         # the action computes while the view is still being read: it waits for it when
         # it asks for it, and the store waits for it before writing or closing the session
-        data._pending[LAST_VISITS] = background
+        def view():
+            tables[L.VISITS.name], found = background.result()
+            return found
+        data.deferred[LAST_VISITS] = view
         store.pending_reads.append(background)
-    if LAST_VISITS in needs.views and LAST_VISITS not in data._views and not data._pending \
-            and data._visits is not None:
-        data._views[LAST_VISITS] = last_completed_by_customer(data._visits)
+    if LAST_VISITS in needs.views and LAST_VISITS not in data.views and not data.deferred \
+            and data.records.get(L.VISITS.name) is not None:
+        data.views[LAST_VISITS] = last_completed_by_customer(data.records[L.VISITS.name])
     data.as_of = as_of or data.settings.as_of or dt.date.today()
     data.notices = store.notices
-    data.formulas = {n: store.formulas(n) for n in (L.CUSTOMERS.name, L.RECEIVABLES.name, L.SURVEYS.name)
-                     if n in wanted}
+    for n in wanted:
+        tdef = L.TABLES[n]
+        have = set(tables[n].all_headers) if n in tables else set(store.headers(n))
+        data.fields[n] = frozenset(c.key for c in tdef.columns if c.header in have)
+    out.formulas = {n: store.formulas(n) for n in (L.CUSTOMERS.name, L.RECEIVABLES.name, L.SURVEYS.name)
+                    if n in wanted}
     taken = store.taken_in() if hasattr(store, "taken_in") else {}
-    data.taken_in = {n: [r - data.tables[n].header_row - 1 for r in rows]
-                     for n, rows in taken.items() if n in data.tables}
-    return data
+    out.taken_in = {n: [r - tables[n].header_row - 1 for r in rows] for n, rows in taken.items() if n in tables}
+    return out
 
 
-def _type_customers(data: BookData, read: Read, partial: bool, full: bool) -> None:
-    t = data.tables[L.CUSTOMERS.name]
+def _type_customers(out: Loaded, read: Read, partial: bool, full: bool) -> None:
+    data, t = out.snapshot, out.tables[L.CUSTOMERS.name]
     if t.column_values is not None:
-        data.customers, probs = coerce_columns(L.CUSTOMERS, t.headers, t.column_values, n_rows=len(t.rows),
-                                               partial=partial, keep=None if full else read.keep)
+        customers, probs = coerce_columns(L.CUSTOMERS, t.headers, t.column_values, n_rows=len(t.rows),
+                                          partial=partial, keep=None if full else read.keep)
         t.column_values = None  # the rows stay; one copy of the values is enough
     else:
-        data.customers, probs = coerce_rows(L.CUSTOMERS, t.headers, t.rows, partial=partial,
-                                            keep=None if full else read.keep)
+        customers, probs = coerce_rows(L.CUSTOMERS, t.headers, t.rows, partial=partial,
+                                       keep=None if full else read.keep)
+    data.records[L.CUSTOMERS.name] = customers
     data.problems += probs
-    if not (full or read.rows):
-        data.tables[L.CUSTOMERS.name] = t.shape()
-        data._rows_kept = False
+    if full or read.rows:
+        headers, rows = t.headers, t.rows
+        data.extras = lambda c: dict(zip(headers, rows[c.rid]))
+    else:
+        out.tables[L.CUSTOMERS.name] = t.shape()
 
 
 class LoadingStore:
@@ -314,8 +256,27 @@ class LoadingStore:
 
     full_reads = False  # True: every load reads everything (tests compare the two)
 
-    def load(self, needs: Needs, as_of: dt.date | None = None) -> BookData:
-        return load(self, needs, as_of, full=self.full_reads)
+    def load(self, needs: Needs, as_of: dt.date | None = None) -> Snapshot:
+        """The records the needs ask for; what applying changes will need is kept."""
+        self._loaded = load(self, needs, as_of, full=self.full_reads)
+        return self._loaded.snapshot
+
+    def apply(self, changes: ChangeSet):
+        """Write a change set of the last load in one commit (see workbook/apply.py)."""
+        loaded = self.__dict__.get("_loaded")
+        if loaded is None:
+            raise RuntimeError("apply() before load(): a store applies changes to what it read")
+        self.settle_reads()
+        cells = cell_changes(changes, loaded)
+        self._loaded = None  # the records may now be freed
+        self.write(cells)
+        return cells.notes
+
+    def locate(self, findings) -> list[Placed]:
+        """Each finding on its sheet, Excel row and column (of the last load)."""
+        loaded = self.__dict__.get("_loaded")
+        tables = loaded.tables if loaded is not None else {}
+        return [place(f, tables) for f in findings]
 
     @property
     def pending_reads(self) -> list:

@@ -42,8 +42,11 @@ def coerce_value(col: L.Column, v: Any) -> tuple[Any, str | None]:
             if x is not None and ((col.lo is not None and x < col.lo) or (col.hi is not None and x > col.hi)):
                 return None, f"“{col.header}”应为 {col.lo:g}–{col.hi:g} 的整数，当前为 {v}"
             return (int(x) if x is not None else None), None
-        if col.kind in (L.DATE, L.DATETIME):
+        if col.kind == L.DATE:
             return to_date(v), None
+        if col.kind == L.DATETIME:
+            day = to_date(v)
+            return (dt.datetime.combine(day, dt.time()) if day is not None else None), None
         if col.kind == L.ENUM:
             s = clean_text(v)
             if col.choices and s not in col.choices and not col.soft_choices:
@@ -101,7 +104,10 @@ def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int,
         hi = math.inf if col.hi is None else col.hi
         return [int(v) if type(v) in (float, int) and lo <= v <= hi and math.isfinite(v) else None if v is None
                 else slow(r, v) for r, v in enumerate(raw)]
-    if kind in (L.DATE, L.DATETIME):
+    if kind == L.DATETIME:  # the logs' times: the time of day kept
+        return [v if type(v) is _DATETIME else _DATETIME.combine(v, dt.time()) if type(v) is _DATE
+                else None if v is None else slow(r, v) for r, v in enumerate(raw)]
+    if kind == L.DATE:
         days: dict[Any, _DATE] = {}  # a few hundred distinct days over many rows: one object each
         return [days.setdefault(v, v.date()) if type(v) is _DATETIME else v if type(v) is _DATE
                 else None if v is None else slow(r, v) for r, v in enumerate(raw)]
@@ -119,7 +125,7 @@ class _Shape:
     def __init__(self, model: type, keys, partial: bool):
         self.model = model
         self.defaults = None if partial else {n: f.default for n, f in model.model_fields.items()}
-        self.fields_set = set(keys) | {"row_index"} if partial else set(model.model_fields)
+        self.fields_set = set(keys) | {"rid"} if partial else set(model.model_fields)
 
     def make(self, values: dict[str, Any]):
         """`values` becomes the instance dict (callers pass a fresh dict)."""
@@ -208,7 +214,7 @@ def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list
             blank_rows.add(start + r)
             continue
         d = dict(zip(kept_keys, pick_kept(vals)))
-        d["row_index"] = start + r
+        d["rid"] = start + r
         out.append(make(d))
     return out, [_problem(table, by_header, *p) for p in problems if p[0] not in blank_rows]
 
@@ -276,7 +282,11 @@ def customer_values(rows: list[dict[str, Any]], rules: list[TierRule], settings:
 
 
 def receivable_values(rows: list[dict[str, Any]], as_of: dt.date) -> list[dict[str, Any]]:
-    return [receivable_cells(coerce_record(L.RECEIVABLES, row, i)[0], as_of) for i, row in enumerate(rows)]
+    out = []
+    for i, row in enumerate(rows):
+        cells = receivable_cells(coerce_record(L.RECEIVABLES, row, i)[0], as_of)
+        out.append({L.RECEIVABLES.header(k): v for k, v in cells.items()})
+    return out
 
 
 def survey_values(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

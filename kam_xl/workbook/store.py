@@ -202,12 +202,13 @@ class FileStore(LoadingStore):
             rows = f"第 {a} 行" if a == b else f"第 {a}–{b} 行"
             self.notices.append(Notice(
                 "TABLE-ROWS-TAKEN-IN", tp.sheet, a, None,
-                f"{rows}直接录入在表格 {tp.name} 下方，看起来是表格的数据，已纳入表格（写入时表格范围随之扩大）"))
+                f"{rows}直接录入在表格 {tp.name} 下方，看起来是表格的数据，已纳入表格（写入时表格范围随之扩大）",
+                table=tp.name))
         for rn in below.strays:
             self.notices.append(Notice(
                 "TABLE-ROWS-OUTSIDE", tp.sheet, rn, None,
                 f"第 {rn} 行在表格 {tp.name} 之外（与表格之间有空行或汇总行），未被读入：若是数据，"
-                f"请把它移到表格最后一行的紧下方或用“调整表格大小”纳入表格"))
+                f"请把它移到表格最后一行的紧下方或用“调整表格大小”纳入表格", table=tp.name))
         cells: dict[tuple[int, int], object] = {}
         body = range(r1 + 1, tp.data_end + 1)
         for (row, col), code in sc.errors.items():
@@ -358,7 +359,7 @@ class FileStore(LoadingStore):
         self.release_before_write()
         self.check_writable()
         _ = self.backups_keep  # read the setting before the commit step
-        names = set(changes.updates) | set(changes.appends) | set(changes.replaces) | set(changes.formulas)
+        names = changes.tables()
         shapes = self._shapes_for(names, [n for n, rows in changes.appends.items() if rows])
         plan = engine.plan(self.pkg, changes, shapes,
                            {part: sc.max_si + 1 for part, sc in self._common["scans"].items()})
@@ -394,7 +395,10 @@ class FileStore(LoadingStore):
                     if sc is None or touched & sc.masters:  # a shared formula's text is about to go
                         xml = engine.expand_shared(xml, touched)
                     for r, cells in engine.moved_cells(xml, moves).items():
-                        rows.setdefault(r, {}).update(cells)
+                        mine = rows.setdefault(r, {})
+                        for c, v in cells.items():  # a value written there wins; a clearing does not
+                            if mine.get(c, engine.DELETE) is engine.DELETE:
+                                mine[c] = v
                     last = self._last_cell(part, plan.refs)
                     replaced[part] = engine.patch_sheet_chunks(xml, rows, last, self.pkg.date1904)
                 by_part = {tp.part: tp for tp in self.pkg.tables.values()}

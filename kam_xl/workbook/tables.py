@@ -112,6 +112,7 @@ class Notice:
     column: str | None
     message: str
     severity: str = L.WARNING
+    table: str | None = None  # the table it is about
 
     def line(self) -> str:
         named = self.message.startswith("第")  # the message names its rows itself
@@ -128,6 +129,17 @@ class Changes:
     status: str | None = None  # 首页 last-run status line
     # table → header → (a calculated column's new formula, cached value per row index)
     formulas: dict[str, dict[str, tuple[str, list[Any]]]] = field(default_factory=dict)
+    deletes: dict[str, list[int]] = field(default_factory=dict)  # table → row indices deleted
+    notes: list[str] = field(default_factory=list)  # what the write does besides (for the user)
+
+    def delete(self, table: str, row_indices: Iterable[int]) -> None:
+        """Rows deleted the way Excel deletes table rows: the rows below move up."""
+        mine = self.deletes.setdefault(table, [])
+        mine.extend(i for i in row_indices if i not in mine)
+
+    def tables(self) -> set[str]:
+        return (set(self.updates) | set(self.appends) | set(self.replaces) | set(self.formulas)
+                | {t for t, rows in self.deletes.items() if rows})
 
     def set(self, table: str, row_index: int, header: str, value: Any) -> None:
         self.updates.setdefault(table, {})[(row_index, header)] = value
@@ -161,7 +173,7 @@ class Changes:
     @property
     def empty(self) -> bool:
         return not (any(self.updates.values()) or any(self.appends.values()) or self.replaces
-                    or self.status or any(self.formulas.values()))
+                    or self.status or any(self.formulas.values()) or any(self.deletes.values()))
 
 
 def is_blank_row(table_name: str, headers: list[str], row: list[Any]) -> bool:

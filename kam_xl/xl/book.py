@@ -113,7 +113,8 @@ class XlBook(LoadingStore):
                     not any(n.row == first + i and n.sheet == sheet.name for n in self.notices):
                 self.notices.append(Notice(
                     "TABLE-ROWS-OUTSIDE", sheet.name, first + i, None,
-                    f"第 {first + i} 行在表格 {name} 之外，未被读入：若是数据，请用“表设计”→“调整表格大小”纳入表格"))
+                    f"第 {first + i} 行在表格 {name} 之外，未被读入：若是数据，请用“表设计”→“调整表格大小”纳入表格",
+                    table=name))
 
     def headers(self, name: str) -> list[str]:
         _, t = self._table(name)
@@ -150,7 +151,7 @@ class XlBook(LoadingStore):
     def write(self, changes: Changes) -> None:
         if changes.empty:
             return
-        names = set(changes.updates) | set(changes.appends) | set(changes.replaces) | set(changes.formulas)
+        names = changes.tables()
         tables = self.read(names)
         for name, cols in changes.formulas.items():  # Excel makes a whole-column formula the calculated one
             sheet, xt = self._table(name)
@@ -162,6 +163,10 @@ class XlBook(LoadingStore):
                 sheet.range((body.row, c), (body.row + body.rows.count - 1, c)).formula = "=" + text
         for name, cells in changes.updates.items():
             self._update(name, tables[name], cells)
+        for name, rows in changes.deletes.items():  # after the updates: they name rows as read
+            if rows:
+                self._delete(name, tables[name], rows)
+                tables[name] = self.read([name])[name]
         for name in names:
             if name in changes.replaces or changes.appends.get(name):
                 self._rows(name, tables[name], changes)
@@ -184,6 +189,16 @@ class XlBook(LoadingStore):
                     sheet.range((first, col)).value = _value(col_updates[run[0]])
                 else:
                     sheet.range((first, col), (last, col)).value = [[_value(col_updates[i])] for i in run]
+
+    def _delete(self, name: str, t: Table, rows: Iterable[int]) -> None:
+        """Table rows deleted the way Excel's 删除表格行 does (the rows below move up within
+        the table), from the bottom so the others keep their place."""
+        sheet, _ = self._table(name)
+        c1 = t.first_col + 1
+        c2 = c1 + len(t.all_headers) - 1
+        for ri in sorted(set(rows), reverse=True):
+            r = t.excel_row(ri)
+            sheet.range((r, c1), (r, c2)).api.Delete(Shift=XL_SHIFT_UP)
 
     def _rows(self, name: str, t: Table, changes: Changes) -> None:
         """A replaced body and appended rows: table rows inserted (or deleted) the way Excel

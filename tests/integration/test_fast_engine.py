@@ -11,6 +11,7 @@ import zlib
 import openpyxl
 import pytest
 
+from kam_xl.domain.models import UnreadField
 from kam_xl.errors import TableLayoutUnsupported
 from kam_xl import layout as L
 from kam_xl.services.actions import REGRADE_NEEDS, regrade_book
@@ -121,7 +122,7 @@ def test_last_visits_view_matches_the_typed_records(book_factory):
     thread) gives what the records give: ids and states trimmed, the day of a date-time."""
     book = _visits_book(book_factory)
     fast = FileStore(book).load(REGRADE_NEEDS, AS_OF)
-    with pytest.raises(loader.UnreadField):
+    with pytest.raises(UnreadField):
         fast.visits  # noqa: B018  (the view was read, not the records)
     slow = FileStore(book, full_reads=True).load(REGRADE_NEEDS, AS_OF)
     assert len(slow.visits) == 6

@@ -14,7 +14,7 @@ from kam_xl.domain.models import UnreadField
 from kam_xl.files import new_book
 from kam_xl.reports import service as report_service
 from kam_xl.services import actions
-from kam_xl.workbook.loader import EVERYTHING, Needs, Read
+from kam_xl.store import EVERYTHING, Needs, Read
 from kam_xl.workbook.store import FileStore
 from tests.conftest import good_customer, good_receivable, good_visit
 from tests.legacy_files import gbk_visits_csv, utf8_bom_receivables_csv, xls_2021_archive, xlsx_2019_archive
@@ -61,8 +61,14 @@ def test_regrade_with_a_condition_on_a_user_column_reads_that_column(book_factor
     assert [m.new for m in fast.moves] == ["C"]  # KH000002 (满意度 70) leaves A1
 
 
+def _validate(store):
+    rep = actions.validate(store.load(actions.VALIDATE_NEEDS, AS_OF), now=NOW)
+    rep.placed = store.locate(rep.report.sorted())
+    return rep
+
+
 def test_validate_optimised_equals_full(rich_book):
-    fast, full = (actions.validate(s.load(actions.VALIDATE_NEEDS, AS_OF), now=NOW) for s in _stores(rich_book))
+    fast, full = (_validate(s) for s in _stores(rich_book))
     assert fast.findings == full.findings and fast.report.errors > 0
     assert fast.dunning == full.dunning and fast.dunning
     assert fast.changes == full.changes
@@ -132,7 +138,7 @@ def test_validate_reports_a_bad_cell_in_a_column_its_records_do_not_keep(book_fa
     R = L.RECEIVABLES
     ws[f"{col_letter(R.first_col + R.headers.index('最近催讨日期'))}2"] = "上周三"
     wb.save(book)
-    rep = actions.validate(FileStore(book).load(actions.VALIDATE_NEEDS, AS_OF), now=NOW)
+    rep = _validate(FileStore(book))
     hits = [f for f in rep.findings if f.column == "最近催讨日期"]
     assert hits and hits[0].rule == "RECV-TYPE" and hits[0].row == 2
     assert "last_dunning_date" not in FileStore(book).load(actions.VALIDATE_NEEDS, AS_OF).receivables[0].__dict__

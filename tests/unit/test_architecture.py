@@ -20,12 +20,13 @@ LAYERS = {
     "layout": set(),
     "errors": set(),
     "domain": {"layout", "errors"},
-    "workbook": {"layout", "errors", "domain"},
-    "importing": {"layout", "errors", "domain", "workbook"},
-    "reports": {"layout", "errors", "domain", "workbook"},
+    "store": {"layout", "errors", "domain"},
+    "workbook": {"layout", "errors", "domain", "store"},
+    "importing": {"layout", "errors", "domain", "store", "workbook"},
+    "reports": {"layout", "errors", "domain", "store", "workbook"},
     "progress": set(),
-    "services": {"layout", "errors", "domain", "workbook", "importing", "reports"},
-    "cellfuncs": {"layout", "errors", "domain", "workbook"},
+    "services": {"layout", "errors", "domain", "store", "workbook", "importing", "reports"},
+    "cellfuncs": {"layout", "errors", "domain", "store", "workbook"},
     "demo": {"layout", "domain"},
 }
 FRONTS = {"cli", "files", "xl", "__main__", "__init__"}
@@ -92,9 +93,52 @@ def test_services_and_domain_know_nothing_of_how_loading_is_done(layer):
                 if n.split(".")[0] in SPEED_INTERNALS:
                     found.append(f"{rel}:{node.lineno} {n}")
             if isinstance(node, ast.ImportFrom) and node.module and (
-                    node.module.endswith(("engine", "store", "rawzip", "scan", "package"))):
+                    node.module.endswith(("engine", "workbook.store", "rawzip", "scan", "package"))):
                 found.append(f"{rel}:{node.lineno} {node.module}")
     assert not found, found
+
+
+# the workbook modules a service may use: none that reads or writes the book (the store
+# protocol is the way to data); the output writer and the file-name rule are the fronts'
+SERVICE_MAY_USE = {"outputs"}
+# what names a spreadsheet row or column: never in a service or the domain
+ROW_WORDS = re.compile(r"\b(row_index|excel_row|header_row|cell_ref|offsets|all_headers|\.tables\[|"
+                       r"data\.tables|Changes\(|\.set\(|header_rows)\b")
+
+
+@pytest.mark.parametrize("layer", ["services", "domain", "store"])
+def test_services_and_domain_speak_of_records_not_rows(layer):
+    """No service or domain module imports the workbook's internals or mentions a row
+    position, a header-keyed change or an Excel table; the store protocol is the only way
+    the services reach data."""
+    found = []
+    for path, rel, lay, tree in _modules():
+        if lay != layer:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                mod = node.module or ""
+                parts = mod.split(".")
+                if "workbook" in parts and not (set(parts[parts.index("workbook") + 1:]) <= SERVICE_MAY_USE
+                                                and len(parts) > parts.index("workbook") + 1):
+                    found.append(f"{rel}:{node.lineno} imports {mod}")
+                if parts[-1] == "workbook" and node.names:
+                    found.append(f"{rel}:{node.lineno} imports from workbook")
+        text = path.read_text(encoding="utf-8")
+        for m in ROW_WORDS.finditer(text):
+            found.append(f"{rel}:{text.count(chr(10), 0, m.start()) + 1} {m[0]}")
+    assert not found, found
+
+
+def test_every_store_keeps_the_whole_protocol():
+    from kam_xl.store.memory import MemoryStore
+    from kam_xl.store.protocol import Store
+    from kam_xl.workbook.store import FileStore
+    from kam_xl.xl.book import XlBook
+    for cls in (MemoryStore, FileStore, XlBook):
+        for name in ("__enter__", "__exit__", "load", "locate", "apply"):
+            assert callable(getattr(cls, name, None)), (cls.__name__, name)
+    assert isinstance(MemoryStore(), Store)
 
 
 def test_every_problem_code_used_is_registered_and_its_template_formats():

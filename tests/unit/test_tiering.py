@@ -89,9 +89,9 @@ def test_rule_version_changes_when_a_rule_changes():
 
 
 def test_extra_conditions_use_customer_columns_and_share_of_sales():
-    rules = [TierRule(row_index=0, order=1, tier="A", extra="年采购次数>=12; 合作年限>=10"),
-             TierRule(row_index=1, order=2, tier="大客户", extra="销售占比>0.05"),
-             TierRule(row_index=2, order=3, tier="其他")]
+    rules = [TierRule(rid=0, order=1, tier="A", extra="年采购次数>=12; 合作年限>=10"),
+             TierRule(rid=1, order=2, tier="大客户", extra="销售占比>0.05"),
+             TierRule(rid=2, order=3, tier="其他")]
     s = Settings(company_sales=10_000_000)
     x = TierInputs(600000, "好", 0.1, "中", extra={"年采购次数": 12, "合作年限": 11})
     assert grade(x, rules, s).tier == "A"

@@ -1,0 +1,32 @@
+"""What an action reads, declared next to the action (every store answers the same needs)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+LAST_VISITS = "last completed visit per customer"
+
+
+@dataclass(frozen=True)
+class Read:
+    """One table of an action's needs."""
+    keys: tuple[str, ...] | None = None  # layout keys of the fields read; None: every field
+    conditions: bool = False   # customers: also every field the rule table's 附加条件 name
+    rows: bool = False         # customers: keep the user's own columns (Snapshot.customer_extra)
+    records: bool = True       # False: only the views are needed (no record per row)
+    # the fields the records keep when every field is read (to report every bad cell)
+    # but only some are used: None keeps what is read
+    keep: tuple[str, ...] | None = None
+    optional: bool = False     # read when the store has the table (the §10 tables)
+
+
+EVERYTHING = Read()
+
+
+@dataclass(frozen=True)
+class Needs:
+    tables: Mapping[str, Read]
+    views: frozenset = frozenset()
+
+    def names(self) -> list[str]:
+        return list(self.tables)
