@@ -31,6 +31,9 @@ APPROVALS = ("同意", "驳回")
 SETTLED = 0.005
 AGING_BUCKETS = ("未到期", "1-30天", "31-60天", "61-90天", "91-180天", "180天以上", "已结清")
 OVERDUE_BUCKETS = AGING_BUCKETS[1:6]
+# the upper bound (days overdue, inclusive) of 未到期, 1-30天 … 91-180天; beyond the last: 180天以上.
+# The domain (receivables.aging_bucket) and the native formula (formulas.aging_formula) both use it
+AGING_BOUNDS = (0, 30, 60, 90, 180)
 DUNNING_LEVELS = ("1级-电话提醒", "2级-书面催告", "3级-上门催收", "4级-法律途径")
 PRINCIPLE_RESULTS = ("符合", "不符合", "待查")
 CERT_RESULTS = ("通过", "不通过", "待定")

@@ -8,11 +8,11 @@ from collections import defaultdict
 from typing import Iterable, Optional
 
 from .. import layout as L
+from . import approvals
 from .findings import Related
-from .models import Certification, Complaint, Customer, Settings, Survey, Visit, approval, split_names
+from .models import Certification, Complaint, Customer, Settings, Survey, Visit, split_names
 
 C, CE, CO, SU = L.CUSTOMERS, L.CERTIFICATIONS, L.COMPLAINTS, L.SURVEYS
-APPROVERS = (("dept_approval", "部门经理"), ("exec_approval", "公司领导"))
 
 
 def latest(records: Iterable, key: str = "date"):
@@ -41,7 +41,7 @@ def latest_application(apps: list[Certification]) -> Optional[Certification]:
 
 def missing_approvals(app: Certification) -> list[str]:
     """Who has not (yet) agreed: 部门经理 / 公司领导 — 驳回 or blank."""
-    return [who for key, who in APPROVERS if approval(getattr(app, key)) != L.AGREE]
+    return [who for _, who in approvals.missing_approvals(app)]
 
 
 def failed_principles(app: Certification) -> list[str]:
@@ -98,7 +98,7 @@ class ProcedureChecks:
                              names="、".join(staff) or "无")
                 elif c is not None and c.manager and c.manager not in staff:
                     self.add("CERT-FIELD-MANAGER", CE, i, "field_staff", cid, a.field_staff, manager=c.manager)
-            decided = a.result in (L.PASSED, L.NOT_PASSED) or any(approval(getattr(a, k)) for k, _ in APPROVERS)
+            decided = a.result in (L.PASSED, L.NOT_PASSED) or approvals.any_decision(a)
             if decided and not a.investigated:
                 gaps = [CE.header(k) for k in ("general_date", "general_result", "field_date", "field_staff",
                                               "field_result") if not getattr(a, k)]
@@ -106,7 +106,7 @@ class ProcedureChecks:
                          "general_result" if not a.general_result else "field_result", cid, gaps="、".join(gaps))
             if a.result == L.PASSED:
                 missing = missing_approvals(a)
-                for key, who in APPROVERS:
+                for key, who in approvals.APPROVERS:
                     if who in missing:
                         self.add("CERT-APPROVAL-MISSING", CE, i, key, cid, getattr(a, key), who=who,
                                  current=getattr(a, key) or "未审批")
@@ -116,7 +116,7 @@ class ProcedureChecks:
                              principles="、".join(bad))
                 if a.approved_on is None:
                     self.add("CERT-APPROVAL-DATE", CE, i, "approved_on", cid)
-            if approval(a.exec_approval) and not approval(a.dept_approval):
+            if approvals.out_of_order(a):
                 self.add("CERT-APPROVAL-ORDER", CE, i, "dept_approval", cid)
 
     def status_against_applications(self) -> None:

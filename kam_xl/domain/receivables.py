@@ -35,17 +35,10 @@ def aging_bucket(due: Optional[dt.date], outstanding: Optional[float], as_of: dt
     days = overdue_days(due, outstanding, as_of)
     if days is None:
         return None
-    if days <= 0:
-        return NOT_DUE
-    if days <= 30:
-        return "1-30天"
-    if days <= 60:
-        return "31-60天"
-    if days <= 90:
-        return "61-90天"
-    if days <= 180:
-        return "91-180天"
-    return "180天以上"
+    for bound, label in zip(L.AGING_BOUNDS, L.AGING_BUCKETS):
+        if days <= bound:
+            return label
+    return L.AGING_BUCKETS[len(L.AGING_BOUNDS)]
 
 
 def dunning_level(days: Optional[int], settings: Settings) -> Optional[str]:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import layout as L
+from .approvals import missing_approvals, out_of_order
 from .findings import FindingsReport, Related
-from .models import Customer, Receivable, Settings, TierRule, Visit, approval
+from .models import Customer, Receivable, Settings, TierRule, Visit
 from .names import normalize_name
 from .problems import ID_CODES, PRINCIPLE_CODES, Problem, code
 from .procedures import ProcedureChecks
@@ -223,12 +224,11 @@ class Checker:
                 for k in missing:
                     self.add("VISIT-PLAN-INCOMPLETE", V, i, k, cid, count=len(missing))
             if state in (L.APPROVED, L.DONE):
-                for k, who in (("dept_approval", "部门经理"), ("exec_approval", "公司领导")):
+                for k, who in missing_approvals(v):  # 同意, or the approver's name, counts
                     val = getattr(v, k)
-                    if approval(val) != L.AGREE:  # 同意, or the approver's name
-                        self.add("VISIT-APPROVAL-MISSING", V, i, k, cid, val, state=state, who=who,
-                                 current=val or "未审批")
-            if v.exec_approval and not v.dept_approval:
+                    self.add("VISIT-APPROVAL-MISSING", V, i, k, cid, val, state=state, who=who,
+                             current=val or "未审批")
+            if out_of_order(v):
                 self.add("VISIT-APPROVAL-ORDER", V, i, "dept_approval", cid)
             if state == L.DONE:
                 if v.actual_date is None:

@@ -256,7 +256,7 @@ def _guard(rules: list, place: RulePlace) -> str:
 
 # ---------------------------------------------------------------------------
 # Receivables: 未回款, 逾期天数, 账龄
-AGING_BOUNDS = (0, 30, 60, 90, 180)  # 未到期 ≤0 < 1-30 ≤ 30 < 31-60 ≤ 60 < … (the labels of L.AGING_BUCKETS)
+AGING_BOUNDS = L.AGING_BOUNDS  # 未到期 ≤0 < 1-30 ≤ 30 < 31-60 ≤ 60 < … (the labels of L.AGING_BUCKETS)
 
 
 def aging_formula() -> str:

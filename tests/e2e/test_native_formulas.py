@@ -109,7 +109,7 @@ def _compare(book: Path, n_customers: int, n_receivables: int, as_of: dt.date = 
         want = receivable_cells(r, as_of)
         for key in ("outstanding", "overdue_days", "aging"):
             h = R.header(key)
-            a, b = row.get(h), want.get(h)
+            a, b = row.get(h), want.get(key)
             if isinstance(b, (int, float)) and not isinstance(b, bool):
                 assert a is not None and abs(a - b) < 1e-6, (i + 2, h, row, a, b)
             else:
