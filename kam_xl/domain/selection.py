@@ -268,8 +268,8 @@ class Checker:
                      total=d.overdue_amount, days=d.worst_days)
 
     def rule_table(self) -> None:
-        for idx, header, msg in validate_rules(self.x.rules):
-            self.add("RULE-TABLE", L.TIER_RULES, idx, header, detail=msg + "；请在分级规则表中更正。")
+        for idx, key, msg in validate_rules(self.x.rules):
+            self.add("RULE-TABLE", L.TIER_RULES, idx, key, detail=msg + "；请在分级规则表中更正。")
         orders = [r for r in self.x.rules if r.tier]
         if not orders:
             self.add("RULE-TABLE", L.TIER_RULES, None, None,

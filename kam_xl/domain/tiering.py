@@ -246,26 +246,26 @@ def grade(x: TierInputs, rules: list[TierRule], settings: Settings | None = None
 
 
 def validate_rules(rules: list[TierRule]) -> list[tuple[int, str, str]]:
-    """Problems in the rule table itself: (row index, header, message)."""
+    """Problems in the rule table itself: (rule's rid, field key, message)."""
     out = []
     seen = set()
     for r in rules:
         if r.tier and r.order is None:
-            out.append((r.rid, "顺序", f"规则“{r.tier}”缺少顺序号"))
+            out.append((r.rid, "order", f"规则“{r.tier}”缺少顺序号"))
         if r.order is not None and r.order in seen:
-            out.append((r.rid, "顺序", f"顺序号 {r.order} 重复，先后不明确"))
+            out.append((r.rid, "order", f"顺序号 {r.order} 重复，先后不明确"))
         seen.add(r.order)
         if r.volume_min is not None and r.volume_max is not None and r.volume_min >= r.volume_max:
-            out.append((r.rid, "年用量上限(不含)", "年用量上限应大于下限"))
+            out.append((r.rid, "volume_max", "年用量上限应大于下限"))
         if r.margin_min is not None and r.margin_max is not None and r.margin_min >= r.margin_max:
-            out.append((r.rid, "利润率上限(不含)", "利润率上限应大于下限"))
+            out.append((r.rid, "margin_max", "利润率上限应大于下限"))
         bad = [g for g in r.growth_values() if g not in L.GROWTHS]
         if bad:
-            out.append((r.rid, "增长潜力", f"增长潜力只能是 {'、'.join(L.GROWTHS)}，不认识“{'、'.join(bad)}”"))
+            out.append((r.rid, "growth", f"增长潜力只能是 {'、'.join(L.GROWTHS)}，不认识“{'、'.join(bad)}”"))
         try:
             parse_conditions(r.extra)
         except RuleError as e:
-            out.append((r.rid, "附加条件", str(e)))
+            out.append((r.rid, "extra", str(e)))
     return out
 
 

@@ -27,8 +27,9 @@ def unusable_rule_cells(data: Snapshot, as_of_given: bool = False) -> list[tuple
         label = f"（参数“{p.fields['key']}”）" if settings else f"（{p.column}）"
         out.append((f"{where}{label}：{p.message}", f"{where}: '{p.value}' cannot be read"))
     if data.has_table(L.TIER_RULES.name):
-        for rid, header, msg in validate_rules(data.rules):
-            where = data.where(L.TIER_RULES.name, rid, RULE_KEYS.get(header, header))
+        for rid, key, msg in validate_rules(data.rules):
+            header = L.TIER_RULES.header(key)
+            where = data.where(L.TIER_RULES.name, rid, key)
             out.append((f"{where}（{header}）：{msg}", f"{where} ({header}): the rule table is inconsistent"))
     return out
 

@@ -79,9 +79,7 @@ def regrade(data: Snapshot, operator: str, now: dt.datetime | None = None) -> Re
     rules = sort_rules(data.rules)
     res = RegradeResult(as_of=data.as_of, changes=ChangeSet(), version=rules_version(data.rules),
                         notices=list(data.notices))
-    by_label = {c.header: c.key for c in L.TIER_RULES.columns}
-    res.rule_problems = [(data.where(L.TIER_RULES.name, rid, by_label.get(header, header)), msg)
-                         for rid, header, msg in validate_rules(data.rules)]
+    res.rule_problems = [(data.where(L.TIER_RULES.name, rid, key), msg) for rid, key, msg in validate_rules(data.rules)]
     rank = {t: i for i, t in enumerate(L.TIERS)}
     for r in rules:
         rank.setdefault(r.tier, len(rank))

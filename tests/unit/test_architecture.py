@@ -162,3 +162,14 @@ def test_settings_defaults_come_from_layout_alone():
     for d in L.SETTING_DEFS:
         assert getattr(s, d.field) == d.default, d.key
     assert set(Settings.model_fields) == {d.field for d in L.SETTING_DEFS}
+
+
+def test_record_models_are_the_layout_tables():
+    """One record vocabulary: each table's record class has exactly its layout keys (and the
+    store's rid), typed by the column's kind."""
+    from kam_xl.domain.models import FIELD_TYPES, MODELS
+    for name, model in MODELS.items():
+        tdef = L.TABLES[name]
+        assert set(model.model_fields) == {c.key for c in tdef.columns} | {"rid"}, name
+        for c in tdef.columns:
+            assert model.model_fields[c.key].annotation == FIELD_TYPES[c.kind], (name, c.key)

@@ -387,3 +387,29 @@ def test_form_and_report_buttons(live, tmp_path, monkeypatch):
     assert "月度例会" in text
     rep = openpyxl.load_workbook(next(tmp_path.glob("大客户管理报表_*.xlsx")))
     assert {"例会-上月总结", "例会-下月计划"} <= set(rep.sheetnames)
+
+
+def test_the_live_book_applies_the_same_record_actions_as_the_file_store(live, demo_book):
+    """Records by id in live Excel (the stand-in): an update, two removals (table rows deleted,
+    the rows below moving up) and an addition — the same visits as the file store ends with."""
+    from kam_xl.store import EVERYTHING, ChangeSet, Needs
+    from kam_xl.workbook.store import FileStore
+    needs = Needs({"Visits": EVERYTHING})
+
+    def change(store):
+        with store:
+            data = store.load(needs)
+            ch = ChangeSet()
+            ch.update("Visits", data.visits[0].rid, "outcome", "已签单")
+            for v in data.visits[1:3]:
+                ch.remove("Visits", v.rid)
+            ch.add("Visits", {"id": "BF999999", "customer_id": data.visits[0].customer_id, "state": "草稿"})
+            store.apply(ch)
+
+    change(XlBook(live))
+    change(FileStore(demo_book))
+    ours = XlBook(live).read(["Visits"])["Visits"]
+    files = FileStore(demo_book).read(["Visits"])["Visits"]
+    assert ours.column("拜访编号") == files.column("拜访编号")
+    assert ours.column("拜访结果") == files.column("拜访结果") and ours.column("拜访结果")[0] == "已签单"
+    assert ours.column("拜访编号")[-1] == "BF999999"

@@ -1,0 +1,425 @@
+"""Team mode (PRODUCT.md §11): 分发 — one book per person with their customers and every
+row of those customers; 汇总 — each returned book merged three ways (the base sent, the
+book as returned, the master as it is now), cell by cell, keyed by record id; 转交 —
+customers moved from one person to another.
+
+Store-agnostic: the master is any Store (a workbook, a database), the returned books are
+Stores, the base lives in the master's ledger (store/ledger.py).  The fronts write the
+books (a workbook per person) and read their identity; this module decides what goes out
+and what comes back.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .. import layout as L
+from ..domain.names import next_ids
+from ..errors import BadArgument
+from ..store import EVERYTHING, ChangeSet, Needs, Read, Snapshot
+from ..store.merge import same
+from .typed_rows import assign_ids
+
+C = L.CUSTOMERS
+TEAM_TABLES = (L.CUSTOMERS, L.VISITS, L.RECEIVABLES, L.CERTIFICATIONS, L.COMPLAINTS, L.SURVEYS)
+TEAM_NEEDS = Needs({C.name: Read(rows=True), L.VISITS.name: EVERYTHING, L.RECEIVABLES.name: EVERYTHING,
+                    L.TIER_RULES.name: EVERYTHING,
+                    **{t.name: Read(optional=True) for t in L.PROCEDURE_TABLES}})
+# fields the manager or the program keeps: a person's change to them is refused and listed
+MANAGED = {
+    C.name: {"tier", "graded_on", "status", "manager", "derived_credit", "satisfaction"},
+    L.RECEIVABLES.name: {"dunning_level"},
+}
+APPLIED, CONFLICT, REFUSED, UNCHANGED = "已应用", "冲突", "拒绝", "未变"
+OUTCOMES = (APPLIED, CONFLICT, REFUSED, UNCHANGED)
+DEFAULT_BY = C.header("manager")
+
+
+def merged_keys(tdef: L.TableDef) -> list[str]:
+    """The fields a collect compares: every entered field (calculated ones follow)."""
+    return [c.key for c in tdef.columns if not c.formula and c.key != tdef.id_key]
+
+
+def fields_of(record, tdef: L.TableDef) -> dict[str, Any]:
+    v = record.values()
+    return {k: v.get(k) for k in merged_keys(tdef)}
+
+
+def by_id(snap: Snapshot, tdef: L.TableDef) -> dict[str, Any]:
+    """A table's records by id (the first of a duplicated id; records without one left out)."""
+    out: dict[str, Any] = {}
+    for r in snap.records_of(tdef.name) or ():
+        if r.id and r.id not in out:
+            out[r.id] = r
+    return out
+
+
+def _by_key(label: str) -> str:
+    for c in C.columns:
+        if label in (c.header, c.key):
+            return c.key
+    raise BadArgument(None, f"客户档案中没有“{label}”列，无法按它分发（可用：客户经理、对接人员、区域…）",
+                      f"no customer column '{label}' to distribute by")
+
+
+# -- 分发 -----------------------------------------------------------------------------
+@dataclass
+class Sent:
+    person: str
+    path: Path
+    customers: int
+    rows: dict[str, int]
+
+
+@dataclass
+class DistributeResult:
+    round: int
+    sent: list[Sent] = field(default_factory=list)
+    unassigned: int = 0  # customers with nobody in the column distributed by
+    master_ids: int = 0  # records given an id in the master first
+
+    def summary_lines(self) -> list[str]:
+        lines = [f"第 {self.round} 轮分发：{len(self.sent)} 人"]
+        for s in self.sent:
+            rows = "，".join(f"{L.TABLES[t].sheet} {n}" for t, n in s.rows.items() if n)
+            lines.append(f"  {s.person}：客户 {s.customers} 户（{rows}） → {s.path}")
+        if self.unassigned:
+            lines.append(f"  {self.unassigned} 户客户没有负责人，未分发（在主工作簿中照常保留）")
+        return lines
+
+
+def distribute(store, ledger, write_book: Callable[..., Path], by: str = DEFAULT_BY,
+               people: Iterable[str] | None = None, as_of: dt.date | None = None) -> DistributeResult:
+    """One book per person: their customers and every row of those customers.  `write_book(person,
+    round, records by table, snapshot)` writes it and returns its path (the front's)."""
+    key = _by_key(by)
+    wanted = [p.strip() for p in people or () if p.strip()]
+    with store:
+        data = store.load(TEAM_NEEDS, as_of)
+        ids = ChangeSet()
+        n_ids = assign_ids(data, ids)  # every record goes out with an id: the merge is keyed by it
+        groups: dict[str, list] = defaultdict(list)
+        unassigned = 0
+        for c in data.customers:
+            if not c.id:
+                continue
+            owners = [str(getattr(c, key) or "").strip()]
+            if key == "staff":
+                owners = c.staff_list()
+            owners = [o for o in owners if o]
+            if not owners:
+                unassigned += 1
+            for o in owners:
+                groups[o].append(c)
+        missing = [p for p in wanted if p not in groups]
+        if missing:
+            raise BadArgument(None, f"以下人员没有负责的客户（按“{C.header(key)}”）：{'、'.join(missing)}",
+                              f"nobody with customers by '{key}': {', '.join(missing)}")
+        people_out = wanted or sorted(groups)
+        if not ids.empty:  # the master holds the new ids before any book carries them
+            store.apply(ids)
+        round_no = ledger.next_round(people_out, data.as_of)
+        res = DistributeResult(round_no, unassigned=unassigned, master_ids=n_ids)
+        for person in people_out:
+            customers = groups[person]
+            scope = {c.id for c in customers}
+            tables = {C.name: customers}
+            for tdef in TEAM_TABLES[1:]:
+                recs = data.records_of(tdef.name)
+                if recs is not None:
+                    tables[tdef.name] = [r for r in recs if r.customer_id in scope and r.id]
+            base = {t: {r.id: fields_of(r, L.TABLES[t]) for r in recs} for t, recs in tables.items()}
+            path = write_book(person, round_no, tables, data)
+            ledger.save_base(person, round_no, base)
+            res.sent.append(Sent(person, path, len(customers), {t: len(r) for t, r in tables.items() if t != C.name}))
+    return res
+
+
+# -- 汇总 -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BookIdentity:
+    """What a distributed book says of itself (its document properties)."""
+    master_id: str | None
+    person: str | None
+    round: int | None
+
+
+@dataclass
+class Line:
+    """One entry of the 汇总报告: a cell (or a whole record) and what became of it."""
+    person: str
+    table: str
+    record_id: str | None
+    field: str | None
+    base: Any
+    theirs: Any
+    master: Any
+    outcome: str
+    note: str = ""
+    cells: int = 1  # the cells it accounts for (a new record: each field it brings)
+
+    def as_row(self) -> dict[str, Any]:
+        tdef = L.TABLES[self.table]
+        return {"人员": self.person, "工作表": tdef.sheet, "记录编号": self.record_id,
+                "字段": tdef.header(self.field) if self.field in tdef.keys else (self.field or "（整条记录）"),
+                "原值": _show(self.base), "返回值": _show(self.theirs), "主工作簿值": _show(self.master),
+                "结果": self.outcome, "单元格数": self.cells, "说明": self.note}
+
+
+def _show(v: Any) -> Any:
+    if isinstance(v, dict):
+        return "（整条记录）"
+    return v
+
+
+@dataclass
+class CollectResult:
+    lines: list[Line] = field(default_factory=list)
+    changes: ChangeSet = field(default_factory=ChangeSet)
+    books: list[tuple[str, int, str]] = field(default_factory=list)  # (person, round, file)
+    moved: dict[str, str] = field(default_factory=dict)  # customer id → who has it now
+
+    def counts(self) -> Counter:
+        out: Counter = Counter()
+        for line in self.lines:
+            out[line.outcome] += line.cells
+        return out
+
+    def summary_lines(self) -> list[str]:
+        c = self.counts()
+        total = sum(c.values())
+        lines = [f"汇总 {len(self.books)} 本工作簿：与分发时不同的单元格 {total} 个 = 已应用 {c[APPLIED]} + 冲突 {c[CONFLICT]}"
+                 f" + 拒绝 {c[REFUSED]} + 未变 {c[UNCHANGED]}"]
+        for person, rnd, f in self.books:
+            mine = Counter()
+            for line in self.lines:
+                if line.person == person:
+                    mine[line.outcome] += line.cells
+            lines.append(f"  {person}（第 {rnd} 轮，{f}）：已应用 {mine[APPLIED]}，冲突 {mine[CONFLICT]}，"
+                         f"拒绝 {mine[REFUSED]}，未变 {mine[UNCHANGED]}")
+        for line in self.lines:
+            if line.outcome in (CONFLICT, REFUSED):
+                tdef = L.TABLES[line.table]
+                what = tdef.header(line.field) if line.field in tdef.keys else "整条记录"
+                lines.append(f"  {line.outcome}：{line.person} {tdef.sheet} {line.record_id or ''} {what}：{line.note}")
+        if self.moved:
+            lines.append("已转交的客户（按原负责人的工作簿汇总其仍可改动的内容）："
+                         + "，".join(f"{k}→{v}" for k, v in sorted(self.moved.items())))
+        return lines
+
+
+def fingerprint(table: str, values: dict[str, Any]) -> str:
+    """A new row as returned, for knowing it again when the same book is collected twice."""
+    text = json.dumps([table, sorted((k, str(v)) for k, v in values.items() if v not in (None, ""))],
+                      ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+class _Ids:
+    """New master ids, never colliding across the books of one collect."""
+
+    def __init__(self, master: Snapshot):
+        self.taken = {t.name: {r.id for r in master.records_of(t.name) or () if r.id} for t in TEAM_TABLES}
+        self.fresh = {t.name: next_ids(self.taken[t.name], t.id_prefix) for t in TEAM_TABLES if t.id_prefix}
+
+    def new(self, table: str) -> str:
+        i = next(self.fresh[table])
+        self.taken[table].add(i)
+        return i
+
+
+def collect(store, books: list[tuple[BookIdentity, Any, str]], ledger, prefer_theirs: bool = False) -> CollectResult:
+    """Merge each returned book into the master: `books` is [(its identity, its Store, its file
+    name)].  Every book is checked before anything is written; the master is written once."""
+    res = CollectResult()
+    plans = []
+    for ident, book_store, name in books:
+        if not ident.master_id or not ident.person or not ident.round:
+            raise BadArgument(name, "这不是由“分发”生成的个人工作簿（缺少分发信息），未汇总任何内容",
+                              "not a book written by distribute; nothing collected")
+        if ident.master_id != ledger.master_id:
+            raise BadArgument(name, "这本工作簿不是从本主工作簿分发的（属于另一个主工作簿），未汇总任何内容",
+                              "this book was distributed from another master; nothing collected")
+        base = ledger.base(ident.person, ident.round)
+        if base is None:
+            raise BadArgument(name, f"找不到第 {ident.round} 轮发给 {ident.person} 的原始数据（分发记录可能已被删除），"
+                              "未汇总任何内容", f"no base for {ident.person}, round {ident.round}; nothing collected")
+        with book_store:
+            theirs = book_store.load(TEAM_NEEDS)
+        plans.append((ident, base, theirs, name))
+    with store:
+        master = store.load(TEAM_NEEDS)
+        ids = _Ids(master)
+        index = {t.name: {r.id: r for r in master.records_of(t.name) or () if r.id} for t in TEAM_TABLES}
+        for ident, base, theirs, name in plans:
+            _merge_book(res, ident, base, theirs, index, ids, ledger, prefer_theirs)
+            res.books.append((ident.person, ident.round, name))
+        managers = {c.id: c.manager for c in master.customers if c.id}
+        for ident, base, _, _ in plans:
+            for cid in base.get(C.name, {}):
+                if managers.get(cid) and managers[cid] != ident.person and cid in managers:
+                    res.moved[cid] = managers[cid]
+        if not res.changes.empty:
+            res.changes.status = (f"{dt.datetime.now():%Y-%m-%d %H:%M} 汇总：" + "，".join(
+                f"{k} {v}" for k, v in res.counts().items()))
+            store.apply(res.changes)
+    ledger.commit()
+    return res
+
+
+def _merge_book(res: CollectResult, ident: BookIdentity, base: dict, theirs: Snapshot, index: dict,
+                ids: _Ids, ledger, prefer_theirs: bool) -> None:
+    person = ident.person
+    scope = set(base.get(C.name, {}))
+    idmap: dict[tuple[str, str], str] = {}  # (table, id as returned) → master id, for new rows' links
+    for tdef in TEAM_TABLES:
+        t = tdef.name
+        sent = base.get(t, {})
+        master = index[t]
+        returned = theirs.records_of(t) or []
+        seen: set[str] = set()
+        created = ledger.created(person).get(t, {})
+        managed = MANAGED.get(t, set())
+        for r in returned:
+            values = fields_of(r, tdef)
+            if r.id and r.id in sent and r.id not in seen:
+                seen.add(r.id)
+                _merge_record(res, person, tdef, r.id, sent[r.id], values, master.get(r.id), managed,
+                              prefer_theirs, scope)
+                continue
+            _new_record(res, person, tdef, r, values, master, created, scope, ids, idmap, ledger, managed)
+        for rid_key, old in sent.items():
+            if rid_key in seen:
+                continue
+            m = master.get(rid_key)
+            line = Line(person, t, rid_key, None, old, None, fields_of(m, tdef) if m is not None else None, "")
+            if tdef is C:
+                line.outcome, line.note = REFUSED, "客户不能通过汇总删除（请由经理在主工作簿中停用或删除）"
+            elif m is None:
+                line.outcome, line.note = UNCHANGED, "主工作簿中已没有这条记录"
+            elif rid_key not in created.values():
+                line.outcome, line.note = CONFLICT, "这条记录不是该人员新增的，删除须经理确认（主工作簿中保留）"
+            elif any(not same(line.master.get(k), old.get(k)) for k in old):
+                line.outcome, line.note = CONFLICT, "返回的工作簿删除了这条记录，但主工作簿中它已被修改（保留）"
+            else:
+                line.outcome, line.note = APPLIED, "已删除（该人员新增、此后无人改动）"
+                res.changes.remove(t, m.rid)
+            res.lines.append(line)
+
+
+def _merge_record(res: CollectResult, person: str, tdef: L.TableDef, rec_id: str, base: dict, theirs: dict,
+                  master, managed: set, prefer_theirs: bool, scope: set) -> None:
+    t = tdef.name
+    mvals = fields_of(master, tdef) if master is not None else None
+    for k in merged_keys(tdef):
+        b, v = base.get(k), theirs.get(k)
+        if same(b, v):
+            continue
+        m = mvals.get(k) if mvals is not None else None
+        line = Line(person, t, rec_id, k, b, v, m, "")
+        if k in managed:
+            line.outcome, line.note = REFUSED, "该字段由经理或程序维护，个人工作簿中的修改不采用"
+        elif k == "customer_id" and v not in scope:
+            line.outcome, line.note = REFUSED, f"客户 {v} 不是 {person} 负责的客户"
+        elif mvals is None:
+            line.outcome, line.note = CONFLICT, "主工作簿中这条记录已被删除"
+        elif same(m, v):
+            line.outcome = UNCHANGED
+        elif same(m, b):
+            line.outcome = APPLIED
+            res.changes.update(t, master.rid, k, v)
+        elif prefer_theirs:
+            line.outcome, line.note = APPLIED, "两边都改了：按 --prefer theirs 采用返回值"
+            res.changes.update(t, master.rid, k, v)
+        else:
+            line.outcome, line.note = CONFLICT, "分发后主工作簿和返回的工作簿都改了这一格：保留主工作簿的值"
+        res.lines.append(line)
+
+
+def _new_record(res: CollectResult, person: str, tdef: L.TableDef, r, values: dict, master: dict, created: dict,
+                scope: set, ids: _Ids, idmap: dict, ledger, managed: set) -> None:
+    t = tdef.name
+    given = {k: v for k, v in values.items() if v not in (None, "")}
+    if not given and not r.id:
+        return
+    fp = fingerprint(t, {**given, "id": r.id})
+    known = created.get(fp)
+    if known is not None:  # the same new row, collected before
+        if r.id:
+            idmap[(t, r.id)] = known
+        res.lines.append(Line(person, t, known, None, None, given, None, UNCHANGED, "已在上次汇总时新增",
+                              cells=max(len(given), 1)))
+        return
+    if tdef is not C:
+        cid = idmap.get((C.name, values.get("customer_id")), values.get("customer_id"))
+        if cid not in scope:
+            res.lines.append(Line(person, t, r.id, None, None, given, None, REFUSED,
+                                  f"客户 {values.get('customer_id') or '（空）'} 不是 {person} 负责的客户，未采用",
+                                  cells=max(len(given), 1)))
+            return
+        values = {**values, "customer_id": cid}
+        given["customer_id"] = cid
+    dropped = [k for k in given if k in managed]
+    if tdef.id_prefix:
+        new_id = ids.new(t)
+    elif r.id and r.id not in ids.taken[t]:  # an invoice keeps its number
+        new_id = r.id
+        ids.taken[t].add(new_id)
+    else:
+        why = "单据号为空" if not r.id else f"单据号 {r.id} 在主工作簿中已存在"
+        res.lines.append(Line(person, t, r.id, None, None, given, None, REFUSED, f"{why}：请填写新的单据号",
+                              cells=max(len(given), 1)))
+        return
+    row = {k: v for k, v in values.items() if k not in managed}
+    row[tdef.id_key] = new_id
+    if tdef is C:
+        row["manager"] = values.get("manager") or person
+        scope.add(new_id)
+    res.changes.add(t, row)
+    if r.id:
+        idmap[(t, r.id)] = new_id
+    ledger.remember_created(person, t, fp, new_id)
+    kept = len(given) - len(dropped)
+    res.lines.append(Line(person, t, new_id, None, None, given, None, APPLIED,
+                          "新增记录" + (f"（原编号 {r.id}）" if r.id and r.id != new_id else ""), cells=kept))
+    for k in dropped:
+        res.lines.append(Line(person, t, new_id, k, None, given[k], None, REFUSED,
+                              "该字段由经理或程序维护，新增记录中的值不采用"))
+
+
+# -- 转交 -----------------------------------------------------------------------------
+@dataclass
+class ReassignResult:
+    moved: list[tuple[str, str | None]] = field(default_factory=list)  # (customer id, name)
+
+    def summary_lines(self, src: str, dst: str) -> list[str]:
+        return [f"已将 {len(self.moved)} 户客户从 {src} 转交给 {dst}："
+                + "、".join(f"{i} {n or ''}".strip() for i, n in self.moved[:50])
+                + ("…" if len(self.moved) > 50 else "")]
+
+
+def reassign(store, src: str, dst: str, customers: Iterable[str] | None = None) -> ReassignResult:
+    wanted = {c.strip() for c in customers or () if c.strip()}
+    res = ReassignResult()
+    with store:
+        data = store.load(Needs({C.name: EVERYTHING}))
+        ch = ChangeSet()
+        found = set()
+        for c in data.customers:
+            if c.manager == src and (not wanted or c.id in wanted):
+                ch.update(C.name, c.rid, "manager", dst)
+                res.moved.append((c.id, c.name))
+                found.add(c.id)
+        if wanted - found:
+            raise BadArgument(None, f"以下客户不存在或不由 {src} 负责：{'、'.join(sorted(wanted - found))}，未转交任何客户",
+                              f"not customers of {src}: {', '.join(sorted(wanted - found))}; nothing moved")
+        if not res.moved:
+            raise BadArgument(None, f"{src} 没有负责的客户，未转交", f"{src} has no customers; nothing moved")
+        ch.status = f"{dt.datetime.now():%Y-%m-%d %H:%M} 转交：{len(res.moved)} 户客户 {src} → {dst}"
+        store.apply(ch)
+    return res
