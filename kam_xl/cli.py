@@ -112,6 +112,34 @@ def cmd_import(args) -> int:
     return EXIT_PROBLEMS if result.has_problems else EXIT_OK
 
 
+def _names(text: str | None) -> list[str]:
+    import re
+    return [x for x in re.split(r"[,，、;；\s]+", text or "") if x]
+
+
+def cmd_distribute(args) -> int:
+    res = svc.run_distribute(args.book, args.out, by=args.by, people=_names(args.people))
+    for line in res.summary_lines():
+        _out(line)
+    return EXIT_OK
+
+
+def cmd_collect(args) -> int:
+    res = svc.run_collect(args.book, args.books, prefer_theirs=args.prefer == "theirs", report=args.report)
+    for line in res.summary_lines():
+        _out(line)
+    _out(f"汇总报告 / merge report: {res.report_path}")
+    c = res.counts()
+    return EXIT_PROBLEMS if c["冲突"] or c["拒绝"] else EXIT_OK
+
+
+def cmd_reassign(args) -> int:
+    res = svc.run_reassign(args.book, args.src, args.dst, _names(args.customers))
+    for line in res.summary_lines(args.src, args.dst):
+        _out(line)
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     for line in svc.run_demo(Path(args.dir), pdf=not args.no_pdf):
         _out(line)
@@ -200,6 +228,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="只分析，不写入 / analyse only, write nothing")
     s.add_argument("--report", help="另存导入报告 (.csv) / also write the import report to this file")
     s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("distribute", help="分发：每人一本个人工作簿 / one workbook per person")
+    s.add_argument("book", help="主工作簿 / the master workbook")
+    s.add_argument("--out", required=True, help="个人工作簿的输出文件夹 / folder for the personal books")
+    s.add_argument("--by", default="客户经理", help="按哪一列分人（默认 客户经理）/ the customer column naming the person")
+    s.add_argument("--people", help="只给这些人分发，逗号分隔 / only these people, comma-separated")
+    s.set_defaults(func=cmd_distribute)
+
+    s = sub.add_parser("collect", help="汇总：把个人工作簿三方合并回主工作簿 / merge personal books back")
+    s.add_argument("book", help="主工作簿 / the master workbook")
+    s.add_argument("books", nargs="+", help="个人工作簿或所在文件夹 / personal books or their folder")
+    s.add_argument("--prefer", choices=["master", "theirs"], default="master",
+                   help="两边都改了同一格时采用哪一边（默认保留主工作簿）/ which side wins a conflict")
+    s.add_argument("--report", help="汇总报告文件 (.xlsx) / where to write the merge report")
+    s.set_defaults(func=cmd_collect)
+
+    s = sub.add_parser("reassign", help="转交客户（人员离职或调整）/ move customers to another person")
+    s.add_argument("book", help="主工作簿 / the master workbook")
+    s.add_argument("--from", dest="src", required=True, help="原客户经理 / from")
+    s.add_argument("--to", dest="dst", required=True, help="新客户经理 / to")
+    s.add_argument("--customers", help="只转交这些客户编号，逗号分隔 / only these customer ids")
+    s.set_defaults(func=cmd_reassign)
 
     s = sub.add_parser("demo", help="生成演示工作簿并运行全部操作 / build the demo workbook and run every action")
     s.add_argument("--dir", default="workbooks", help="输出文件夹 / output folder (default: workbooks)")

@@ -2,6 +2,7 @@
 It makes the FileStore and the progress line and hands them to the actions."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from . import demo as d
@@ -10,13 +11,16 @@ from .errors import BadArgument, WriteFailed
 from .progress import Progress
 from .reports.builders import meeting_month
 from .reports.pdf import soffice
-from .services import actions
+from .services import actions, team
 from .services.actions import MEETING_AUTO, ReportFiles  # noqa: F401  (part of this front's API)
 from .services.regrade import RegradeResult
 from .services.validate import ValidationReport
 from .workbook.builder import build_master
-from .workbook.outputs import write_output
+from .workbook.outputs import safe_name_part, write_output
 from .store import EVERYTHING, Needs
+from .store.ledger import FolderLedger
+from .reports.merge_report import write_merge_report
+from .workbook.team import identity as team_identity, write_person_book
 from .workbook.store import FileStore, backup, refuse_if_open_in_excel
 
 
@@ -96,3 +100,58 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
     cards = run_card(book, first.id, out=str(folder), pdf=pdf)
     lines += ["[客户档案卡 card]"] + [str(p) for p in cards]
     return lines
+
+
+# -- team mode (PRODUCT.md §11) --------------------------------------------------------
+def run_distribute(path, out: str | Path, by: str = team.DEFAULT_BY, people=None) -> team.DistributeResult:
+    """分发: one book per person in `out`; the base each got kept beside the master."""
+    master = Path(path)
+    folder = Path(out)
+    if not folder.is_dir():
+        raise BadArgument(folder, f"文件夹“{folder}”不存在，请先建立", f"folder '{folder}' does not exist")
+    ledger = FolderLedger(master, create=True)
+
+    def write_book(person: str, round_no: int, tables: dict, data) -> Path:
+        name = f"{master.stem}_{safe_name_part(person)}_{data.as_of:%Y%m%d}.xlsm"
+        return write_output(folder / name, lambda tmp: write_person_book(tmp, ledger.master_id, person, round_no,
+                                                                          tables, data),
+                            book=master, failed=WriteFailed)
+    return team.distribute(FileStore(master), ledger, write_book, by=by, people=people)
+
+
+def _books(paths) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.suffix.lower() in (".xlsm", ".xlsx")
+                          and not f.name.startswith((".~", "~$")))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise BadArgument(p, "找不到要汇总的工作簿，未汇总任何内容", "no such book; nothing collected")
+    if not out:
+        raise BadArgument(None, "没有可汇总的工作簿（.xlsm）：" + "、".join(map(str, paths)), "no book to collect")
+    return out
+
+
+def run_collect(path, books, prefer_theirs: bool = False, report: str | Path | None = None) -> team.CollectResult:
+    """汇总: every returned book merged into the master; the 汇总报告 written beside it."""
+    master = Path(path)
+    ledger = FolderLedger(master)
+    if not ledger.exists:
+        raise BadArgument(master, "这个主工作簿还没有分发过（找不到分发记录），无法汇总",
+                          "this master has never distributed; nothing to collect")
+    found = []
+    for b in _books(books):
+        if b.resolve() == master.resolve():
+            continue
+        master_id, person, rnd = team_identity(b)
+        found.append((team.BookIdentity(master_id, person, rnd), FileStore(b), str(b)))
+    res = team.collect(FileStore(master), found, ledger, prefer_theirs)
+    target = Path(report) if report else master.with_name(f"{master.stem}_汇总报告_{dt.datetime.now():%Y%m%d-%H%M%S}.xlsx")
+    res.report_path = write_output(target, lambda tmp: write_merge_report(tmp, res), book=master)
+    return res
+
+
+def run_reassign(path, src: str, dst: str, customers=None) -> team.ReassignResult:
+    return team.reassign(FileStore(path), src, dst, customers)

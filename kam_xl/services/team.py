@@ -183,6 +183,7 @@ class CollectResult:
     changes: ChangeSet = field(default_factory=ChangeSet)
     books: list[tuple[str, int, str]] = field(default_factory=list)  # (person, round, file)
     moved: dict[str, str] = field(default_factory=dict)  # customer id → who has it now
+    report_path: Path | None = None  # the 汇总报告 the front wrote
 
     def counts(self) -> Counter:
         out: Counter = Counter()
@@ -364,7 +365,7 @@ def _new_record(res: CollectResult, person: str, tdef: L.TableDef, r, values: di
             return
         values = {**values, "customer_id": cid}
         given["customer_id"] = cid
-    dropped = [k for k in given if k in managed]
+    dropped = [k for k in given if k in managed and not (tdef is C and k == "manager" and given[k] == person)]
     if tdef.id_prefix:
         new_id = ids.new(t)
     elif r.id and r.id not in ids.taken[t]:  # an invoice keeps its number

@@ -4,6 +4,8 @@ frozen headers, the home sheet with buttons, the xlwings.conf sheet and the
 VBA project (KamButtons.bas + xlwings.bas + generated UDF wrappers)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import datetime as dt
 import io
 import re
@@ -22,6 +24,7 @@ from .formulas import structured
 from .package import read_package
 from .rawzip import copy_with_replacements
 from .reading import cached_for, coerce_record, read_settings
+from .todo import SHEET as TODO_SHEET, add_todo_sheet
 
 MAX_ROW = 1048575  # 0-based last row
 
@@ -276,9 +279,24 @@ def _home(wb, ws, fmts: _Formats, asof_formula: str, asof_value: dt.date):
     ws.activate()
 
 
+@dataclass(frozen=True)
+class TeamBook:
+    """A person's book of team mode (PRODUCT.md §11): who it is for, which master and round
+    it came from (kept as document properties, which Excel, WPS and LibreOffice keep on
+    save), and the cached values of its 我的待办 sheet."""
+    master_id: str
+    person: str
+    round: int
+    sent_on: dt.date
+    todo_rows: tuple = ()
+
+
+TEAM_PROPERTIES = ("kam_master_id", "kam_person", "kam_round", "kam_sent")
+
+
 def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None = None,
                  settings: dict[str, Any] | None = None, with_vba: bool = True,
-                 date1904: bool = False) -> Path:
+                 date1904: bool = False, team: TeamBook | None = None) -> Path:
     """Write a new master workbook.  `data` maps table name → rows ({header: value}).
 
     Every formula cell carries its cached value, computed by the same domain functions
@@ -292,10 +310,17 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     if with_vba and path.suffix.lower() == ".xlsm":
         wb.add_vba_project(io.BytesIO(vba.vba_project_bin()), is_stream=True)
         wb.set_vba_name("ThisWorkbook")
-    sheets = {name: wb.add_worksheet(name) for name in L.SHEET_ORDER}
+    sheets = {}
+    todo_ws = None
+    for name in L.SHEET_ORDER:
+        sheets[name] = wb.add_worksheet(name)
+        if team is not None and name == L.SHEET_HOME:
+            todo_ws = wb.add_worksheet(TODO_SHEET)
     if with_vba and path.suffix.lower() == ".xlsm":
         for i, ws in enumerate(sheets.values()):
             ws.set_vba_name(f"Sheet{i + 1}")
+        if todo_ws is not None:
+            todo_ws.set_vba_name(f"Sheet{len(sheets) + 1}")
 
     # Settings and tier rules first: the home sheet's as-of cell refers to them.
     rules_ws = sheets[L.SHEET_RULES]
@@ -349,7 +374,14 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     conf.set_column(0, 0, 18)
     conf.set_column(1, 1, 30)
     conf.hide()  # xlwings reads it hidden too; a user has nothing to do there
-    wb.set_properties({"title": L.APP_TITLE, "comments": "kam_xl master workbook"})
+    if team is not None:
+        add_todo_sheet(wb, todo_ws, fmts, list(team.todo_rows), team.person, team.round, team.sent_on)
+        rules_ws.protect()  # the rules and Settings are the manager's: read-only here (no password)
+        for prop, value in zip(TEAM_PROPERTIES, (team.master_id, team.person, str(team.round),
+                                                 team.sent_on.isoformat())):
+            wb.set_custom_property(prop, value)
+    wb.set_properties({"title": L.APP_TITLE if team is None else f"{L.APP_TITLE}（{team.person}）",
+                       "comments": "kam_xl master workbook" if team is None else "kam_xl personal workbook"})
     wb.close()
     _finish(path, shared)
     return path
