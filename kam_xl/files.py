@@ -103,8 +103,9 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
 
 
 # -- team mode (PRODUCT.md §11) --------------------------------------------------------
-def run_distribute(path, out: str | Path, by: str = team.DEFAULT_BY, people=None) -> team.DistributeResult:
-    """分发: one book per person in `out`; the base each got kept beside the master."""
+def run_distribute(path, out: str | Path, by: str = team.DEFAULT_BY, people=None, store=None) -> team.DistributeResult:
+    """分发: one book per person in `out`; the base each got kept beside the master.  `store`:
+    the master as the live Excel book (the button), else the file."""
     master = Path(path)
     folder = Path(out)
     if not folder.is_dir():
@@ -116,7 +117,7 @@ def run_distribute(path, out: str | Path, by: str = team.DEFAULT_BY, people=None
         return write_output(folder / name, lambda tmp: write_person_book(tmp, ledger.master_id, person, round_no,
                                                                           tables, data),
                             book=master, failed=WriteFailed)
-    return team.distribute(FileStore(master), ledger, write_book, by=by, people=people)
+    return team.distribute(store or FileStore(master), ledger, write_book, by=by, people=people)
 
 
 def _books(paths) -> list[Path]:
@@ -134,7 +135,8 @@ def _books(paths) -> list[Path]:
     return out
 
 
-def run_collect(path, books, prefer_theirs: bool = False, report: str | Path | None = None) -> team.CollectResult:
+def run_collect(path, books, prefer_theirs: bool = False, report: str | Path | None = None,
+                store=None) -> team.CollectResult:
     """汇总: every returned book merged into the master; the 汇总报告 written beside it."""
     master = Path(path)
     ledger = FolderLedger(master)
@@ -147,7 +149,7 @@ def run_collect(path, books, prefer_theirs: bool = False, report: str | Path | N
             continue
         master_id, person, rnd = team_identity(b)
         found.append((team.BookIdentity(master_id, person, rnd), FileStore(b), str(b)))
-    res = team.collect(FileStore(master), found, ledger, prefer_theirs)
+    res = team.collect(store or FileStore(master), found, ledger, prefer_theirs)
     target = Path(report) if report else master.with_name(f"{master.stem}_汇总报告_{dt.datetime.now():%Y%m%d-%H%M%S}.xlsx")
     res.report_path = write_output(target, lambda tmp: write_merge_report(tmp, res), book=master)
     return res

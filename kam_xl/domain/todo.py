@@ -22,7 +22,7 @@ SURVEY_DUE = "应调查"
 COLUMNS = (("客户编号", "id"), ("客户名称", "name"), ("客户等级", "tier"), ("最近完成拜访", "last_visit"),
            ("应拜访日期", "visit_due"), ("拜访", "visit_state"), ("跟进逾期(条)", "follow_ups"),
            ("两周内到期应收(笔)", "falling_due"), ("逾期应收(笔)", "overdue"), ("未回款合计", "open_total"),
-           ("最长逾期天数", "worst_days"), ("应催讨级别", "dunning"), ("投诉临近期限(起)", "complaints"),
+           ("应催讨级别", "dunning"), ("投诉临近期限(起)", "complaints"),
            ("最近满意度调查", "last_survey"), ("满意度调查", "survey_state"))
 
 
@@ -67,7 +67,7 @@ def todo_rows(customers: Iterable, visits: Iterable, receivables: Iterable, comp
         s_due = None if days_s is None else (last_s + dt.timedelta(days_s) if last_s else as_of)
         out.append({"id": c.id, "name": c.name or "", "tier": c.tier or "", "last_visit": last or "",
                     "visit_due": due or "", "visit_state": state, "follow_ups": follow, "falling_due": falling,
-                    "overdue": overdue, "open_total": round(total, 2), "worst_days": worst or 0,
+                    "overdue": overdue, "open_total": round(total, 2),
                     "dunning": dunning_level(worst, settings) or "" if worst else "",
                     "complaints": near, "last_survey": last_s or "",
                     "survey_state": SURVEY_DUE if s_due and s_due <= as_of + dt.timedelta(SOON) else ""})

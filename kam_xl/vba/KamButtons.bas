@@ -28,3 +28,11 @@ End Sub
 Sub KamCard()
     RunPython "import kam_xl.xl.macros as m; m.card()"
 End Sub
+
+Sub KamDistribute()
+    RunPython "import kam_xl.xl.macros as m; m.distribute()"
+End Sub
+
+Sub KamCollect()
+    RunPython "import kam_xl.xl.macros as m; m.collect()"
+End Sub

@@ -266,7 +266,7 @@ def _home(wb, ws, fmts: _Formats, asof_formula: str, asof_value: dt.date):
     for b in L.BUTTONS:
         ws.insert_button(b.cell, {"macro": b.macro, "caption": b.caption, "width": 128, "height": 36,
                                   "description": b.help})
-    row = 12
+    row = max(int(re.sub(r"[A-Z]+", "", b.cell)) for b in L.BUTTONS) + 2
     for b in L.BUTTONS:
         ws.write(row, 0, b.caption, fmts.label)
         ws.write(row, 1, b.help, fmts.note)

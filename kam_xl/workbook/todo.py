@@ -23,9 +23,17 @@ def _setting(key_expr: str) -> str:
     return f"INDEX({column(S, 'value')},MATCH({key_expr},{column(S, 'key')},0))"
 
 
+def _latest(a: str, dates: str, condition: str) -> str:
+    """The latest date of the rows meeting `condition` — MAX inside SUMPRODUCT, which Excel,
+    WPS and LibreOffice all evaluate as an array without Ctrl+Shift+Enter (MAX(INDEX(…,0)) is
+    a parameter error in LibreOffice; a date typed as text makes the cell blank)."""
+    latest = f"SUMPRODUCT(MAX({condition}*{dates}))"
+    return f'=IF({a}="","",IFERROR(IF({latest}>0,{latest},""),""))'
+
+
 def row_formulas(r: int) -> list[str]:
     """The formulas of sheet row `r` (1-based), in the order of todo.COLUMNS."""
-    a, c, d, k, n = (f"$A{r}", f"$C{r}", f"$D{r}", f"$K{r}", f"$N{r}")
+    a, c, d, n = (f"$A{r}", f"$C{r}", f"$D{r}", f"$M{r}")
     blank = f'{a}=""'
     nth = f"ROWS($A$2:A{r})"
     ids = column(C, "id")
@@ -35,9 +43,10 @@ def row_formulas(r: int) -> list[str]:
 
     levels = L.DUNNING_LEVELS
     dunning = '""'
-    for i, name in enumerate(levels):  # the highest threshold reached
+    for i, name in enumerate(levels):  # the highest threshold an open invoice of the customer reached
         threshold = _setting(f'"{L.SETTINGS_BY_FIELD["dunning_" + str(i + 1)].key}"')
-        dunning = f'IF({k}>={threshold},"{name}",{dunning})'
+        reached = f'COUNTIFS({column(R, "customer_id")},{a},{column(R, "overdue_days")},">="&{threshold})'
+        dunning = f'IF({reached}>0,"{name}",{dunning})'
     open_states = "+".join(f'COUNTIFS({column(CO, "customer_id")},{a},{column(CO, "due")},"<="&({ASOF}+{todo.COMPLAINT_SOON}),'
                            f'{column(CO, "state")},"{s}")' for s in L.COMPLAINT_OPEN)
     visit_days = _setting(f'"拜访频率天数_"&{c}')
@@ -46,8 +55,7 @@ def row_formulas(r: int) -> list[str]:
         f'=IFERROR(IF(INDEX({ids},{nth})="","",INDEX({ids},{nth})&""),"")',
         of_customer("name"),
         of_customer("tier"),
-        f'=IF({blank},"",IFERROR(AGGREGATE(14,6,{column(V, "actual_date")}/(({column(V, "customer_id")}={a})'
-        f'*({column(V, "state")}="{L.DONE}")*({column(V, "actual_date")}<>"")),1),""))',
+        _latest(a, column(V, "actual_date"), f'({column(V, "customer_id")}={a})*({column(V, "state")}="{L.DONE}")'),
         f'=IF(OR({blank},{c}=""),"",IFERROR(IF({d}="",{ASOF}+0*{visit_days},{d}+{visit_days}),""))',
         f'=IF($E{r}="","",IF($E{r}<={ASOF},"{todo.VISIT_DUE}",IF($E{r}<={ASOF}+{todo.SOON},"{todo.VISIT_SOON}","")))',
         f'=IF({blank},"",COUNTIFS({column(V, "customer_id")},{a},{column(V, "follow_up_due")},"<"&{ASOF},'
@@ -56,11 +64,9 @@ def row_formulas(r: int) -> list[str]:
         f'{column(R, "due_date")},"<="&({ASOF}+{todo.SOON}),{column(R, "outstanding")},">0"))',
         f'=IF({blank},"",COUNTIFS({column(R, "customer_id")},{a},{column(R, "overdue_days")},">0"))',
         f'=IF({blank},"",SUMIFS({column(R, "outstanding")},{column(R, "customer_id")},{a}))',
-        f'=IF({blank},"",IFERROR(AGGREGATE(14,6,{column(R, "overdue_days")}/({column(R, "customer_id")}={a}),1),0))',
-        f'=IF(OR({blank},N({k})<=0),"",{dunning})',
+        f'=IF({blank},"",{dunning})',
         f'=IF({blank},"",{open_states})',
-        f'=IF({blank},"",IFERROR(AGGREGATE(14,6,{column(SU, "date")}/(({column(SU, "customer_id")}={a})'
-        f'*({column(SU, "date")}<>"")),1),""))',
+        _latest(a, column(SU, "date"), f'({column(SU, "customer_id")}={a})'),
         f'=IF(OR({blank},{c}=""),"",IFERROR(IF(IF({n}="",{ASOF}+0*{survey_days},{n}+{survey_days})'
         f'<={ASOF}+{todo.SOON},"{todo.SURVEY_DUE}",""),""))',
     ]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import layout as L
 from ..errors import KamError
+from .. import files
 from ..services import actions as services
 from .book import XlBook
 
@@ -127,4 +128,33 @@ def import_archives(book=None, files: list[str] | None = None):
             return "未选择文件，未导入。"
         result = services.import_book(XlBook(b), paths)
         return "\n".join(result.summary_lines()[:15])
+    return _run(act, book)
+
+
+def distribute(book=None):
+    """分发: the personal books, in a folder beside this one."""
+    def act(b):
+        master = Path(b.fullname)
+        folder = master.with_name(f"{master.stem}_个人工作簿")
+        folder.mkdir(exist_ok=True)
+        res = files.run_distribute(master, folder, store=XlBook(b))
+        return "\n".join(res.summary_lines()) + "\n请把各人的工作簿发给本人；交回后用“汇总”合并。"
+    return _run(act, book)
+
+
+def _ask_books(book) -> list[str]:
+    picked = book.app.api.GetOpenFilename("个人工作簿 (*.xlsm),*.xlsm", 1, "选择交回的个人工作簿", None, True)
+    if not picked or picked is False:
+        return []
+    return [str(p) for p in (picked if isinstance(picked, (list, tuple)) else [picked])]
+
+
+def collect(book=None, books: list[str] | None = None):
+    """汇总: the returned books merged into this one; the 汇总报告 beside it."""
+    def act(b):
+        paths = books if books is not None else _ask_books(b)
+        if not paths:
+            return "未选择工作簿，未汇总。"
+        res = files.run_collect(Path(b.fullname), paths, store=XlBook(b))
+        return "\n".join(res.summary_lines()[:15]) + f"\n汇总报告：{res.report_path}"
     return _run(act, book)

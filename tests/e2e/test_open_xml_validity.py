@@ -20,3 +20,22 @@ def test_built_and_written_books_have_no_open_xml_error(_demo_master, tmp_path):
     assert main(["validate", str(regraded)]) in (0, 1)
     found = ooxml.validate([_demo_master, small, mac, regraded])
     assert all(v == [] for v in found.values()), {k: v[:3] for k, v in found.items() if v}
+
+
+def test_team_books_and_the_collected_master_have_no_open_xml_error(tmp_path):
+    """A person's book (我的待办, a protected rules sheet, document properties), the master after
+    a collect that added, changed and deleted rows, and the 汇总报告."""
+    import openpyxl
+    from kam_xl.files import new_book, run_collect, run_distribute
+    master = new_book(tmp_path / "m.xlsm", demo=True, n_customers=30)
+    out = tmp_path / "out"
+    out.mkdir()
+    book = run_distribute(master, out).sent[0].path
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    ws = wb["客户档案"]
+    heads = [c.value for c in ws[1]]
+    ws.cell(2, heads.index("联系电话") + 1).value = "13900000000"
+    wb.save(book)
+    res = run_collect(master, [book])
+    found = ooxml.validate([book, master, res.report_path])
+    assert all(v == [] for v in found.values()), {k: v[:3] for k, v in found.items() if v}

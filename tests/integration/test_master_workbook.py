@@ -170,9 +170,9 @@ def test_every_sheet_prints_as_people_print_it(blank):
 def test_the_home_sheet_says_what_is_there(blank):
     wb = openpyxl.load_workbook(blank)
     text = " ".join(str(c.value) for row in wb[L.SHEET_HOME].iter_rows() for c in row if c.value)
-    assert "六个按钮" in text and "pip install" not in text and "四个" not in text
-    # the buttons stand in two rows of three within columns A–F (a 1366-wide screen shows them all)
-    assert all(b.cell[0] in "ACE" for b in L.BUTTONS) and len(L.BUTTONS) == 6
+    assert "八个按钮" in text and "pip install" not in text and "四个" not in text
+    # the buttons stand in rows of three within columns A–F (a 1366-wide screen shows them all)
+    assert all(b.cell[0] in "ACE" for b in L.BUTTONS) and len(L.BUTTONS) == 8
 
 
 def test_survey_scores_take_1_to_5_only(blank):

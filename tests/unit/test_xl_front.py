@@ -413,3 +413,24 @@ def test_the_live_book_applies_the_same_record_actions_as_the_file_store(live, d
     assert ours.column("拜访编号") == files.column("拜访编号")
     assert ours.column("拜访结果") == files.column("拜访结果") and ours.column("拜访结果")[0] == "已签单"
     assert ours.column("拜访编号")[-1] == "BF999999"
+
+
+def test_the_team_buttons_distribute_and_collect_through_the_live_book(live, demo_book):
+    """分发 and 汇总 on the live master (the stand-in): the books go beside it, a returned change
+    comes back into the live book's cells."""
+    import openpyxl
+    text = macros.distribute(book=live)
+    folder = demo_book.with_name(f"{demo_book.stem}_个人工作簿")
+    books = sorted(folder.glob("*.xlsm"))
+    assert books and "第 1 轮分发" in text and live.app.alerts == [text]
+    wb = openpyxl.load_workbook(books[0], keep_vba=True)
+    ws = wb["客户档案"]
+    heads = [c.value for c in ws[1]]
+    cid = ws.cell(2, heads.index("客户编号") + 1).value
+    ws.cell(2, heads.index("联系人") + 1).value = "新联系人"
+    wb.save(books[0])
+    text = macros.collect(book=live, books=[str(books[0])])
+    assert "已应用 1" in text, text
+    t = XlBook(live).read(["Customers"])["Customers"]
+    row = t.column("客户编号").index(cid)
+    assert t.column("联系人")[row] == "新联系人"
