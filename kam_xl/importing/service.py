@@ -616,8 +616,13 @@ def merge_sources(data: Snapshot, parsed: ParsedSources, now: dt.datetime | None
 
 def to_keys(tdef: L.TableDef, row: dict[str, Any]) -> dict[str, Any]:
     """A row by header → by layout key (a user's own column keeps its label)."""
-    keys = {c.header: c.key for c in tdef.columns}
+    keys = _KEYS.get(tdef.name)
+    if keys is None:
+        keys = _KEYS[tdef.name] = {c.header: c.key for c in tdef.columns}
     return {keys.get(h, h): v for h, v in row.items()}
+
+
+_KEYS: dict[str, dict[str, str]] = {}
 
 
 def _collect(changes: ChangeSet, appended: dict[str, list[dict]], tdef: L.TableDef, new_rows: list[_Record],

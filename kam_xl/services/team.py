@@ -282,7 +282,12 @@ def _merge_book(res: CollectResult, ident: BookIdentity, base: dict, theirs: Sna
         t = tdef.name
         sent = base.get(t, {})
         master = index[t]
-        returned = theirs.records_of(t) or []
+        returned = theirs.records_of(t)
+        if returned is None:  # the book lost the whole table: nothing of it is taken, nothing deleted
+            if sent:
+                res.lines.append(Line(person, t, None, None, None, None, None, REFUSED,
+                                      f"交回的工作簿中没有“{tdef.sheet}”表，该表的内容未汇总", cells=0))
+            continue
         seen: set[str] = set()
         created = ledger.created(person).get(t, {})
         managed = MANAGED.get(t, set())
@@ -355,6 +360,10 @@ def _new_record(res: CollectResult, person: str, tdef: L.TableDef, r, values: di
             idmap[(t, r.id)] = known
         res.lines.append(Line(person, t, known, None, None, given, None, UNCHANGED, "已在上次汇总时新增",
                               cells=max(len(given), 1)))
+        return
+    if tdef is C and r.id and r.id in master:  # someone else's customer copied in: never a second one
+        res.lines.append(Line(person, t, r.id, None, None, given, None, REFUSED,
+                              f"客户 {r.id} 不是 {person} 负责的客户（主工作簿中已有），未采用", cells=max(len(given), 1)))
         return
     if tdef is not C:
         cid = idmap.get((C.name, values.get("customer_id")), values.get("customer_id"))

@@ -72,14 +72,21 @@ def linked(p: Placed, tables: dict[str, Table]) -> dict[str, Any]:
     return {**row, header: Formula(f'HYPERLINK("#{target}",{n})', n)}
 
 
-def _by_header(tdef: L.TableDef, t: Table | None, values: dict[str, Any]) -> dict[str, Any]:
-    """A record's values by header; fields whose column the book lacks are left out."""
+def _by_header(tdef: L.TableDef, t: Table | None, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records' values by header; fields whose column the book lacks are left out."""
     have = set(t.all_headers) if t is not None else None
-    out = {}
-    for k, v in values.items():
-        h = tdef.header(k) if k in tdef.keys else k
-        if have is None or h in have:
-            out[h] = v
+    headers = {c.key: c.header for c in tdef.columns if have is None or c.header in have}
+    labels = {c.key for c in tdef.columns}
+    out = []
+    for values in rows:
+        row = {}
+        for k, v in values.items():
+            h = headers.get(k)
+            if h is not None:
+                row[h] = v
+            elif k not in labels and (have is None or k in have):  # a user's own column, by its label
+                row[k] = v
+        out.append(row)
     return out
 
 
@@ -142,10 +149,10 @@ def cell_changes(changes: ChangeSet, loaded) -> Changes:
             out.delete(name, rids)
     for name, rows in changes.adds.items():
         tdef = L.TABLES[name]
-        out.append(name, [_by_header(tdef, tables.get(name), r) for r in rows])
+        out.append(name, _by_header(tdef, tables.get(name), rows))
     for name, rows in changes.replaces.items():
         tdef = L.TABLES[name]
-        out.replace(name, [_by_header(tdef, tables.get(name), r) for r in rows])
+        out.replace(name, _by_header(tdef, tables.get(name), rows))
     if changes.findings is not None:
         out.replace(L.ISSUES.name, [linked(place(f, tables), tables) for f in changes.findings])
     changes.calculated = {}  # the calculators hold the records: let them go before the write

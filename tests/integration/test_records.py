@@ -14,7 +14,7 @@ from python_calamine import CalamineWorkbook
 
 from kam_xl import layout as L
 from kam_xl.services.actions import REGRADE_NEEDS, VALIDATE_NEEDS, regrade_book, validate_book
-from kam_xl.store import EVERYTHING, ChangeSet, Needs
+from kam_xl.store import EVERYTHING, ChangeSet, Needs, Read
 from kam_xl.store.memory import MemoryStore
 from kam_xl.workbook.package import col_letter
 from kam_xl.workbook.store import FileStore
@@ -136,3 +136,28 @@ def test_every_action_gives_the_same_result_on_memory_and_on_the_book(demo_book)
     # and the row a finding names on the book is its record's row
     rows = {(f.rule, f.customer_id, f.column): f.row for f in book_rest}
     assert all(rows[(f.rule, f.customer_id, f.column)] is not None for f in v_mem.findings if f.row is not None)
+
+
+def test_the_report_and_the_import_give_the_same_on_memory_and_on_the_book(demo_book, tmp_path):
+    import pandas as pd
+    from kam_xl.reports import service as report_service
+    from kam_xl.services.actions import MEETING_NEEDS, import_book, import_needs
+    from tests.legacy_files import gbk_visits_csv, xls_2021_archive
+    snap = FileStore(demo_book, full_reads=True).load(
+        Needs({**{n: EVERYTHING for n in MEETING_NEEDS.tables}, L.CUSTOMERS.name: Read(rows=True)}), AS_OF)
+    memory = MemoryStore.from_snapshot(snap)
+    on_book = report_service.sections(FileStore(demo_book).load(MEETING_NEEDS, AS_OF), "2026-10")
+    in_memory = report_service.sections(memory.load(MEETING_NEEDS, AS_OF), "2026-10")
+    assert [s.sheet for s in on_book] == [s.sheet for s in in_memory]
+    for a, b in zip(on_book, in_memory):
+        pd.testing.assert_frame_equal(a.frame, b.frame, obj=a.sheet)
+    folder = tmp_path / "legacy"
+    folder.mkdir()
+    xls_2021_archive(folder / "2021客户档案.xls")
+    gbk_visits_csv(folder / "拜访记录.csv")
+    got_book = import_book(FileStore(demo_book), [folder])
+    got_memory = import_book(memory, [folder])
+    assert [(o.file, o.row, o.outcome, o.record_id) for o in got_book.outcomes] == \
+        [(o.file, o.row, o.outcome, o.record_id) for o in got_memory.outcomes]
+    names = {c.name for c in FileStore(demo_book).load(Needs({L.CUSTOMERS.name: EVERYTHING})).customers}
+    assert names == {r["name"] for r in memory.rows[L.CUSTOMERS.name].values()}
