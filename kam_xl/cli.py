@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
+from . import layout as L
 from . import files as svc
 from .errors import KamError
 
@@ -140,6 +141,23 @@ def cmd_reassign(args) -> int:
     return EXIT_OK
 
 
+def cmd_db(args) -> int:
+    if args.db_command == "init":
+        path = svc.db_init(args.url)
+        _out(f"已建立数据库 / database ready: {path}")
+    else:
+        counts = svc.db_load(args.url, args.book)
+        _out(f"已从“{args.book}”复制到数据库 / copied into the database: " + "，".join(
+            f"{L.TABLES[t].sheet} {n}" for t, n in counts.items()))
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    path = svc.db_export(args.url, args.out, _names(args.people))
+    _out(f"已导出主工作簿 / exported: {path}")
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     for line in svc.run_demo(Path(args.dir), pdf=not args.no_pdf):
         _out(line)
@@ -250,6 +268,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--to", dest="dst", required=True, help="新客户经理 / to")
     s.add_argument("--customers", help="只转交这些客户编号，逗号分隔 / only these customer ids")
     s.set_defaults(func=cmd_reassign)
+
+    s = sub.add_parser("db", help="主数据放在数据库中 / the master in a database")
+    dbs = s.add_subparsers(dest="db_command", metavar="DB_COMMAND", parser_class=_Parser, required=True)
+    d = dbs.add_parser("init", help="建立数据库 / create the schema")
+    d.add_argument("url", help="sqlite:///大客户管理.db")
+    d = dbs.add_parser("load", help="把主工作簿的数据复制进数据库（可重复运行）/ copy a workbook in")
+    d.add_argument("url")
+    d.add_argument("book")
+    s.set_defaults(func=cmd_db)
+
+    s = sub.add_parser("export", help="从数据库导出主工作簿 / write a master workbook from the database")
+    s.add_argument("url")
+    s.add_argument("out", help="导出的 .xlsm / the .xlsm to write")
+    s.add_argument("--people", help="只导出这些客户经理的客户 / only these people's customers")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("demo", help="生成演示工作簿并运行全部操作 / build the demo workbook and run every action")
     s.add_argument("--dir", default="workbooks", help="输出文件夹 / output folder (default: workbooks)")

@@ -17,7 +17,8 @@ from .services.regrade import RegradeResult
 from .services.validate import ValidationReport
 from .workbook.builder import build_master
 from .workbook.outputs import safe_name_part, write_output
-from .store import EVERYTHING, Needs
+from .store import EVERYTHING, ChangeSet, Needs, Read
+from .store.sql import SqlStore, db_path, is_url
 from .store.ledger import FolderLedger
 from .reports.merge_report import write_merge_report
 from .workbook.team import identity as team_identity, write_person_book
@@ -52,28 +53,28 @@ def new_book(path: str | Path, demo: bool = False, force: bool = False, n_custom
 
 def run_regrade(path, as_of=None, dry_run=False, operator="") -> RegradeResult:
     with Progress("重新分级") as bar:
-        return actions.regrade_book(FileStore(path), operator, as_of, dry_run, bar)
+        return actions.regrade_book(open_store(path), operator, as_of, dry_run, bar)
 
 
 def run_validate(path, as_of=None, dry_run=False) -> ValidationReport:
     with Progress("全面校验") as bar:
-        return actions.validate_book(FileStore(path), as_of, dry_run, bar)
+        return actions.validate_book(open_store(path), as_of, dry_run, bar)
 
 
 def run_report(path, out=None, as_of=None, pdf=False, month=None) -> ReportFiles:
-    return actions.report_book(FileStore(path), Path(path), out, as_of, pdf, month)
+    return actions.report_book(open_store(path), place_of(path), out, as_of, pdf, month)
 
 
 def run_form(path, customer_id, out=None, pdf=True) -> list[Path]:
-    return actions.form_book(FileStore(path), Path(path), customer_id, out, pdf)
+    return actions.form_book(open_store(path), place_of(path), customer_id, out, pdf)
 
 
 def run_card(path, customer, out=None, pdf=True, as_of=None):
-    return actions.card_book(FileStore(path), Path(path), customer, out, pdf, as_of)
+    return actions.card_book(open_store(path), place_of(path), customer, out, pdf, as_of)
 
 
 def run_import(path, sources, dry_run=False, report_path=None):
-    store = FileStore(path)
+    store = open_store(path)
     with Progress("导入") as bar:
         return actions.import_book(store, sources, dry_run, report_path, progress=bar)
 
@@ -105,8 +106,8 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
 # -- team mode (PRODUCT.md §11) --------------------------------------------------------
 def run_distribute(path, out: str | Path, by: str = team.DEFAULT_BY, people=None, store=None) -> team.DistributeResult:
     """分发: one book per person in `out`; the base each got kept beside the master.  `store`:
-    the master as the live Excel book (the button), else the file."""
-    master = Path(path)
+    the master as the live Excel book (the button), else the file or the database."""
+    master = place_of(path)
     folder = Path(out)
     if not folder.is_dir():
         raise BadArgument(folder, f"文件夹“{folder}”不存在，请先建立", f"folder '{folder}' does not exist")
@@ -117,7 +118,7 @@ def run_distribute(path, out: str | Path, by: str = team.DEFAULT_BY, people=None
         return write_output(folder / name, lambda tmp: write_person_book(tmp, ledger.master_id, person, round_no,
                                                                           tables, data),
                             book=master, failed=WriteFailed)
-    return team.distribute(store or FileStore(master), ledger, write_book, by=by, people=people)
+    return team.distribute(store or open_store(path), ledger, write_book, by=by, people=people)
 
 
 def _books(paths) -> list[Path]:
@@ -138,7 +139,7 @@ def _books(paths) -> list[Path]:
 def run_collect(path, books, prefer_theirs: bool = False, report: str | Path | None = None,
                 store=None) -> team.CollectResult:
     """汇总: every returned book merged into the master; the 汇总报告 written beside it."""
-    master = Path(path)
+    master = place_of(path)
     ledger = FolderLedger(master)
     if not ledger.exists:
         raise BadArgument(master, "这个主工作簿还没有分发过（找不到分发记录），无法汇总",
@@ -149,11 +150,89 @@ def run_collect(path, books, prefer_theirs: bool = False, report: str | Path | N
             continue
         master_id, person, rnd = team_identity(b)
         found.append((team.BookIdentity(master_id, person, rnd), FileStore(b), str(b)))
-    res = team.collect(store or FileStore(master), found, ledger, prefer_theirs)
+    res = team.collect(store or open_store(path), found, ledger, prefer_theirs)
     target = Path(report) if report else master.with_name(f"{master.stem}_汇总报告_{dt.datetime.now():%Y%m%d-%H%M%S}.xlsx")
     res.report_path = write_output(target, lambda tmp: write_merge_report(tmp, res), book=master)
     return res
 
 
 def run_reassign(path, src: str, dst: str, customers=None) -> team.ReassignResult:
-    return team.reassign(FileStore(path), src, dst, customers)
+    return team.reassign(open_store(path), src, dst, customers)
+
+
+# -- the master in a database (PRODUCT.md §12) -------------------------------------------
+def open_store(target):
+    """A command's BOOK: a workbook file, or a database URL (sqlite:///大客户管理.db)."""
+    if is_url(target):
+        return SqlStore(str(target))
+    return FileStore(target)
+
+
+def place_of(target) -> Path:
+    """Where a command's outputs go by default: beside the workbook or the database file."""
+    return db_path(str(target)) if is_url(target) else Path(target)
+
+
+def db_init(url: str) -> Path:
+    store = SqlStore(url, create=True)
+    store.close()
+    return db_path(url)
+
+
+def db_load(url: str, book) -> dict[str, int]:
+    """A workbook's data copied into the database: every table replaced by the book's (run it
+    again and nothing changes)."""
+    src = FileStore(book, full_reads=True)
+    tables = [t for t in L.TABLES.values() if t.name not in (L.SETTINGS.name, L.ISSUES.name)]
+    needs = Needs({**{t.name: EVERYTHING for t in tables}, L.CUSTOMERS.name: Read(rows=True),
+                   **{t.name: Read(optional=True) for t in L.PROCEDURE_TABLES}})
+    data = src.load(needs)
+    store = SqlStore(url, create=True)
+    ch = ChangeSet()
+    labels = {c.header for c in L.CUSTOMERS.columns}
+    counts = {}
+    for t in tables:
+        if t is L.TIER_RULES:
+            recs = [r.values() for r in data.rules]
+        elif t is L.CUSTOMERS:
+            recs = [{**c.values(), **{h: v for h, v in data.customer_extra(c).items() if h not in labels}}
+                    for c in data.customers]
+        else:
+            recs = [r.values() for r in data.records_of(t.name) or ()]
+        ch.replace(t.name, recs)
+        counts[t.name] = len(recs)
+    extra = data.settings.__pydantic_extra__ or {}
+    ch.replace(L.SETTINGS.name, [{"key": d.key, "value": getattr(data.settings, d.field), "description": d.description}
+                                 for d in L.SETTING_DEFS] + [{"key": k, "value": v} for k, v in extra.items()])
+    with store:
+        store.load(Needs({}))
+        store.apply(ch)
+    store.close()
+    return counts
+
+
+def db_export(url: str, out, people=None) -> Path:
+    """A complete master workbook (or one person's customers and their rows) from the database."""
+    store = SqlStore(url)
+    wanted = set(people or ())
+    data = {}
+    ids = None
+    for t in L.TABLES.values():
+        if t.name in (L.SETTINGS.name, L.ISSUES.name):
+            continue
+        rows = store.rows(t.name)
+        recs = [{**{t.header(k): v for k, v in values.items()}, **extra} for _, values, extra in rows]
+        if wanted and t is L.CUSTOMERS:
+            recs = [r for r in recs if r.get(L.CUSTOMERS.header("manager")) in wanted]
+            ids = {r[L.CUSTOMERS.header("id")] for r in recs}
+        data[t.name] = recs
+    if ids is not None:
+        for t in (L.VISITS, L.RECEIVABLES, *L.PROCEDURE_TABLES):
+            data[t.name] = [r for r in data[t.name] if r.get(t.header("customer_id")) in ids]
+    s = store.settings()
+    settings = {d.key: getattr(s, d.field) for d in L.SETTING_DEFS}
+    store.close()
+    out = Path(out)
+    if out.suffix.lower() != ".xlsm":
+        raise BadArgument(out, "导出的主工作簿应以 .xlsm 结尾", "the exported workbook must end in .xlsm")
+    return write_output(out, lambda tmp: build_master(tmp, data, settings), failed=WriteFailed)

@@ -123,20 +123,28 @@ def distribute(store, ledger, write_book: Callable[..., Path], by: str = DEFAULT
         people_out = wanted or sorted(groups)
         if not ids.empty:  # the master holds the new ids before any book carries them
             store.apply(ids)
-        round_no = ledger.next_round(people_out, data.as_of)
-        res = DistributeResult(round_no, unassigned=unassigned, master_ids=n_ids)
-        for person in people_out:
-            customers = groups[person]
-            scope = {c.id for c in customers}
-            tables = {C.name: customers}
-            for tdef in TEAM_TABLES[1:]:
-                recs = data.records_of(tdef.name)
-                if recs is not None:
-                    tables[tdef.name] = [r for r in recs if r.customer_id in scope and r.id]
-            base = {t: {r.id: fields_of(r, L.TABLES[t]) for r in recs} for t, recs in tables.items()}
-            path = write_book(person, round_no, tables, data)
-            ledger.save_base(person, round_no, base)
-            res.sent.append(Sent(person, path, len(customers), {t: len(r) for t, r in tables.items() if t != C.name}))
+    # the books are written after the store's session (which may pause the garbage collector
+    # for its reads: fifty workbooks written inside it would keep all their garbage)
+    round_no = ledger.next_round(people_out, data.as_of)
+    res = DistributeResult(round_no, unassigned=unassigned, master_ids=n_ids)
+    children = {}  # table → customer id → its rows (grouped once, not once per person)
+    for tdef in TEAM_TABLES[1:]:
+        recs = data.records_of(tdef.name)
+        if recs is not None:
+            grouped: dict[str, list] = defaultdict(list)
+            for r in recs:
+                if r.id and r.customer_id:
+                    grouped[r.customer_id].append(r)
+            children[tdef.name] = grouped
+    for person in people_out:
+        customers = groups[person]
+        tables = {C.name: customers}
+        for name, grouped in children.items():
+            tables[name] = sorted((r for c in customers for r in grouped.get(c.id, ())), key=lambda r: r.rid)
+        base = {t: {r.id: fields_of(r, L.TABLES[t]) for r in recs} for t, recs in tables.items()}
+        path = write_book(person, round_no, tables, data)
+        ledger.save_base(person, round_no, base)
+        res.sent.append(Sent(person, path, len(customers), {t: len(r) for t, r in tables.items() if t != C.name}))
     return res
 
 
@@ -239,32 +247,32 @@ def collect(store, books: list[tuple[BookIdentity, Any, str]], ledger, prefer_th
     name)].  Every book is checked before anything is written; the master is written once."""
     res = CollectResult()
     plans = []
-    for ident, book_store, name in books:
+    for ident, book_store, name in books:  # every book checked before anything is read or written
         if not ident.master_id or not ident.person or not ident.round:
             raise BadArgument(name, "这不是由“分发”生成的个人工作簿（缺少分发信息），未汇总任何内容",
                               "not a book written by distribute; nothing collected")
         if ident.master_id != ledger.master_id:
             raise BadArgument(name, "这本工作簿不是从本主工作簿分发的（属于另一个主工作簿），未汇总任何内容",
                               "this book was distributed from another master; nothing collected")
-        base = ledger.base(ident.person, ident.round)
-        if base is None:
+        if not ledger.has_base(ident.person, ident.round):
             raise BadArgument(name, f"找不到第 {ident.round} 轮发给 {ident.person} 的原始数据（分发记录可能已被删除），"
                               "未汇总任何内容", f"no base for {ident.person}, round {ident.round}; nothing collected")
-        with book_store:
-            theirs = book_store.load(TEAM_NEEDS)
-        plans.append((ident, base, theirs, name))
+        plans.append((ident, book_store, name))
     with store:
         master = store.load(TEAM_NEEDS)
         ids = _Ids(master)
         index = {t.name: {r.id: r for r in master.records_of(t.name) or () if r.id} for t in TEAM_TABLES}
-        for ident, base, theirs, name in plans:
+        managers = {c.id: c.manager for c in master.customers if c.id}
+        for ident, book_store, name in plans:  # one book in memory at a time
+            base = ledger.base(ident.person, ident.round)
+            with book_store:
+                theirs = book_store.load(TEAM_NEEDS)
             _merge_book(res, ident, base, theirs, index, ids, ledger, prefer_theirs)
             res.books.append((ident.person, ident.round, name))
-        managers = {c.id: c.manager for c in master.customers if c.id}
-        for ident, base, _, _ in plans:
             for cid in base.get(C.name, {}):
-                if managers.get(cid) and managers[cid] != ident.person and cid in managers:
+                if managers.get(cid) and managers[cid] != ident.person:
                     res.moved[cid] = managers[cid]
+            del theirs, base
         if not res.changes.empty:
             res.changes.status = (f"{dt.datetime.now():%Y-%m-%d %H:%M} 汇总：" + "，".join(
                 f"{k} {v}" for k, v in res.counts().items()))

@@ -68,6 +68,9 @@ class MemoryLedger:
         raw = self.bases.get((person, round_no))
         return decode_records(raw) if raw is not None else None
 
+    def has_base(self, person: str, round_no: int) -> bool:
+        return (person, round_no) in self.bases
+
     def created(self, person: str) -> dict[str, dict[str, str]]:
         """table → {fingerprint of the new row as returned: the master id it got}."""
         return self.state["created"].setdefault(person, {})
@@ -110,6 +113,9 @@ class FolderLedger(MemoryLedger):
         data = json.dumps({"format": FORMAT, "person": person, "round": round_no,
                            "tables": encode_records(tables)}, ensure_ascii=False).encode("utf-8")
         _atomic(self._base_path(person, round_no), gzip.compress(data, 6))
+
+    def has_base(self, person: str, round_no: int) -> bool:
+        return self._base_path(person, round_no).exists()
 
     def base(self, person: str, round_no: int) -> dict | None:
         p = self._base_path(person, round_no)

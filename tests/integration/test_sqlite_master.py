@@ -1,0 +1,108 @@
+"""The master in a SQLite database (PRODUCT.md §12): the same actions as on the workbook give
+the same results; load is idempotent; export writes a master workbook back; every apply is
+one transaction and a write after someone else's is refused (no lost update)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from kam_xl import layout as L
+from kam_xl.cli import main
+from kam_xl.files import db_export, db_load, run_collect, run_distribute, run_regrade, run_validate
+from kam_xl.store import EVERYTHING, ChangeSet, Needs
+from kam_xl.store.sql import DatabaseChanged, SqlStore
+from kam_xl.workbook.store import FileStore
+from tests.conftest import AS_OF
+
+ALL = Needs({t.name: EVERYTHING for t in (L.CUSTOMERS, L.VISITS, L.RECEIVABLES, L.TIER_RULES, *L.PROCEDURE_TABLES)})
+
+
+@pytest.fixture
+def db(demo_book, tmp_path):
+    url = f"sqlite:///{tmp_path / '大客户管理.db'}"
+    assert main(["db", "init", url]) == 0
+    assert main(["db", "load", url, str(demo_book)]) == 0
+    return url
+
+
+def _same_records(a, b):
+    for t in (L.CUSTOMERS, L.VISITS, L.RECEIVABLES, *L.PROCEDURE_TABLES):
+        ra = [r.values() for r in a.records_of(t.name)]
+        rb = [r.values() for r in b.records_of(t.name)]
+        assert ra == rb, t.name
+
+
+def test_a_loaded_database_holds_the_book_and_loading_again_changes_nothing(db, demo_book):
+    book = FileStore(demo_book, full_reads=True).load(ALL, AS_OF)
+    sql = SqlStore(db).load(ALL, AS_OF)
+    _same_records(book, sql)
+    assert sql.settings == book.settings and [r.values() for r in sql.rules] == [r.values() for r in book.rules]
+    db_load(db, demo_book)
+    _same_records(book, SqlStore(db).load(ALL, AS_OF))
+
+
+def test_regrade_and_validate_on_the_database_equal_the_workbook(db, demo_book):
+    on_book = run_regrade(demo_book, as_of=AS_OF, operator="测试")
+    on_db = run_regrade(db, as_of=AS_OF, operator="测试")
+    assert [(m.customer_id, m.old, m.new) for m in on_book.moves] == [(m.customer_id, m.old, m.new) for m in on_db.moves]
+    assert on_book.by_tier == on_db.by_tier
+    tiers = {c.id: c.tier for c in SqlStore(db).load(ALL).customers}
+    assert tiers == {c.id: c.tier for c in FileStore(demo_book).load(ALL).customers}
+    log = SqlStore(db).records(L.GRADE_LOG.name)
+    assert len(log) >= len(on_db.moves) > 0
+    v_book, v_db = run_validate(demo_book, as_of=AS_OF), run_validate(db, as_of=AS_OF)
+    typed = {f.rule for f in v_book.findings if f.rule.endswith(("-TYPE", "-ENUM")) or f.rule == "CELL-ERROR-VALUE"}
+    assert sorted((f.rule, f.customer_id) for f in v_book.findings if f.rule not in typed) == \
+        sorted((f.rule, f.customer_id) for f in v_db.findings)
+    assert len(SqlStore(db).rows(L.ISSUES.name)) == len(v_db.findings)
+
+
+def test_export_writes_a_master_workbook_the_file_store_reads_back(db, tmp_path):
+    out = tmp_path / "导出.xlsm"
+    assert main(["export", db, str(out)]) == 0
+    _same_records(SqlStore(db).load(ALL, AS_OF), FileStore(out, full_reads=True).load(ALL, AS_OF))
+    person = SqlStore(db).load(ALL).customers[0].manager
+    one = db_export(db, tmp_path / "一人.xlsm", people=[person])
+    got = FileStore(one).load(ALL)
+    assert got.customers and {c.manager for c in got.customers} == {person}
+    assert {v.customer_id for v in got.visits} <= {c.id for c in got.customers}
+
+
+def test_a_write_after_someone_elses_is_refused_and_nothing_is_half_written(db):
+    a, b = SqlStore(db), SqlStore(db)
+    da, db_ = a.load(ALL), b.load(ALL)
+    ch = ChangeSet()
+    ch.update(L.CUSTOMERS.name, da.customers[0].rid, "phone", "13900000000")
+    a.apply(ch)
+    ch2 = ChangeSet()
+    ch2.update(L.CUSTOMERS.name, db_.customers[1].rid, "phone", "13800000000")
+    ch2.add(L.VISITS.name, {"id": "BF999999", "customer_id": db_.customers[1].id})
+    with pytest.raises(DatabaseChanged):
+        b.apply(ch2)
+    after = SqlStore(db).load(ALL)
+    assert after.customers[0].phone == "13900000000" and after.customers[1].phone != "13800000000"
+    assert not any(v.id == "BF999999" for v in after.visits)
+
+
+def test_team_mode_on_the_database(db, tmp_path):
+    import openpyxl
+    out = tmp_path / "分发"
+    out.mkdir()
+    books = {s.person: s.path for s in run_distribute(db, out).sent}
+    person, book = next(iter(books.items()))
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    ws = wb["客户档案"]
+    heads = [c.value for c in ws[1]]
+    cid = ws.cell(2, heads.index("客户编号") + 1).value
+    ws.cell(2, heads.index("联系人") + 1).value = "数据库联系人"
+    wb.save(book)
+    res = run_collect(db, [book])
+    assert res.counts()["已应用"] == 1
+    assert {c.id: c.contact for c in SqlStore(db).load(ALL).customers}[cid] == "数据库联系人"
+
+
+def test_a_missing_database_is_a_clear_refusal(tmp_path, capsys):
+    assert main(["regrade", f"sqlite:///{tmp_path / 'nope.db'}"]) == 2
+    assert "找不到数据库文件" in capsys.readouterr().err
+    shutil.rmtree(tmp_path, ignore_errors=True)
