@@ -18,7 +18,7 @@ from .services.validate import ValidationReport
 from .workbook.builder import build_master
 from .workbook.outputs import safe_name_part, write_output
 from .store import EVERYTHING, ChangeSet, Needs, Read
-from .store.sql import SqlStore, db_path, is_url
+from .store.sql import is_url, open_database
 from .store.ledger import FolderLedger
 from .reports.merge_report import write_merge_report
 from .workbook.team import identity as team_identity, write_person_book
@@ -164,19 +164,19 @@ def run_reassign(path, src: str, dst: str, customers=None) -> team.ReassignResul
 def open_store(target):
     """A command's BOOK: a workbook file, or a database URL (sqlite:///大客户管理.db)."""
     if is_url(target):
-        return SqlStore(str(target))
+        return open_database(str(target))
     return FileStore(target)
 
 
 def place_of(target) -> Path:
     """Where a command's outputs go by default: beside the workbook or the database file."""
-    return db_path(str(target)) if is_url(target) else Path(target)
+    return open_database(str(target)).path if is_url(target) else Path(target)
 
 
 def db_init(url: str) -> Path:
-    store = SqlStore(url, create=True)
+    store = open_database(url, create=True)
     store.close()
-    return db_path(url)
+    return store.path
 
 
 def db_load(url: str, book) -> dict[str, int]:
@@ -187,7 +187,7 @@ def db_load(url: str, book) -> dict[str, int]:
     needs = Needs({**{t.name: EVERYTHING for t in tables}, L.CUSTOMERS.name: Read(rows=True),
                    **{t.name: Read(optional=True) for t in L.PROCEDURE_TABLES}})
     data = src.load(needs)
-    store = SqlStore(url, create=True)
+    store = open_database(url, create=True)
     ch = ChangeSet()
     labels = {c.header for c in L.CUSTOMERS.columns}
     counts = {}
@@ -213,7 +213,7 @@ def db_load(url: str, book) -> dict[str, int]:
 
 def db_export(url: str, out, people=None) -> Path:
     """A complete master workbook (or one person's customers and their rows) from the database."""
-    store = SqlStore(url)
+    store = open_database(url)
     wanted = set(people or ())
     data = {}
     ids = None

@@ -1,5 +1,5 @@
-"""The master in a database (PRODUCT.md §12), SQLite first: the store protocol over one
-`.db` file, its schema made from layout.py (one table per layout table, one column per
+"""The master in a database (PRODUCT.md §12): the store protocol over SQLite (one `.db` file,
+no server) or PostgreSQL (a shared server), one schema for both, made from layout.py (one table per layout table, one column per
 layout key, `rid` the primary key, the user's own customer columns kept per record as JSON).
 
 Every apply is one transaction; a store whose data changed since it was read refuses to
@@ -26,7 +26,8 @@ from .snapshot import Snapshot
 
 SCHEMA_VERSION = 1
 TABLES = [t for t in L.TABLES.values() if t.name != L.ISSUES.name] + [L.ISSUES]
-SQL_TYPES = {L.TEXT: "TEXT", L.ENUM: "TEXT", L.MONEY: "REAL", L.NUMBER: "REAL", L.PERCENT: "REAL",
+SQL_TYPES = {L.TEXT: "TEXT", L.ENUM: "TEXT", L.MONEY: "DOUBLE PRECISION", L.NUMBER: "DOUBLE PRECISION",
+             L.PERCENT: "DOUBLE PRECISION",
              L.INT: "INTEGER", L.DATE: "TEXT", L.DATETIME: "TEXT"}
 EXTRAS = "_extras"  # the user's own columns of a record, as JSON by label
 
@@ -37,7 +38,14 @@ class DatabaseChanged(KamError):
 
 
 def is_url(text: str | Path) -> bool:
-    return str(text).startswith("sqlite:///")
+    return str(text).startswith(("sqlite:///", "postgresql://", "postgres://"))
+
+
+def open_database(url: str, create: bool = False) -> "SqlStore":
+    """The store of a database URL: sqlite:///file.db or postgresql://user@host:port/db."""
+    if str(url).startswith(("postgresql://", "postgres://")):
+        return PgStore(url)
+    return SqlStore(url, create=create)
 
 
 def db_path(url: str) -> Path:
@@ -76,47 +84,70 @@ def _q(name: str) -> str:
 
 
 class SqlStore:
-    """A master in a SQLite database."""
+    """A master in a SQLite database (PgStore: the same on PostgreSQL).  SQL is written once,
+    with `?` placeholders and the upsert both engines speak."""
+    RID = "rid INTEGER PRIMARY KEY"
 
     def __init__(self, url: str, create: bool = False):
         self.url = str(url)
-        self.path = db_path(self.url)
-        if not create and not self.path.exists():
-            raise BadArgument(self.url, f"找不到数据库文件“{self.path}”（先用 kam-xl db init 建立）",
-                              f"no database at '{self.path}' (run kam-xl db init first)")
-        self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA foreign_keys=OFF")
+        self.path = self._place()
+        self.conn = self._connect(create)
         self.migrate()
         self._version: int | None = None
         self.notices: list = []
 
+    # -- the engine's own ------------------------------------------------------------------
+    def _place(self) -> Path:
+        return db_path(self.url)
+
+    def _connect(self, create: bool):
+        if not create and not self.path.exists():
+            raise BadArgument(self.url, f"找不到数据库文件“{self.path}”（先用 kam-xl db init 建立）",
+                              f"no database at '{self.path}' (run kam-xl db init first)")
+        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    def _x(self, sql: str, params=()):
+        return self.conn.execute(sql, params)
+
+    def _many(self, sql: str, rows) -> None:
+        self.conn.executemany(sql, rows)
+
+    def _columns(self, table: str) -> set[str]:
+        return {r[1] for r in self._x(f"PRAGMA table_info({_q(table)})")}
+
+    def _begin_read(self) -> None:
+        self._x("BEGIN")
+
+    def _begin_write(self) -> None:
+        self._x("BEGIN IMMEDIATE")  # the writer's lock: checked, written and bumped as one
+
     # -- schema ----------------------------------------------------------------------
     def migrate(self) -> None:
         """Create what is missing: the tables, the columns the layout gained, the meta rows."""
-        c = self.conn
-        c.execute("BEGIN IMMEDIATE")
+        x = self._x
+        self._begin_write()
         try:
-            c.execute("CREATE TABLE IF NOT EXISTS kam_meta (key TEXT PRIMARY KEY, value TEXT)")
+            x("CREATE TABLE IF NOT EXISTS kam_meta (key TEXT PRIMARY KEY, value TEXT)")
             for t in TABLES:
                 cols = ", ".join(f"{_q(col.key)} {SQL_TYPES[col.kind]}" for col in t.columns)
-                c.execute(f"CREATE TABLE IF NOT EXISTS {_q(t.name)} (rid INTEGER PRIMARY KEY, {cols}, "
-                          f"{_q(EXTRAS)} TEXT)")
-                have = {r[1] for r in c.execute(f"PRAGMA table_info({_q(t.name)})")}
-                for col in t.columns:
+                x(f"CREATE TABLE IF NOT EXISTS {_q(t.name)} ({self.RID}, {cols}, {_q(EXTRAS)} TEXT)")
+                have = self._columns(t.name)
+                for col in t.columns:  # a column the layout gained since the database was made
                     if col.key not in have:
-                        c.execute(f"ALTER TABLE {_q(t.name)} ADD COLUMN {_q(col.key)} {SQL_TYPES[col.kind]}")
-            c.execute("INSERT OR IGNORE INTO kam_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            c.execute("INSERT OR IGNORE INTO kam_meta VALUES ('data_version', '0')")
-            if not c.execute(f"SELECT 1 FROM {_q(L.TIER_RULES.name)} LIMIT 1").fetchone() and \
-                    not c.execute("SELECT 1 FROM kam_meta WHERE key='rules_seeded'").fetchone():
+                        x(f"ALTER TABLE {_q(t.name)} ADD COLUMN {_q(col.key)} {SQL_TYPES[col.kind]}")
+            for key, value in (("schema_version", str(SCHEMA_VERSION)), ("data_version", "0")):
+                x("INSERT INTO kam_meta VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
+            if not x(f"SELECT 1 FROM {_q(L.TIER_RULES.name)} LIMIT 1").fetchone() and \
+                    not x("SELECT 1 FROM kam_meta WHERE key='rules_seeded'").fetchone():
                 keys = [col.key for col in L.TIER_RULES.columns]
                 for r in L.DEFAULT_TIER_RULES:
                     self._insert(L.TIER_RULES, dict(zip(keys, r)))
-                c.execute("INSERT INTO kam_meta VALUES ('rules_seeded', '1')")
-            c.execute("COMMIT")
+                x("INSERT INTO kam_meta VALUES ('rules_seeded', '1')")
+            x("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            x("ROLLBACK")
             raise
 
     def close(self) -> None:
@@ -133,7 +164,7 @@ class SqlStore:
         return name in L.TABLES
 
     def _meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM kam_meta WHERE key=?", (key,)).fetchone()
+        row = self._x("SELECT value FROM kam_meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
     def rows(self, name: str) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
@@ -142,7 +173,7 @@ class SqlStore:
         cols = [col for col in t.columns]
         sql = f"SELECT rid, {', '.join(_q(col.key) for col in cols)}, {_q(EXTRAS)} FROM {_q(name)} ORDER BY rid"
         out = []
-        for row in self.conn.execute(sql):
+        for row in self._x(sql):
             values = {col.key: _from_sql(col, v) for col, v in zip(cols, row[1:-1])}
             out.append((row[0], values, json.loads(row[-1]) if row[-1] else {}))
         return out
@@ -171,7 +202,7 @@ class SqlStore:
         return Settings(**values)
 
     def load(self, needs: Needs, as_of: dt.date | None = None) -> Snapshot:
-        self.conn.execute("BEGIN")  # one consistent read
+        self._begin_read()  # one consistent read
         try:
             self._version = int(self._meta("data_version") or 0)
             snap = Snapshot()
@@ -192,21 +223,21 @@ class SqlStore:
                         for rid, values, extra in self.rows(L.CUSTOMERS.name)}
                 snap.extras = lambda c: full.get(c.rid, {})
         finally:
-            self.conn.execute("COMMIT")
+            self._x("COMMIT")
         snap.as_of = as_of or snap.settings.as_of or dt.date.today()
         return snap
 
     def _last_visits(self) -> dict[str, dt.date]:
         sql = (f"SELECT customer_id, MAX(actual_date) FROM {_q(L.VISITS.name)} WHERE state=? AND actual_date IS NOT NULL"
                f" AND customer_id IS NOT NULL GROUP BY customer_id")
-        return {cid: dt.date.fromisoformat(day[:10]) for cid, day in self.conn.execute(sql, (L.DONE,))}
+        return {cid: dt.date.fromisoformat(day[:10]) for cid, day in self._x(sql, (L.DONE,))}
 
     def locate(self, findings: Iterable[Finding]) -> list[Placed]:
         return [place_plainly(f) for f in findings]
 
     def apply(self, changes: ChangeSet) -> list[str]:
-        c = self.conn
-        c.execute("BEGIN IMMEDIATE")  # the writer's lock: checked, written and bumped as one
+        x = self._x
+        self._begin_write()
         try:
             now = int(self._meta("data_version") or 0)
             if self._version is not None and now != self._version:
@@ -216,16 +247,16 @@ class SqlStore:
                 for rid, values in recs.items():
                     self._update(t, rid, values)
             for name, rids in changes.removes.items():
-                c.executemany(f"DELETE FROM {_q(name)} WHERE rid=?", [(r,) for r in rids])
+                self._many(f"DELETE FROM {_q(name)} WHERE rid=?", [(r,) for r in rids])
             for name, rows in changes.adds.items():
                 for values in rows:
                     self._insert(L.TABLES[name], values)
             for name, rows in changes.replaces.items():
-                c.execute(f"DELETE FROM {_q(name)}")
+                x(f"DELETE FROM {_q(name)}")
                 for values in rows:
                     self._insert(L.TABLES[name], values)
             if changes.findings is not None:
-                c.execute(f"DELETE FROM {_q(L.ISSUES.name)}")
+                x(f"DELETE FROM {_q(L.ISSUES.name)}")
                 for p in self.locate(changes.findings):
                     self._insert(L.ISSUES, p.as_row())
             for name, fn in changes.calculated.items():  # this store keeps the calculated values
@@ -235,11 +266,12 @@ class SqlStore:
                     for rid, values in fn(recs).items():
                         self._update(L.TABLES[name], rid, values)
             if changes.status:
-                c.execute("INSERT OR REPLACE INTO kam_meta VALUES ('status', ?)", (changes.status,))
-            c.execute("UPDATE kam_meta SET value=? WHERE key='data_version'", (str(now + 1),))
-            c.execute("COMMIT")
+                x("INSERT INTO kam_meta VALUES ('status', ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                  (changes.status,))
+            x("UPDATE kam_meta SET value=? WHERE key='data_version'", (str(now + 1),))
+            x("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            x("ROLLBACK")
             raise
         changes.calculated = {}
         self._version = now + 1
@@ -260,17 +292,57 @@ class SqlStore:
     def _insert(self, t: L.TableDef, values: dict[str, Any]) -> None:
         own, extra = self._split(t, values)
         cols = list(own) + [EXTRAS]
-        self.conn.execute(f"INSERT INTO {_q(t.name)} ({', '.join(_q(k) for k in cols)}) "
-                          f"VALUES ({', '.join('?' for _ in cols)})",
-                          [*own.values(), json.dumps(extra, ensure_ascii=False) if extra else None])
+        self._x(f"INSERT INTO {_q(t.name)} ({', '.join(_q(k) for k in cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                [*own.values(), json.dumps(extra, ensure_ascii=False) if extra else None])
 
     def _update(self, t: L.TableDef, rid: int, values: dict[str, Any]) -> None:
         own, extra = self._split(t, values)
         if own:
-            self.conn.execute(f"UPDATE {_q(t.name)} SET {', '.join(f'{_q(k)}=?' for k in own)} WHERE rid=?",
-                              [*own.values(), rid])
+            self._x(f"UPDATE {_q(t.name)} SET {', '.join(f'{_q(k)}=?' for k in own)} WHERE rid=?",
+                    [*own.values(), rid])
         if extra:
-            row = self.conn.execute(f"SELECT {_q(EXTRAS)} FROM {_q(t.name)} WHERE rid=?", (rid,)).fetchone()
+            row = self._x(f"SELECT {_q(EXTRAS)} FROM {_q(t.name)} WHERE rid=?", (rid,)).fetchone()
             merged = {**(json.loads(row[0]) if row and row[0] else {}), **extra}
-            self.conn.execute(f"UPDATE {_q(t.name)} SET {_q(EXTRAS)}=? WHERE rid=?",
-                              (json.dumps(merged, ensure_ascii=False), rid))
+            self._x(f"UPDATE {_q(t.name)} SET {_q(EXTRAS)}=? WHERE rid=?", (json.dumps(merged, ensure_ascii=False), rid))
+
+
+class PgStore(SqlStore):
+    """The same master on a PostgreSQL server (postgresql://user@host:port/db): the same
+    schema, every apply one transaction that takes the version row FOR UPDATE first."""
+    RID = "rid BIGSERIAL PRIMARY KEY"
+
+    def _place(self) -> Path:
+        # outputs (reports, the team's ledger) go in the current folder, named after the database
+        name = self.url.rsplit("/", 1)[-1].split("?", 1)[0] or "kam"
+        return Path.cwd() / f"{name}.pg"
+
+    def _connect(self, create: bool):
+        try:
+            import psycopg
+        except ImportError:  # an optional engine: say what to install
+            raise BadArgument(self.url, "使用 PostgreSQL 需要安装 psycopg（pip install 'psycopg[binary]'）",
+                              "PostgreSQL needs psycopg: pip install 'psycopg[binary]'") from None
+        try:
+            return psycopg.connect(self.url, autocommit=True)
+        except psycopg.OperationalError as e:
+            raise BadArgument(self.url, f"无法连接 PostgreSQL 数据库：{str(e).strip().splitlines()[0]}",
+                              f"cannot connect to PostgreSQL: {str(e).strip().splitlines()[0]}") from None
+
+    def _x(self, sql: str, params=()):
+        return self.conn.execute(sql.replace("?", "%s"), params)
+
+    def _many(self, sql: str, rows) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(sql.replace("?", "%s"), rows)
+
+    def _columns(self, table: str) -> set[str]:
+        return {r[0] for r in self._x("SELECT column_name FROM information_schema.columns WHERE table_name=?",
+                                      (table,))}
+
+    def _begin_read(self) -> None:
+        self._x("BEGIN ISOLATION LEVEL REPEATABLE READ")
+
+    def _begin_write(self) -> None:
+        self._x("BEGIN")
+        if self._x("SELECT to_regclass('kam_meta')").fetchone()[0] is not None:
+            self._x("SELECT value FROM kam_meta WHERE key='data_version' FOR UPDATE")

@@ -1,6 +1,7 @@
-"""The master in a SQLite database (PRODUCT.md §12): the same actions as on the workbook give
-the same results; load is idempotent; export writes a master workbook back; every apply is
-one transaction and a write after someone else's is refused (no lost update)."""
+"""The master in a database (PRODUCT.md §12), SQLite and a real PostgreSQL server alike: the
+same actions as on the workbook give the same results; load is idempotent; export writes a
+master workbook back; every apply is one transaction and a write after someone else's is
+refused (no lost update)."""
 from __future__ import annotations
 
 import shutil
@@ -11,16 +12,32 @@ from kam_xl import layout as L
 from kam_xl.cli import main
 from kam_xl.files import db_export, db_load, run_collect, run_distribute, run_regrade, run_validate
 from kam_xl.store import EVERYTHING, ChangeSet, Needs
-from kam_xl.store.sql import DatabaseChanged, SqlStore
+from kam_xl.store.sql import DatabaseChanged, open_database
 from kam_xl.workbook.store import FileStore
 from tests.conftest import AS_OF
+from tests.tools import pg
+
+SqlStore = open_database
 
 ALL = Needs({t.name: EVERYTHING for t in (L.CUSTOMERS, L.VISITS, L.RECEIVABLES, L.TIER_RULES, *L.PROCEDURE_TABLES)})
 
 
-@pytest.fixture
-def db(demo_book, tmp_path):
-    url = f"sqlite:///{tmp_path / '大客户管理.db'}"
+@pytest.fixture(scope="module")
+def pg_server():
+    if not pg.available():
+        pytest.skip("PostgreSQL (initdb, pg_ctl) or psycopg not installed (.ci/run)")
+    server = pg.Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, demo_book, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a server database's outputs go in the current folder
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / '大客户管理.db'}"
+    else:
+        url = request.getfixturevalue("pg_server").new_database()
     assert main(["db", "init", url]) == 0
     assert main(["db", "load", url, str(demo_book)]) == 0
     return url
