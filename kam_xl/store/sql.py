@@ -179,8 +179,8 @@ class SqlStore:
         return out
 
     def records(self, name: str) -> list:
-        model = MODELS[name]
-        return [model(rid=rid, **values) for rid, values, _ in self.rows(name)]
+        make = MODELS[name].model_construct  # the values are typed already (_from_sql): no validation per row
+        return [make(rid=rid, **values) for rid, values, _ in self.rows(name)]
 
     def settings(self) -> Settings:
         values: dict[str, Any] = {}

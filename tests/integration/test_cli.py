@@ -14,7 +14,8 @@ def run(*args):
 def test_every_command_has_help():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    assert set(sub.choices) == {"new", "regrade", "validate", "report", "import", "demo", "form", "card"}
+    assert set(sub.choices) == {"new", "regrade", "validate", "report", "import", "demo", "form", "card",
+                                "distribute", "collect", "reassign", "db", "export"}
     for name, p in sub.choices.items():
         assert p.format_help().strip(), name
     r = run("--help")
