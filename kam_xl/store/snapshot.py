@@ -100,18 +100,10 @@ class Snapshot:
         return last_completed_by_customer(self.visits)
 
     def receivables_by_customer(self) -> dict[str, list[Receivable]]:
-        out: dict[str, list[Receivable]] = {}
-        for r in self.receivables:
-            if r.customer_id:
-                out.setdefault(r.customer_id, []).append(r)
-        return out
+        return _by_customer(self.receivables)
 
     def visits_by_customer(self) -> dict[str, list[Visit]]:
-        out: dict[str, list[Visit]] = {}
-        for v in self.visits:
-            if v.customer_id:
-                out.setdefault(v.customer_id, []).append(v)
-        return out
+        return _by_customer(self.visits)
 
     @property
     def rows_kept(self) -> bool:
@@ -122,3 +114,11 @@ class Snapshot:
         if self.extras is None:
             raise UnreadField("the customers' rows were not kept: declare Read(rows=True) for Customers")
         return self.extras(c)
+
+
+def _by_customer(records) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for r in records:
+        if r.customer_id:
+            out.setdefault(r.customer_id, []).append(r)
+    return out

@@ -112,10 +112,10 @@ def card(book=None, customer: str | None = None):
     return _per_customer(book, customer, "客户档案卡", services.card_book, "客户档案卡已生成")
 
 
-def _ask_files(book) -> list[str]:
+def _ask_files(book, kinds: str = "Excel/CSV (*.xls;*.xlsx;*.xlsm;*.csv),*.xls;*.xlsx;*.xlsm;*.csv",
+               title: str = "选择历史档案") -> list[str]:
     """Excel's own multi-select file dialog (Windows COM)."""
-    picked = book.app.api.GetOpenFilename(
-        "Excel/CSV (*.xls;*.xlsx;*.xlsm;*.csv),*.xls;*.xlsx;*.xlsm;*.csv", 1, "选择历史档案", None, True)
+    picked = book.app.api.GetOpenFilename(kinds, 1, title, None, True)
     if not picked or picked is False:
         return []
     return [str(p) for p in (picked if isinstance(picked, (list, tuple)) else [picked])]
@@ -142,17 +142,10 @@ def distribute(book=None):
     return _run(act, book)
 
 
-def _ask_books(book) -> list[str]:
-    picked = book.app.api.GetOpenFilename("个人工作簿 (*.xlsm),*.xlsm", 1, "选择交回的个人工作簿", None, True)
-    if not picked or picked is False:
-        return []
-    return [str(p) for p in (picked if isinstance(picked, (list, tuple)) else [picked])]
-
-
 def collect(book=None, books: list[str] | None = None):
     """汇总: the returned books merged into this one; the 汇总报告 beside it."""
     def act(b):
-        paths = books if books is not None else _ask_books(b)
+        paths = books if books is not None else _ask_files(b, "个人工作簿 (*.xlsm),*.xlsm", "选择交回的个人工作簿")
         if not paths:
             return "未选择工作簿，未汇总。"
         res = files.run_collect(Path(b.fullname), paths, store=XlBook(b))
