@@ -100,15 +100,18 @@ def run_once(action: str, master: Path, legacy: Path, work: Path) -> tuple[float
     code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); BOOK={str(book)!r}; LEGACY={str(legacy)!r}; NEW={str(new)!r}; "
             f"OUT={str(work / 'reports')!r}; t=time.perf_counter(); {ACTIONS[action]}; "
             f"print('ELAPSED', time.perf_counter()-t)")
-    out_f, err_f = work / f"{action}.out", work / f"{action}.err"
+    return measure(action, code, work)
+
+
+def measure(name: str, code: str, work: Path) -> tuple[float, float]:
+    """Run `code` (which prints 'ELAPSED s' last) in its own process: (seconds, its own peak MiB)."""
+    out_f, err_f = work / f"{name}.out", work / f"{name}.err"
     with open(out_f, "w") as o, open(err_f, "w") as e:
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=o, stderr=e)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    out, err = out_f.read_text(), err_f.read_text()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{action} failed: {err[-2000:]}")
-    elapsed = float(out.strip().splitlines()[-1].split()[1])
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{name} failed: {err_f.read_text()[-2000:]}")
+    elapsed = float(out_f.read_text().strip().splitlines()[-1].split()[1])
     return elapsed, usage.ru_maxrss / 1024
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench import measure  # noqa: E402  (one way to time a step in its own process)
 
 STEPS = {
     "distribute": "from kam_xl.files import run_distribute; run_distribute(MASTER, OUT)",
@@ -102,14 +103,7 @@ def run_measured(step: str, env: dict) -> tuple[float, float]:
     code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); "
             + "; ".join(f"{k}={v!r}" for k, v in env.items())
             + f"; t=time.perf_counter(); {STEPS[step]}; print('ELAPSED', time.perf_counter()-t)")
-    log = Path(env["WORK"]) / f"{step}.log"
-    with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=f, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{step} failed: {log.read_text()[-2000:]}")
-    elapsed = float([line for line in log.read_text().splitlines() if line.startswith("ELAPSED")][-1].split()[1])
-    return elapsed, usage.ru_maxrss / 1024
+    return measure(step, code, Path(env["WORK"]))
 
 
 def main() -> None:

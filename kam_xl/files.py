@@ -62,15 +62,18 @@ def run_validate(path, as_of=None, dry_run=False) -> ValidationReport:
 
 
 def run_report(path, out=None, as_of=None, pdf=False, month=None) -> ReportFiles:
-    return actions.report_book(open_store(path), place_of(path), out, as_of, pdf, month)
+    store = open_store(path)  # one store: its path is where the outputs go
+    return actions.report_book(store, Path(store.path), out, as_of, pdf, month)
 
 
 def run_form(path, customer_id, out=None, pdf=True) -> list[Path]:
-    return actions.form_book(open_store(path), place_of(path), customer_id, out, pdf)
+    store = open_store(path)  # one store: its path is where the outputs go
+    return actions.form_book(store, Path(store.path), customer_id, out, pdf)
 
 
 def run_card(path, customer, out=None, pdf=True, as_of=None):
-    return actions.card_book(open_store(path), place_of(path), customer, out, pdf, as_of)
+    store = open_store(path)  # one store: its path is where the outputs go
+    return actions.card_book(store, Path(store.path), customer, out, pdf, as_of)
 
 
 def run_import(path, sources, dry_run=False, report_path=None):
@@ -107,7 +110,8 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
 def run_distribute(path, out: str | Path, by: str = team.DEFAULT_BY, people=None, store=None) -> team.DistributeResult:
     """分发: one book per person in `out`; the base each got kept beside the master.  `store`:
     the master as the live Excel book (the button), else the file or the database."""
-    master = place_of(path)
+    store = store or open_store(path)
+    master = Path(getattr(store, "path", None) or path)  # the live book (the button) names itself by `path`
     folder = Path(out)
     if not folder.is_dir():
         raise BadArgument(folder, f"文件夹“{folder}”不存在，请先建立", f"folder '{folder}' does not exist")
@@ -118,7 +122,7 @@ def run_distribute(path, out: str | Path, by: str = team.DEFAULT_BY, people=None
         return write_output(folder / name, lambda tmp: write_person_book(tmp, ledger.master_id, person, round_no,
                                                                           tables, data),
                             book=master, failed=WriteFailed)
-    return team.distribute(store or open_store(path), ledger, write_book, by=by, people=people)
+    return team.distribute(store, ledger, write_book, by=by, people=people)
 
 
 def _books(paths) -> list[Path]:
@@ -139,7 +143,8 @@ def _books(paths) -> list[Path]:
 def run_collect(path, books, prefer_theirs: bool = False, report: str | Path | None = None,
                 store=None) -> team.CollectResult:
     """汇总: every returned book merged into the master; the 汇总报告 written beside it."""
-    master = place_of(path)
+    store = store or open_store(path)
+    master = Path(getattr(store, "path", None) or path)  # the live book (the button) names itself by `path`
     ledger = FolderLedger(master)
     if not ledger.exists:
         raise BadArgument(master, "这个主工作簿还没有分发过（找不到分发记录），无法汇总",
@@ -150,7 +155,7 @@ def run_collect(path, books, prefer_theirs: bool = False, report: str | Path | N
             continue
         master_id, person, rnd = team_identity(b)
         found.append((team.BookIdentity(master_id, person, rnd), FileStore(b), str(b)))
-    res = team.collect(store or open_store(path), found, ledger, prefer_theirs)
+    res = team.collect(store, found, ledger, prefer_theirs)
     target = Path(report) if report else master.with_name(f"{master.stem}_汇总报告_{dt.datetime.now():%Y%m%d-%H%M%S}.xlsx")
     res.report_path = write_output(target, lambda tmp: write_merge_report(tmp, res), book=master)
     return res
@@ -166,11 +171,6 @@ def open_store(target):
     if is_url(target):
         return open_database(str(target))
     return FileStore(target)
-
-
-def place_of(target) -> Path:
-    """Where a command's outputs go by default: beside the workbook or the database file."""
-    return open_database(str(target)).path if is_url(target) else Path(target)
 
 
 def db_init(url: str) -> Path:

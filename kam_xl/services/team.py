@@ -294,7 +294,8 @@ def _merge_book(res: CollectResult, ident: BookIdentity, base: dict, theirs: Sna
         if returned is None:  # the book lost the whole table: nothing of it is taken, nothing deleted
             if sent:
                 res.lines.append(Line(person, t, None, None, None, None, None, REFUSED,
-                                      f"交回的工作簿中没有“{tdef.sheet}”表，该表的内容未汇总", cells=0))
+                                      f"交回的工作簿中没有“{tdef.sheet}”表，该表的 {len(sent)} 条记录未汇总也未删除",
+                                      cells=len(sent)))  # each record missing from the book is accounted for
             continue
         seen: set[str] = set()
         created = ledger.created(person).get(t, {})

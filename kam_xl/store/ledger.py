@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import json
 import os
 import tempfile
@@ -107,7 +108,11 @@ class FolderLedger(MemoryLedger):
         return self.state is not None
 
     def _base_path(self, person: str, round_no: int) -> Path:
-        return self.folder / f"base_{round_no:03d}_{person}.json.gz"
+        # a person's name is data from the book (客户经理): never a path — its letters and digits
+        # for the reader, a hash for uniqueness; nothing of it can leave the folder
+        readable = "".join(ch for ch in person if ch.isalnum())[:20]
+        digest = hashlib.sha256(person.encode("utf-8")).hexdigest()[:10]
+        return self.folder / f"base_{round_no:03d}_{readable}_{digest}.json.gz"
 
     def save_base(self, person: str, round_no: int, tables: dict) -> None:
         data = json.dumps({"format": FORMAT, "person": person, "round": round_no,

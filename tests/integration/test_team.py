@@ -14,7 +14,7 @@ from kam_xl import layout as L
 from kam_xl.cli import main
 from kam_xl.files import new_book, run_collect, run_distribute, run_reassign
 from kam_xl.services.team import APPLIED, CONFLICT, REFUSED, UNCHANGED
-from kam_xl.store import EVERYTHING, Needs
+from kam_xl.store import EVERYTHING, Needs, Read
 from kam_xl.store.ledger import FolderLedger
 from kam_xl.workbook.store import FileStore
 from kam_xl.workbook.team import identity
@@ -22,7 +22,8 @@ from tests.helpers import table_records
 from tests.variants import add_rows, parts, rewrite
 
 C, V = L.CUSTOMERS, L.VISITS
-ALL = Needs({t.name: EVERYTHING for t in (C, V, L.RECEIVABLES, L.CERTIFICATIONS, L.COMPLAINTS, L.SURVEYS)})
+ALL = Needs({**{t.name: EVERYTHING for t in (C, V, L.RECEIVABLES)},
+             **{t.name: Read(optional=True) for t in L.PROCEDURE_TABLES}})
 
 
 @pytest.fixture(scope="module")
@@ -267,3 +268,26 @@ def test_rows_typed_without_ids_are_numbered_in_the_master_before_they_go_out(te
     assert res.master_ids == 1
     ids = [r["拜访编号"] for r in table_records(master, V.sheet, V.name)]
     assert all(ids) and len(set(ids)) == len(ids)
+
+
+def test_a_person_name_is_never_a_path_and_a_lost_table_is_accounted_for(team):
+    master, out = team
+    wb = openpyxl.load_workbook(master, keep_vba=True)
+    ws = wb[C.sheet]
+    heads = [c.value for c in ws[1]]
+    ws.cell(2, heads.index("客户经理") + 1).value = "../../逃逸/张三"
+    wb.save(master)
+    books = _books(run_distribute(master, out))
+    folder = master.with_name(master.stem + "_分发")
+    outside = [p for p in master.parent.rglob("*.json.gz") if folder not in p.parents]
+    assert outside == [] and books["../../逃逸/张三"].parent == out  # the book and the base stay in their folders
+    # a book returned without its 满意度调查 sheet: its surveys are neither taken nor deleted, and counted
+    person = next(p for p in books if p != "../../逃逸/张三")
+    wb = openpyxl.load_workbook(books[person], keep_vba=True)
+    del wb[L.SURVEYS.sheet]
+    wb.save(books[person])
+    sent = len(FolderLedger(master).base(person, 1)[L.SURVEYS.name])
+    before = len(_master(master).surveys)
+    res = run_collect(master, [books[person]])
+    assert sent > 0 and res.counts()[REFUSED] == sent == _differing_cells(master, books[person], person)
+    assert len(_master(master).surveys) == before
