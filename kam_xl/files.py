@@ -154,7 +154,8 @@ def run_collect(path, books, prefer_theirs: bool = False, report: str | Path | N
         if b.resolve() == master.resolve():
             continue
         master_id, person, rnd = team_identity(b)
-        found.append((team.BookIdentity(master_id, person, rnd), FileStore(b), str(b)))
+        # opened when its turn comes, dropped after it: fifty books' reads are never held at once
+        found.append((team.BookIdentity(master_id, person, rnd), lambda b=b: FileStore(b), str(b)))
     res = team.collect(store, found, ledger, prefer_theirs)
     target = Path(report) if report else master.with_name(f"{master.stem}_汇总报告_{dt.datetime.now():%Y%m%d-%H%M%S}.xlsx")
     res.report_path = write_output(target, lambda tmp: write_merge_report(tmp, res), book=master)

@@ -21,6 +21,28 @@ MAX_BYTES = 512 * 1024 * 1024
 MAX_COLUMNS = 1024  # no archive has more; a stray cell at XFD1 must not make every row 16,384 wide
 
 
+class UncachedFormula:
+    """A formula cell saved without its result (a program that writes formulas but does not
+    calculate them: openpyxl, some exporters).  Its value is unknown: refused on its row,
+    never read as blank and never used to match or merge."""
+    __slots__ = ("formula",)
+
+    def __init__(self, formula: str):
+        self.formula = formula
+
+    def __str__(self) -> str:
+        return "=" + self.formula
+
+    def __repr__(self) -> str:
+        return f"UncachedFormula({self.formula!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, UncachedFormula) and other.formula == self.formula
+
+    def __hash__(self) -> int:
+        return hash(("uncached", self.formula))
+
+
 class UnreadableSource(Exception):
     """A source file that cannot be imported; str() is the Chinese reason."""
 
@@ -128,6 +150,60 @@ def _without_far_cells(path: Path):
     return out
 
 
+_SHEET = re.compile(rb'<sheet\b[^>]*?\bname="([^"]*)"[^>]*?\br:id="([^"]*)"', re.S)
+_SHEET_ALT = re.compile(rb'<sheet\b[^>]*?\br:id="([^"]*)"[^>]*?\bname="([^"]*)"', re.S)
+_REL = re.compile(rb'<Relationship\b[^>]*?\bId="([^"]*)"[^>]*?\bTarget="([^"]*)"|'
+                  rb'<Relationship\b[^>]*?\bTarget="([^"]*)"[^>]*?\bId="([^"]*)"', re.S)
+# a cell with a formula and no cached value: <c r="B5"><f>B4*2</f></c>, <c r="B6"><f t="shared" si="0"/></c>
+_UNCACHED = re.compile(rb'<c\b[^>]*?\br="([A-Z]{1,3})(\d+)"[^>]*?>\s*<f\b([^>]*?)(?:/>|>([^<]*)</f>)\s*'
+                       rb'(?:<v>\s*</v>|<v\s*/>)?\s*</c>', re.S)
+
+
+def uncached_formulas(path: Path) -> dict[str, dict[tuple[int, int], str]]:
+    """Sheet name → {(row, column) 0-based: formula text} of the formula cells an OOXML
+    workbook holds without a cached value (empty for every other file)."""
+    from xml.sax.saxutils import unescape
+    try:
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return {}
+    out: dict[str, dict[tuple[int, int], str]] = {}
+    with z:
+        try:
+            book, rels = z.read("xl/workbook.xml"), z.read("xl/_rels/workbook.xml.rels")
+        except KeyError:
+            return {}
+        targets = {}
+        for m in _REL.finditer(rels):
+            rid, target = (m[1], m[2]) if m[1] is not None else (m[4], m[3])
+            t = target.decode("utf-8", "replace").lstrip("/")
+            targets[rid] = t if t.startswith("xl/") else "xl/" + t
+        pairs = [(m[1], m[2]) for m in _SHEET.finditer(book)] or [(m[2], m[1]) for m in _SHEET_ALT.finditer(book)]
+        for name, rid in pairs:
+            part = targets.get(rid)
+            if part is None or part not in z.namelist() or z.getinfo(part).file_size > MAX_BYTES:
+                continue
+            xml = z.read(part)
+            if b"<f" not in xml:
+                continue
+            found = {}
+            shared: dict[bytes, str] = {}
+            for m in _UNCACHED.finditer(xml):
+                col = 0
+                for ch in m[1]:
+                    col = col * 26 + ch - 64
+                text = unescape(m[4].decode("utf-8", "replace")) if m[4] else ""
+                si = re.search(rb'si="(\d+)"', m[3] or b"")
+                if si and text:
+                    shared[si[1]] = text
+                elif si:
+                    text = shared.get(si[1], "") or "（共享公式）"
+                found[(int(m[2]) - 1, col - 1)] = text
+            if found:
+                out[unescape(name.decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"})] = found
+    return out
+
+
 def read_workbook(path: Path) -> list[SheetGrid]:
     from python_calamine import CalamineWorkbook
     if path.stat().st_size == 0:
@@ -163,6 +239,18 @@ def read_workbook(path: Path) -> list[SheetGrid]:
                                    hidden=name in hidden))
     finally:
         wb.close()
+    missing = uncached_formulas(path)  # a formula saved without its result is not an empty cell
+    for g in grids:
+        for (r, c), formula in missing.get(g.sheet, {}).items():
+            if c >= MAX_COLUMNS:
+                continue
+            while len(g.rows) <= r:
+                g.rows.append([])
+            row = g.rows[r]
+            if len(row) <= c:
+                row.extend([None] * (c + 1 - len(row)))
+            if row[c] is None:
+                row[c] = UncachedFormula(formula)
     if not any(any(v is not None for v in r) for g in grids for r in g.rows):
         raise UnreadableSource("文件中没有任何数据")
     return grids

@@ -18,7 +18,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .. import layout as L
 from ..domain.names import next_ids, normalize_id, normalize_name
@@ -232,6 +232,8 @@ class _Index:
     def add(self, rec: _Record, cid: str | None, name: str | None):
         if cid:
             key = normalize_id(cid)
+            if any(r is rec for r in self.by_id[key]):  # the same code in another form (131, 00131)
+                return
             self.by_id[key].append(rec)
             m = re.fullmatch(r"[A-Z]+(\d+)", key)
             if m:
@@ -388,12 +390,36 @@ def index_customers(data: Snapshot) -> tuple[_Index, Iterator[str], set[str]]:
 SKIP_CUSTOMER_COLUMNS = {C.header("tier"), C.header("graded_on"), C.header("suggested_tier")}  # regrade's
 
 
+def archive_width(codes) -> int | None:
+    """The width of the archive's numeric codes when it writes them zero-padded (00131,
+    00245 …): the one length of its digit-only codes that start with 0, when no digit-only
+    code is longer.  None when the archive has no such convention."""
+    digits = [c for c in codes if isinstance(c, str) and c.isdigit()]
+    padded = Counter(len(c) for c in digits if c.startswith("0") and len(c) >= 3)
+    if not padded:
+        return None
+    width, n = padded.most_common(1)[0]
+    if n * 10 < 9 * sum(padded.values()) or any(len(c) > width for c in digits):
+        return None
+    return width
+
+
+def archive_form(cid: str | None, width: int | None) -> str | None:
+    """A code in the archive's own form: 131 → 00131 where the archive pads to five digits."""
+    if cid and width and cid.isdigit() and len(cid) < width:
+        return cid.zfill(width)
+    return cid
+
+
 def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str], used_ids: set[str],
-                    result: ImportResult) -> list[_Record]:
+                    result: ImportResult, existing: Iterable[str] = ()) -> list[_Record]:
     """Source customer rows merged into the customer they match (by id or name), or new;
-    a name matching several customers is rejected, never guessed.  Returns the new ones."""
+    a name matching several customers is rejected, never guessed.  Returns the new ones.
+    A new customer's code is kept in the archive's own form: where the archive pads its
+    codes (00131) and a file lost the zeros (131), the padded form."""
     new: list[_Record] = []
     table = L.CUSTOMERS.name
+    width = archive_width([*existing, *(sr.values.get(CUST_ID) for sr in rows)])
     for sr in _by_date(rows):
         cid, name = sr.values.get(CUST_ID), sr.values.get(CUST_NAME)
         if not cid and not name:
@@ -412,6 +438,10 @@ def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str
                 notes.append(f"名称“{name}”与按编号匹配到的客户“{rec.values[CUST_NAME]}”不一致，请核对")
             if cid and normalize_id(cid) != normalize_id(rec.values.get(CUST_ID)):
                 index.add(rec, cid, None)  # its legacy code: visits and invoices may name it so
+            elif rec.rid is None and cid and len(cid) > len(rec.values.get(CUST_ID) or "") \
+                    and cid.startswith("0"):  # the same code with the zeros another file lost
+                notes.append(f"客户编号采用档案的原格式“{cid}”（另一来源写作“{rec.values.get(CUST_ID)}”）")
+                rec.values[CUST_ID] = cid
             result.outcomes.append(_outcome(sr, MERGED, table, rec.values.get(CUST_ID), _merged_text(how, filled),
                                             *notes))
             continue
@@ -420,6 +450,10 @@ def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str
                                             f"客户编号“{cid}”在工作簿中不存在，且缺少客户名称，无法建档"))
             continue
         values = {h: v for h, v in sr.values.items() if h not in SKIP_CUSTOMER_COLUMNS}
+        padded = archive_form(cid, width)
+        if padded != cid:
+            values[CUST_ID] = padded
+            sr.notes.append(f"客户编号“{cid}”按档案的编号格式写作“{padded}”（源文件丢了前导零）")
         if not cid or normalize_id(cid) in used_ids:
             values[CUST_ID] = next(free_ids)
         used_ids.add(normalize_id(values[CUST_ID]))
@@ -595,7 +629,8 @@ def merge_sources(data: Snapshot, parsed: ParsedSources, now: dt.datetime | None
     result, rows_by_table = parsed.result, parsed.rows_by_table
     index, free_ids, used_ids = index_customers(data)
     appended: dict[str, list[dict]] = {}
-    new_customers = match_customers(rows_by_table[L.CUSTOMERS.name], index, free_ids, used_ids, result)
+    new_customers = match_customers(rows_by_table[L.CUSTOMERS.name], index, free_ids, used_ids, result,
+                                    (c.id for c in data.customers))
     for spec in CHILDREN:
         rows = rows_by_table.get(spec.table.name)
         if not rows:

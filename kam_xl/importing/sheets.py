@@ -25,7 +25,7 @@ from typing import Any, Callable
 from .. import layout as L
 from . import cleaning as cl
 from .headers import TARGETS, HeaderMap, candidate, lookup, norm_header, score, synonyms
-from .readers import SheetGrid
+from .readers import SheetGrid, UncachedFormula
 
 C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
 CUST_ID, CUST_NAME = C.header("id"), C.header("name")
@@ -272,6 +272,11 @@ def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int)
         raw = cells[c] if c < width else None
         if raw is None or cl.is_blank(raw):
             continue
+        if type(raw) is UncachedFormula:  # its value is unknown: refused, never blank, never a key
+            notes.append(f"{header}：公式“{raw}”没有保存计算结果（文件由不计算公式的程序生成），未导入该值"
+                         f"（请在 Excel 或 WPS 中打开该文件、保存后重新导入）")
+            destroyed.append(header)
+            continue
         typed += is_typed
         try:
             v = clean(raw, unit)
@@ -308,10 +313,14 @@ def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int)
         values.pop(id_header)
     if not (values.get(name_header) or values.get(id_header)):
         if row.kind == DATA:
-            why = ("编号已被 Excel 破坏" if id_header in destroyed else
+            why = ("编号是没有计算结果的公式" if id_header in destroyed and type(
+                       cells[next((c for c, h in hm.columns.items() if h == id_header), 0)]) is UncachedFormula else
+                   "名称是没有计算结果的公式" if name_header in destroyed else
+                   "编号已被 Excel 破坏" if id_header in destroyed else
                    "名称是占位文字" if pending else "没有客户名称或编号")
             row.kind, row.reason = NOT_DATA, why + "，无法确定是哪个客户"
-            row.no_identity = bool(pending) or id_header in destroyed or (typed - failed) >= 2
+            row.no_identity = bool(pending) or id_header in destroyed or name_header in destroyed \
+                or (typed - failed) >= 2
         return row
     if failed >= 2 and failed * 2 > typed:
         row.kind, row.reason = NOT_DATA, f"{failed}/{typed} 个格子不是其列应有的值"

@@ -27,10 +27,13 @@ from .typed_rows import assign_ids
 
 C = L.CUSTOMERS
 TEAM_TABLES = (L.CUSTOMERS, L.VISITS, L.RECEIVABLES, L.CERTIFICATIONS, L.COMPLAINTS, L.SURVEYS)
-TEAM_NEEDS = Needs({C.name: Read(rows=True), L.VISITS.name: EVERYTHING, L.RECEIVABLES.name: EVERYTHING,
+TEAM_NEEDS = Needs({C.name: EVERYTHING, L.VISITS.name: EVERYTHING, L.RECEIVABLES.name: EVERYTHING,
                     L.TIER_RULES.name: EVERYTHING,
                     **{t.name: Read(optional=True) for t in L.PROCEDURE_TABLES}})
 # fields the manager or the program keeps: a person's change to them is refused and listed
+# a returned book is read whole (it is small): what the person could have changed
+BOOK_NEEDS = Needs({C.name: EVERYTHING, L.VISITS.name: EVERYTHING, L.RECEIVABLES.name: EVERYTHING,
+                    **{t.name: Read(optional=True) for t in L.PROCEDURE_TABLES}})
 MANAGED = {
     C.name: {"tier", "graded_on", "status", "manager", "derived_credit", "satisfaction"},
     L.RECEIVABLES.name: {"dunning_level"},
@@ -233,7 +236,7 @@ class _Ids:
     """New master ids, never colliding across the books of one collect."""
 
     def __init__(self, master: Snapshot):
-        self.taken = {t.name: {r.id for r in master.records_of(t.name) or () if r.id} for t in TEAM_TABLES}
+        self.taken = {t.name: master.record_ids(t.name) for t in TEAM_TABLES}
         self.fresh = {t.name: next_ids(self.taken[t.name], t.id_prefix) for t in TEAM_TABLES if t.id_prefix}
 
     def new(self, table: str) -> str:
@@ -242,12 +245,78 @@ class _Ids:
         return i
 
 
+@dataclass
+class _Returned:
+    """What one returned book says against its base, before the master is read: the cells
+    it changed, the records it added, the records it no longer has — in the book's order."""
+    ident: BookIdentity
+    name: str
+    scope: set[str]                      # the customers sent to the person
+    items: dict[str, list] = field(default_factory=dict)   # table → [("edit", id, base, {key: (b, v)}) | ("new", record id, values)]
+    gone: dict[str, dict[str, dict]] = field(default_factory=dict)  # table → id sent → its base values
+    lost: dict[str, int] = field(default_factory=dict)     # table missing from the book → records sent
+
+
+def _compare(ident: BookIdentity, name: str, base: dict, theirs: Snapshot) -> _Returned:
+    """One book against the base it was sent (no master needed): only what differs is kept."""
+    out = _Returned(ident, name, set(base.get(C.name, {})))
+    for tdef in TEAM_TABLES:
+        t = tdef.name
+        sent = base.get(t, {})
+        returned = theirs.records_of(t)
+        if returned is None:  # the book lost the whole table: nothing of it is taken, nothing deleted
+            if sent:
+                out.lost[t] = len(sent)
+            continue
+        keys = merged_keys(tdef)
+        seen: set[str] = set()
+        items = out.items.setdefault(t, [])
+        for r in returned:
+            values = fields_of(r, tdef)
+            if r.id and r.id in sent and r.id not in seen:
+                seen.add(r.id)
+                old = sent[r.id]
+                diffs = {k: (old.get(k), values.get(k)) for k in keys if not same(old.get(k), values.get(k))}
+                if diffs:
+                    items.append(("edit", r.id, diffs))
+                continue
+            items.append(("new", r.id, values))
+        gone = {i: old for i, old in sent.items() if i not in seen}
+        if gone:
+            out.gone[t] = gone
+    return out
+
+
+def _master_needs(returned: list[_Returned]) -> Needs:
+    """Only what of the master a merge compares: every customer's id and who has it now, the
+    fields some book changed, every entered field of a table some book deleted from (a deletion
+    needs the record unchanged) — and of the other tables, records only for the ids some book
+    changed or deleted (every id is still read: new ids must not collide)."""
+    keys: dict[str, set[str]] = {t.name: {t.id_key} for t in TEAM_TABLES}
+    keys[C.name].add("manager")
+    touched: dict[str, set[str]] = {t.name: set() for t in TEAM_TABLES}
+    for b in returned:
+        for t, items in b.items.items():
+            for item in items:
+                if item[0] == "edit":
+                    keys[t].update(item[2])
+                    touched[t].add(item[1])
+        for t, gone in b.gone.items():
+            keys[t].update(merged_keys(L.TABLES[t]))
+            touched[t].update(gone)
+    return Needs({t.name: Read(keys=tuple(sorted(keys[t.name])), optional=t in L.PROCEDURE_TABLES,
+                               only=None if t is C else frozenset(touched[t.name]))
+                  for t in TEAM_TABLES})
+
+
 def collect(store, books: list[tuple[BookIdentity, Any, str]], ledger, prefer_theirs: bool = False) -> CollectResult:
-    """Merge each returned book into the master: `books` is [(its identity, its Store, its file
-    name)].  Every book is checked before anything is written; the master is written once."""
+    """Merge each returned book into the master: `books` is [(its identity, its Store or a function
+    that opens it, its file name)].  Every book is checked before anything is read or written; each book is compared
+    with its base one at a time (only its differences kept), then the master is read — only the
+    fields those differences touch — merged and written once."""
     res = CollectResult()
     plans = []
-    for ident, book_store, name in books:  # every book checked before anything is read or written
+    for ident, book_store, name in books:
         if not ident.master_id or not ident.person or not ident.round:
             raise BadArgument(name, "这不是由“分发”生成的个人工作簿（缺少分发信息），未汇总任何内容",
                               "not a book written by distribute; nothing collected")
@@ -258,21 +327,25 @@ def collect(store, books: list[tuple[BookIdentity, Any, str]], ledger, prefer_th
             raise BadArgument(name, f"找不到第 {ident.round} 轮发给 {ident.person} 的原始数据（分发记录可能已被删除），"
                               "未汇总任何内容", f"no base for {ident.person}, round {ident.round}; nothing collected")
         plans.append((ident, book_store, name))
+    returned = []
+    for ident, book, name in plans:  # one book in memory at a time
+        base = ledger.base(ident.person, ident.round)
+        book_store = book() if callable(book) else book
+        with book_store:
+            theirs = book_store.load(BOOK_NEEDS)
+        returned.append(_compare(ident, name, base, theirs))
+        del theirs, base, book_store
     with store:
-        master = store.load(TEAM_NEEDS)
+        master = store.load(_master_needs(returned))
         ids = _Ids(master)
         index = {t.name: {r.id: r for r in master.records_of(t.name) or () if r.id} for t in TEAM_TABLES}
         managers = {c.id: c.manager for c in master.customers if c.id}
-        for ident, book_store, name in plans:  # one book in memory at a time
-            base = ledger.base(ident.person, ident.round)
-            with book_store:
-                theirs = book_store.load(TEAM_NEEDS)
-            _merge_book(res, ident, base, theirs, index, ids, ledger, prefer_theirs)
-            res.books.append((ident.person, ident.round, name))
-            for cid in base.get(C.name, {}):
-                if managers.get(cid) and managers[cid] != ident.person:
+        for book in returned:
+            _merge_book(res, book, index, ids, ledger, prefer_theirs)
+            res.books.append((book.ident.person, book.ident.round, book.name))
+            for cid in book.scope:
+                if managers.get(cid) and managers[cid] != book.ident.person:
                     res.moved[cid] = managers[cid]
-            del theirs, base
         if not res.changes.empty:
             res.changes.status = (f"{dt.datetime.now():%Y-%m-%d %H:%M} 汇总：" + "，".join(
                 f"{k} {v}" for k, v in res.counts().items()))
@@ -281,38 +354,37 @@ def collect(store, books: list[tuple[BookIdentity, Any, str]], ledger, prefer_th
     return res
 
 
-def _merge_book(res: CollectResult, ident: BookIdentity, base: dict, theirs: Snapshot, index: dict,
-                ids: _Ids, ledger, prefer_theirs: bool) -> None:
-    person = ident.person
-    scope = set(base.get(C.name, {}))
+def _read(record, keys) -> dict[str, Any]:
+    """The fields of a master record among `keys` that the master read."""
+    v = record.values()
+    return {k: v[k] for k in keys if k in v}
+
+
+def _merge_book(res: CollectResult, book: _Returned, index: dict, ids: _Ids, ledger, prefer_theirs: bool) -> None:
+    person = book.ident.person
+    scope = set(book.scope)
     idmap: dict[tuple[str, str], str] = {}  # (table, id as returned) → master id, for new rows' links
     for tdef in TEAM_TABLES:
         t = tdef.name
-        sent = base.get(t, {})
         master = index[t]
-        returned = theirs.records_of(t)
-        if returned is None:  # the book lost the whole table: nothing of it is taken, nothing deleted
-            if sent:
-                res.lines.append(Line(person, t, None, None, None, None, None, REFUSED,
-                                      f"交回的工作簿中没有“{tdef.sheet}”表，该表的 {len(sent)} 条记录未汇总也未删除",
-                                      cells=len(sent)))  # each record missing from the book is accounted for
+        if t in book.lost:
+            n = book.lost[t]
+            res.lines.append(Line(person, t, None, None, None, None, None, REFUSED,
+                                  f"交回的工作簿中没有“{tdef.sheet}”表，该表的 {n} 条记录未汇总也未删除",
+                                  cells=n))  # each record missing from the book is accounted for
             continue
-        seen: set[str] = set()
         created = ledger.created(person).get(t, {})
         managed = MANAGED.get(t, set())
-        for r in returned:
-            values = fields_of(r, tdef)
-            if r.id and r.id in sent and r.id not in seen:
-                seen.add(r.id)
-                _merge_record(res, person, tdef, r.id, sent[r.id], values, master.get(r.id), managed,
+        for item in book.items.get(t, ()):
+            if item[0] == "edit":
+                _merge_record(res, person, tdef, item[1], item[2], master.get(item[1]), managed,
                               prefer_theirs, scope)
-                continue
-            _new_record(res, person, tdef, r, values, master, created, scope, ids, idmap, ledger, managed)
-        for rid_key, old in sent.items():
-            if rid_key in seen:
-                continue
+            else:
+                _new_record(res, person, tdef, item[1], item[2], master, created, scope, ids, idmap, ledger,
+                            managed)
+        for rid_key, old in book.gone.get(t, {}).items():
             m = master.get(rid_key)
-            line = Line(person, t, rid_key, None, old, None, fields_of(m, tdef) if m is not None else None, "")
+            line = Line(person, t, rid_key, None, old, None, _read(m, old) if m is not None else None, "")
             if tdef is C:
                 line.outcome, line.note = REFUSED, "客户不能通过汇总删除（请由经理在主工作簿中停用或删除）"
             elif m is None:
@@ -327,14 +399,11 @@ def _merge_book(res: CollectResult, ident: BookIdentity, base: dict, theirs: Sna
             res.lines.append(line)
 
 
-def _merge_record(res: CollectResult, person: str, tdef: L.TableDef, rec_id: str, base: dict, theirs: dict,
-                  master, managed: set, prefer_theirs: bool, scope: set) -> None:
+def _merge_record(res: CollectResult, person: str, tdef: L.TableDef, rec_id: str, diffs: dict, master,
+                  managed: set, prefer_theirs: bool, scope: set) -> None:
     t = tdef.name
-    mvals = fields_of(master, tdef) if master is not None else None
-    for k in merged_keys(tdef):
-        b, v = base.get(k), theirs.get(k)
-        if same(b, v):
-            continue
+    mvals = _read(master, diffs) if master is not None else None
+    for k, (b, v) in diffs.items():
         m = mvals.get(k) if mvals is not None else None
         line = Line(person, t, rec_id, k, b, v, m, "")
         if k in managed:
@@ -356,28 +425,28 @@ def _merge_record(res: CollectResult, person: str, tdef: L.TableDef, rec_id: str
         res.lines.append(line)
 
 
-def _new_record(res: CollectResult, person: str, tdef: L.TableDef, r, values: dict, master: dict, created: dict,
-                scope: set, ids: _Ids, idmap: dict, ledger, managed: set) -> None:
+def _new_record(res: CollectResult, person: str, tdef: L.TableDef, rec_id: str | None, values: dict, master: dict,
+                created: dict, scope: set, ids: _Ids, idmap: dict, ledger, managed: set) -> None:
     t = tdef.name
     given = {k: v for k, v in values.items() if v not in (None, "")}
-    if not given and not r.id:
+    if not given and not rec_id:
         return
-    fp = fingerprint(t, {**given, "id": r.id})
+    fp = fingerprint(t, {**given, "id": rec_id})
     known = created.get(fp)
     if known is not None:  # the same new row, collected before
-        if r.id:
-            idmap[(t, r.id)] = known
+        if rec_id:
+            idmap[(t, rec_id)] = known
         res.lines.append(Line(person, t, known, None, None, given, None, UNCHANGED, "已在上次汇总时新增",
                               cells=max(len(given), 1)))
         return
-    if tdef is C and r.id and r.id in master:  # someone else's customer copied in: never a second one
-        res.lines.append(Line(person, t, r.id, None, None, given, None, REFUSED,
-                              f"客户 {r.id} 不是 {person} 负责的客户（主工作簿中已有），未采用", cells=max(len(given), 1)))
+    if tdef is C and rec_id and rec_id in master:  # someone else's customer copied in: never a second one
+        res.lines.append(Line(person, t, rec_id, None, None, given, None, REFUSED,
+                              f"客户 {rec_id} 不是 {person} 负责的客户（主工作簿中已有），未采用", cells=max(len(given), 1)))
         return
     if tdef is not C:
         cid = idmap.get((C.name, values.get("customer_id")), values.get("customer_id"))
         if cid not in scope:
-            res.lines.append(Line(person, t, r.id, None, None, given, None, REFUSED,
+            res.lines.append(Line(person, t, rec_id, None, None, given, None, REFUSED,
                                   f"客户 {values.get('customer_id') or '（空）'} 不是 {person} 负责的客户，未采用",
                                   cells=max(len(given), 1)))
             return
@@ -386,12 +455,12 @@ def _new_record(res: CollectResult, person: str, tdef: L.TableDef, r, values: di
     dropped = [k for k in given if k in managed and not (tdef is C and k == "manager" and given[k] == person)]
     if tdef.id_prefix:
         new_id = ids.new(t)
-    elif r.id and r.id not in ids.taken[t]:  # an invoice keeps its number
-        new_id = r.id
+    elif rec_id and rec_id not in ids.taken[t]:  # an invoice keeps its number
+        new_id = rec_id
         ids.taken[t].add(new_id)
     else:
-        why = "单据号为空" if not r.id else f"单据号 {r.id} 在主工作簿中已存在"
-        res.lines.append(Line(person, t, r.id, None, None, given, None, REFUSED, f"{why}：请填写新的单据号",
+        why = "单据号为空" if not rec_id else f"单据号 {rec_id} 在主工作簿中已存在"
+        res.lines.append(Line(person, t, rec_id, None, None, given, None, REFUSED, f"{why}：请填写新的单据号",
                               cells=max(len(given), 1)))
         return
     row = {k: v for k, v in values.items() if k not in managed}
@@ -400,12 +469,12 @@ def _new_record(res: CollectResult, person: str, tdef: L.TableDef, r, values: di
         row["manager"] = values.get("manager") or person
         scope.add(new_id)
     res.changes.add(t, row)
-    if r.id:
-        idmap[(t, r.id)] = new_id
+    if rec_id:
+        idmap[(t, rec_id)] = new_id
     ledger.remember_created(person, t, fp, new_id)
     kept = len(given) - len(dropped)
     res.lines.append(Line(person, t, new_id, None, None, given, None, APPLIED,
-                          "新增记录" + (f"（原编号 {r.id}）" if r.id and r.id != new_id else ""), cells=kept))
+                          "新增记录" + (f"（原编号 {rec_id}）" if rec_id and rec_id != new_id else ""), cells=kept))
     for k in dropped:
         res.lines.append(Line(person, t, new_id, k, None, given[k], None, REFUSED,
                               "该字段由经理或程序维护，新增记录中的值不采用"))

@@ -17,7 +17,7 @@ from ..domain.models import MODELS, Settings
 from ..domain.visits import last_completed_by_customer
 from .changes import ChangeSet
 from .needs import LAST_VISITS, Needs
-from .snapshot import Snapshot
+from .snapshot import Snapshot, keep_only
 
 RECORD_TABLES = tuple(n for n in MODELS if n != L.SETTINGS.name)
 
@@ -109,7 +109,7 @@ class MemoryStore:
                 snap.fields[name] = self._fields(name)
                 continue
             if read.records or name != L.VISITS.name:
-                snap.records[name] = self.records(name)
+                snap.records[name] = keep_only(snap, name, self.records(name), read.only)
             snap.fields[name] = self._fields(name)
         snap.fields.setdefault(L.SETTINGS.name, self._fields(L.SETTINGS.name))
         if LAST_VISITS in needs.views:

@@ -18,6 +18,9 @@ class Read:
     # but only some are used: None keeps what is read
     keep: tuple[str, ...] | None = None
     optional: bool = False     # read when the store has the table (the §10 tables)
+    # records only for these ids (the rest are not made into records); the id → rid of every
+    # record of the table is in Snapshot.ids — how a collect reads 400,000 visits to edit five
+    only: frozenset | None = None
 
 
 EVERYTHING = Read()

@@ -36,6 +36,8 @@ class Snapshot:
     # lacks it; every action still runs there, without what the column adds)
     fields: dict[str, frozenset] = field(default_factory=dict)
     views: dict[str, Any] = field(default_factory=dict, repr=False)
+    # table → {record id: rid} of every record, for a table read with Read(only=…)
+    ids: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     deferred: dict[str, Callable[[], Any]] = field(default_factory=dict, repr=False)
     # a customer's user columns by label, for the rules' 附加条件 (None: not kept)
     extras: Callable[[Customer], dict[str, Any]] | None = field(default=None, repr=False)
@@ -45,6 +47,12 @@ class Snapshot:
     # -- records ------------------------------------------------------------------
     def records_of(self, name: str) -> list | None:
         return self.records.get(name)
+
+    def record_ids(self, name: str) -> set[str]:
+        """Every record id of a table (also of one whose records were read only for some ids)."""
+        if name in self.ids:
+            return set(self.ids[name])
+        return {r.id for r in self.records.get(name) or () if r.id}
 
     def has_table(self, name: str) -> bool:
         return name in self.fields
@@ -114,6 +122,22 @@ class Snapshot:
         if self.extras is None:
             raise UnreadField("the customers' rows were not kept: declare Read(rows=True) for Customers")
         return self.extras(c)
+
+
+def keep_only(snap: Snapshot, name: str, records: list, only) -> list:
+    """For a store that reads whole records: keep those of `only`, and every id → rid."""
+    if only is None:
+        return records
+    ids: dict[str, int] = {}
+    kept = []
+    for r in records:
+        i = r.id
+        if i:
+            ids.setdefault(i, r.rid)
+            if i in only:
+                kept.append(r)
+    snap.ids[name] = ids
+    return kept
 
 
 def _by_customer(records) -> dict[str, list]:

@@ -22,7 +22,7 @@ from ..domain.visits import last_completed_by_customer
 from ..errors import BadArgument, KamError
 from .changes import ChangeSet
 from .needs import LAST_VISITS, Needs
-from .snapshot import Snapshot
+from .snapshot import Snapshot, keep_only
 
 SCHEMA_VERSION = 1
 TABLES = [t for t in L.TABLES.values() if t.name != L.ISSUES.name] + [L.ISSUES]
@@ -213,7 +213,7 @@ class SqlStore:
                 if name in (L.SETTINGS.name, L.TIER_RULES.name):
                     continue
                 if read.records or name != L.VISITS.name:
-                    snap.records[name] = self.records(name)
+                    snap.records[name] = keep_only(snap, name, self.records(name), read.only)
             snap.fields.setdefault(L.SETTINGS.name, frozenset(c.key for c in L.SETTINGS.columns))
             if LAST_VISITS in needs.views:
                 snap.views[LAST_VISITS] = self._last_visits()

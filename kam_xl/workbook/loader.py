@@ -16,6 +16,7 @@ a view that was not asked for raises too.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,19 +54,24 @@ class Loaded:
     taken_in: dict[str, list[int]] = field(default_factory=dict)
 
     def where(self, table: str, rid: int | None, key: str | None) -> str:
-        """A record's field as the user finds it: sheet and cell (the row when the field
-        is not a column)."""
-        t = self.tables.get(table)
-        tdef = L.TABLES.get(table)
-        if t is None or tdef is None:
-            return f"“{tdef.sheet if tdef else table}”"
-        header = tdef.header(key) if key in tdef.keys else key
-        if rid is None:
-            return f"工作表“{t.sheet}”"
-        if header is None:
-            return f"第{t.excel_row(rid)}行"
-        return f"工作表“{t.sheet}”单元格 {t.cell_ref(rid, header)}" if header in (t.offsets or {}) \
-            else f"工作表“{t.sheet}”第 {t.excel_row(rid)} 行"
+        return where(self.tables, table, rid, key)
+
+
+def where(tables: dict[str, Table], table: str, rid: int | None, key: str | None) -> str:
+    """A record's field as the user finds it: sheet and cell (the row when the field is not
+    a column).  Given the tables, not the Loaded: the snapshot holding it must not make a
+    reference cycle (its records would wait for the cyclic collector to be freed)."""
+    t = tables.get(table)
+    tdef = L.TABLES.get(table)
+    if t is None or tdef is None:
+        return f"“{tdef.sheet if tdef else table}”"
+    header = tdef.header(key) if key in tdef.keys else key
+    if rid is None:
+        return f"工作表“{t.sheet}”"
+    if header is None:
+        return f"第{t.excel_row(rid)}行"
+    return f"工作表“{t.sheet}”单元格 {t.cell_ref(rid, header)}" if header in (t.offsets or {}) \
+        else f"工作表“{t.sheet}”第 {t.excel_row(rid)} 行"
 
 
 def condition_names(rules: list[TierRule]) -> set[str]:
@@ -101,7 +107,7 @@ def _headers(store, name: str, read: Read, rules: list[TierRule], full: bool) ->
     return [h for h in have if h in wanted]
 
 
-def _stream(store, name: str, headers: list[str] | None, partial: bool, keep=None):
+def _stream(store, name: str, headers: list[str] | None, partial: bool, keep=None, only=None, ids=None):
     """A big table typed as its columns come out of the book: (its shape, records, problems)."""
     tdef = L.TABLES[name]
     records: list = []
@@ -110,7 +116,8 @@ def _stream(store, name: str, headers: list[str] | None, partial: bool, keep=Non
     typed_headers = headers if headers is not None else store.headers(name)
 
     def sink(columns: list[list[Any]], start: int) -> None:
-        recs, probs = coerce_columns(tdef, typed_headers, columns, start, same=same, partial=partial, keep=keep)
+        recs, probs = coerce_columns(tdef, typed_headers, columns, start, same=same, partial=partial, keep=keep,
+                                     only=only, ids=ids)
         records.extend(recs)
         problems.extend(probs)
 
@@ -144,7 +151,7 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     wanted.setdefault(L.SETTINGS.name, EVERYTHING)
     data = Snapshot()
     out = Loaded(data)
-    data.where = out.where
+    data.where = functools.partial(where, out.tables)
     tables = out.tables
     # the rule table first: its 附加条件 decide which customer columns are read
     first = [n for n in (L.TIER_RULES.name, L.SETTINGS.name) if n in wanted]
@@ -192,8 +199,11 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
                     tables[name], data.views[LAST_VISITS] = _last_visits_view(store)
                 continue
             keep = None if full else wanted[name].keep
+            only = wanted[name].only
+            if only is not None:
+                data.ids[name] = {}
             shape, records, probs = _stream(store, name, columns.get(name), partial=columns.get(name) is not None,
-                                            keep=keep)
+                                            keep=keep, only=only, ids=data.ids.get(name))
             tables[name] = shape
             data.records[name] = records
             data.problems += probs
@@ -230,13 +240,16 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
 
 def _type_customers(out: Loaded, read: Read, partial: bool, full: bool) -> None:
     data, t = out.snapshot, out.tables[L.CUSTOMERS.name]
+    only, ids = read.only, None
+    if only is not None:
+        ids = data.ids[L.CUSTOMERS.name] = {}
     if t.column_values is not None:
         customers, probs = coerce_columns(L.CUSTOMERS, t.headers, t.column_values, n_rows=len(t.rows),
-                                          partial=partial, keep=None if full else read.keep)
+                                          partial=partial, keep=None if full else read.keep, only=only, ids=ids)
         t.column_values = None  # the rows stay; one copy of the values is enough
     else:
         customers, probs = coerce_rows(L.CUSTOMERS, t.headers, t.rows, partial=partial,
-                                       keep=None if full else read.keep)
+                                       keep=None if full else read.keep, only=only, ids=ids)
     data.records[L.CUSTOMERS.name] = customers
     data.problems += probs
     if full or read.rows:

@@ -162,21 +162,24 @@ def typed_columns(table: L.TableDef, headers: list[str], raw_columns: list[list[
 
 
 def coerce_rows(table: L.TableDef, headers: list[str], rows: list[list[Any]], start: int = 0,
-                skip_blank: bool = True, same: dict[str, Any] | None = None, partial: bool = False, keep=None):
+                skip_blank: bool = True, same: dict[str, Any] | None = None, partial: bool = False, keep=None,
+                only=None, ids: dict | None = None):
     """A table body → (models, [(row index, header, raw value, message)]), column by column.
     `same` shares one string object per distinct text value across calls (chunks)."""
     raw = [[row[i] if i < len(row) else None for row in rows] for i in range(len(headers))]
     return coerce_columns(table, headers, raw, start, skip_blank, same, n_rows=len(rows), partial=partial,
-                          keep=keep)
+                          keep=keep, only=only, ids=ids)
 
 
 def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list[Any]], start: int = 0,
                    skip_blank: bool = True, same: dict[str, Any] | None = None, n_rows: int | None = None,
-                   partial: bool = False, keep=None):
+                   partial: bool = False, keep=None, only=None, ids: dict | None = None):
     """The same from columns (one list of cell values per header) — how the file
     engine reads a table.  partial: only these columns were read (see construct).
     keep: the layout keys the records hold — every column is still typed (its problems
-    reported, its values counted for blank rows), only these are kept."""
+    reported, its values counted for blank rows), only these are kept.
+    only: the record ids made into records (Read.only); every row's id → its index goes
+    into `ids`."""
     problems: list = []
     by_header = table.by_header()
     keys, columns = [], []
@@ -203,16 +206,23 @@ def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list
         pick = operator.itemgetter(*user_cols)
         def blank(vals): return pick(vals).count(None) == n_user
     elif n_user == 1:
-        only = user_cols[0]
-        def blank(vals): return vals[only] is None
+        single = user_cols[0]
+        def blank(vals): return vals[single] is None
     else:
         def blank(vals): return True
     blank_rows = set()
     rows_iter = zip(*columns) if columns else iter([()] * n_rows)
+    id_j = keys.index(table.id_key) if only is not None and table.id_key in keys else None
     for r, vals in enumerate(rows_iter):
         if skip_blank and blank(vals):
             blank_rows.add(start + r)
             continue
+        if id_j is not None:
+            i = vals[id_j]
+            if i:
+                ids.setdefault(i, start + r)
+            if i not in only:
+                continue
         d = dict(zip(kept_keys, pick_kept(vals)))
         d["rid"] = start + r
         out.append(make(d))

@@ -273,3 +273,60 @@ def test_two_fields_in_one_cell_are_split(tmp_path):
     res = run_import(book, [inv])
     assert res.counts["新增"] == 1, res.summary_lines()
     assert table_records(book, R.sheet, R.name)[0]["客户编号"] == "C0103"
+
+
+def test_a_formula_saved_without_its_result_is_refused_never_blank_never_a_key(tmp_path):
+    """openpyxl writes formulas without calculating them: a cell that reads as empty in every
+    reader but holds a formula is an unknown value — refused on its row with the formula named,
+    never stored as blank, never used to match (an id that is such a formula links nothing)."""
+    book = _master_with_k1_k2(tmp_path)
+    src = tmp_path / "客户导出.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["客户编号", "客户名称", "年用量(万元)", "联系人"])
+    ws.append(["K1", "甲方有限公司", "=12*10", "张三"])          # amount: a formula, no cached value
+    ws.append(['=CONCATENATE("K","2")', "丙方有限公司", 30, "李四"])  # the id is a formula: never matches K2
+    ws.append(["=A3", "=B3", 40, "王五"])                          # no identity but formulas: rejected
+    wb.save(src)
+    res = run_import(book, [src])
+    by_row = {o.row: o for o in res.outcomes}
+    assert by_row[2].outcome == "合并" and "公式“=12*10”没有保存计算结果" in by_row[2].message
+    assert by_row[3].outcome == "新增" and "公式" in by_row[3].message  # by its name, as a new customer
+    assert by_row[4].outcome == "拒绝" and "没有计算结果的公式" in by_row[4].message, by_row[4]
+    got = _customers(book)
+    assert got["甲方有限公司"]["年用量(元)"] in (None, "")   # never a blank or a guessed value stored
+    assert got["乙方有限公司"]["联系人"] in (None, "")        # K2 was not matched by the formula id
+    assert got["丙方有限公司"]["客户编号"] not in ("K2", None, "")
+    assert res.has_problems
+
+
+def test_codes_are_kept_in_the_archives_own_form_where_a_file_lost_the_zeros(tmp_path):
+    """The archive writes 00131; an Excel export stored the codes as numbers (131, 132).  The
+    customers keep the padded form — also 132, which no other file names padded — and a
+    visit that says 131 links to 00131."""
+    book = new_book(tmp_path / "master.xlsm")
+    a = _csv(tmp_path / "档案.csv", [["客户编号", "客户名称", "年用量"], ["00131", "甲方有限公司", "30万"],
+                                     ["00245", "丁方有限公司", "10万"]])
+    src = tmp_path / "导出.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["客户编号", "客户名称", "联系人"])
+    ws.append([131, "甲方有限公司", "张三"])
+    ws.append([132, "乙方有限公司", "李四"])
+    wb.save(src)
+    later = _csv(tmp_path / "补充.csv", [["客户编号", "客户名称", "年用量"], ["00132", "乙方有限公司", "20万"]])
+    visits = tmp_path / "拜访.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["客户编号", "拜访日期", "拜访方式", "状态"])
+    ws.append([131, dt.date(2026, 1, 5), "上门拜访", "已完成"])
+    wb.save(visits)
+    res = run_import(book, [a, src, later, visits])
+    assert not res.has_problems, res.summary_lines()
+    got = {r["客户名称"]: r for r in table_records(book, C.sheet, C.name)}
+    assert got["甲方有限公司"]["客户编号"] == "00131" and got["甲方有限公司"]["联系人"] == "张三"
+    assert got["乙方有限公司"]["客户编号"] == "00132" and got["乙方有限公司"]["年用量(元)"] == 200_000
+    assert len(got) == 3  # 00132 from the later file merged into 132 of the export: one customer
+    assert [v["客户编号"] for v in table_records(book, L.VISITS.sheet, L.VISITS.name)] == ["00131"]
+    assert any("前导零" in o.message for o in res.outcomes)
+    assert run_import(book, [a, src, later, visits]).data_changed is False  # re-import changes nothing

@@ -142,3 +142,23 @@ def test_validate_reports_a_bad_cell_in_a_column_its_records_do_not_keep(book_fa
     hits = [f for f in rep.findings if f.column == "最近催讨日期"]
     assert hits and hits[0].rule == "RECV-TYPE" and hits[0].row == 2
     assert "last_dunning_date" not in FileStore(book).load(actions.VALIDATE_NEEDS, AS_OF).receivables[0].__dict__
+
+
+def test_records_only_for_some_ids_and_every_id_to_its_record(rich_book):
+    """Read(only=…): records for the ids asked, the id → rid of every record — the same on
+    the file store (rows typed but not made records), a full read, and MemoryStore."""
+    from kam_xl.store.memory import MemoryStore
+    full = FileStore(rich_book, full_reads=True).load(Needs({L.VISITS.name: EVERYTHING, L.CUSTOMERS.name: EVERYTHING}))
+    visits = full.visits
+    wanted = frozenset({visits[3].id, visits[-1].id, "BF-NO-SUCH"})
+    needs = Needs({L.VISITS.name: Read(keys=("id", "customer_id"), only=wanted),
+                   L.CUSTOMERS.name: Read(keys=("id", "manager"), only=frozenset({full.customers[0].id}))})
+    memory = MemoryStore.from_snapshot(full)
+    for store in (FileStore(rich_book), FileStore(rich_book, full_reads=True), memory):
+        got = store.load(needs)
+        assert sorted(v.id for v in got.visits) == sorted({visits[3].id, visits[-1].id})
+        assert [c.id for c in got.customers] == [full.customers[0].id]
+        assert got.record_ids(L.VISITS.name) == {v.id for v in visits if v.id}
+        assert len(got.ids[L.CUSTOMERS.name]) == len({c.id for c in full.customers if c.id})
+        for v in got.visits:  # the rid of a kept record is the one every id maps to
+            assert got.ids[L.VISITS.name][v.id] == v.rid
