@@ -96,19 +96,53 @@ class DistributeResult:
         return lines
 
 
+# how many customers one batch of people may hold in memory with their rows: a master is read
+# once per batch (every batch reads the same book again, holding only its people's records)
+BATCH_CUSTOMERS = 25_000
+
+
+def _who_needs(key: str) -> Needs:
+    """The first, light read: who has which customer, and every record's id (those without one
+    get theirs before any book goes out)."""
+    return Needs({C.name: Read(keys=tuple(dict.fromkeys(("id", "name", key)))),
+                  **{t.name: Read(keys=("id", "customer_id"), only=frozenset({None}), optional=t in L.PROCEDURE_TABLES)
+                     for t in TEAM_TABLES[1:]}})
+
+
+def _batch_needs(customers: frozenset) -> Needs:
+    return Needs({C.name: Read(only=customers), L.TIER_RULES.name: EVERYTHING,
+                  **{t.name: Read(only=customers, by="customer_id", optional=t in L.PROCEDURE_TABLES)
+                     for t in TEAM_TABLES[1:]}})
+
+
+def _batches(people: list[str], groups: dict[str, list[str]], size: int) -> list[list[str]]:
+    out: list[list[str]] = [[]]
+    n = 0
+    for p in people:
+        if out[-1] and n + len(groups[p]) > size:
+            out.append([])
+            n = 0
+        out[-1].append(p)
+        n += len(groups[p])
+    return out
+
+
 def distribute(store, ledger, write_book: Callable[..., Path], by: str = DEFAULT_BY,
-               people: Iterable[str] | None = None, as_of: dt.date | None = None) -> DistributeResult:
+               people: Iterable[str] | None = None, as_of: dt.date | None = None,
+               batch: int | None = None) -> DistributeResult:
     """One book per person: their customers and every row of those customers.  `write_book(person,
-    round, records by table, snapshot)` writes it and returns its path (the front's)."""
+    round, records by table, snapshot)` writes it and returns its path (the front's).  A big
+    master is read once for who has what, then once per batch of people, so that only one
+    batch's records are held at a time."""
     key = _by_key(by)
     wanted = [p.strip() for p in people or () if p.strip()]
     with store:
-        data = store.load(TEAM_NEEDS, as_of)
+        light = store.load(_who_needs(key), as_of)
         ids = ChangeSet()
-        n_ids = assign_ids(data, ids)  # every record goes out with an id: the merge is keyed by it
-        groups: dict[str, list] = defaultdict(list)
+        n_ids = assign_ids(light, ids)  # every record goes out with an id: the merge is keyed by it
+        groups: dict[str, list[str]] = defaultdict(list)
         unassigned = 0
-        for c in data.customers:
+        for c in light.customers:
             if not c.id:
                 continue
             owners = [str(getattr(c, key) or "").strip()]
@@ -118,36 +152,43 @@ def distribute(store, ledger, write_book: Callable[..., Path], by: str = DEFAULT
             if not owners:
                 unassigned += 1
             for o in owners:
-                groups[o].append(c)
+                groups[o].append(c.id)
         missing = [p for p in wanted if p not in groups]
         if missing:
             raise BadArgument(None, f"以下人员没有负责的客户（按“{C.header(key)}”）：{'、'.join(missing)}",
                               f"nobody with customers by '{key}': {', '.join(missing)}")
         people_out = wanted or sorted(groups)
+        day = light.as_of
         if not ids.empty:  # the master holds the new ids before any book carries them
             store.apply(ids)
-    # the books are written after the store's session (which may pause the garbage collector
-    # for its reads: fifty workbooks written inside it would keep all their garbage)
-    round_no = ledger.next_round(people_out, data.as_of)
+    del light
+    round_no = ledger.next_round(people_out, day)
     res = DistributeResult(round_no, unassigned=unassigned, master_ids=n_ids)
-    children = {}  # table → customer id → its rows (grouped once, not once per person)
-    for tdef in TEAM_TABLES[1:]:
-        recs = data.records_of(tdef.name)
-        if recs is not None:
-            grouped: dict[str, list] = defaultdict(list)
-            for r in recs:
-                if r.id and r.customer_id:
-                    grouped[r.customer_id].append(r)
-            children[tdef.name] = grouped
-    for person in people_out:
-        customers = groups[person]
-        tables = {C.name: customers}
-        for name, grouped in children.items():
-            tables[name] = sorted((r for c in customers for r in grouped.get(c.id, ())), key=lambda r: r.rid)
-        base = {t: {r.id: fields_of(r, L.TABLES[t]) for r in recs} for t, recs in tables.items()}
-        path = write_book(person, round_no, tables, data)
-        ledger.save_base(person, round_no, base)
-        res.sent.append(Sent(person, path, len(customers), {t: len(r) for t, r in tables.items() if t != C.name}))
+    for part in _batches(people_out, groups, batch or BATCH_CUSTOMERS):
+        with store:
+            data = store.load(_batch_needs(frozenset(i for p in part for i in groups[p])), as_of or day)
+        # the books are written after the store's session (which may pause the garbage collector
+        # for its reads: fifty workbooks written inside it would keep all their garbage)
+        by_id = {c.id: c for c in data.customers}
+        children = {}  # table → customer id → its rows (grouped once, not once per person)
+        for tdef in TEAM_TABLES[1:]:
+            recs = data.records_of(tdef.name)
+            if recs is not None:
+                grouped: dict[str, list] = defaultdict(list)
+                for r in recs:
+                    if r.id and r.customer_id:
+                        grouped[r.customer_id].append(r)
+                children[tdef.name] = grouped
+        for person in part:
+            customers = [by_id[i] for i in groups[person] if i in by_id]
+            tables = {C.name: customers}
+            for name, grouped in children.items():
+                tables[name] = sorted((r for c in customers for r in grouped.get(c.id, ())), key=lambda r: r.rid)
+            base = {t: {r.id: fields_of(r, L.TABLES[t]) for r in recs} for t, recs in tables.items()}
+            path = write_book(person, round_no, tables, data)
+            ledger.save_base(person, round_no, base)
+            res.sent.append(Sent(person, path, len(customers), {t: len(r) for t, r in tables.items() if t != C.name}))
+        del data, by_id, children
     return res
 
 

@@ -22,7 +22,7 @@ def assign_ids(data: Snapshot, changes: ChangeSet) -> int:
         missing = [r for r in records if not r.id and _has_identity(tdef, r)]
         if not missing:
             continue
-        fresh = next_ids([r.id for r in records], tdef.id_prefix)
+        fresh = next_ids(data.record_ids(tdef.name), tdef.id_prefix)
         for r in missing:
             r.id = next(fresh)
             changes.update(tdef.name, r.rid, tdef.id_key, r.id)

@@ -109,7 +109,7 @@ class MemoryStore:
                 snap.fields[name] = self._fields(name)
                 continue
             if read.records or name != L.VISITS.name:
-                snap.records[name] = keep_only(snap, name, self.records(name), read.only)
+                snap.records[name] = keep_only(snap, name, self.records(name), read.only, read.by)
             snap.fields[name] = self._fields(name)
         snap.fields.setdefault(L.SETTINGS.name, self._fields(L.SETTINGS.name))
         if LAST_VISITS in needs.views:

@@ -18,9 +18,12 @@ class Read:
     # but only some are used: None keeps what is read
     keep: tuple[str, ...] | None = None
     optional: bool = False     # read when the store has the table (the §10 tables)
-    # records only for these ids (the rest are not made into records); the id → rid of every
-    # record of the table is in Snapshot.ids — how a collect reads 400,000 visits to edit five
+    # records only where the field `by` (the record id unless told) is one of these (the rest
+    # are not made into records); the id → rid of every record of the table is in
+    # Snapshot.ids — how a collect reads 400,000 visits to edit five, and a distribute one
+    # group of people's customers (by="customer_id" for their visits) at a time
     only: frozenset | None = None
+    by: str = "id"
 
 
 EVERYTHING = Read()

@@ -124,8 +124,9 @@ class Snapshot:
         return self.extras(c)
 
 
-def keep_only(snap: Snapshot, name: str, records: list, only) -> list:
-    """For a store that reads whole records: keep those of `only`, and every id → rid."""
+def keep_only(snap: Snapshot, name: str, records: list, only, by: str = "id") -> list:
+    """For a store that reads whole records: keep those whose `by` is in `only`, and every
+    id → rid."""
     if only is None:
         return records
     ids: dict[str, int] = {}
@@ -134,8 +135,8 @@ def keep_only(snap: Snapshot, name: str, records: list, only) -> list:
         i = r.id
         if i:
             ids.setdefault(i, r.rid)
-            if i in only:
-                kept.append(r)
+        if getattr(r, by) in only:
+            kept.append(r)
     snap.ids[name] = ids
     return kept
 

@@ -213,7 +213,7 @@ class SqlStore:
                 if name in (L.SETTINGS.name, L.TIER_RULES.name):
                     continue
                 if read.records or name != L.VISITS.name:
-                    snap.records[name] = keep_only(snap, name, self.records(name), read.only)
+                    snap.records[name] = keep_only(snap, name, self.records(name), read.only, read.by)
             snap.fields.setdefault(L.SETTINGS.name, frozenset(c.key for c in L.SETTINGS.columns))
             if LAST_VISITS in needs.views:
                 snap.views[LAST_VISITS] = self._last_visits()

@@ -107,7 +107,8 @@ def _headers(store, name: str, read: Read, rules: list[TierRule], full: bool) ->
     return [h for h in have if h in wanted]
 
 
-def _stream(store, name: str, headers: list[str] | None, partial: bool, keep=None, only=None, ids=None):
+def _stream(store, name: str, headers: list[str] | None, partial: bool, keep=None, only=None, ids=None,
+            by: str = "id"):
     """A big table typed as its columns come out of the book: (its shape, records, problems)."""
     tdef = L.TABLES[name]
     records: list = []
@@ -117,7 +118,7 @@ def _stream(store, name: str, headers: list[str] | None, partial: bool, keep=Non
 
     def sink(columns: list[list[Any]], start: int) -> None:
         recs, probs = coerce_columns(tdef, typed_headers, columns, start, same=same, partial=partial, keep=keep,
-                                     only=only, ids=ids)
+                                     only=only, ids=ids, by=by)
         records.extend(recs)
         problems.extend(probs)
 
@@ -203,7 +204,7 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
             if only is not None:
                 data.ids[name] = {}
             shape, records, probs = _stream(store, name, columns.get(name), partial=columns.get(name) is not None,
-                                            keep=keep, only=only, ids=data.ids.get(name))
+                                            keep=keep, only=only, ids=data.ids.get(name), by=wanted[name].by)
             tables[name] = shape
             data.records[name] = records
             data.problems += probs
@@ -245,11 +246,12 @@ def _type_customers(out: Loaded, read: Read, partial: bool, full: bool) -> None:
         ids = data.ids[L.CUSTOMERS.name] = {}
     if t.column_values is not None:
         customers, probs = coerce_columns(L.CUSTOMERS, t.headers, t.column_values, n_rows=len(t.rows),
-                                          partial=partial, keep=None if full else read.keep, only=only, ids=ids)
+                                          partial=partial, keep=None if full else read.keep, only=only, ids=ids,
+                                          by=read.by)
         t.column_values = None  # the rows stay; one copy of the values is enough
     else:
         customers, probs = coerce_rows(L.CUSTOMERS, t.headers, t.rows, partial=partial,
-                                       keep=None if full else read.keep, only=only, ids=ids)
+                                       keep=None if full else read.keep, only=only, ids=ids, by=read.by)
     data.records[L.CUSTOMERS.name] = customers
     data.problems += probs
     if full or read.rows:

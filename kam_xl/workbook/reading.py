@@ -8,6 +8,8 @@ formula columns show, for rows about to be written.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import math
 import operator
@@ -163,23 +165,26 @@ def typed_columns(table: L.TableDef, headers: list[str], raw_columns: list[list[
 
 def coerce_rows(table: L.TableDef, headers: list[str], rows: list[list[Any]], start: int = 0,
                 skip_blank: bool = True, same: dict[str, Any] | None = None, partial: bool = False, keep=None,
-                only=None, ids: dict | None = None):
+                only=None, ids: dict | None = None, by: str = "id"):
     """A table body → (models, [(row index, header, raw value, message)]), column by column.
     `same` shares one string object per distinct text value across calls (chunks)."""
     raw = [[row[i] if i < len(row) else None for row in rows] for i in range(len(headers))]
     return coerce_columns(table, headers, raw, start, skip_blank, same, n_rows=len(rows), partial=partial,
-                          keep=keep, only=only, ids=ids)
+                          keep=keep, only=only, ids=ids, by=by)
 
 
 def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list[Any]], start: int = 0,
                    skip_blank: bool = True, same: dict[str, Any] | None = None, n_rows: int | None = None,
-                   partial: bool = False, keep=None, only=None, ids: dict | None = None):
+                   partial: bool = False, keep=None, only=None, ids: dict | None = None, by: str = "id"):
     """The same from columns (one list of cell values per header) — how the file
     engine reads a table.  partial: only these columns were read (see construct).
     keep: the layout keys the records hold — every column is still typed (its problems
     reported, its values counted for blank rows), only these are kept.
-    only: the record ids made into records (Read.only); every row's id → its index goes
-    into `ids`."""
+    only: the values of the field `by` whose rows are made into records (Read.only); every
+    row's id → its index goes into `ids`.  Only those rows are typed beyond the two columns:
+    the other rows' cells are not looked at (an action that checks cells reads without it)."""
+    if only is not None:
+        return _coerce_only(table, headers, raw_columns, start, skip_blank, same, partial, keep, only, ids, by)
     problems: list = []
     by_header = table.by_header()
     keys, columns = [], []
@@ -212,21 +217,39 @@ def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list
         def blank(vals): return True
     blank_rows = set()
     rows_iter = zip(*columns) if columns else iter([()] * n_rows)
-    id_j = keys.index(table.id_key) if only is not None and table.id_key in keys else None
     for r, vals in enumerate(rows_iter):
         if skip_blank and blank(vals):
             blank_rows.add(start + r)
             continue
-        if id_j is not None:
-            i = vals[id_j]
-            if i:
-                ids.setdefault(i, start + r)
-            if i not in only:
-                continue
         d = dict(zip(kept_keys, pick_kept(vals)))
         d["rid"] = start + r
         out.append(make(d))
     return out, [_problem(table, by_header, *p) for p in problems if p[0] not in blank_rows]
+
+
+def _coerce_only(table: L.TableDef, headers: list[str], raw_columns: list[list[Any]], start: int, skip_blank: bool,
+                 same, partial: bool, keep, only, ids: dict, by: str):
+    by_header = table.by_header()
+    at = {by_header[h].key: j for j, h in enumerate(headers) if h in by_header}
+    if by not in at:
+        raise ValueError(f"Read(only=…, by={by!r}) of {table.name}: the field {by} is not read")
+    values = _column(by_header[headers[at[by]]], raw_columns[at[by]], [], start, same)
+    if table.id_key in at:
+        id_values = values if by == table.id_key else \
+            _column(by_header[headers[at[table.id_key]]], raw_columns[at[table.id_key]], [], start, same)
+        for r, i in enumerate(id_values):
+            if i:
+                ids.setdefault(i, start + r)
+    rows = [r for r, v in enumerate(values) if v in only]
+    if not rows:
+        return [], []
+    sub = [[col[r] if r < len(col) else None for r in rows] for col in raw_columns]
+    records, problems = coerce_columns(table, headers, sub, 0, skip_blank, same, n_rows=len(rows),
+                                       partial=partial, keep=keep)
+    for rec in records:
+        rec.rid = start + rows[rec.rid]
+    problems = [dataclasses.replace(p, index=start + rows[p.index]) if p.index is not None else p for p in problems]
+    return records, problems
 
 
 def _problem(table: L.TableDef, by_header: dict, index: int, header: str, raw: Any, msg: str) -> Problem:

@@ -291,3 +291,31 @@ def test_a_person_name_is_never_a_path_and_a_lost_table_is_accounted_for(team):
     res = run_collect(master, [books[person]])
     assert sent > 0 and res.counts()[REFUSED] == sent == _differing_cells(master, books[person], person)
     assert len(_master(master).surveys) == before
+
+
+def test_a_master_distributed_in_batches_sends_the_same_books(team, tmp_path, monkeypatch):
+    """A big master is read once per batch of people (only that batch's records held): the
+    books and bases are the same as from one read; rows without ids are numbered first."""
+    from kam_xl.services import team as team_service
+    master, out = team
+    part, _, (c1, r1, c2, r2) = parts(master, V.name)
+    cid = _master(master).customers[0]
+    rewrite(master, {part: lambda x: add_rows(x, {r2 + 1: {c1 + 1: cid.id, c1 + V.headers.index("状态"): "草稿"}})})
+    other = tmp_path / "批次" / master.name
+    other.parent.mkdir()
+    shutil.copy2(master, other)
+    (tmp_path / "批次分发").mkdir()
+    whole = run_distribute(master, out)
+    monkeypatch.setattr(team_service, "BATCH_CUSTOMERS", 7)
+    assert len(team_service._batches(sorted(_books(whole)), {p: [0] * 6 for p in _books(whole)}, 7)) > 1
+    batched = run_distribute(other, tmp_path / "批次分发")
+    assert batched.master_ids == whole.master_ids == 1
+    assert [(s.person, s.customers, s.rows) for s in batched.sent] == [(s.person, s.customers, s.rows)
+                                                                      for s in whole.sent]
+    a, b = FolderLedger(master), FolderLedger(other)
+    for s in whole.sent:
+        assert a.base(s.person, 1) == b.base(s.person, 1)
+        mine = FileStore(_books(batched)[s.person], full_reads=True).load(ALL)
+        theirs = FileStore(s.path, full_reads=True).load(ALL)
+        for t in (C, V, L.RECEIVABLES):
+            assert [r.values() for r in mine.records_of(t.name)] == [r.values() for r in theirs.records_of(t.name)]
