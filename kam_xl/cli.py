@@ -105,9 +105,13 @@ def cmd_card(args) -> int:
 
 
 def cmd_import(args) -> int:
-    result = svc.run_import(args.book, args.sources, dry_run=args.dry_run, report_path=args.report)
+    result = svc.run_import(args.book, args.sources, dry_run=args.dry_run, report_path=args.report,
+                            mapping=args.mapping, suggest=args.suggest_mapping)
     for line in result.summary_lines():
         _out(line)
+    if args.suggest_mapping:
+        _out("只写出了导入映射，未导入 / mapping written, nothing imported")
+        return EXIT_OK
     if args.dry_run:
         _out("试运行（--dry-run）：未写入任何内容 / dry run: nothing written")
     return EXIT_PROBLEMS if result.has_problems else EXIT_OK
@@ -245,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("sources", nargs="+", help="文件或文件夹 / files or folders (.xls .xlsx .xlsm .csv)")
     s.add_argument("--dry-run", action="store_true", help="只分析，不写入 / analyse only, write nothing")
     s.add_argument("--report", help="另存导入报告 (.csv) / also write the import report to this file")
+    s.add_argument("--suggest-mapping", metavar="FILE",
+                   help="只写出将使用的列映射 (.csv/.xlsx)，不导入 / write the column mapping, import nothing")
+    s.add_argument("--mapping", metavar="FILE",
+                   help="按修改过的列映射导入 / import with a column mapping the user edited")
     s.set_defaults(func=cmd_import)
 
     s = sub.add_parser("distribute", help="分发：每人一本个人工作簿 / one workbook per person")

@@ -76,10 +76,11 @@ def run_card(path, customer, out=None, pdf=True, as_of=None):
     return actions.card_book(store, Path(store.path), customer, out, pdf, as_of)
 
 
-def run_import(path, sources, dry_run=False, report_path=None):
+def run_import(path, sources, dry_run=False, report_path=None, mapping=None, suggest=None):
     store = open_store(path)
     with Progress("导入") as bar:
-        return actions.import_book(store, sources, dry_run, report_path, progress=bar)
+        return actions.import_book(store, sources, dry_run, report_path, progress=bar, mapping=mapping,
+                                   suggest=suggest)
 
 
 def run_demo(folder: Path, pdf: bool = True) -> list[str]:

@@ -30,6 +30,7 @@ from ..store import ChangeSet, Snapshot
 from . import cleaning as cl
 from . import sheets
 from .headers import HeaderMap, title_text
+from .mapping import sheet_lines, unread_sheet_lines
 from .readers import SheetGrid, UnreadableSource, expand_sources
 from .sandbox import read_isolated
 from ..workbook.outputs import write_csv
@@ -78,6 +79,8 @@ class ImportResult:
     changes: ChangeSet = field(default_factory=ChangeSet)
     data_changed: bool = False
     notices: list = field(default_factory=list)  # what the store found in the master book
+    suggested: Path | None = None  # --suggest-mapping: where the mapping went (nothing imported)
+    mapping: list = field(default_factory=list)
 
     @property
     def counts(self) -> Counter:
@@ -88,6 +91,8 @@ class ImportResult:
         return bool(self.unreadable) or self.counts[REJECTED] > 0
 
     def summary_lines(self) -> list[str]:
+        if self.suggested is not None:
+            return self._suggestion_lines()
         c = self.counts
         lines = [f"源数据 {len(self.outcomes)} 行：新增 {c[NEW]}，合并 {c[MERGED]}，跳过 {c[SKIPPED]}，拒绝 {c[REJECTED]}"]
         for s in self.sources:
@@ -103,6 +108,22 @@ class ImportResult:
         lines += [n.line() for n in self.notices]
         if not self.data_changed:
             lines.append("没有需要写入的新数据，工作簿未改动")
+        return lines
+
+    def _suggestion_lines(self) -> list[str]:
+        cols = [m for m in self.mapping if m.column]
+        unknown = [m for m in cols if not m.field]
+        sheets_ = {(m.file, m.sheet) for m in self.mapping}
+        lines = [f"已写出导入映射（未导入任何内容）：{self.suggested}",
+                 f"  {len(sheets_)} 个工作表，{len(cols)} 列：已识别 {len(cols) - len(unknown)} 列，未识别 {len(unknown)} 列"]
+        for m in unknown:
+            lines.append(f"  未识别 {m.file} [{m.sheet}] {m.column} 列“{m.header}”：{m.reason}")
+        for m in self.mapping:
+            if not m.column:
+                lines.append(f"  {m.file} [{m.sheet}]：{m.reason}")
+        for f, why in self.unreadable:
+            lines.append(f"  无法读取 {f}：{why}")
+        lines.append("在 Excel 中修改“字段”列（留空则不导入该列）后，用 --mapping 该文件 导入")
         return lines
 
     def write_csv(self, path: Path, book: Path | None = None) -> None:
@@ -317,6 +338,7 @@ class ParsedSources:
     """Every source file read and every row cleaned, before any matching."""
     result: ImportResult
     rows_by_table: dict[str, list[SourceRow]]
+    mapping: list = field(default_factory=list)  # mapping.Line per source column (--suggest-mapping)
 
     @property
     def tables(self) -> set[str]:
@@ -324,11 +346,13 @@ class ParsedSources:
         return {t for t, rows in self.rows_by_table.items() if rows}
 
 
-def parse_sources(paths: list[Path], progress=None) -> ParsedSources:
+def parse_sources(paths: list[Path], progress=None, mapping=None) -> ParsedSources:
     """Read every source file and classify every row of every sheet; data rows are kept
-    per master table, the rest are reported."""
+    per master table, the rest are reported.  `mapping` (a mapping file the user edited)
+    decides the header, table and columns of the sheets it names."""
     result = ImportResult()
     rows_by_table: dict[str, list[SourceRow]] = defaultdict(list)
+    lines: list = []
     files = expand_sources(paths)
     for order, (path, root) in enumerate(files):
         try:
@@ -341,15 +365,26 @@ def parse_sources(paths: list[Path], progress=None) -> ParsedSources:
             continue
         found = []
         for grid in grids:
-            kind = sheets.sheet_kind(grid)
+            mapped = mapping.sheets.get((path.name, grid.sheet)) if mapping is not None else None
+            kind = sheets.sheet_kind(grid) if mapped is None else None
             if kind is not None:
                 found.append((grid, None, None, f"{kind}，未导入"))
+                lines += sheet_lines(path.name, grid.sheet, None, f"{kind}，未导入")
                 continue
             rows = sheets.filled(grid)
-            hm = sheets.find_header(grid, rows)
+            hm = mapping.header_map(path.name, grid.sheet, rows) if mapped is not None else None
+            if hm is None:
+                hm = sheets.find_header(grid, rows)
+                why = None
+            else:
+                why = {c: f"映射文件 {mapping.path.name}" for c in hm.columns}
             found.append((grid, hm, rows, "没有可识别的表头（非数据工作表），未导入"))
+            lines += sheet_lines(path.name, grid.sheet, hm, "", why) if hm is not None else \
+                unread_sheet_lines(path.name, grid.sheet, rows, "未导入：没有可识别的表头，请在“字段”列填写")
         if not any(hm for _, hm, _, _ in found):
-            result.unreadable.append((path.name, "没有找到可识别的表头（如 客户名称、单位名称、年用量 等）"))
+            kind = sheets.file_kind(grids)
+            result.unreadable.append((path.name, f"这是{kind}，不是可导入的表格，未导入" if kind else
+                                      "没有找到可识别的表头（如 客户名称、单位名称、年用量 等）"))
         else:
             for grid, hm, rows, why in found:
                 if hm is None:
@@ -358,7 +393,7 @@ def parse_sources(paths: list[Path], progress=None) -> ParsedSources:
                     rows_by_table[hm.table].extend(parse_grid(grid, hm, order, result, rows))
         if progress:
             progress.update(order + 1, len(files), path.name)
-    return ParsedSources(result, rows_by_table)
+    return ParsedSources(result, rows_by_table, lines)
 
 
 # ---------------------------------------------------------------------------

@@ -423,7 +423,7 @@ def _sums_above(cells: list[Any], money: list[int], sums: dict[int, float]) -> b
 
 
 # -- finding the header ------------------------------------------------------------------
-def _short_texts(cells: list[Any], distinct: bool = True) -> bool:
+def short_texts(cells: list[Any], distinct: bool = True) -> bool:
     """A header row: short texts (and, for the row that names the columns, distinct ones)."""
     texts = [v for v in cells if not cl.is_blank(v)]
     if len(texts) < (2 if distinct else 1):
@@ -443,10 +443,10 @@ def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderM
     best: tuple[float, HeaderMap] | None = None
     grouped = {r1 for r1, c1, r2, c2 in grid.merged if c2 > c1 and r1 == r2}  # rows with merged group cells
     for r in range(min(SCAN_ROWS, len(top))):
-        if not _short_texts(top[r], distinct=False):
+        if not short_texts(top[r], distinct=False):
             continue
         for hdr_rows in ((r,), (r, r + 1)):
-            if hdr_rows[-1] >= len(top) or not _short_texts(top[hdr_rows[-1]]):
+            if hdr_rows[-1] >= len(top) or not short_texts(top[hdr_rows[-1]]):
                 continue
             for table in TARGETS:
                 if len(hdr_rows) == 2:  # the lower row names columns itself (it is not a first data row)
@@ -473,3 +473,39 @@ def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderM
                 if best is None or value > best[0]:
                     best = (value, hm)
     return best[1] if best else None
+
+
+# -- a file of another kind ---------------------------------------------------------------
+_MONTH = re.compile(r"^((1[0-2]|[1-9])月(份)?|[一二三四五六七八九十]{1,3}月(份)?|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*)$",
+                    re.I)
+_FORM_LABEL = re.compile(r"^[\u4e00-\u9fffA-Za-z（）()]{2,12}[:：]?$")
+_DOCUMENT_WORDS = re.compile(r"合同|协议书|甲方|乙方|第[一二三四五六七八九十\d]+条|签字|盖章")
+
+
+def file_kind(grids: list[SheetGrid]) -> str | None:
+    """What a file that holds no table of ours is, for the report (PRODUCT.md §7): a plan laid
+    out by month, a form with one record per sheet, a contract or other document; None when
+    it is none of these."""
+    data = [g for g in grids if not g.hidden and any(any(not cl.is_blank(v) for v in r) for r in g.rows)]
+    if not data:
+        return None
+    for g in data:
+        for r in g.rows[:SCAN_ROWS]:
+            months = sum(1 for v in r if isinstance(v, str) and _MONTH.match(cl.nfkc(v).replace(" ", "")))
+            if months >= 6:
+                return "按月排列的计划表（如拜访计划、回款计划）"
+    texts = [cl.nfkc(v) for g in data for r in g.rows[:200] for v in r if isinstance(v, str) and v.strip()]
+    if texts and sum(len(t) >= 40 for t in texts) * 4 >= len(texts) or \
+            sum(1 for t in texts if _DOCUMENT_WORDS.search(t)) >= 3 and sum(len(t) >= 40 for t in texts) >= 2:
+        return "合同或文书（成段的文字）"
+
+    def form_like(g: SheetGrid) -> bool:
+        pairs = 0
+        for r in g.rows[:60]:
+            cells = [v for v in r if not cl.is_blank(v)]
+            if 2 <= len(cells) <= 6 and isinstance(cells[0], str) and _FORM_LABEL.match(cl.nfkc(cells[0]).replace(" ", "")):
+                pairs += 1
+        return pairs >= 4 and max(len(r) for r in g.rows) <= 8
+    if sum(form_like(g) for g in data) * 2 > len(data):
+        return "表单（每个工作表一份，如客户档案卡、认定申请表）"
+    return None

@@ -22,6 +22,7 @@ from .. import layout as L
 from ..domain.names import find_customer
 from ..domain.procedures import by_customer, latest_application
 from ..errors import BadArgument
+from ..importing.mapping import read_mapping, write_mapping
 from ..importing.readers import expand_sources
 from ..importing.service import ImportResult, merge_sources, parse_sources
 from ..reports.builders import meeting_month
@@ -227,7 +228,10 @@ def import_needs(sources_have: Iterable[str]) -> Needs:
 
 
 def import_book(store: Store, sources: Iterable[str | Path], dry_run: bool = False,
-                report_path: str | None = None, progress=None) -> ImportResult:
+                report_path: str | None = None, progress=None, mapping: str | Path | None = None,
+                suggest: str | Path | None = None) -> ImportResult:
+    """导入历史档案.  `mapping`: a mapping file the user edited (its sheets read as it says);
+    `suggest`: write the mapping the import would use to this file and import nothing."""
     paths = [Path(s) for s in sources]
     missing = [str(p) for p in paths if not os.path.lexists(p)]
     if missing:  # a mistyped name: nothing is read, nothing written (PRODUCT.md §8: exit 2)
@@ -236,7 +240,13 @@ def import_book(store: Store, sources: Iterable[str | Path], dry_run: bool = Fal
     if not expand_sources(paths):
         raise BadArgument(None, "所给的文件夹中没有可导入的文件（支持 xls、xlsx、xlsm、ods、csv、txt、网页表格）："
                           + "、".join(map(str, paths)), "no importable file in " + ", ".join(map(str, paths)))
-    parsed = parse_sources(paths, progress=progress)
+    plan = read_mapping(Path(mapping)) if mapping else None
+    parsed = parse_sources(paths, progress=progress, mapping=plan)
+    if suggest:
+        result = parsed.result
+        result.suggested = write_mapping(Path(suggest), parsed.mapping, book=getattr(store, "path", None))
+        result.mapping = parsed.mapping
+        return result
     with store:
         data = store.load(import_needs(parsed.tables))
         refuse_unusable_rules(data, _where(store))  # new rows get their tier's cached value

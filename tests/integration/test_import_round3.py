@@ -330,3 +330,104 @@ def test_codes_are_kept_in_the_archives_own_form_where_a_file_lost_the_zeros(tmp
     assert [v["客户编号"] for v in table_records(book, L.VISITS.sheet, L.VISITS.name)] == ["00131"]
     assert any("前导零" in o.message for o in res.outcomes)
     assert run_import(book, [a, src, later, visits]).data_changed is False  # re-import changes nothing
+
+
+def _edit_mapping(path, fields: dict[str, str]):
+    """A clerk fills in the 字段 column (by the source header) and saves the CSV."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    head = rows[0]
+    for r in rows[1:]:
+        if r[head.index("源表头")] in fields:
+            r[head.index("字段")] = fields[r[head.index("源表头")]]
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+
+def test_suggest_mapping_then_import_with_the_mapping_a_clerk_edited(tmp_path, capsys):
+    """A file with words nobody listed: --suggest-mapping lists every column with its closest
+    field and imports nothing; the clerk fills in 字段 and --mapping imports with it, units
+    from the header included.  A typo in the mapping is refused naming its row (exit 2)."""
+    book = new_book(tmp_path / "master.xlsm")
+    src = _csv(tmp_path / "往来单位.csv", [["往来单位", "年采购额(万元)", "对口人", "手机号码", "随便一列"],
+                                          ["甲方有限公司", "30", "张三", "13812345678", "x"],
+                                          ["乙方有限公司", "20", "李四", "13912345678", "y"]])
+    plan = tmp_path / "映射.csv"
+    before = book.read_bytes()
+    assert main(["import", str(book), str(src), "--suggest-mapping", str(plan)]) == 0
+    assert book.read_bytes() == before  # nothing imported
+    out = capsys.readouterr().out
+    assert "未识别 5 列" in out and "最接近：客户名称" in out
+    with open(plan, encoding="utf-8-sig", newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert [ln["列"] for ln in lines] == ["A", "B", "C", "D", "E"] and {ln["导入到"] for ln in lines} == {"客户档案"}
+    _edit_mapping(plan, {"往来单位": "客户名称", "年采购额(万元)": "年用量(元)", "对口人": "联系人", "手机号码": "联系电话"})
+    assert main(["import", str(book), str(src), "--mapping", str(plan)]) == 0
+    got = _customers(book)
+    assert got["甲方有限公司"]["年用量(元)"] == 300_000 and got["乙方有限公司"]["联系人"] == "李四"
+    assert got["甲方有限公司"]["联系电话"] == "13812345678"
+    # the same mapping again: nothing changes
+    assert main(["import", str(book), str(src), "--mapping", str(plan)]) == 0
+    assert "没有需要写入的新数据" in capsys.readouterr().out
+    # a field that does not exist: refused by row, nothing written
+    _edit_mapping(plan, {"对口人": "联系仁"})
+    before = book.read_bytes()
+    assert main(["import", str(book), str(src), "--mapping", str(plan)]) == 2
+    err = capsys.readouterr().err
+    assert "映射文件第 4 行" in err and "联系仁" in err and "联系人" in err
+    assert book.read_bytes() == before
+
+
+def test_a_suggested_mapping_as_xlsx_lists_what_the_import_recognised(tmp_path):
+    book = new_book(tmp_path / "master.xlsm")
+    src = _csv(tmp_path / "客户.csv", [["客户名称", "年用量", "奇怪的列"], ["甲方有限公司", "30万", "?"]])
+    plan = tmp_path / "映射.xlsx"
+    res = run_import(book, [src], suggest=plan)
+    assert res.suggested == plan and not any(r["客户名称"] for r in table_records(book, C.sheet, C.name))
+    ws = openpyxl.load_workbook(plan)["导入映射"]
+    rows = [[c.value for c in r] for r in ws.iter_rows(min_row=2)]
+    assert [(r[3], r[6]) for r in rows] == [("A", "客户名称"), ("B", "年用量(元)"), ("C", None)]
+    assert "表头词语" in rows[0][7] and "未识别" in rows[2][7]
+    res = run_import(book, [src], mapping=plan)  # the mapping as suggested imports as the import would
+    assert res.counts["新增"] == 1
+
+
+def test_files_of_another_kind_are_reported_by_name_and_never_make_customers(tmp_path):
+    """A visit plan laid out by month, a workbook of forms (one customer per sheet) and a
+    contract are each reported by name and kind as not imported; the customer list beside
+    them imports."""
+    book = new_book(tmp_path / "master.xlsm")
+    plan = tmp_path / "2026年拜访计划.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["客户名称", "负责人"] + [f"{m}月" for m in range(1, 13)])
+    ws.append(["丙方有限公司", "张三"] + ["√", None] * 6)
+    ws.append(["丁方有限公司", "李四"] + [None, "√"] * 6)
+    wb.save(plan)
+    forms = tmp_path / "客户档案卡.xlsx"
+    wb = openpyxl.Workbook()
+    for i, name in enumerate(["戊方有限公司", "己方有限公司"]):
+        ws = wb.active if i == 0 else wb.create_sheet()
+        ws.title = name[:2]
+        for label, value in (("客户名称：", name), ("联系人：", "王五"), ("联系电话：", "13800000000"),
+                             ("地址：", "无锡市"), ("年用量：", "30万")):
+            ws.append([label, value])
+    wb.save(forms)
+    contract = tmp_path / "供货合同.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for text in ("供货合同", "甲方：庚方有限公司    乙方：本公司",
+                 "第一条 甲方向乙方采购下列产品，数量、单价和交货期以双方盖章确认的订单为准，订单是本合同的组成部分。",
+                 "第二条 乙方应按订单约定的时间和地点交货，因乙方原因延迟交货的，每日按货款的千分之一支付违约金。",
+                 "第三条 甲方应在收到发票后九十日内付款，逾期付款的，每日按未付金额的千分之一支付违约金。",
+                 "甲方签字盖章：            乙方签字盖章："):
+        ws.append([text])
+    wb.save(contract)
+    customers = _csv(tmp_path / "客户.csv", [["客户名称", "年用量"], ["甲方有限公司", "30万"]])
+    res = run_import(book, [plan, forms, contract, customers])
+    why = dict(res.unreadable)
+    assert "按月排列的计划表" in why["2026年拜访计划.xlsx"]
+    assert "表单" in why["客户档案卡.xlsx"]
+    assert "合同或文书" in why["供货合同.xlsx"]
+    assert set(_customers(book)) - {None} == {"甲方有限公司"}
+    assert res.has_problems  # the user learns which files were not read (exit 1)
