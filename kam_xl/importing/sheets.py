@@ -241,21 +241,53 @@ def _split_fields(table: L.TableDef, values: dict[str, Any], notes: list[str]) -
             values[id_header], values[name_header] = m[1].upper(), m[2].strip()
             notes.append(f"{name_header}“{name}”中的编号 {m[1]} 已单独作为{id_header}")
     if table is C:
-        contact, phone_h = values.get(C.header("contact")), C.header("phone")
-        if isinstance(contact, str) and not values.get(phone_h):
-            m = _PHONE_IN_TEXT.search(contact)
-            if m:
-                try:
-                    phone = cl.parse_phone(m[0])
-                except ValueError:
-                    return
-                rest = (contact[: m.start()] + contact[m.end():]).strip(" ,，、:：/;；()（）")
-                values[phone_h] = phone
-                if rest:
-                    values[C.header("contact")] = rest
-                else:
-                    values.pop(C.header("contact"))
-                notes.append(f"联系人“{contact}”中的电话已单独作为{phone_h}")
+        _split_contacts(values, notes)
+
+
+_CONTACT_SEP = re.compile(r"[;；\n]+|[,，、/](?=\s*[\u4e00-\u9fffA-Za-z])")
+
+
+def _one_contact(text: str) -> tuple[str, str | None]:
+    """"王经理 13812345678" → ("王经理", "13812345678"); a phone that does not read stays text."""
+    m = _PHONE_IN_TEXT.search(text)
+    if not m:
+        return text.strip(" ,，、:：()（）"), None
+    try:
+        phone = cl.parse_phone(m[0])
+    except ValueError:
+        return text.strip(), None
+    return (text[: m.start()] + text[m.end():]).strip(" ,，、:：/;；()（）"), phone
+
+
+def _split_contacts(values: dict[str, Any], notes: list[str]) -> None:
+    """联系人 holding a phone (王经理 13812345678), or several contacts (张三 138…；李四 139…):
+    the first is the customer's 联系人 and 联系电话, the others are kept in 备注 — never lost."""
+    contact_h, phone_h, note_h = C.header("contact"), C.header("phone"), C.header("note")
+    contact = values.get(contact_h)
+    if not isinstance(contact, str):
+        return
+    parts = [p.strip() for p in _CONTACT_SEP.split(contact) if p and p.strip()]
+    people = [_one_contact(p) for p in parts]
+    if len(people) > 1 and sum(1 for name, _ in people if name) < 2:
+        people = [_one_contact(contact)]  # one person written with a separator inside
+    first, phone = people[0] if people else ("", None)
+    if len(people) == 1 and phone is None:
+        return
+    if phone is not None and not values.get(phone_h):
+        values[phone_h] = phone
+    elif phone is not None and values.get(phone_h) != phone:
+        first = f"{first} {phone}".strip()  # a second phone stays with its person
+    if first:
+        values[contact_h] = first
+    else:
+        values.pop(contact_h)
+    others = [f"{n} {p or ''}".strip() for n, p in people[1:]]
+    if others:
+        extra = "其他联系人：" + "；".join(others)
+        values[note_h] = f"{values[note_h]}；{extra}" if values.get(note_h) else extra
+        notes.append(f"联系人“{contact}”有 {len(people)} 位：第一位作为联系人，其余记入{note_h}")
+    elif phone is not None:
+        notes.append(f"联系人“{contact}”中的电话已单独作为{phone_h}")
 
 
 _CJK_OR_WORD = re.compile(r"[\u4e00-\u9fff]{2,}|[A-Za-z]{3,}")

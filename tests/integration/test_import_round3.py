@@ -431,3 +431,22 @@ def test_files_of_another_kind_are_reported_by_name_and_never_make_customers(tmp
     assert "合同或文书" in why["供货合同.xlsx"]
     assert set(_customers(book)) - {None} == {"甲方有限公司"}
     assert res.has_problems  # the user learns which files were not read (exit 1)
+
+
+def test_several_contacts_in_one_cell_the_first_is_the_contact_the_others_are_kept(tmp_path):
+    book = new_book(tmp_path / "master.xlsm")
+    res = run_import(book, [_csv(tmp_path / "客户.csv", [
+        ["客户名称", "联系人", "备注"],
+        ["甲方有限公司", "张三 13812345678；李四 13912345678、王五", "老客户"],
+        ["乙方有限公司", "赵六/钱七", ""],
+        ["丙方有限公司", "孙经理（0510-82345678）", ""]])])
+    got = _customers(book)
+    a = got["甲方有限公司"]
+    assert a["联系人"] == "张三" and a["联系电话"] == "13812345678"
+    assert a["备注"] == "老客户；其他联系人：李四 13912345678；王五"
+    b = got["乙方有限公司"]
+    assert b["联系人"] == "赵六" and b["备注"] == "其他联系人：钱七"
+    c = got["丙方有限公司"]
+    assert c["联系人"] == "孙经理" and c["联系电话"] == "0510-82345678"
+    assert sum("其余记入备注" in o.message for o in res.outcomes) == 2
+    assert run_import(book, [tmp_path / "客户.csv"]).data_changed is False
