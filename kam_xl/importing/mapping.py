@@ -21,22 +21,13 @@ from . import cleaning as cl
 from ..workbook.outputs import neutralise, write_csv, write_output
 from .headers import TARGETS, HeaderMap, lookup, norm_header, synonyms
 from .readers import UnreadableSource, read_source
-from .sheets import SCAN_ROWS, short_texts
+from .sheets import SCAN_ROWS, column_letter, short_texts
 
 FILE, SHEET, HEADER_ROW, COLUMN, HEADER, TABLE, FIELD, REASON = (
     "文件", "工作表", "表头行", "列", "源表头", "导入到", "字段", "依据")
 HEADERS = [FILE, SHEET, HEADER_ROW, COLUMN, HEADER, TABLE, FIELD, REASON]
 LEAVE_OUT = ("", "（不导入）", "(不导入)", "不导入", "-")
 TABLE_LABELS = {L.TABLES[t].sheet: t for t in TARGETS}
-
-
-def column_letter(c: int) -> str:
-    s = ""
-    c += 1
-    while c:
-        c, r = divmod(c - 1, 26)
-        s = chr(65 + r) + s
-    return s
 
 
 def column_index(letters: str) -> int | None:

@@ -364,6 +364,7 @@ def parse_sources(paths: list[Path], progress=None, mapping=None) -> ParsedSourc
             result.unreadable.append((path.name, f"读取失败（{type(e).__name__}）"))
             continue
         found = []
+        grids = [part for g in grids for part in (sheets.side_by_side(g) if sheets.sheet_kind(g) is None else [g])]
         for grid in grids:
             mapped = mapping.sheets.get((path.name, grid.sheet)) if mapping is not None else None
             kind = sheets.sheet_kind(grid) if mapped is None else None

@@ -247,6 +247,9 @@ def _split_fields(table: L.TableDef, values: dict[str, Any], notes: list[str]) -
 _CONTACT_SEP = re.compile(r"[;；\n]+|[,，、/](?=\s*[\u4e00-\u9fffA-Za-z])")
 
 
+_PERSON = re.compile(r"[\u4e00-\u9fffA-Za-z][\u4e00-\u9fffA-Za-z·.\s]{0,11}")
+
+
 def _one_contact(text: str) -> tuple[str, str | None]:
     """"王经理 13812345678" → ("王经理", "13812345678"); a phone that does not read stays text."""
     m = _PHONE_IN_TEXT.search(text)
@@ -268,8 +271,8 @@ def _split_contacts(values: dict[str, Any], notes: list[str]) -> None:
         return
     parts = [p.strip() for p in _CONTACT_SEP.split(contact) if p and p.strip()]
     people = [_one_contact(p) for p in parts]
-    if len(people) > 1 and sum(1 for name, _ in people if name) < 2:
-        people = [_one_contact(contact)]  # one person written with a separator inside
+    if len(people) > 1 and not all(_PERSON.fullmatch(name) for name, _ in people):
+        people = [_one_contact(contact)]  # one text with a separator inside, not a list of people
     first, phone = people[0] if people else ("", None)
     if len(people) == 1 and phone is None:
         return
@@ -541,3 +544,50 @@ def file_kind(grids: list[SheetGrid]) -> str | None:
     if sum(form_like(g) for g in data) * 2 > len(data):
         return "表单（每个工作表一份，如客户档案卡、认定申请表）"
     return None
+
+
+# -- several tables on one sheet ----------------------------------------------------------
+def side_by_side(grid: SheetGrid) -> list[SheetGrid]:
+    """Tables laid side by side on one sheet, split at the columns that are blank from top to
+    bottom: one grid per table, each keeping the sheet's own column positions (the other
+    tables' cells blank) and named after its columns.  A sheet split only when every part has
+    a header of its own; otherwise (a spacer column inside one table) the sheet as it is."""
+    width = max((len(r) for r in grid.rows[:SCAN_ROWS]), default=0)
+    if width < 5:
+        return [grid]
+    top = grid.rows[: SCAN_ROWS + LOOK_AHEAD]
+    gaps = [c for c in range(width) if all(c >= len(r) or cl.is_blank(r[c]) for r in top)]
+    gaps = [c for c in gaps if all(c >= len(r) or cl.is_blank(r[c]) for r in grid.rows)]
+    if not gaps:
+        return [grid]
+    full = max(len(r) for r in grid.rows)
+    runs, start = [], None
+    for c in range(full + 1):
+        if c < full and c not in gaps:
+            start = c if start is None else start
+        elif start is not None:
+            runs.append((start, c - 1))
+            start = None
+    runs = [(a, b) for a, b in runs if b - a >= 1]
+    if len(runs) < 2:
+        return [grid]
+    parts = []
+    for a, b in runs:
+        rows = [[v if a <= c <= b else None for c, v in enumerate(r[: b + 1])] for r in grid.rows]
+        merged = [m for m in grid.merged if a <= m[1] and m[3] <= b]
+        name = f"{grid.sheet}（{column_letter(a)}:{column_letter(b)}列）"
+        part = SheetGrid(grid.file, name, rows, merged, grid.hidden, grid.named)
+        if find_header(part) is None:
+            return [grid]
+        parts.append(part)
+    return parts
+
+
+def column_letter(c: int) -> str:
+    """0 → A, 26 → AA."""
+    s = ""
+    c += 1
+    while c:
+        c, r = divmod(c - 1, 26)
+        s = chr(65 + r) + s
+    return s

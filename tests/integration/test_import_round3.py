@@ -450,3 +450,29 @@ def test_several_contacts_in_one_cell_the_first_is_the_contact_the_others_are_ke
     assert c["联系人"] == "孙经理" and c["联系电话"] == "0510-82345678"
     assert sum("其余记入备注" in o.message for o in res.outcomes) == 2
     assert run_import(book, [tmp_path / "客户.csv"]).data_changed is False
+
+
+def test_two_tables_side_by_side_on_one_sheet_are_both_read(tmp_path):
+    """A regional sheet with the customer list on the left and its invoices on the right,
+    a blank column between: both import, each into its own table, rows named by the sheet's
+    own columns; a blank spacer column inside one table does not split it."""
+    book = new_book(tmp_path / "master.xlsm")
+    src = tmp_path / "华东区.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "华东"
+    ws.append(["客户编号", "客户名称", "年用量(万元)", "联系人", None, "单据号", "客户编号", "开票日期", "金额", "到期日"])
+    ws.append(["K1", "甲方有限公司", 30, "张三", None, "FP001", "K1", dt.date(2026, 3, 1), 5000, dt.date(2026, 4, 1)])
+    ws.append(["K2", "乙方有限公司", 20, "李四", None, "FP002", "K2", dt.date(2026, 3, 5), 8000, dt.date(2026, 4, 5)])
+    ws.append([None, None, None, None, None, "FP003", "K1", dt.date(2026, 3, 9), 1000, dt.date(2026, 4, 9)])
+    wb.save(src)
+    spaced = _csv(tmp_path / "间隔.csv", [["客户名称", "联系人", "", "年用量", "区域"], ["丙方有限公司", "王五", "", "10万", "华北"]])
+    res = run_import(book, [src, spaced])
+    assert not res.has_problems, res.summary_lines()
+    assert {s.sheet for s in res.sources} == {"华东（A:D列）", "华东（F:J列）", "间隔"}
+    got = _customers(book)
+    assert got["甲方有限公司"]["年用量(元)"] == 300_000 and got["丙方有限公司"]["区域"] == "华北"
+    assert got["丙方有限公司"]["年用量(元)"] == 100_000
+    inv = {r["单据号"]: r for r in table_records(book, R.sheet, R.name)}
+    assert set(inv) == {"FP001", "FP002", "FP003"} and inv["FP003"]["客户编号"] == "K1"
+    assert all(o.sheet.startswith("华东（") for o in res.outcomes if o.file == "华东区.xlsx")
