@@ -53,6 +53,9 @@ class HeaderMap:
     multipliers: dict[int, float]       # source column → amount unit from the header
     source_headers: dict[int, str]      # source column → header text as written
     ignored: list[str] = field(default_factory=list)
+    # columns whose words are unknown but whose cells are shaped like customer codes: which of
+    # them refers to the customer is decided by content against the archive's codes (import)
+    code_columns: list[int] = field(default_factory=list)
 
     @property
     def first_data_row(self) -> int:

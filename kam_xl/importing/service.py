@@ -69,6 +69,7 @@ class SourceInfo:
     date_basis: str
     mapped: dict[str, str]
     ignored: list[str]
+    code_columns: dict[int, str] = field(default_factory=dict)  # unknown columns that may hold customer codes
 
 
 @dataclass
@@ -145,6 +146,7 @@ class SourceRow:
     values: dict[str, Any]
     notes: list[str]       # fields refused, with why
     order: int             # file order, to keep a stable order among equal dates
+    codes: dict[int, str] = field(default_factory=dict)  # code-shaped cells of unknown columns
 
 
 _YEAR = re.compile(r"(?<!\d)(19[89]\d|20\d{2})(?!\d)")
@@ -206,9 +208,39 @@ def parse_grid(grid: SheetGrid, hm: HeaderMap, order: int, result: ImportResult,
     dates = [v for x in data for v in x.values.values() if isinstance(v, dt.date)]
     date, basis = _source_date(grid.file, title_text(grid, hm), dates, grid.sheet if grid.named else "")
     info = SourceInfo(file, sheet, hm.table, date, basis,
-                      {hm.source_headers[c]: t for c, t in hm.columns.items()}, hm.ignored)
+                      {hm.source_headers[c]: t for c, t in hm.columns.items()}, hm.ignored,
+                      {c: hm.source_headers[c] for c in hm.code_columns})
     result.sources.append(info)
-    return [SourceRow(info, x.row, x.values, x.notes, order) for x in data]
+    return [SourceRow(info, x.row, x.values, x.notes, order, x.codes) for x in data]
+
+
+def resolve_code_columns(rows: list[SourceRow], index: "_Index") -> None:
+    """A column whose words nobody listed but whose values are the archive's customer codes
+    refers to the customer, whatever its header says (PRODUCT.md §7): per source sheet, the
+    unknown code-shaped column most of whose values find exactly one customer (80%)."""
+    by_info: dict[int, list[SourceRow]] = defaultdict(list)
+    for sr in rows:
+        if sr.codes:
+            by_info[id(sr.info)].append(sr)
+    for group in by_info.values():
+        info = group[0].info
+        best, share = None, 0.0
+        for c in info.code_columns:
+            vals = [sr.codes[c] for sr in group if c in sr.codes]
+            if not vals:
+                continue
+            hits = sum(1 for v in vals if len(index.find(v, None)[0]) == 1)
+            if hits / len(vals) > share:
+                best, share = c, hits / len(vals)
+        if best is None or share < 0.8:
+            continue
+        header = info.code_columns[best]
+        info.mapped[f"{header}（按内容）"] = REF_ID
+        if header in info.ignored:
+            info.ignored.remove(header)
+        for sr in group:
+            if best in sr.codes and not sr.values.get(REF_ID):
+                sr.values[REF_ID] = sr.codes[best]
 
 
 def _skip_sheet(grid: SheetGrid, why: str, result: ImportResult) -> None:
@@ -506,6 +538,9 @@ def link_customer(sr: SourceRow, index: _Index) -> tuple[str | None, str | None]
     """The customer a visit or an invoice belongs to, by id (lost leading zeros and a
     legacy number tolerated) or by name — never a new one."""
     cid, name = sr.values.get(REF_ID), sr.values.get(LINK_NAME)
+    if not cid and not name and sr.codes:
+        cols = "、".join(f"“{sr.info.code_columns[c]}”{v}" for c, v in sr.codes.items())
+        return None, f"没有客户名称或编号列；未识别的列中的编号（{cols}）不是档案中的客户编号，无法关联客户"
     if not cid and not name:
         return None, "缺少客户编号和客户名称，无法关联客户"
     hits, how = index.find(cid, name)
@@ -671,6 +706,7 @@ def merge_sources(data: Snapshot, parsed: ParsedSources, now: dt.datetime | None
         rows = rows_by_table.get(spec.table.name)
         if not rows:
             continue  # nothing to import into this table (and the workbook's rows were not loaded)
+        resolve_code_columns(rows, index)
         records = data.records_of(spec.table.name)
         if records is None:  # a book made before the table existed
             for sr in rows:

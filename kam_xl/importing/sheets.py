@@ -50,6 +50,7 @@ _PLACEHOLDER = re.compile(r"[XＸ×x]{2,}|某某|示例|样例|范例|例如|^�
 _PENDING = re.compile(r"^(待补充|待补|待定|待填|待查|暂无|暂缺|未知|不详|无名称|TBD|TBC|N/?A|未命名)$", re.I)
 _LETTER = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 _ID = re.compile(r"[A-Za-z]{0,6}[-_/.]?\d[\dA-Za-z\-_/.]{0,24}")  # KH000012 · 00131 · C-001 · 2019/017
+_CODE = re.compile(r"[A-Za-z]{1,4}[-_]?\d{1,12}|0\d{2,11}")  # what an archive's customer code looks like
 
 
 @dataclass
@@ -61,6 +62,7 @@ class SheetRow:
     notes: list[str] = field(default_factory=list)   # fields refused, with why
     reason: str = ""           # why a row that is not data is not
     no_identity: bool = False  # it holds data (two values or more read) but nothing says whose
+    codes: dict[int, str] = field(default_factory=dict)  # code-shaped cells of unknown columns
 
 
 # -- the sheet as a whole ----------------------------------------------------------
@@ -346,7 +348,17 @@ def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int)
     if values.get(id_header) is not None and _ID.fullmatch(values[id_header]) is None:
         row.kind, row.reason = NOT_DATA, f"“{values[id_header]}”不像客户编号"
         values.pop(id_header)
-    if not (values.get(name_header) or values.get(id_header)):
+    if hm.code_columns and not (values.get(name_header) or values.get(id_header)):
+        for c in hm.code_columns:
+            v = cells[c] if c < width else None
+            if not cl.is_blank(v) and type(v) is not UncachedFormula:
+                try:
+                    code = cl.parse_id(v)
+                except ValueError:
+                    continue
+                if code and _CODE.fullmatch(code):
+                    row.codes[c] = code
+    if not (values.get(name_header) or values.get(id_header) or row.codes):
         if row.kind == DATA:
             why = ("编号是没有计算结果的公式" if id_header in destroyed and type(
                        cells[next((c for c, h in hm.columns.items() if h == id_header), 0)]) is UncachedFormula else
@@ -490,11 +502,15 @@ def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderM
                     if known * 10 < 4 * len(sub):
                         continue
                 cols, mult, src = candidate(table, top, hdr_rows, width)
-                if len(cols) < 2 or not ({CUST_NAME, CUST_ID} & set(cols.values())):
+                codes = []
+                if table != C.name and not ({CUST_NAME, CUST_ID} & set(cols.values())):
+                    codes = _code_shaped(top, hdr_rows[-1] + 1, [c for c in src if c not in cols])
+                if len(cols) < 2 or not ({CUST_NAME, CUST_ID} & set(cols.values()) or codes):
                     continue
-                if len(cols) * 10 < 4 * len(src):  # most header cells must map to known fields
+                if (len(cols) + len(codes)) * 10 < 4 * len(src):  # most header cells must map to known fields
                     continue
-                hm = HeaderMap(table, hdr_rows, cols, mult, src, [src[c] for c in sorted(src) if c not in cols])
+                hm = HeaderMap(table, hdr_rows, cols, mult, src, [src[c] for c in sorted(src) if c not in cols],
+                               codes)
                 tdef = L.TABLES[table]
                 ahead = [read_row(tdef, hm, top[i], i + 1) for i in range(hm.first_data_row,
                                                                           min(len(top), hm.first_data_row + LOOK_AHEAD))
@@ -508,6 +524,25 @@ def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderM
                 if best is None or value > best[0]:
                     best = (value, hm)
     return best[1] if best else None
+
+
+def _code_shaped(rows: list[list[Any]], first: int, columns: list[int]) -> list[int]:
+    """Unknown columns whose cells below the header are mostly customer-code shaped."""
+    out = []
+    for c in columns:
+        vals = [r[c] for r in rows[first: first + LOOK_AHEAD] if c < len(r) and not cl.is_blank(r[c])]
+        if len(vals) < 1:
+            continue
+        shaped = 0
+        for v in vals:
+            try:
+                code = cl.parse_id(v)
+            except ValueError:
+                continue
+            shaped += bool(code and _CODE.fullmatch(code))
+        if shaped * 10 >= 8 * len(vals):
+            out.append(c)
+    return out
 
 
 # -- a file of another kind ---------------------------------------------------------------

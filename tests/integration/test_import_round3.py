@@ -476,3 +476,25 @@ def test_two_tables_side_by_side_on_one_sheet_are_both_read(tmp_path):
     inv = {r["单据号"]: r for r in table_records(book, R.sheet, R.name)}
     assert set(inv) == {"FP001", "FP002", "FP003"} and inv["FP003"]["客户编号"] == "K1"
     assert all(o.sheet.startswith("华东（") for o in res.outcomes if o.file == "华东区.xlsx")
+
+
+def test_a_column_of_the_archives_customer_codes_links_whatever_its_header(tmp_path):
+    """Invoices whose customer column is headed with words nobody listed (往来户代码): its
+    values are the archive's customer codes, so it is the customer reference.  A column of
+    codes the archive does not have links nothing: those rows are rejected, never guessed."""
+    book = _master_with_k1_k2(tmp_path)
+    inv = _csv(tmp_path / "发票.csv", [["单据号", "往来户代码", "开票日期", "金额", "到期日"],
+                                      ["FP-1", "K1", "2026-03-01", "5000", "2026-04-01"],
+                                      ["FP-2", "k2", "2026-03-02", "6000", "2026-04-02"],
+                                      ["FP-3", "K1", "2026-03-03", "7000", "2026-04-03"]])
+    res = run_import(book, [inv])
+    assert res.counts["新增"] == 3 and not res.has_problems, res.summary_lines()
+    got = {r["单据号"]: r["客户编号"] for r in table_records(book, R.sheet, R.name)}
+    assert got == {"FP-1": "K1", "FP-2": "K2", "FP-3": "K1"}
+    assert "往来户代码（按内容）" in res.sources[0].mapped
+    other = _csv(tmp_path / "别家发票.csv", [["单据号", "往来户代码", "开票日期", "金额", "到期日"],
+                                            ["FP-8", "X900", "2026-03-01", "5000", "2026-04-01"],
+                                            ["FP-9", "X901", "2026-03-02", "6000", "2026-04-02"]])
+    res = run_import(book, [other])
+    assert res.counts["拒绝"] == 2 and "不是档案中的客户编号" in res.outcomes[0].message
+    assert len(table_records(book, R.sheet, R.name)) == 3
