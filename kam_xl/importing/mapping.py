@@ -71,6 +71,12 @@ def _guess(table: str, header: str) -> tuple[str | None, float]:
     return best, score
 
 
+def guess_text(table: str, header: str) -> str:
+    """An unplaced header with the importer's best guess, for the report."""
+    guess, score = _guess(table, header)
+    return f"{header}（最接近：{guess}）" if guess and score >= 0.4 else header
+
+
 def _likely_header(rows: list[list[Any]]) -> tuple[int, dict[int, str]] | None:
     """For a sheet whose header nobody recognised: the first row of short distinct texts."""
     for r, cells in enumerate(rows[:SCAN_ROWS]):

@@ -30,7 +30,7 @@ from ..store import ChangeSet, Snapshot
 from . import cleaning as cl
 from . import sheets
 from .headers import HeaderMap, title_text
-from .mapping import sheet_lines, unread_sheet_lines
+from .mapping import guess_text, sheet_lines, unread_sheet_lines
 from .readers import SheetGrid, UnreadableSource, expand_sources
 from .sandbox import read_isolated
 from ..workbook.outputs import write_csv
@@ -100,7 +100,8 @@ class ImportResult:
             lines.append(f"  {s.file} [{s.sheet}] → {TABLE_LABEL[s.table]}，来源日期 {s.date:%Y-%m-%d}（{s.date_basis}）")
             lines.append("    已识别列：" + "，".join(f"{k}→{v}" for k, v in s.mapped.items()))
             if s.ignored:
-                lines.append("    未使用列：" + "，".join(s.ignored))
+                lines.append("    未使用列：" + "，".join(guess_text(s.table, h) for h in s.ignored)
+                             + "（如需导入，用 --suggest-mapping 生成映射文件修改后再用 --mapping 导入）")
         for f, why in self.unreadable:
             lines.append(f"  无法读取 {f}：{why}")
         for o in self.outcomes:
