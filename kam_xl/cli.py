@@ -149,6 +149,10 @@ def cmd_db(args) -> int:
     if args.db_command == "init":
         path = svc.db_init(args.url)
         _out(f"已建立数据库 / database ready: {path}")
+    elif args.db_command == "upgrade":
+        before, after = svc.db_upgrade(args.url)
+        _out(f"数据库结构已是最新版本 {after} / the schema is at {after}" if before == after else
+             f"数据库结构已从 {before or '空'} 升级到 {after} / schema upgraded from {before or 'nothing'} to {after}")
     else:
         counts = svc.db_load(args.url, args.book)
         _out(f"已从“{args.book}”复制到数据库 / copied into the database: " + "，".join(
@@ -281,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     dbs = s.add_subparsers(dest="db_command", metavar="DB_COMMAND", parser_class=_Parser, required=True)
     d = dbs.add_parser("init", help="建立数据库 / create the schema")
     d.add_argument("url", help="sqlite:///大客户管理.db")
+    d = dbs.add_parser("upgrade", help="把旧版本建立的数据库升级到当前结构 / upgrade an older schema")
+    d.add_argument("url")
     d = dbs.add_parser("load", help="把主工作簿的数据复制进数据库（可重复运行）/ copy a workbook in")
     d.add_argument("url")
     d.add_argument("book")

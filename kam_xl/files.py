@@ -18,7 +18,7 @@ from .services.validate import ValidationReport
 from .workbook.builder import build_master
 from .workbook.outputs import safe_name_part, write_output
 from .store import EVERYTHING, ChangeSet, Needs, Read
-from .store.sql import is_url, open_database
+from .store.sql import is_url, open_database, upgrade_database
 from .store.ledger import FolderLedger
 from .reports.merge_report import write_merge_report
 from .workbook.team import identity as team_identity, write_person_book
@@ -179,6 +179,11 @@ def db_init(url: str) -> Path:
     store = open_database(url, create=True)
     store.close()
     return store.path
+
+
+def db_upgrade(url: str) -> tuple[str | None, str]:
+    """`kam-xl db upgrade`: an older database's schema brought to this version (Alembic)."""
+    return upgrade_database(url)
 
 
 def db_load(url: str, book) -> dict[str, int]:

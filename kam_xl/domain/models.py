@@ -213,3 +213,32 @@ MODELS = {"Customers": Customer, "Visits": Visit, "Receivables": Receivable, "Ti
           "GradeLog": GradeLogEntry, "ImportLog": ImportLogEntry, "Settings": SettingRow}
 
 
+class RecordShape:
+    """How the records of one model and one set of columns are made: the defaults to
+    start from (a full record), or none (a partial one), and the fields-set object all
+    of them share (a set per record would cost more than the record; it holds every
+    field the record has, so the only write pydantic makes to it — adding a field on
+    assignment — changes nothing)."""
+    __slots__ = ("model", "defaults", "fields_set")
+
+    def __init__(self, model: type, keys, partial: bool):
+        self.model = model
+        self.defaults = None if partial else {n: f.default for n, f in model.model_fields.items()}
+        self.fields_set = set(keys) | {"rid"} if partial else set(model.model_fields)
+
+    def make(self, values: dict[str, Any]):
+        """`values` becomes the instance dict (callers pass a fresh dict)."""
+        obj = self.model.__new__(self.model)
+        if self.defaults is not None:
+            d = self.defaults.copy()
+            d.update(values)
+        else:
+            d = values
+        _setattr(obj, "__dict__", d)
+        _setattr(obj, "__pydantic_fields_set__", self.fields_set)
+        _setattr(obj, "__pydantic_extra__", None)
+        _setattr(obj, "__pydantic_private__", None)
+        return obj
+
+
+_setattr = object.__setattr__

@@ -1,40 +1,49 @@
 """The master in a database (PRODUCT.md §12): the store protocol over SQLite (one `.db` file,
-no server) or PostgreSQL (a shared server), one schema for both, made from layout.py (one table per layout table, one column per
-layout key, `rid` the primary key, the user's own customer columns kept per record as JSON).
+no server) or PostgreSQL (a shared server), on SQLAlchemy Core, one schema for both made from
+layout.py (store/schema.py) and created and upgraded by Alembic migrations (store/migrations).
 
 Every apply is one transaction; a store whose data changed since it was read refuses to
 write (no lost update: a version counter in `kam_meta`, checked and bumped inside the
-write transaction).  Migrations: a column the layout gained since the database was made
-is added by `migrate` (run by init and by every open).
+write transaction — SQLite's write lock taken at BEGIN IMMEDIATE, PostgreSQL's version row
+taken FOR UPDATE).  A load is one consistent read and selects what the action's needs
+declare: the columns read, the records of `Read(only=…)` (with every id's rid), the last
+completed visit per customer as an aggregate.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
 from .. import layout as L
 from ..domain.findings import Finding, Placed, place_plainly
-from ..domain.models import MODELS, Settings
-from ..domain.visits import last_completed_by_customer
+from ..domain.models import MODELS, RecordShape, Settings
 from ..errors import BadArgument, KamError
 from .changes import ChangeSet
-from .needs import LAST_VISITS, Needs
-from .snapshot import Snapshot, keep_only
+from .needs import LAST_VISITS, Needs, Read
+from .schema import EXTRAS, meta, tables
+from .snapshot import Snapshot
 
-SCHEMA_VERSION = 1
-TABLES = [t for t in L.TABLES.values() if t.name != L.ISSUES.name] + [L.ISSUES]
-SQL_TYPES = {L.TEXT: "TEXT", L.ENUM: "TEXT", L.MONEY: "DOUBLE PRECISION", L.NUMBER: "DOUBLE PRECISION",
-             L.PERCENT: "DOUBLE PRECISION",
-             L.INT: "INTEGER", L.DATE: "TEXT", L.DATETIME: "TEXT"}
-EXTRAS = "_extras"  # the user's own columns of a record, as JSON by label
+MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "kam_alembic_version"
+IN_LIMIT = 1000  # an `only` set up to this size becomes WHERE … IN; a bigger one is filtered as rows stream
 
 
 class DatabaseChanged(KamError):
     zh, en = "数据库在读取后被其他操作修改（另一人的汇总、导入或分级），为防止覆盖他人修改，本次未写入任何内容，请重新运行", \
         "the database changed since it was read; nothing written, run again"
+
+
+class DatabaseFailed(KamError):
+    zh, en = "数据库操作失败（连接中断或服务器出错），本次未写入任何内容", \
+        "the database failed (connection lost or server error); nothing written"
 
 
 def is_url(text: str | Path) -> bool:
@@ -44,8 +53,22 @@ def is_url(text: str | Path) -> bool:
 def open_database(url: str, create: bool = False) -> "SqlStore":
     """The store of a database URL: sqlite:///file.db or postgresql://user@host:port/db."""
     if str(url).startswith(("postgresql://", "postgres://")):
-        return PgStore(url)
+        return PgStore(url, create=create)
     return SqlStore(url, create=create)
+
+
+def upgrade_database(url: str) -> tuple[str | None, str]:
+    """`kam-xl db upgrade`: the schema brought to this version's head; (from, to) revisions."""
+    store = _open_for_upgrade(url)
+    try:
+        return store.upgrade()
+    finally:
+        store.close()
+
+
+def _open_for_upgrade(url: str) -> "SqlStore":
+    cls = PgStore if str(url).startswith(("postgresql://", "postgres://")) else SqlStore
+    return cls(url, create=False, check=False)
 
 
 def db_path(url: str) -> Path:
@@ -79,79 +102,112 @@ def _from_sql(col: L.Column, v: Any) -> Any:
     return v
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _alembic(conn) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+HEAD = ScriptDirectory.from_config(_alembic(None)).get_current_head()
 
 
 class SqlStore:
-    """A master in a SQLite database (PgStore: the same on PostgreSQL).  SQL is written once,
-    with `?` placeholders and the upsert both engines speak."""
-    RID = "rid INTEGER PRIMARY KEY"
+    """A master in a SQLite database (PgStore: the same on PostgreSQL)."""
 
-    def __init__(self, url: str, create: bool = False):
+    def __init__(self, url: str, create: bool = False, check: bool = True):
         self.url = str(url)
         self.path = self._place()
-        self.conn = self._connect(create)
-        self.migrate()
+        self.engine = self._engine(create)
         self._version: int | None = None
         self.notices: list = []
+        try:
+            if create:
+                self.upgrade()
+            elif check:
+                self._check_revision()
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     # -- the engine's own ------------------------------------------------------------------
     def _place(self) -> Path:
         return db_path(self.url)
 
-    def _connect(self, create: bool):
+    def _engine(self, create: bool) -> sa.Engine:
         if not create and not self.path.exists():
             raise BadArgument(self.url, f"找不到数据库文件“{self.path}”（先用 kam-xl db init 建立）",
                               f"no database at '{self.path}' (run kam-xl db init first)")
-        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
+        engine = sa.create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _record):  # the transactions are ours, not the driver's
+            dbapi_conn.isolation_level = None
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn):  # a writer takes the write lock when it begins: checked, written, bumped as one
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop("write", False) else "BEGIN")
+        return engine
+
+    def _reading(self) -> sa.Connection:
+        return self.engine.connect()
+
+    def _writing(self) -> sa.Connection:
+        conn = self.engine.connect()
+        conn.info["write"] = True
         return conn
 
-    def _x(self, sql: str, params=()):
-        return self.conn.execute(sql, params)
+    def _lock_version(self, conn: sa.Connection) -> None:
+        """Nothing more on SQLite: BEGIN IMMEDIATE holds the write lock."""
 
-    def _many(self, sql: str, rows) -> None:
-        self.conn.executemany(sql, rows)
+    # -- schema: Alembic ----------------------------------------------------------------
+    def _revision(self, conn) -> str | None:
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
-    def _columns(self, table: str) -> set[str]:
-        return {r[1] for r in self._x(f"PRAGMA table_info({_q(table)})")}
+    def _check_revision(self) -> None:
+        with self._reading() as conn:
+            rev = self._revision(conn)
+            legacy = rev is None and sa.inspect(conn).has_table("kam_meta")
+        if rev == HEAD:
+            return
+        if rev is None and not legacy:
+            raise BadArgument(self.url, "这不是大客户管理的数据库（没有数据表），请先用 kam-xl db init 建立",
+                              "not a kam-xl database (no tables): run kam-xl db init first")
+        raise BadArgument(self.url, f"数据库结构是旧版本（{rev or '最初版本'}，当前程序为 {HEAD}），请先运行 "
+                          f"kam-xl db upgrade {self.url} 升级（升级前建议备份数据库）",
+                          f"the database schema is older ({rev or 'unversioned'}; this version needs {HEAD}): "
+                          f"run kam-xl db upgrade first")
 
-    def _begin_read(self) -> None:
-        self._x("BEGIN")
-
-    def _begin_write(self) -> None:
-        self._x("BEGIN IMMEDIATE")  # the writer's lock: checked, written and bumped as one
-
-    # -- schema ----------------------------------------------------------------------
-    def migrate(self) -> None:
-        """Create what is missing: the tables, the columns the layout gained, the meta rows."""
-        x = self._x
-        self._begin_write()
-        try:
-            x("CREATE TABLE IF NOT EXISTS kam_meta (key TEXT PRIMARY KEY, value TEXT)")
-            for t in TABLES:
-                cols = ", ".join(f"{_q(col.key)} {SQL_TYPES[col.kind]}" for col in t.columns)
-                x(f"CREATE TABLE IF NOT EXISTS {_q(t.name)} ({self.RID}, {cols}, {_q(EXTRAS)} TEXT)")
-                have = self._columns(t.name)
-                for col in t.columns:  # a column the layout gained since the database was made
-                    if col.key not in have:
-                        x(f"ALTER TABLE {_q(t.name)} ADD COLUMN {_q(col.key)} {SQL_TYPES[col.kind]}")
-            for key, value in (("schema_version", str(SCHEMA_VERSION)), ("data_version", "0")):
-                x("INSERT INTO kam_meta VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
-            if not x(f"SELECT 1 FROM {_q(L.TIER_RULES.name)} LIMIT 1").fetchone() and \
-                    not x("SELECT 1 FROM kam_meta WHERE key='rules_seeded'").fetchone():
+    def upgrade(self) -> tuple[str | None, str]:
+        """Bring the schema to head with the migrations (a database made before migrations is
+        taken as their first revision, which is the same schema); seed the meta rows and the
+        default tier rules of a new database."""
+        with self._writing() as conn, conn.begin():
+            before = self._revision(conn)
+            cfg = _alembic(conn)
+            if before is None and sa.inspect(conn).has_table("kam_meta"):
+                command.stamp(cfg, "0001")
+                before = "0001（未记录版本）"
+            command.upgrade(cfg, "head")
+            for key, value in (("schema_version", HEAD), ("data_version", "0")):
+                have = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).first()
+                if have is None:
+                    conn.execute(meta.insert().values(key=key, value=value))
+                elif key == "schema_version":
+                    conn.execute(meta.update().where(meta.c.key == key).values(value=value))
+            rules = tables[L.TIER_RULES.name]
+            seeded = conn.execute(sa.select(meta.c.value).where(meta.c.key == "rules_seeded")).first()
+            if seeded is None and conn.execute(sa.select(rules.c.rid).limit(1)).first() is None:
                 keys = [col.key for col in L.TIER_RULES.columns]
                 for r in L.DEFAULT_TIER_RULES:
-                    self._insert(L.TIER_RULES, dict(zip(keys, r)))
-                x("INSERT INTO kam_meta VALUES ('rules_seeded', '1')")
-            x("COMMIT")
-        except BaseException:
-            x("ROLLBACK")
-            raise
+                    self._insert(conn, L.TIER_RULES, dict(zip(keys, r)))
+            if seeded is None:
+                conn.execute(meta.insert().values(key="rules_seeded", value="1"))
+        return before, HEAD
 
     def close(self) -> None:
-        self.conn.close()
+        self.engine.dispose()
 
     # -- the protocol ------------------------------------------------------------------
     def __enter__(self) -> "SqlStore":
@@ -163,28 +219,62 @@ class SqlStore:
     def has_table(self, name: str) -> bool:
         return name in L.TABLES
 
-    def _meta(self, key: str) -> str | None:
-        row = self._x("SELECT value FROM kam_meta WHERE key=?", (key,)).fetchone()
+    @staticmethod
+    def _meta(conn, key: str) -> str | None:
+        row = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).first()
         return row[0] if row else None
 
+    def _select(self, conn, name: str, keys: list[str] | None = None, extras: bool = True, where=None):
+        """(rid, values by key, the user's own columns) of a table's records, in rid order."""
+        t, tdef = tables[name], L.TABLES[name]
+        cols = [c for c in tdef.columns if keys is None or c.key in keys]
+        q = sa.select(t.c.rid, *(t.c[c.key] for c in cols), *((t.c[EXTRAS],) if extras else ()))
+        if where is not None:
+            q = q.where(where)
+        for row in conn.execute(q.order_by(t.c.rid)):
+            values = {c.key: _from_sql(c, v) for c, v in zip(cols, row[1:1 + len(cols)])}
+            extra = json.loads(row[-1]) if extras and row[-1] else {}
+            yield row[0], values, extra
+
     def rows(self, name: str) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
-        """(rid, values by key, the user's own columns) of a table, in rid order."""
-        t = L.TABLES[name]
-        cols = [col for col in t.columns]
-        sql = f"SELECT rid, {', '.join(_q(col.key) for col in cols)}, {_q(EXTRAS)} FROM {_q(name)} ORDER BY rid"
-        out = []
-        for row in self._x(sql):
-            values = {col.key: _from_sql(col, v) for col, v in zip(cols, row[1:-1])}
-            out.append((row[0], values, json.loads(row[-1]) if row[-1] else {}))
-        return out
+        with self._reading() as conn, conn.begin():
+            return list(self._select(conn, name))
 
     def records(self, name: str) -> list:
-        make = MODELS[name].model_construct  # the values are typed already (_from_sql): no validation per row
-        return [make(rid=rid, **values) for rid, values, _ in self.rows(name)]
+        with self._reading() as conn, conn.begin():
+            return self._records(conn, name, Read())
 
-    def settings(self) -> Settings:
+    def _records(self, conn, name: str, read: Read, ids: dict | None = None) -> list:
+        """The records of a table as the needs read it: the columns declared (a partial record
+        raises on any other field), the ids of `only` (every id → rid into `ids`)."""
+        tdef, t = L.TABLES[name], tables[name]
+        keys = None if read.keys is None else list(dict.fromkeys((*read.keys, *(
+            (read.by,) if read.only is not None else ()))))
+        shape = RecordShape(MODELS[name], keys or [c.key for c in tdef.columns], keys is not None)
+        where = None
+        only = read.only
+        if only is not None:
+            ids_q = sa.select(t.c.id, t.c.rid).where(t.c.id.is_not(None)).order_by(t.c.rid)
+            for i, rid in conn.execute(ids_q):
+                ids.setdefault(i, rid)
+            if len(only) <= IN_LIMIT:
+                present = [v for v in only if v is not None]
+                where = t.c[read.by].in_(present) if None not in only else sa.or_(
+                    t.c[read.by].in_(present), t.c[read.by].is_(None))
+        out = []
+        for rid, values, _ in self._select(conn, name, keys, extras=False, where=where):
+            if only is not None and values.get(read.by) not in only:
+                continue
+            values["rid"] = rid
+            out.append(shape.make(values))
+        return out
+
+    def settings(self, conn=None) -> Settings:
+        if conn is None:
+            with self._reading() as conn, conn.begin():
+                return self.settings(conn)
         values: dict[str, Any] = {}
-        for _, row, _ in self.rows(L.SETTINGS.name):
+        for _, row, _ in self._select(conn, L.SETTINGS.name):
             key, raw = row.get("key"), row.get("value")
             if not key or raw in (None, ""):
                 continue
@@ -202,82 +292,94 @@ class SqlStore:
         return Settings(**values)
 
     def load(self, needs: Needs, as_of: dt.date | None = None) -> Snapshot:
-        self._begin_read()  # one consistent read
         try:
-            self._version = int(self._meta("data_version") or 0)
-            snap = Snapshot()
-            snap.settings = self.settings()
-            snap.rules = self.records(L.TIER_RULES.name)
-            for name, read in needs.tables.items():
-                snap.fields[name] = frozenset(c.key for c in L.TABLES[name].columns)
-                if name in (L.SETTINGS.name, L.TIER_RULES.name):
-                    continue
-                if read.records or name != L.VISITS.name:
-                    snap.records[name] = keep_only(snap, name, self.records(name), read.only, read.by)
-            snap.fields.setdefault(L.SETTINGS.name, frozenset(c.key for c in L.SETTINGS.columns))
-            if LAST_VISITS in needs.views:
-                snap.views[LAST_VISITS] = self._last_visits()
-            if L.CUSTOMERS.name in needs.tables:
-                labels = {c.key: c.header for c in L.CUSTOMERS.columns}
-                full = {rid: {**{labels[k]: v for k, v in values.items()}, **extra}
-                        for rid, values, extra in self.rows(L.CUSTOMERS.name)}
-                snap.extras = lambda c: full.get(c.rid, {})
-        finally:
-            self._x("COMMIT")
+            with self._reading() as conn, conn.begin():  # one consistent read
+                return self._load(conn, needs, as_of)
+        except sa.exc.DBAPIError as e:
+            raise DatabaseFailed(self.url, _first_line(e), _first_line(e)) from None
+
+    def _load(self, conn, needs: Needs, as_of: dt.date | None) -> Snapshot:
+        self._version = int(self._meta(conn, "data_version") or 0)
+        snap = Snapshot()
+        snap.settings = self.settings(conn)
+        snap.rules = self._records(conn, L.TIER_RULES.name, Read())
+        for name, read in needs.tables.items():
+            snap.fields[name] = frozenset(c.key for c in L.TABLES[name].columns)
+            if name in (L.SETTINGS.name, L.TIER_RULES.name):
+                continue
+            if read.records or name != L.VISITS.name:
+                if read.only is not None:
+                    snap.ids[name] = {}
+                snap.records[name] = self._records(conn, name, read, snap.ids.get(name))
+        snap.fields.setdefault(L.SETTINGS.name, frozenset(c.key for c in L.SETTINGS.columns))
+        if LAST_VISITS in needs.views:
+            snap.views[LAST_VISITS] = self._last_visits(conn)
+        read = needs.tables.get(L.CUSTOMERS.name)
+        if read is not None and (read.rows or read.conditions or read.keys is None):
+            labels = {c.key: c.header for c in L.CUSTOMERS.columns}
+            full = {rid: {**{labels[k]: v for k, v in values.items()}, **extra}
+                    for rid, values, extra in self._select(conn, L.CUSTOMERS.name)}
+            snap.extras = lambda c: full.get(c.rid, {})
         snap.as_of = as_of or snap.settings.as_of or dt.date.today()
         return snap
 
-    def _last_visits(self) -> dict[str, dt.date]:
-        sql = (f"SELECT customer_id, MAX(actual_date) FROM {_q(L.VISITS.name)} WHERE state=? AND actual_date IS NOT NULL"
-               f" AND customer_id IS NOT NULL GROUP BY customer_id")
-        return {cid: dt.date.fromisoformat(day[:10]) for cid, day in self._x(sql, (L.DONE,))}
+    def _last_visits(self, conn) -> dict[str, dt.date]:
+        v = tables[L.VISITS.name]
+        q = (sa.select(v.c.customer_id, sa.func.max(v.c.actual_date))
+             .where(v.c.state == L.DONE, v.c.actual_date.is_not(None), v.c.customer_id.is_not(None))
+             .group_by(v.c.customer_id))
+        return {cid: dt.date.fromisoformat(day[:10]) for cid, day in conn.execute(q)}
 
     def locate(self, findings: Iterable[Finding]) -> list[Placed]:
         return [place_plainly(f) for f in findings]
 
     def apply(self, changes: ChangeSet) -> list[str]:
-        x = self._x
-        self._begin_write()
         try:
-            now = int(self._meta("data_version") or 0)
-            if self._version is not None and now != self._version:
-                raise DatabaseChanged(self.url)
-            for name, recs in changes.updates.items():
-                t = L.TABLES[name]
-                for rid, values in recs.items():
-                    self._update(t, rid, values)
-            for name, rids in changes.removes.items():
-                self._many(f"DELETE FROM {_q(name)} WHERE rid=?", [(r,) for r in rids])
-            for name, rows in changes.adds.items():
-                for values in rows:
-                    self._insert(L.TABLES[name], values)
-            for name, rows in changes.replaces.items():
-                x(f"DELETE FROM {_q(name)}")
-                for values in rows:
-                    self._insert(L.TABLES[name], values)
-            if changes.findings is not None:
-                x(f"DELETE FROM {_q(L.ISSUES.name)}")
-                for p in self.locate(changes.findings):
-                    self._insert(L.ISSUES, p.as_row())
-            for name, fn in changes.calculated.items():  # this store keeps the calculated values
-                touched = set(changes.updated(name))
-                if touched:
-                    recs = [r for r in self.records(name) if r.rid in touched]
-                    for rid, values in fn(recs).items():
-                        self._update(L.TABLES[name], rid, values)
-            if changes.status:
-                x("INSERT INTO kam_meta VALUES ('status', ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
-                  (changes.status,))
-            x("UPDATE kam_meta SET value=? WHERE key='data_version'", (str(now + 1),))
-            x("COMMIT")
-        except BaseException:
-            x("ROLLBACK")
-            raise
+            with self._writing() as conn, conn.begin():  # one transaction: all of it or nothing
+                now = self._apply(conn, changes)
+        except sa.exc.DBAPIError as e:
+            raise DatabaseFailed(self.url, _first_line(e), _first_line(e)) from None
         changes.calculated = {}
         self._version = now + 1
         return []
 
-    def _split(self, t: L.TableDef, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _apply(self, conn, changes: ChangeSet) -> int:
+        self._lock_version(conn)
+        now = int(self._meta(conn, "data_version") or 0)
+        if self._version is not None and now != self._version:
+            raise DatabaseChanged(self.url)
+        for name, recs in changes.updates.items():
+            for rid, values in recs.items():
+                self._update(conn, L.TABLES[name], rid, values)
+        for name, rids in changes.removes.items():
+            if rids:
+                t = tables[name]
+                conn.execute(t.delete().where(t.c.rid == sa.bindparam("r")), [{"r": r} for r in rids])
+        for name, rows in changes.adds.items():
+            self._insert_many(conn, L.TABLES[name], rows)
+        for name, rows in changes.replaces.items():
+            conn.execute(tables[name].delete())
+            self._insert_many(conn, L.TABLES[name], rows)
+        if changes.findings is not None:
+            conn.execute(tables[L.ISSUES.name].delete())
+            self._insert_many(conn, L.ISSUES, [p.as_row() for p in self.locate(changes.findings)])
+        for name, fn in changes.calculated.items():  # this store keeps the calculated values
+            touched = set(changes.updated(name))
+            if touched:
+                recs = [r for r in self._records(conn, name, Read()) if r.rid in touched]
+                for rid, values in fn(recs).items():
+                    self._update(conn, L.TABLES[name], rid, values)
+        if changes.status:
+            self._set_meta(conn, "status", changes.status)
+        conn.execute(meta.update().where(meta.c.key == "data_version").values(value=str(now + 1)))
+        return now
+
+    def _set_meta(self, conn, key: str, value: str) -> None:
+        if conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount == 0:
+            conn.execute(meta.insert().values(key=key, value=value))
+
+    @staticmethod
+    def _split(t: L.TableDef, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         by_key = {col.key: col for col in t.columns}
         labels = {col.header: col for col in t.columns}
         own, extra = {}, {}
@@ -289,60 +391,68 @@ class SqlStore:
                 extra[k] = v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v
         return own, extra
 
-    def _insert(self, t: L.TableDef, values: dict[str, Any]) -> None:
+    def _row(self, t: L.TableDef, values: dict[str, Any]) -> dict[str, Any]:
         own, extra = self._split(t, values)
-        cols = list(own) + [EXTRAS]
-        self._x(f"INSERT INTO {_q(t.name)} ({', '.join(_q(k) for k in cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                [*own.values(), json.dumps(extra, ensure_ascii=False) if extra else None])
+        row = {c.key: None for c in t.columns}
+        row.update(own)
+        row[EXTRAS] = json.dumps(extra, ensure_ascii=False) if extra else None
+        return row
 
-    def _update(self, t: L.TableDef, rid: int, values: dict[str, Any]) -> None:
+    def _insert(self, conn, t: L.TableDef, values: dict[str, Any]) -> None:
+        conn.execute(tables[t.name].insert().values(**self._row(t, values)))
+
+    def _insert_many(self, conn, t: L.TableDef, rows) -> None:
+        rows = [self._row(t, values) for values in rows]
+        if rows:  # one statement, many parameter sets (executemany)
+            conn.execute(tables[t.name].insert(), rows)
+
+    def _update(self, conn, t: L.TableDef, rid: int, values: dict[str, Any]) -> None:
+        table = tables[t.name]
         own, extra = self._split(t, values)
         if own:
-            self._x(f"UPDATE {_q(t.name)} SET {', '.join(f'{_q(k)}=?' for k in own)} WHERE rid=?",
-                    [*own.values(), rid])
+            conn.execute(table.update().where(table.c.rid == rid).values(**own))
         if extra:
-            row = self._x(f"SELECT {_q(EXTRAS)} FROM {_q(t.name)} WHERE rid=?", (rid,)).fetchone()
+            row = conn.execute(sa.select(table.c[EXTRAS]).where(table.c.rid == rid)).first()
             merged = {**(json.loads(row[0]) if row and row[0] else {}), **extra}
-            self._x(f"UPDATE {_q(t.name)} SET {_q(EXTRAS)}=? WHERE rid=?", (json.dumps(merged, ensure_ascii=False), rid))
+            conn.execute(table.update().where(table.c.rid == rid).values(
+                {EXTRAS: json.dumps(merged, ensure_ascii=False)}))
 
 
 class PgStore(SqlStore):
-    """The same master on a PostgreSQL server (postgresql://user@host:port/db): the same
-    schema, every apply one transaction that takes the version row FOR UPDATE first."""
-    RID = "rid BIGSERIAL PRIMARY KEY"
+    """The same master on a PostgreSQL server (postgresql://user@host:port/db) through psycopg 3:
+    a load is one REPEATABLE READ transaction, every apply takes the version row FOR UPDATE first."""
 
     def _place(self) -> Path:
         # outputs (reports, the team's ledger) go in the current folder, named after the database
         name = self.url.rsplit("/", 1)[-1].split("?", 1)[0] or "kam"
         return Path.cwd() / f"{name}.pg"
 
-    def _connect(self, create: bool):
+    def _engine(self, create: bool) -> sa.Engine:
         try:
-            import psycopg
-        except ImportError:  # an optional engine: say what to install
+            import psycopg  # noqa: F401  (the driver SQLAlchemy uses: say what to install)
+        except ImportError:
             raise BadArgument(self.url, "使用 PostgreSQL 需要安装 psycopg（pip install 'psycopg[binary]'）",
                               "PostgreSQL needs psycopg: pip install 'psycopg[binary]'") from None
+        url = "postgresql+psycopg://" + self.url.split("://", 1)[1]
         try:
-            return psycopg.connect(self.url, autocommit=True)
-        except psycopg.OperationalError as e:
-            raise BadArgument(self.url, f"无法连接 PostgreSQL 数据库：{str(e).strip().splitlines()[0]}",
-                              f"cannot connect to PostgreSQL: {str(e).strip().splitlines()[0]}") from None
+            engine = sa.create_engine(url, pool_pre_ping=True)
+            with engine.connect():
+                pass
+        except (sa.exc.DBAPIError, sa.exc.ArgumentError) as e:
+            raise BadArgument(self.url, f"无法连接 PostgreSQL 数据库：{_first_line(e)}",
+                              f"cannot connect to PostgreSQL: {_first_line(e)}") from None
+        return engine
 
-    def _x(self, sql: str, params=()):
-        return self.conn.execute(sql.replace("?", "%s"), params)
+    def _reading(self) -> sa.Connection:
+        return self.engine.connect().execution_options(isolation_level="REPEATABLE READ")
 
-    def _many(self, sql: str, rows) -> None:
-        with self.conn.cursor() as cur:
-            cur.executemany(sql.replace("?", "%s"), rows)
+    def _writing(self) -> sa.Connection:
+        return self.engine.connect()
 
-    def _columns(self, table: str) -> set[str]:
-        return {r[0] for r in self._x("SELECT column_name FROM information_schema.columns WHERE table_name=?",
-                                      (table,))}
+    def _lock_version(self, conn: sa.Connection) -> None:
+        conn.execute(sa.select(meta.c.value).where(meta.c.key == "data_version").with_for_update())
 
-    def _begin_read(self) -> None:
-        self._x("BEGIN ISOLATION LEVEL REPEATABLE READ")
 
-    def _begin_write(self) -> None:
-        self._x("BEGIN")
-        if self._x("SELECT to_regclass('kam_meta')").fetchone()[0] is not None:
-            self._x("SELECT value FROM kam_meta WHERE key='data_version' FOR UPDATE")
+def _first_line(e: BaseException) -> str:
+    text = str(getattr(e, "orig", None) or e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

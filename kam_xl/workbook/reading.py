@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import layout as L
 from ..domain.computed import receivable_cells, suggested_tier
-from ..domain.models import MODELS, Settings, TierRule, clean_text, to_date, to_number
+from ..domain.models import MODELS, RecordShape, Settings, TierRule, clean_text, to_date, to_number
 from ..domain.problems import TYPE_CODES, Problem, problem
 from ..domain.tiering import sort_rules
 from ..domain.values import CellError, is_blank
@@ -116,35 +116,6 @@ def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int,
     return [None if v is None else slow(r, v) for r, v in enumerate(raw)]
 
 
-class _Shape:
-    """How the records of one model and one set of columns are made: the defaults to
-    start from (a full record), or none (a partial one), and the fields-set object all
-    of them share (a set per record would cost more than the record; it holds every
-    field the record has, so the only write pydantic makes to it — adding a field on
-    assignment — changes nothing)."""
-    __slots__ = ("model", "defaults", "fields_set")
-
-    def __init__(self, model: type, keys, partial: bool):
-        self.model = model
-        self.defaults = None if partial else {n: f.default for n, f in model.model_fields.items()}
-        self.fields_set = set(keys) | {"rid"} if partial else set(model.model_fields)
-
-    def make(self, values: dict[str, Any]):
-        """`values` becomes the instance dict (callers pass a fresh dict)."""
-        obj = self.model.__new__(self.model)
-        if self.defaults is not None:
-            d = self.defaults.copy()
-            d.update(values)
-        else:
-            d = values
-        _setattr(obj, "__dict__", d)
-        _setattr(obj, "__pydantic_fields_set__", self.fields_set)
-        _setattr(obj, "__pydantic_extra__", None)
-        _setattr(obj, "__pydantic_private__", None)
-        return obj
-
-
-_setattr = object.__setattr__
 
 
 def construct(model: type, values: dict[str, Any], partial: bool = False):
@@ -152,7 +123,7 @@ def construct(model: type, values: dict[str, Any], partial: bool = False):
     per-call validation.  A partial record (the action read only some columns) holds only
     those: any other field raises UnreadField; a full one has every field, the missing
     ones at their defaults."""
-    return _Shape(model, values, partial).make(values)
+    return RecordShape(model, values, partial).make(values)
 
 
 def typed_columns(table: L.TableDef, headers: list[str], raw_columns: list[list[Any]],
@@ -200,7 +171,7 @@ def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list
     model = MODELS[table.name]
     kept = list(range(len(keys))) if keep is None else [j for j, k in enumerate(keys) if k in set(keep)]
     kept_keys = [keys[j] for j in kept]
-    make = _Shape(model, kept_keys, partial or keep is not None).make
+    make = RecordShape(model, kept_keys, partial or keep is not None).make
     everything = len(kept) == len(keys)
     pick_kept = (lambda vals: vals) if everything else (
         operator.itemgetter(*kept) if len(kept) > 1 else (lambda vals, j=kept[0] if kept else 0: (vals[j],)))

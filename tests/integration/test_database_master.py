@@ -123,3 +123,76 @@ def test_a_missing_database_is_a_clear_refusal(tmp_path, capsys):
     assert main(["regrade", f"sqlite:///{tmp_path / 'nope.db'}"]) == 2
     assert "找不到数据库文件" in capsys.readouterr().err
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_the_migrations_make_exactly_the_schema_of_layout(db):
+    """Alembic's head equals the schema made from layout.py: a column added to the layout
+    without a migration fails here."""
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from kam_xl.store.schema import metadata
+    from kam_xl.store.sql import HEAD, VERSION_TABLE
+    store = SqlStore(db)
+    with store.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE,
+                                                     "compare_type": True})
+        assert ctx.get_current_revision() == HEAD
+        diffs = compare_metadata(ctx, metadata)
+        assert sa.inspect(conn).has_table(L.CUSTOMERS.name)
+    store.close()
+    assert diffs == [], diffs
+
+
+def test_an_older_database_is_refused_until_upgraded(tmp_path, demo_book, capsys):
+    import sqlite3
+    url = f"sqlite:///{tmp_path / '旧.db'}"
+    assert main(["db", "init", url]) == 0
+    assert main(["db", "load", url, str(demo_book)]) == 0
+    with sqlite3.connect(tmp_path / "旧.db") as c:  # made before the migrations: no version recorded
+        c.execute("DROP TABLE kam_alembic_version")
+    capsys.readouterr()
+    assert main(["regrade", url]) == 2
+    err = capsys.readouterr().err
+    assert "旧版本" in err and "kam-xl db upgrade" in err and "older" in err
+    assert main(["db", "upgrade", url]) == 0
+    assert "升级到" in capsys.readouterr().out
+    assert main(["db", "upgrade", url]) == 0 and "已是最新版本" in capsys.readouterr().out
+    assert main(["regrade", url]) in (0, 1)
+
+
+def test_a_file_that_is_no_kam_database_and_a_server_that_is_not_there(tmp_path, capsys):
+    import sqlite3
+    other = tmp_path / "别的.db"
+    with sqlite3.connect(other) as c:
+        c.execute("CREATE TABLE t (x)")
+    assert main(["validate", f"sqlite:///{other}"]) == 2
+    assert "不是大客户管理的数据库" in capsys.readouterr().err
+    assert main(["validate", "postgresql://nobody@127.0.0.1:1/kam"]) == 2
+    err = capsys.readouterr().err
+    assert "无法连接 PostgreSQL" in err and "cannot connect" in err and "Traceback" not in err
+
+
+def test_two_imports_at_once_in_real_processes_lose_nothing(db, tmp_path):
+    """Two `kam-xl import` processes on the same database at the same moment: each applies
+    whole or is refused whole (DatabaseChanged, exit 2) — never half, never a lost update."""
+    import subprocess
+    import sys
+    from tests.integration.test_import_round3 import _csv
+    sources = []
+    for k in range(2):
+        sources.append(_csv(tmp_path / f"新客户{k}.csv", [["客户名称", "年用量"]] +
+                            [[f"并发{k}号{i}有限公司", "30万"] for i in range(40)]))
+    procs = [subprocess.Popen([sys.executable, "-m", "kam_xl.cli", "import", db, str(src)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for src in sources]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    names = {c.name for c in SqlStore(db).load(ALL).customers}
+    for k, (code, err) in enumerate(results):
+        mine = {f"并发{k}号{i}有限公司" for i in range(40)}
+        if code == 0:
+            assert mine <= names
+        else:
+            assert code == 2 and "数据库在读取后被其他操作修改" in err, err
+            assert not (mine & names)  # nothing of a refused import
+    assert any(code == 0 for code, _ in results)
