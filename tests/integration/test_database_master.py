@@ -196,3 +196,45 @@ def test_two_imports_at_once_in_real_processes_lose_nothing(db, tmp_path):
             assert code == 2 and "数据库在读取后被其他操作修改" in err, err
             assert not (mine & names)  # nothing of a refused import
     assert any(code == 0 for code, _ in results)
+
+
+def test_an_import_killed_in_the_middle_of_its_write_leaves_nothing(pg_server, demo_book, tmp_path, monkeypatch):
+    """A real process killed while its transaction has written rows: the server rolls it back.
+    The test holds a lock on the import log the import replaces last, so the import waits there
+    with its new customers written but not committed; it is killed with SIGKILL."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+
+    from tests.integration.test_import_round3 import _csv
+    monkeypatch.chdir(tmp_path)
+    url = pg_server.new_database()
+    assert main(["db", "init", url]) == 0
+    assert main(["db", "load", url, str(demo_book)]) == 0
+    before = {c.name for c in SqlStore(url).load(ALL).customers}
+    src = _csv(tmp_path / "新客户.csv", [["客户名称", "年用量"]] + [[f"中断{i}有限公司", "30万"] for i in range(50)])
+    with psycopg.connect(url) as holder:
+        holder.execute(f'LOCK TABLE "{L.IMPORT_LOG.name}" IN ACCESS EXCLUSIVE MODE')
+        proc = subprocess.Popen([sys.executable, "-m", "kam_xl.cli", "import", url, str(src)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with psycopg.connect(url, autocommit=True) as watch:
+            for _ in range(600):  # until the import waits on the lock, its customers inserted
+                waiting = watch.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type='Lock' "
+                                        "AND datname=current_database()").fetchone()[0]
+                if waiting or proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+            assert waiting, proc.stderr.read() if proc.poll() is not None else "the import never waited"
+            stuck = watch.execute("SELECT query FROM pg_stat_activity WHERE wait_event_type='Lock' "
+                                  "AND datname=current_database()").fetchone()[0]
+            assert stuck.startswith("DELETE"), stuck  # its write under way: the rows before it are in
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+        holder.rollback()
+    after = {c.name for c in SqlStore(url).load(ALL).customers}
+    assert after == before  # none of its rows
+    assert main(["import", url, str(src)]) == 0  # and the same import, run again, applies whole
+    assert {f"中断{i}有限公司" for i in range(50)} <= {c.name for c in SqlStore(url).load(ALL).customers}
