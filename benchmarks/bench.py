@@ -55,6 +55,53 @@ def floor(book: str) -> None:
     os.replace(tmp, book)
 
 
+def needs_of(action: str):
+    """The needs an action declares (which tables it reads)."""
+    from kam_xl import layout as L
+    from kam_xl.services import actions
+    return {"regrade": actions.REGRADE_NEEDS, "validate": actions.VALIDATE_NEEDS, "report": actions.REPORT_NEEDS,
+            "import": actions.import_needs({L.CUSTOMERS.name}),
+            "import-new": actions.import_needs({L.CUSTOMERS.name})}[action]
+
+
+def written_parts(before: Path, after: Path) -> list[str]:
+    """The zip members an action wrote: new, or with another checksum than before."""
+    import zipfile
+    with zipfile.ZipFile(before) as a, zipfile.ZipFile(after) as b:
+        old = {i.filename: i.CRC for i in a.infolist()}
+        return sorted(i.filename for i in b.infolist() if old.get(i.filename) != i.CRC)
+
+
+def action_floor(book: str, tables: list[str], parts: list[str]) -> None:
+    """The least this action pays (PRODUCT.md performance issue): inflate and parse (expat, no
+    tree) exactly the sheets of the tables it reads, and deflate the parts it writes into a new
+    zip with every other member copied — what any approach pays to do the same reading and writing."""
+    import pyexpat
+    import zipfile
+    from kam_xl import layout as L
+    from kam_xl.workbook.package import read_package
+    from kam_xl.workbook.rawzip import copy_with_replacements
+    with zipfile.ZipFile(book) as z:
+        pkg = read_package(z)
+        names = set(z.namelist())
+        read = {pkg.sheets[L.TABLES[t].sheet] for t in tables if L.TABLES[t].sheet in pkg.sheets}
+        for part in sorted(read):
+            pyexpat.ParserCreate().Parse(z.read(part), True)
+        out = {p: z.read(p) for p in parts if p in names}
+    tmp = book + ".floor"
+    copy_with_replacements(book, tmp, out)
+    os.replace(tmp, book)
+
+
+def pandas_read(book: str, tables: list[str]) -> None:
+    """The read-only reference a user would reach for: pandas with the calamine engine reading
+    the same sheets (no typing of our own, no writing)."""
+    import pandas as pd
+    from kam_xl import layout as L
+    sheets = sorted({L.TABLES[t].sheet for t in tables})
+    pd.read_excel(book, sheet_name=sheets, engine="calamine")
+
+
 def generate(folder: Path, n_cust: int, n_visits: int, n_recv: int) -> tuple[Path, Path]:
     from kam_xl import demo
     from kam_xl.workbook.builder import build_master
@@ -103,6 +150,21 @@ def run_once(action: str, master: Path, legacy: Path, work: Path) -> tuple[float
     return measure(action, code, work)
 
 
+def run_floor(action: str, base: Path, tables: list[str], parts: list[str], work: Path) -> float:
+    book = work / f"floor-{action}.xlsm"
+    shutil.copy2(base, book)
+    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.bench import action_floor; "
+            f"t=time.perf_counter(); action_floor({str(book)!r}, {tables!r}, {parts!r}); "
+            f"print('ELAPSED', time.perf_counter()-t)")
+    return measure(f"floor-{action}", code, work)[0]
+
+
+def run_pandas(action: str, base: Path, tables: list[str], work: Path) -> float:
+    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.bench import pandas_read; "
+            f"t=time.perf_counter(); pandas_read({str(base)!r}, {tables!r}); print('ELAPSED', time.perf_counter()-t)")
+    return measure(f"pandas-{action}", code, work)[0]
+
+
 def measure(name: str, code: str, work: Path) -> tuple[float, float]:
     """Run `code` (which prints 'ELAPSED s' last) in its own process: (seconds, its own peak MiB)."""
     out_f, err_f = work / f"{name}.out", work / f"{name}.err"
@@ -126,6 +188,9 @@ def main() -> None:
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--libreoffice", action="store_true", help="also time LibreOffice's full recalculation")
     ap.add_argument("--only", help="comma-separated actions to run (the floor always runs)")
+    ap.add_argument("--per-action-floors", action="store_true",
+                    help="also each action's own floor (the sheets it reads parsed, the parts it writes deflated) "
+                         "and pandas+calamine reading the same sheets")
     args = ap.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -144,13 +209,30 @@ def main() -> None:
     if args.only:
         wanted = set(args.only.split(",")) | {"floor"}
         order = [a for a in order if a in wanted]
+    own: dict[str, list[float]] = {}
+    pandas_t: dict[str, list[float]] = {}
     for r in range(args.rounds):
         for a in order + (["openpyxl"] if r < args.openpyxl_rounds else []):
             t, peak = run_once(a, master, legacy, work)
             times[a].append(t)
             peaks[a] = max(peaks[a], peak)
             print(f"round {r + 1} {a:9s} {t:8.2f} s  peak {peak:7.0f} MB", flush=True)
+            if args.per_action_floors and a not in ("floor", "openpyxl"):
+                base = master.with_name("empty.xlsm") if a == "import-new" else master
+                parts = written_parts(base, work / f"{a}.xlsm")
+                tables = list(needs_of(a).tables)
+                f_t = run_floor(a, base, tables, parts, work)
+                own.setdefault(a, []).append(f_t)
+                p_t = run_pandas(a, base, tables, work)
+                pandas_t.setdefault(a, []).append(p_t)
+                print(f"round {r + 1} {a:9s} own floor {f_t:6.2f} s (reads {len(tables)} tables, writes "
+                      f"{len(parts)} parts)  pandas+calamine read {p_t:6.2f} s", flush=True)
     med = {a: statistics.median(v) for a, v in times.items() if v}
+    if own:
+        print("\naction      median s   own floor s   action/own floor   pandas read s")
+        for a in own:
+            f = statistics.median(own[a])
+            print(f"{a:10s} {med[a]:9.2f} {f:13.2f} {med[a] / f:18.2f} {statistics.median(pandas_t[a]):15.2f}")
     print("\naction      median s   peak MB   action/floor   openpyxl/action")
     for a, m in med.items():
         ratio_floor = m / med["floor"]
@@ -163,6 +245,8 @@ def main() -> None:
               f"of every native formula cell ({args.customers} 建议等级 + {args.receivables} × 3 receivable columns)")
     if args.json:
         Path(args.json).write_text(json.dumps({"median_s": med, "peak_mb": peaks, "libreoffice": lo,
+                                               "own_floor_s": {a: statistics.median(v) for a, v in own.items()},
+                                               "pandas_s": {a: statistics.median(v) for a, v in pandas_t.items()},
                                                "book_mib": master.stat().st_size / 2**20,
                                                "sizes": vars(args)}, indent=1))
 
