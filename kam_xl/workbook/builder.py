@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import xlsxwriter
+import xlsxwriter.worksheet
 from xlsxwriter.utility import xl_rowcol_to_cell, xl_col_to_name
 
 from .. import layout as L
@@ -294,6 +295,22 @@ class TeamBook:
 TEAM_PROPERTIES = ("kam_master_id", "kam_person", "kam_round", "kam_sent")
 
 
+class _Sheet(xlsxwriter.worksheet.Worksheet):
+    """xlsxwriter's worksheet, remembering how it prepared each formula text: a table's
+    calculated column writes the same structured formula on every row, and xlsxwriter runs
+    some thirty regular expressions over each one (most of a big book's build time)."""
+    _PREPARED: dict[tuple, str] = {}
+
+    def _prepare_formula(self, formula, expand_future_functions=False):
+        key = (formula, expand_future_functions, self.use_future_functions)
+        hit = self._PREPARED.get(key)
+        if hit is None:
+            if len(self._PREPARED) > 4096:  # per-row formulas (A1 references) do not repeat
+                self._PREPARED.clear()
+            hit = self._PREPARED[key] = super()._prepare_formula(formula, expand_future_functions)
+        return hit
+
+
 def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None = None,
                  settings: dict[str, Any] | None = None, with_vba: bool = True,
                  date1904: bool = False, team: TeamBook | None = None) -> Path:
@@ -313,9 +330,9 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     sheets = {}
     todo_ws = None
     for name in L.SHEET_ORDER:
-        sheets[name] = wb.add_worksheet(name)
+        sheets[name] = wb.add_worksheet(name, worksheet_class=_Sheet)
         if team is not None and name == L.SHEET_HOME:
-            todo_ws = wb.add_worksheet(TODO_SHEET)
+            todo_ws = wb.add_worksheet(TODO_SHEET, worksheet_class=_Sheet)
     if with_vba and path.suffix.lower() == ".xlsm":
         for i, ws in enumerate(sheets.values()):
             ws.set_vba_name(f"Sheet{i + 1}")
