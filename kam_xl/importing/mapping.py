@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import xlsxwriter
+
 from .. import layout as L
 from ..errors import BadArgument
 from . import cleaning as cl
@@ -128,24 +130,18 @@ def write_mapping(path: Path, lines: list[Line], book: Path | None = None) -> Pa
     """The mapping as a CSV (UTF-8 with BOM: Excel opens it in Chinese) or an .xlsx."""
     rows = [ln.as_row() for ln in lines]
     if path.suffix.lower() == ".xlsx":
-        import openpyxl
-        from openpyxl.worksheet.table import Table, TableStyleInfo
-
         def write(tmp: Path) -> None:
-            wb = openpyxl.Workbook()
-            ws = wb.active
-            ws.title = "导入映射"
-            ws.append(HEADERS)
-            for r in rows:
-                ws.append([neutralise(r[h]) for h in HEADERS])
-            widths = (28, 16, 8, 6, 22, 12, 14, 48)
-            for i, w in enumerate(widths):
-                ws.column_dimensions[column_letter(i)].width = w
-            t = Table(displayName="导入映射", ref=f"A1:{column_letter(len(HEADERS) - 1)}{max(len(rows) + 1, 2)}")
-            t.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
-            ws.add_table(t)
-            ws.freeze_panes = "A2"
-            wb.save(tmp)
+            wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False,
+                                                "strings_to_numbers": False})
+            ws = wb.add_worksheet("导入映射")
+            body = [[neutralise(r[h]) for h in HEADERS] for r in rows] or [[None] * len(HEADERS)]
+            ws.add_table(0, 0, len(body), len(HEADERS) - 1, {
+                "name": "导入映射", "data": body, "style": "Table Style Medium 2",
+                "columns": [{"header": h} for h in HEADERS]})
+            for i, w in enumerate((28, 16, 8, 6, 22, 12, 14, 48)):
+                ws.set_column(i, i, w)
+            ws.freeze_panes(1, 0)
+            wb.close()
         return write_output(path, write, book=book)
     return write_csv(path, HEADERS, rows, book)
 

@@ -41,3 +41,13 @@ def test_team_books_and_the_collected_master_have_no_open_xml_error(tmp_path):
     res = run_collect(master, [book])
     found = ooxml.validate([sent, master, res.report_path])
     assert all(v == [] for v in found.values()), {k: v[:3] for k, v in found.items() if v}
+
+
+def test_the_suggested_import_mapping_has_no_open_xml_error(tmp_path):
+    from kam_xl.files import new_book, run_import
+    book = new_book(tmp_path / "m.xlsm")
+    src = tmp_path / "客户.csv"
+    src.write_text("客户名称,年用量,奇怪的列\n甲方有限公司,30万,=HYPERLINK(\"x\")\n", encoding="utf-8-sig")
+    plan = run_import(book, [src], suggest=tmp_path / "映射.xlsx").suggested
+    found = ooxml.validate([plan])
+    assert found[str(plan)] == [], found
