@@ -18,7 +18,7 @@ from .services.validate import ValidationReport
 from .workbook.builder import build_master
 from .workbook.outputs import safe_name_part, write_output
 from .store import EVERYTHING, ChangeSet, Needs, Read
-from .store.sql import is_url, open_database, upgrade_database
+from .store.sql import SqlLedger, SqlStore, is_url, open_database, upgrade_database
 from .store.ledger import FolderLedger
 from .reports.merge_report import write_merge_report
 from .workbook.team import identity as team_identity, write_person_book
@@ -108,6 +108,13 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
 
 
 # -- team mode (PRODUCT.md §11) --------------------------------------------------------
+def ledger_of(store, master: Path, create: bool = False):
+    """Where a master keeps team mode's ledger: in its database, or in a folder beside the book."""
+    if isinstance(store, SqlStore):
+        return SqlLedger(store, create=create)
+    return FolderLedger(master, create=create)
+
+
 def run_distribute(path, out: str | Path, by: str = team.DEFAULT_BY, people=None, store=None) -> team.DistributeResult:
     """分发: one book per person in `out`; the base each got kept beside the master.  `store`:
     the master as the live Excel book (the button), else the file or the database."""
@@ -116,7 +123,7 @@ def run_distribute(path, out: str | Path, by: str = team.DEFAULT_BY, people=None
     folder = Path(out)
     if not folder.is_dir():
         raise BadArgument(folder, f"文件夹“{folder}”不存在，请先建立", f"folder '{folder}' does not exist")
-    ledger = FolderLedger(master, create=True)
+    ledger = ledger_of(store, master, create=True)
 
     def write_book(person: str, round_no: int, tables: dict, data) -> Path:
         name = f"{master.stem}_{safe_name_part(person)}_{data.as_of:%Y%m%d}.xlsm"
@@ -146,7 +153,7 @@ def run_collect(path, books, prefer_theirs: bool = False, report: str | Path | N
     """汇总: every returned book merged into the master; the 汇总报告 written beside it."""
     store = store or open_store(path)
     master = Path(getattr(store, "path", None) or path)  # the live book (the button) names itself by `path`
-    ledger = FolderLedger(master)
+    ledger = ledger_of(store, master)
     if not ledger.exists:
         raise BadArgument(master, "这个主工作簿还没有分发过（找不到分发记录），无法汇总",
                           "this master has never distributed; nothing to collect")

@@ -4,7 +4,7 @@ the base each person got in each round, and the records each person's collects c
 
 `FolderLedger` keeps it in a folder beside a workbook master (`<master>_分发/`, JSON,
 one file per person and round, written atomically); a database master keeps the same in
-its own tables (§12).  `MemoryLedger` is the same in memory, for tests."""
+its own tables (store/sql.py SqlLedger: whoever runs a collect on the server finds it).  `MemoryLedger` is the same in memory, for tests."""
 from __future__ import annotations
 
 import datetime as dt
@@ -43,6 +43,17 @@ def encode_records(tables: dict[str, dict[str, dict[str, Any]]]) -> dict:
 
 def decode_records(tables: dict) -> dict[str, dict[str, dict[str, Any]]]:
     return {t: {k: {f: _decode(v) for f, v in rec.items()} for k, rec in recs.items()} for t, recs in tables.items()}
+
+
+def pack_base(person: str, round_no: int, tables: dict) -> bytes:
+    """A base as kept: gzip'd JSON (dates tagged)."""
+    data = json.dumps({"format": FORMAT, "person": person, "round": round_no,
+                       "tables": encode_records(tables)}, ensure_ascii=False).encode("utf-8")
+    return gzip.compress(data, 6)
+
+
+def unpack_base(data: bytes) -> dict:
+    return decode_records(json.loads(gzip.decompress(data))["tables"])
 
 
 class MemoryLedger:
@@ -115,9 +126,7 @@ class FolderLedger(MemoryLedger):
         return self.folder / f"base_{round_no:03d}_{readable}_{digest}.json.gz"
 
     def save_base(self, person: str, round_no: int, tables: dict) -> None:
-        data = json.dumps({"format": FORMAT, "person": person, "round": round_no,
-                           "tables": encode_records(tables)}, ensure_ascii=False).encode("utf-8")
-        _atomic(self._base_path(person, round_no), gzip.compress(data, 6))
+        _atomic(self._base_path(person, round_no), pack_base(person, round_no, tables))
 
     def has_base(self, person: str, round_no: int) -> bool:
         return self._base_path(person, round_no).exists()
@@ -126,7 +135,7 @@ class FolderLedger(MemoryLedger):
         p = self._base_path(person, round_no)
         if not p.exists():
             return None
-        return decode_records(json.loads(gzip.decompress(p.read_bytes()))["tables"])
+        return unpack_base(p.read_bytes())
 
     def _save_state(self) -> None:
         self.folder.mkdir(exist_ok=True)

@@ -24,3 +24,7 @@ tables: dict[str, sa.Table] = {
                      *(sa.Column(col.key, SQL_TYPES[col.kind]()) for col in t.columns),
                      sa.Column(EXTRAS, sa.Text))
     for t in TABLES}
+# team mode (§11): the base each person was sent, per round (gzip'd JSON); the ledger's state
+# (rounds, the records each person's collects created) is the kam_meta row "team_ledger"
+team_bases = sa.Table("kam_team_bases", metadata, sa.Column("person", sa.Text, primary_key=True),
+                      sa.Column("round", sa.Integer, primary_key=True), sa.Column("data", sa.LargeBinary))

@@ -28,7 +28,8 @@ from ..domain.models import MODELS, RecordShape, Settings
 from ..errors import BadArgument, KamError
 from .changes import ChangeSet
 from .needs import LAST_VISITS, Needs, Read
-from .schema import EXTRAS, meta, tables
+from .ledger import MemoryLedger, pack_base, unpack_base
+from .schema import EXTRAS, meta, tables, team_bases
 from .snapshot import Snapshot
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -451,6 +452,50 @@ class PgStore(SqlStore):
 
     def _lock_version(self, conn: sa.Connection) -> None:
         conn.execute(sa.select(meta.c.value).where(meta.c.key == "data_version").with_for_update())
+
+
+class SqlLedger(MemoryLedger):
+    """Team mode's ledger of a database master, in the database itself (the kam_meta row
+    "team_ledger" and the kam_team_bases table): a manager collecting on another machine than
+    the one that distributed finds the bases."""
+
+    def __init__(self, store: SqlStore, create: bool = False):
+        self.store = store
+        with store._reading() as conn, conn.begin():
+            raw = store._meta(conn, "team_ledger")
+        if raw is not None:
+            self.state = json.loads(raw)
+        elif create:
+            super().__init__()
+            self._save_state()
+        else:
+            self.state = None
+
+    @property
+    def exists(self) -> bool:
+        return self.state is not None
+
+    def save_base(self, person: str, round_no: int, tables_: dict) -> None:
+        data = pack_base(person, round_no, tables_)
+        with self.store._writing() as conn, conn.begin():
+            conn.execute(team_bases.delete().where(team_bases.c.person == person, team_bases.c.round == round_no))
+            conn.execute(team_bases.insert().values(person=person, round=round_no, data=data))
+
+    def _row(self, person: str, round_no: int):
+        with self.store._reading() as conn, conn.begin():
+            return conn.execute(sa.select(team_bases.c.data).where(
+                team_bases.c.person == person, team_bases.c.round == round_no)).first()
+
+    def has_base(self, person: str, round_no: int) -> bool:
+        return self._row(person, round_no) is not None
+
+    def base(self, person: str, round_no: int) -> dict | None:
+        row = self._row(person, round_no)
+        return unpack_base(row[0]) if row is not None else None
+
+    def _save_state(self) -> None:
+        with self.store._writing() as conn, conn.begin():
+            self.store._set_meta(conn, "team_ledger", json.dumps(self.state, ensure_ascii=False))
 
 
 def _first_line(e: BaseException) -> str:

@@ -102,11 +102,21 @@ def test_a_write_after_someone_elses_is_refused_and_nothing_is_half_written(db):
     assert not any(v.id == "BF999999" for v in after.visits)
 
 
-def test_team_mode_on_the_database(db, tmp_path):
+def test_team_mode_on_the_database(db, tmp_path, monkeypatch):
+    """The bases live in the database: the manager collects from another folder (another
+    machine, for a server) than the one that distributed."""
     import openpyxl
+
+    from kam_xl.store.sql import SqlLedger
     out = tmp_path / "分发"
     out.mkdir()
     books = {s.person: s.path for s in run_distribute(db, out).sent}
+    assert not list(tmp_path.glob("*_分发"))  # nothing beside the database
+    ledger = SqlLedger(SqlStore(db))
+    assert all(ledger.has_base(p, 1) for p in books)
+    elsewhere = tmp_path / "经理的电脑"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     person, book = next(iter(books.items()))
     wb = openpyxl.load_workbook(book, keep_vba=True)
     ws = wb["客户档案"]
@@ -146,20 +156,34 @@ def test_the_migrations_make_exactly_the_schema_of_layout(db):
 
 
 def test_an_older_database_is_refused_until_upgraded(tmp_path, demo_book, capsys):
+    """A database made by the previous version (revision 0001: no team tables) and one made
+    before migrations existed (no version recorded): each refused by name until `db upgrade`."""
     import sqlite3
-    url = f"sqlite:///{tmp_path / '旧.db'}"
-    assert main(["db", "init", url]) == 0
-    assert main(["db", "load", url, str(demo_book)]) == 0
-    with sqlite3.connect(tmp_path / "旧.db") as c:  # made before the migrations: no version recorded
-        c.execute("DROP TABLE kam_alembic_version")
-    capsys.readouterr()
-    assert main(["regrade", url]) == 2
-    err = capsys.readouterr().err
-    assert "旧版本" in err and "kam-xl db upgrade" in err and "older" in err
-    assert main(["db", "upgrade", url]) == 0
-    assert "升级到" in capsys.readouterr().out
-    assert main(["db", "upgrade", url]) == 0 and "已是最新版本" in capsys.readouterr().out
-    assert main(["regrade", url]) in (0, 1)
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from kam_xl.store.sql import VERSION_TABLE, _alembic
+    for case in ("0001", "unversioned"):
+        url = f"sqlite:///{tmp_path / f'旧{case}.db'}"
+        assert main(["db", "init", url]) == 0
+        assert main(["db", "load", url, str(demo_book)]) == 0
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:  # back to what the older version made
+            command.downgrade(_alembic(conn), "0001")
+        engine.dispose()
+        if case == "unversioned":
+            with sqlite3.connect(tmp_path / f"旧{case}.db") as c:
+                c.execute(f"DROP TABLE {VERSION_TABLE}")
+        capsys.readouterr()
+        assert main(["regrade", url]) == 2
+        err = capsys.readouterr().err
+        assert "旧版本" in err and "kam-xl db upgrade" in err and "older" in err
+        assert main(["db", "upgrade", url]) == 0
+        assert "升级到" in capsys.readouterr().out
+        assert main(["db", "upgrade", url]) == 0 and "已是最新版本" in capsys.readouterr().out
+        assert main(["regrade", url]) in (0, 1)
+        assert main(["distribute", url, "--out", str(tmp_path)]) == 0  # the team tables are there now
 
 
 def test_a_file_that_is_no_kam_database_and_a_server_that_is_not_there(tmp_path, capsys):
