@@ -110,7 +110,15 @@ def _alembic(conn) -> Config:
     return cfg
 
 
-HEAD = ScriptDirectory.from_config(_alembic(None)).get_current_head()
+SCRIPTS = ScriptDirectory.from_config(_alembic(None))
+HEAD = SCRIPTS.get_current_head()
+
+
+def _known(rev: str) -> bool:
+    try:
+        return SCRIPTS.get_revision(rev) is not None
+    except Exception:  # alembic's "no such revision"
+        return False
 
 
 class SqlStore:
@@ -175,6 +183,11 @@ class SqlStore:
         if rev is None and not legacy:
             raise BadArgument(self.url, "这不是大客户管理的数据库（没有数据表），请先用 kam-xl db init 建立",
                               "not a kam-xl database (no tables): run kam-xl db init first")
+        if rev is not None and not _known(rev):
+            raise BadArgument(self.url, f"数据库由更新版本的程序建立（结构版本 {rev}，本程序只认识到 {HEAD}），"
+                              "请先升级本程序再使用这个数据库，未读取也未写入任何内容",
+                              f"the database was made by a newer version (schema {rev}; this one knows up to {HEAD}): "
+                              "upgrade the program first")
         raise BadArgument(self.url, f"数据库结构是旧版本（{rev or '最初版本'}，当前程序为 {HEAD}），请先运行 "
                           f"kam-xl db upgrade {self.url} 升级（升级前建议备份数据库）",
                           f"the database schema is older ({rev or 'unversioned'}; this version needs {HEAD}): "

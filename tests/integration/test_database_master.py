@@ -262,3 +262,19 @@ def test_an_import_killed_in_the_middle_of_its_write_leaves_nothing(pg_server, d
     assert after == before  # none of its rows
     assert main(["import", url, str(src)]) == 0  # and the same import, run again, applies whole
     assert {f"中断{i}有限公司" for i in range(50)} <= {c.name for c in SqlStore(url).load(ALL).customers}
+
+
+def test_a_database_of_a_newer_version_is_refused_not_called_older(tmp_path, capsys):
+    import sqlalchemy as sa
+
+    from kam_xl.store.sql import VERSION_TABLE
+    url = f"sqlite:///{tmp_path / '新.db'}"
+    assert main(["db", "init", url]) == 0
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num='9999'"))
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["validate", url]) == 2
+    err = capsys.readouterr().err
+    assert "更新版本的程序" in err and "newer version" in err
