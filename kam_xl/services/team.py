@@ -96,17 +96,10 @@ class DistributeResult:
         return lines
 
 
-# how many customers one batch of people may hold in memory with their rows: a master is read
-# once per batch (every batch reads the same book again, holding only its people's records)
-BATCH_CUSTOMERS = 25_000
-
-
-def _who_needs(key: str) -> Needs:
-    """The first, light read: who has which customer, and every record's id (those without one
-    get theirs before any book goes out)."""
-    return Needs({C.name: Read(keys=tuple(dict.fromkeys(("id", "name", key)))),
-                  **{t.name: Read(keys=("id", "customer_id"), only=frozenset({None}), optional=t in L.PROCEDURE_TABLES)
-                     for t in TEAM_TABLES[1:]}})
+# a master with more customers than this is read once per batch of people of about this many
+# customers (every batch reads the store again, holding only its people's records); a smaller
+# one is read once — on a workbook the reading machinery, not the records, is most of the peak
+BATCH_CUSTOMERS = 250_000
 
 
 def _batch_needs(customers: frozenset) -> Needs:
@@ -131,18 +124,18 @@ def distribute(store, ledger, write_book: Callable[..., Path], by: str = DEFAULT
                people: Iterable[str] | None = None, as_of: dt.date | None = None,
                batch: int | None = None) -> DistributeResult:
     """One book per person: their customers and every row of those customers.  `write_book(person,
-    round, records by table, snapshot)` writes it and returns its path (the front's).  A big
-    master is read once for who has what, then once per batch of people, so that only one
+    round, records by table, snapshot)` writes it and returns its path (the front's).  A master
+    of more than `batch` customers is read again once per batch of people, so that only one
     batch's records are held at a time."""
     key = _by_key(by)
     wanted = [p.strip() for p in people or () if p.strip()]
     with store:
-        light = store.load(_who_needs(key), as_of)
+        data = store.load(TEAM_NEEDS, as_of)
         ids = ChangeSet()
-        n_ids = assign_ids(light, ids)  # every record goes out with an id: the merge is keyed by it
+        n_ids = assign_ids(data, ids)  # every record goes out with an id: the merge is keyed by it
         groups: dict[str, list[str]] = defaultdict(list)
         unassigned = 0
-        for c in light.customers:
+        for c in data.customers:
             if not c.id:
                 continue
             owners = [str(getattr(c, key) or "").strip()]
@@ -158,15 +151,19 @@ def distribute(store, ledger, write_book: Callable[..., Path], by: str = DEFAULT
             raise BadArgument(None, f"以下人员没有负责的客户（按“{C.header(key)}”）：{'、'.join(missing)}",
                               f"nobody with customers by '{key}': {', '.join(missing)}")
         people_out = wanted or sorted(groups)
-        day = light.as_of
+        day = data.as_of
         if not ids.empty:  # the master holds the new ids before any book carries them
             store.apply(ids)
-    del light
+    size = batch or BATCH_CUSTOMERS
+    if len(data.customers) > size:
+        data = None  # read again, one batch of people at a time
     round_no = ledger.next_round(people_out, day)
     res = DistributeResult(round_no, unassigned=unassigned, master_ids=n_ids)
-    for part in _batches(people_out, groups, batch or BATCH_CUSTOMERS):
-        with store:
-            data = store.load(_batch_needs(frozenset(i for p in part for i in groups[p])), as_of or day)
+    whole = data
+    for part in _batches(people_out, groups, size) if whole is None else [people_out]:
+        if whole is None:
+            with store:
+                data = store.load(_batch_needs(frozenset(i for p in part for i in groups[p])), as_of or day)
         # the books are written after the store's session (which may pause the garbage collector
         # for its reads: fifty workbooks written inside it would keep all their garbage)
         by_id = {c.id: c for c in data.customers}
