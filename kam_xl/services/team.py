@@ -333,17 +333,20 @@ def _master_needs(returned: list[_Returned]) -> Needs:
     keys: dict[str, set[str]] = {t.name: {t.id_key} for t in TEAM_TABLES}
     keys[C.name].add("manager")
     touched: dict[str, set[str]] = {t.name: set() for t in TEAM_TABLES}
+    adds: set[str] = set()
     for b in returned:
         for t, items in b.items.items():
             for item in items:
                 if item[0] == "edit":
                     keys[t].update(item[2])
                     touched[t].add(item[1])
+                else:
+                    adds.add(t)
         for t, gone in b.gone.items():
             keys[t].update(merged_keys(L.TABLES[t]))
             touched[t].update(gone)
     return Needs({t.name: Read(keys=tuple(sorted(keys[t.name])), optional=t in L.PROCEDURE_TABLES,
-                               only=None if t is C else frozenset(touched[t.name]))
+                               only=None if t is C else frozenset(touched[t.name]), appends=t.name in adds)
                   for t in TEAM_TABLES})
 
 
@@ -384,6 +387,9 @@ def collect(store, books: list[tuple[BookIdentity, Any, str]], ledger, prefer_th
             for cid in book.scope:
                 if managers.get(cid) and managers[cid] != book.ident.person:
                     res.moved[cid] = managers[cid]
+        # what the merge needed of the master (every id of every table) is let go before the
+        # write, which needs the room
+        del master, index, ids, managers, returned
         if not res.changes.empty:
             res.changes.status = (f"{dt.datetime.now():%Y-%m-%d %H:%M} 汇总：" + "，".join(
                 f"{k} {v}" for k, v in res.counts().items()))

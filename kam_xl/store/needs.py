@@ -24,6 +24,9 @@ class Read:
     # group of people's customers (by="customer_id" for their visits) at a time
     only: frozenset | None = None
     by: str = "id"
+    # records will be added to the table: a store that must find where its data ends to append
+    # (a workbook) finds it in this read, not in a second one at write time
+    appends: bool = False
 
 
 EVERYTHING = Read()

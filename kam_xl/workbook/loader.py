@@ -108,7 +108,7 @@ def _headers(store, name: str, read: Read, rules: list[TierRule], full: bool) ->
 
 
 def _stream(store, name: str, headers: list[str] | None, partial: bool, keep=None, only=None, ids=None,
-            by: str = "id"):
+            by: str = "id", exact: bool = False):
     """A big table typed as its columns come out of the book: (its shape, records, problems)."""
     tdef = L.TABLES[name]
     records: list = []
@@ -122,7 +122,7 @@ def _stream(store, name: str, headers: list[str] | None, partial: bool, keep=Non
         records.extend(recs)
         problems.extend(probs)
 
-    shape = store.read_stream(name, sink, headers)
+    shape = store.read_stream(name, sink, headers, exact=exact)
     return shape, records, problems
 
 
@@ -185,7 +185,8 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     try:
         rest = [n for n in wanted if n not in first and n not in STREAMED]
         if rest:
-            tables.update(store.read(rest, {n: c for n, c in columns.items() if n in rest and c is not None}))
+            tables.update(store.read(rest, {n: c for n, c in columns.items() if n in rest and c is not None},
+                                     exact=[n for n in rest if wanted[n].appends]))
         if L.CUSTOMERS.name in wanted:  # typed now: its cells are let go before the big tables are read
             _type_customers(out, wanted[L.CUSTOMERS.name], columns.get(L.CUSTOMERS.name) is not None, full)
         for name in LOGS:
@@ -204,7 +205,8 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
             if only is not None:
                 data.ids[name] = {}
             shape, records, probs = _stream(store, name, columns.get(name), partial=columns.get(name) is not None,
-                                            keep=keep, only=only, ids=data.ids.get(name), by=wanted[name].by)
+                                            keep=keep, only=only, ids=data.ids.get(name), by=wanted[name].by,
+                                            exact=wanted[name].appends)
             tables[name] = shape
             data.records[name] = records
             data.problems += probs

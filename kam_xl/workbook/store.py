@@ -283,11 +283,11 @@ class FileStore(LoadingStore):
                     f"table {n} on sheet '{tp.sheet}' lacks the columns {', '.join(need)}")
 
     def read(self, names: Iterable[str],
-             columns: dict[str, Iterable[str]] | None = None) -> dict[str, Table]:
+             columns: dict[str, Iterable[str]] | None = None, exact: Iterable[str] = ()) -> dict[str, Table]:
         names = list(names)
         columns = {n: list(c) for n, c in (columns or {}).items() if n in names}
         self.require(names, columns)
-        got = self._read(names, columns)
+        got = self._read(names, columns, exact=exact)
         for n, t in got.items():
             self._shapes[n] = t.shape()
         if L.SETTINGS.name in got and self._backups_keep is None:
@@ -316,12 +316,13 @@ class FileStore(LoadingStore):
         self.require([name], {name: []})
         return dict(self.pkg.tables[name].calculated or {})
 
-    def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
+    def read_stream(self, name: str, sink, columns: Iterable[str] | None = None, exact: bool = False) -> Table:
         """Hand a big table's columns to sink(columns, first row index); returns its
-        shape.  Only the asked-for columns become Python values."""
+        shape.  Only the asked-for columns become Python values.  exact: find where the
+        data ends from every user-entered column (rows will be appended)."""
         cols = {name: list(columns)} if columns is not None else None
         self.require([name], cols)
-        got = self._read([name], cols, {name: sink})
+        got = self._read([name], cols, {name: sink}, exact=[name] if exact else ())
         self._shapes[name] = got[name]
         return got[name]
 
@@ -361,6 +362,7 @@ class FileStore(LoadingStore):
         _ = self.backups_keep  # read the setting before the commit step
         names = changes.tables()
         shapes = self._shapes_for(names, [n for n, rows in changes.appends.items() if rows])
+        self._reader = None  # the reader's parsed sheets and strings are let go: the write needs the room
         plan = engine.plan(self.pkg, changes, shapes,
                            {part: sc.max_si + 1 for part, sc in self._common["scans"].items()})
         self._refuse_overwrites(plan)

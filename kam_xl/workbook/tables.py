@@ -187,8 +187,9 @@ class TableStore(Protocol):
     """Read tables out of a workbook and write changes back (both fronts)."""
 
     def read(self, names: Iterable[str],
-             columns: dict[str, Iterable[str]] | None = None) -> dict[str, Table]:
-        """Tables by name; `columns` limits some tables to the headers an action needs."""
+             columns: dict[str, Iterable[str]] | None = None, exact: Iterable[str] = ()) -> dict[str, Table]:
+        """Tables by name; `columns` limits some tables to the headers an action needs;
+        for the tables in `exact` (rows will be appended) where the data ends is found too."""
 
     def has_table(self, name: str) -> bool:
         """Whether the book has this table."""
@@ -196,9 +197,10 @@ class TableStore(Protocol):
     def headers(self, name: str) -> list[str]:
         """Every header of a table, in order."""
 
-    def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
+    def read_stream(self, name: str, sink, columns: Iterable[str] | None = None, exact: bool = False) -> Table:
         """A big table's columns (in header order, only `columns` where given) handed to
-        sink(columns, first row index); its shape back."""
+        sink(columns, first row index); its shape back (exact: where the data ends found from
+        every user-entered column, for appending)."""
 
     def write(self, changes: Changes) -> None: ...
 

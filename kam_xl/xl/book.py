@@ -77,7 +77,9 @@ class XlBook(LoadingStore):
             raise NotAMasterWorkbook(getattr(self.book, "name", ""), f"缺少表格 {name}",
                                      f"missing table {name}") from None
 
-    def read(self, names: Iterable[str], columns: dict[str, Iterable[str]] | None = None) -> dict[str, Table]:
+    def read(self, names: Iterable[str], columns: dict[str, Iterable[str]] | None = None,
+             exact: Iterable[str] = ()) -> dict[str, Table]:
+        """The tables as the live book has them (its shape is always exact: `exact` changes nothing)."""
         out = {}
         for name in names:
             sheet, t = self._table(name)
@@ -140,7 +142,7 @@ class XlBook(LoadingStore):
                 out[col.header] = f[1:] if isinstance(f, str) and f.startswith("=") else None
         return out
 
-    def read_stream(self, name: str, sink, columns: Iterable[str] | None = None) -> Table:
+    def read_stream(self, name: str, sink, columns: Iterable[str] | None = None, exact: bool = False) -> Table:
         """Same contract as the file store: columns to the sink, the shape back."""
         t = self.read([name], {name: columns} if columns is not None else None)[name]
         if t.rows:
