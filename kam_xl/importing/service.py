@@ -684,11 +684,11 @@ def import_report(result: ImportResult, data: Snapshot, appended: dict[str, list
     if not result.data_changed:
         return
     _add_cached_values(appended, data)
-    for name, rows in appended.items():
-        result.changes.add_many(name, [to_keys(L.TABLES[name], r) for r in rows])
+    for name, rows in appended.items():  # fresh dicts: the change set keeps them as they are
+        result.changes.add_many(name, (to_keys(L.TABLES[name], r) for r in rows), owned=True)
     result.changes.replace(L.IMPORT_LOG.name, [to_keys(L.IMPORT_LOG, o.as_row(now)) for o in result.outcomes] + [
         to_keys(L.IMPORT_LOG, Outcome(f, "", None, REJECTED, "", None, f"无法读取：{why}").as_row(now))
-        for f, why in result.unreadable])
+        for f, why in result.unreadable], owned=True)
     c = result.counts
     result.changes.status = (f"{now:%Y-%m-%d %H:%M} 导入历史档案：新增 {c[NEW]}，合并 {c[MERGED]}，"
                              f"跳过 {c[SKIPPED]}，拒绝 {c[REJECTED]}，无法读取 {len(result.unreadable)} 个文件")

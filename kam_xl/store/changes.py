@@ -36,8 +36,10 @@ class ChangeSet:
     def add(self, table: str, values: dict[str, Any]) -> None:
         self.adds.setdefault(table, []).append(dict(values))
 
-    def add_many(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
-        self.adds.setdefault(table, []).extend(dict(r) for r in rows)
+    def add_many(self, table: str, rows: Iterable[dict[str, Any]], owned: bool = False) -> None:
+        """owned: the rows are the change set's from now on (fresh dicts nobody else keeps) —
+        not copied, which at 100,000 rows is a copy of every row less at the write's peak."""
+        self.adds.setdefault(table, []).extend(rows if owned else (dict(r) for r in rows))
 
     def update(self, table: str, rid: int, key: str, value: Any) -> None:
         self.updates.setdefault(table, {}).setdefault(rid, {})[key] = value
@@ -48,8 +50,8 @@ class ChangeSet:
             mine.append(rid)
         self.updates.get(table, {}).pop(rid, None)  # a removed record takes no update
 
-    def replace(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
-        self.replaces[table] = [dict(r) for r in rows]
+    def replace(self, table: str, rows: Iterable[dict[str, Any]], owned: bool = False) -> None:
+        self.replaces[table] = list(rows) if owned else [dict(r) for r in rows]
 
     def updated(self, table: str) -> dict[int, dict[str, Any]]:
         return self.updates.get(table, {})
