@@ -23,7 +23,8 @@ from . import cleaning as cl
 from ..workbook.outputs import neutralise, write_csv, write_output
 from .headers import TARGETS, HeaderMap, lookup, norm_header, synonyms
 from .readers import UnreadableSource, read_source
-from .sheets import SCAN_ROWS, column_letter, short_texts
+from ..workbook.package import col_index, col_letter as column_letter
+from .sheets import SCAN_ROWS, short_texts
 
 FILE, SHEET, HEADER_ROW, COLUMN, HEADER, TABLE, FIELD, REASON = (
     "文件", "工作表", "表头行", "列", "源表头", "导入到", "字段", "依据")
@@ -33,13 +34,9 @@ TABLE_LABELS = {L.TABLES[t].sheet: t for t in TARGETS}
 
 
 def column_index(letters: str) -> int | None:
+    """A column letter a clerk typed (a, AB), or None when it is not one."""
     s = str(letters or "").strip().upper()
-    if not s or not s.isalpha() or not s.isascii():
-        return None
-    n = 0
-    for ch in s:
-        n = n * 26 + ord(ch) - 64
-    return n - 1
+    return col_index(s) if s and s.isalpha() and s.isascii() else None
 
 
 @dataclass

@@ -25,6 +25,7 @@ from typing import Any, Callable
 from .. import layout as L
 from . import cleaning as cl
 from .headers import TARGETS, HeaderMap, candidate, lookup, norm_header, score, synonyms
+from ..workbook.package import col_letter
 from .readers import SheetGrid, UncachedFormula
 
 C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
@@ -610,19 +611,9 @@ def side_by_side(grid: SheetGrid) -> list[SheetGrid]:
     for a, b in runs:
         rows = [[v if a <= c <= b else None for c, v in enumerate(r[: b + 1])] for r in grid.rows]
         merged = [m for m in grid.merged if a <= m[1] and m[3] <= b]
-        name = f"{grid.sheet}（{column_letter(a)}:{column_letter(b)}列）"
+        name = f"{grid.sheet}（{col_letter(a)}:{col_letter(b)}列）"
         part = SheetGrid(grid.file, name, rows, merged, grid.hidden, grid.named)
         if find_header(part) is None:
             return [grid]
         parts.append(part)
     return parts
-
-
-def column_letter(c: int) -> str:
-    """0 → A, 26 → AA."""
-    s = ""
-    c += 1
-    while c:
-        c, r = divmod(c - 1, 26)
-        s = chr(65 + r) + s
-    return s

@@ -73,6 +73,20 @@ class MemoryLedger:
         self._save_state()
         return n
 
+    def _open(self, raw: str | None, create: bool) -> None:
+        """The state as kept (`raw` JSON), a new one when `create`, else none (never distributed)."""
+        if raw is not None:
+            self.state = json.loads(raw)
+        elif create:
+            MemoryLedger.__init__(self)
+            self._save_state()
+        else:
+            self.state = None
+
+    @property
+    def exists(self) -> bool:
+        return self.state is not None
+
     def save_base(self, person: str, round_no: int, tables: dict) -> None:
         self.bases[(person, round_no)] = encode_records(tables)
 
@@ -105,18 +119,7 @@ class FolderLedger(MemoryLedger):
         self.folder = Path(master).with_name(Path(master).stem + "_分发")
         self.bases = {}
         state = self.folder / "ledger.json"
-        if state.exists():
-            self.state = json.loads(state.read_text(encoding="utf-8"))
-        elif create:
-            self.folder.mkdir(exist_ok=True)
-            super().__init__()
-            self._save_state()
-        else:
-            self.state = None
-
-    @property
-    def exists(self) -> bool:
-        return self.state is not None
+        self._open(state.read_text(encoding="utf-8") if state.exists() else None, create)
 
     def _base_path(self, person: str, round_no: int) -> Path:
         # a person's name is data from the book (客户经理): never a path — its letters and digits

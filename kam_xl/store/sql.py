@@ -51,25 +51,20 @@ def is_url(text: str | Path) -> bool:
     return str(text).startswith(("sqlite:///", "postgresql://", "postgres://"))
 
 
-def open_database(url: str, create: bool = False) -> "SqlStore":
-    """The store of a database URL: sqlite:///file.db or postgresql://user@host:port/db."""
-    if str(url).startswith(("postgresql://", "postgres://")):
-        return PgStore(url, create=create)
-    return SqlStore(url, create=create)
+def open_database(url: str, create: bool = False, check: bool = True) -> "SqlStore":
+    """The store of a database URL: sqlite:///file.db or postgresql://user@host:port/db.
+    check=False: open whatever schema revision it has (to upgrade it)."""
+    cls = PgStore if str(url).startswith(("postgresql://", "postgres://")) else SqlStore
+    return cls(url, create=create, check=check)
 
 
 def upgrade_database(url: str) -> tuple[str | None, str]:
     """`kam-xl db upgrade`: the schema brought to this version's head; (from, to) revisions."""
-    store = _open_for_upgrade(url)
+    store = open_database(url, check=False)
     try:
         return store.upgrade()
     finally:
         store.close()
-
-
-def _open_for_upgrade(url: str) -> "SqlStore":
-    cls = PgStore if str(url).startswith(("postgresql://", "postgres://")) else SqlStore
-    return cls(url, create=False, check=False)
 
 
 def db_path(url: str) -> Path:
@@ -491,17 +486,7 @@ class SqlLedger(MemoryLedger):
         self.store = store
         with store._reading() as conn, conn.begin():
             raw = store._meta(conn, "team_ledger")
-        if raw is not None:
-            self.state = json.loads(raw)
-        elif create:
-            super().__init__()
-            self._save_state()
-        else:
-            self.state = None
-
-    @property
-    def exists(self) -> bool:
-        return self.state is not None
+        self._open(raw, create)
 
     def save_base(self, person: str, round_no: int, tables_: dict) -> None:
         data = pack_base(person, round_no, tables_)
