@@ -18,20 +18,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import bench  # noqa: E402
 from benchmarks.bench import generate, measure  # noqa: E402
 
-ACTIONS = {
-    "load": "from kam_xl.files import db_init, db_load; db_init(TARGET); db_load(TARGET, BOOK)",
-    "regrade": "from kam_xl.files import run_regrade; run_regrade(TARGET, operator='bench')",
-    "validate": "from kam_xl.files import run_validate; run_validate(TARGET)",
-    "report": "from kam_xl.files import run_report; run_report(TARGET, out=OUT)",
-    "import": "from kam_xl.files import run_import; run_import(TARGET, [LEGACY])",
-}
+# bench.py's actions, their BOOK being the workbook or the database URL; `load` copies the
+# workbook SOURCE into the database
+ACTIONS = {"load": "from kam_xl.files import db_init, db_load; db_init(BOOK); db_load(BOOK, SOURCE)",
+           **{a: bench.ACTIONS[a] for a in ("regrade", "validate", "report", "import")}}
 KINDS = ("workbook", "sqlite", "postgresql")
 
 
 def run(kind: str, action: str, target: str, book: Path, legacy: Path, work: Path) -> tuple[float, float]:
-    env = {"TARGET": target, "BOOK": str(book), "LEGACY": str(legacy), "OUT": str(work / "reports")}
+    env = {"BOOK": target, "SOURCE": str(book), "LEGACY": str(legacy), "OUT": str(work / "reports")}
     code = (f"import sys, os, time; sys.path.insert(0, {str(ROOT)!r}); os.chdir({str(work)!r}); "
             + "; ".join(f"{k}={v!r}" for k, v in env.items())
             + f"; t=time.perf_counter(); {ACTIONS[action]}; print('ELAPSED', time.perf_counter()-t)")

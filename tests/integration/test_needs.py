@@ -144,17 +144,21 @@ def test_validate_reports_a_bad_cell_in_a_column_its_records_do_not_keep(book_fa
     assert "last_dunning_date" not in FileStore(book).load(actions.VALIDATE_NEEDS, AS_OF).receivables[0].__dict__
 
 
-def test_records_only_for_some_ids_and_every_id_to_its_record(rich_book):
+def test_records_only_for_some_ids_and_every_id_to_its_record(rich_book, tmp_path):
     """Read(only=…): records for the ids asked, the id → rid of every record — the same on
-    the file store (rows typed but not made records), a full read, and MemoryStore."""
+    the file store (rows typed but not made records), a full read, MemoryStore and SQLite."""
+    from kam_xl.files import db_load
     from kam_xl.store.memory import MemoryStore
+    from kam_xl.store.sql import open_database
     full = FileStore(rich_book, full_reads=True).load(Needs({L.VISITS.name: EVERYTHING, L.CUSTOMERS.name: EVERYTHING}))
     visits = full.visits
     wanted = frozenset({visits[3].id, visits[-1].id, "BF-NO-SUCH"})
     needs = Needs({L.VISITS.name: Read(keys=("id", "customer_id"), only=wanted),
                    L.CUSTOMERS.name: Read(keys=("id", "manager"), only=frozenset({full.customers[0].id}))})
     memory = MemoryStore.from_snapshot(full)
-    for store in (FileStore(rich_book), FileStore(rich_book, full_reads=True), memory):
+    url = f"sqlite:///{tmp_path / 'needs.db'}"
+    db_load(url, rich_book)
+    for store in (FileStore(rich_book), FileStore(rich_book, full_reads=True), memory, open_database(url)):
         got = store.load(needs)
         assert sorted(v.id for v in got.visits) == sorted({visits[3].id, visits[-1].id})
         assert [c.id for c in got.customers] == [full.customers[0].id]
