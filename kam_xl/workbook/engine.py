@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 
 from .. import layout as L
 from ..domain.values import to_serial
+from .columns import Source, Unusual
 from .rawzip import copy_with_replacements
 from .package import Package, TablePart, col_index, col_letter, make_ref, parse_ref, read_package
 from .formulas import structured
@@ -78,7 +79,8 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
                 columns: dict[str, Iterable[str]] | None = None,
                 sinks: dict[str, ColumnSink] | None = None, reader=None,
                 exact: Iterable[str] = (),
-                cells: dict[str, dict[tuple[int, int], Any]] | None = None) -> dict[str, Table]:
+                cells: dict[str, dict[tuple[int, int], Any]] | None = None,
+                source: Source | None = None) -> dict[str, Table]:
     """Read the named Excel Tables (headers + body) of a workbook file.
 
     Each table is loaded with fastexcel into Arrow columns — only the table's own
@@ -89,7 +91,8 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
     a sink hands its columns over (sink(columns, 0), in the order of its headers)
     and comes back as a shape (its row count, no values).  `cells` are values the
     reader cannot give (error values, formulas without a result), by table and
-    (Excel row, 0-based column); they replace what it read there."""
+    (Excel row, 0-based column); they replace what it read there.  `source`: the same
+    file for reading a few columns of a big sheet without fastexcel (workbook/columns.py)."""
     columns = columns or {}
     cells = cells or {}
     sinks = sinks or {}
@@ -105,7 +108,7 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
         if tp is None:
             continue
         headers_all, keep = _columns_of(tp, columns.get(name))
-        cols, n, is_exact = _load(reader, tp, headers_all, keep, name in exact)
+        cols, n, is_exact = _load(reader, tp, headers_all, keep, name in exact, source)
         c1, r1 = tp.bounds[0], tp.bounds[1]
         extra = cells.get(name)
         if extra:
@@ -151,14 +154,37 @@ def _columns_of(tp: TablePart, wanted: Iterable[str] | None) -> tuple[list[str],
 
 
 def _load(reader, tp: TablePart, headers_all: list[str], keep: list[int],
-          exact: bool) -> tuple[list[list[Any]], int, bool]:
+          exact: bool, source: Source | None = None) -> tuple[list[list[Any]], int, bool]:
     """The kept columns of one table as Python lists, cut after the last row with a
     user-entered value (rows with only computed columns are not data); with `exact`
-    all user-entered columns are looked at.  Returns (columns, rows, exact)."""
+    all user-entered columns are looked at.  Returns (columns, rows, exact).  A few
+    columns of a big sheet are read from its XML (workbook/columns.py) when `source` is given."""
+    if source is not None and keep and source.suits(tp.sheet_part, len(keep)):
+        user, load_idx, is_exact = _user_columns(tp, headers_all, keep, exact)
+        n_body = tp.data_end - tp.bounds[1]
+        if n_body > 0:
+            try:
+                cols, n = source.load(tp.sheet_part, tp.bounds[0], tp.bounds[1], n_body, keep,
+                                      [i for i in user if i in load_idx])
+                return cols, n, is_exact
+            except Unusual:
+                pass  # fastexcel types it
     batch, n, is_exact = _load_arrow(reader, tp, headers_all, keep, exact)
     if batch is None or n == 0:
         return [[None] * n for _ in keep], n, is_exact
     return [to_python(batch.column(j).slice(0, n)) for j in range(len(keep))], n, is_exact
+
+
+def _user_columns(tp: TablePart, headers_all: list[str], keep: list[int], exact: bool):
+    """(the columns whose values decide where the data ends, the columns loaded, exact)."""
+    tdef = L.TABLES.get(tp.name)
+    computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
+    user = [i for i, h in enumerate(headers_all) if h not in computed]
+    load_idx = sorted(set(keep) | set(user)) if exact else sorted(keep)
+    is_exact = set(user) <= set(load_idx)
+    if not set(user) & set(load_idx):
+        user = load_idx  # only computed columns asked for: their values decide
+    return user, load_idx, is_exact
 
 
 def _load_arrow(reader, tp: TablePart, headers_all: list[str], keep: list[int], exact: bool):
@@ -167,13 +193,7 @@ def _load_arrow(reader, tp: TablePart, headers_all: list[str], keep: list[int], 
     import pyarrow.compute as pc
     c1, r1, c2, r2 = tp.bounds
     n_body = tp.data_end - r1  # never the totals row
-    tdef = L.TABLES.get(tp.name)
-    computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
-    user = [i for i, h in enumerate(headers_all) if h not in computed]
-    load_idx = sorted(set(keep) | set(user)) if exact else sorted(keep)
-    is_exact = set(user) <= set(load_idx)
-    if not set(user) & set(load_idx):
-        user = load_idx  # only computed columns asked for: their values decide
+    user, load_idx, is_exact = _user_columns(tp, headers_all, keep, exact)
     if n_body <= 0 or not load_idx:
         return None, 0, is_exact
     letters = ",".join(col_letter(c1 + i) for i in load_idx)
@@ -383,58 +403,140 @@ def _replace_cells(row_xml: bytes, rownum: int, cells: dict[int, Any],
 _ROW_HEAD = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*?(/?)>')
 
 
+class _RowPatcher:
+    """Rows of a sheet's <sheetData> with the changed ones swapped in, one stretch of whole
+    rows at a time (rows are found by their opening tags alone; the rows in between are
+    passed on as memoryview slices, never copied)."""
+
+    def __init__(self, row_cells: dict[int, dict[int, Any]], styles: dict[int, int], date1904: bool):
+        self.pending = dict(row_cells)
+        self.wanted = sorted(self.pending)
+        self.wi = 0
+        self.styles = styles
+        self.date1904 = date1904
+
+    def _new(self, rn: int, old: bytes | None) -> bytes | None:
+        return _merge_row(old, rn, self.pending.pop(rn), self.styles, self.date1904)
+
+    def stretch(self, xml: bytes, start: int, end: int) -> list:
+        """xml[start:end] (whole rows) patched, as pieces."""
+        out: list[Any] = []
+        view = memoryview(xml)
+        pos = start
+        wanted = self.wanted
+        for m in _ROW_HEAD.finditer(xml, start, end):
+            if self.wi >= len(wanted):
+                break
+            rn = int(m[1])
+            while self.wi < len(wanted) and wanted[self.wi] < rn:  # new rows before this one
+                out.append(view[pos:m.start()])
+                pos = m.start()
+                new = self._new(wanted[self.wi], None)
+                if new:
+                    out.append(new)
+                self.wi += 1
+            if self.wi < len(wanted) and wanted[self.wi] == rn:
+                out.append(view[pos:m.start()])
+                stop = m.end() if m[2] else xml.find(b"</row>", m.end(), end) + 6
+                new = self._new(rn, xml[m.start():stop])
+                if new:
+                    out.append(new)
+                pos = stop
+                self.wi += 1
+        out.append(view[pos:end])
+        return out
+
+    def rest(self) -> list[bytes]:
+        """The rows after the sheet's last row (appended rows)."""
+        out = []
+        for r in self.wanted[self.wi:]:
+            new = self._new(r, None)
+            if new:
+                out.append(new)
+        self.wi = len(self.wanted)
+        return out
+
+
+def _split_head(xml: bytes) -> tuple[bytes, int, bool] | None:
+    """(the sheet up to and including <sheetData …>, where the rows start, whether it is an
+    empty <sheetData/>) — None while the tag is not complete in xml."""
+    sd_open = xml.find(b"<sheetData")
+    sd_gt = xml.find(b">", sd_open) if sd_open >= 0 else -1
+    if sd_gt < 0:
+        return None
+    if xml[sd_gt - 1:sd_gt + 1] == b"/>":
+        return xml[:sd_open] + b"<sheetData>", sd_gt + 1, True
+    return xml[:sd_gt + 1], sd_gt + 1, False
+
+
 def patch_sheet_chunks(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
                        new_last: tuple[int, int] | None = None, date1904: bool = False) -> list:
     """The patched sheet as a list of buffers: untouched stretches are memoryview
-    slices of sheet_xml, changed rows new bytes.  Rows are found by their opening
-    tags alone.  The zip writer compresses the pieces as they are, so a 100 MB sheet
-    is never copied whole."""
+    slices of sheet_xml, changed rows new bytes.  The zip writer compresses the pieces
+    as they are, so a 100 MB sheet is never copied whole."""
     if not row_cells:
         return [sheet_xml]
-    styles = column_styles(sheet_xml)
-    sd_open = sheet_xml.find(b"<sheetData")
-    sd_gt = sheet_xml.find(b">", sd_open)
-    view = memoryview(sheet_xml)
-    if sheet_xml[sd_gt - 1:sd_gt + 1] == b"/>":  # <sheetData/>
-        head = sheet_xml[:sd_open] + b"<sheetData>"
-        body_start = body_end = sd_gt + 1
-        tail = b"</sheetData>" + sheet_xml[sd_gt + 1:]
-    else:
-        body_start, body_end = sd_gt + 1, sheet_xml.rfind(b"</sheetData>")
-        head, tail = sheet_xml[:body_start], view[body_end:]
+    head, body_start, empty = _split_head(sheet_xml)
+    rows = _RowPatcher(row_cells, column_styles(head), date1904)
     if new_last is not None:
         head = _fix_dimension(head, *new_last)
-    pending = dict(row_cells)
-    out: list[Any] = [head]
-    pos = body_start
-    wanted = sorted(pending)
-    wi = 0
-    for m in _ROW_HEAD.finditer(sheet_xml, body_start, body_end):
-        if wi >= len(wanted):
+    if empty:
+        return [head] + rows.rest() + [b"</sheetData>", memoryview(sheet_xml)[body_start:]]
+    body_end = sheet_xml.rfind(b"</sheetData>")
+    return [head] + rows.stretch(sheet_xml, body_start, body_end) + rows.rest() + [memoryview(sheet_xml)[body_end:]]
+
+
+STREAM_CHUNK = 8 << 20
+
+
+def patch_sheet_stream(read, row_cells: dict[int, dict[int, Any]], new_last: tuple[int, int] | None = None,
+                       date1904: bool = False):
+    """patch_sheet_chunks for a sheet read piece by piece (read(n) → bytes, b"" at its end):
+    the pieces come out as the sheet goes in, so a sheet of hundreds of MB is never held whole."""
+    if not row_cells:
+        while chunk := read(STREAM_CHUNK):
+            yield chunk
+        return
+    buf = b""
+    while True:  # the head: everything up to the rows (<cols> with the column styles is in it)
+        chunk = read(STREAM_CHUNK)
+        buf += chunk
+        split = _split_head(buf)
+        if split is not None or not chunk:
             break
-        rn = int(m[1])
-        while wi < len(wanted) and wanted[wi] < rn:  # new rows before this one
-            out.append(view[pos:m.start()])
-            pos = m.start()
-            new = _merge_row(None, wanted[wi], pending.pop(wanted[wi]), styles, date1904)
-            if new:
-                out.append(new)
-            wi += 1
-        if wi < len(wanted) and wanted[wi] == rn:
-            out.append(view[pos:m.start()])
-            stop = m.end() if m[2] else sheet_xml.find(b"</row>", m.end(), body_end) + 6
-            new = _merge_row(sheet_xml[m.start():stop], rn, pending.pop(rn), styles, date1904)
-            if new:
-                out.append(new)
-            pos = stop
-            wi += 1
-    out.append(view[pos:body_end])
-    for r in wanted[wi:]:
-        new = _merge_row(None, r, pending.pop(r), styles, date1904)
-        if new:
-            out.append(new)
-    out.append(tail)
-    return out
+    if split is None:
+        raise ValueError("no <sheetData> in the sheet")
+    head, body_start, empty = split
+    rows = _RowPatcher(row_cells, column_styles(head), date1904)
+    yield _fix_dimension(head, *new_last) if new_last is not None else head
+    if empty:
+        yield from rows.rest()
+        yield b"</sheetData>"
+        yield buf[body_start:]
+        while chunk:
+            chunk = read(STREAM_CHUNK)
+            yield chunk
+        return
+    buf = buf[body_start:]
+    while True:
+        end = buf.find(b"</sheetData>")
+        if end >= 0:
+            yield from rows.stretch(buf, 0, end)
+            yield from rows.rest()
+            yield buf[end:]
+            while chunk:
+                chunk = read(STREAM_CHUNK)
+                yield chunk
+            return
+        cut = buf.rfind(b"</row>")
+        if cut >= 0:
+            cut += 6
+            yield from rows.stretch(buf, 0, cut)
+            buf = buf[cut:]
+        if not chunk:
+            raise ValueError("the sheet ends inside <sheetData>")
+        chunk = read(STREAM_CHUNK)
+        buf += chunk
 
 
 def _fix_dimension(xml: bytes, last_row: int, last_col: int) -> bytes:

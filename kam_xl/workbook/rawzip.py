@@ -51,6 +51,46 @@ def _deflate(data) -> bytes:
         return part(first, False) + later.result()
 
 
+STREAM_BLOCK = 16 << 20
+
+
+def _block(data: bytes, last: bool) -> bytes:
+    c = zlib.compressobj(2, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+def _write_stream(out, pieces) -> tuple[int, int, int]:
+    """Deflate a member handed over as an iterator of buffers (a big sheet patched as it
+    is read) straight into `out`: blocks of 16 MB compressed independently on two threads
+    (each but the last ends with a sync flush, so joined they are one deflate stream), at
+    most a few blocks in memory.  Returns (crc, compressed size, size)."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+    crc = size = csize = 0
+    block: list = []
+    held = 0
+    running: deque = deque()
+    with ThreadPoolExecutor(2) as pool:
+        def drain(keep: int) -> None:
+            nonlocal csize
+            while len(running) > keep:
+                data = running.popleft().result()
+                out.write(data)
+                csize += len(data)
+        for p in pieces:
+            crc = zlib.crc32(p, crc)
+            size += len(p)
+            block.append(p)
+            held += len(p)
+            if held >= STREAM_BLOCK:
+                running.append(pool.submit(_block, b"".join(block), False))
+                block, held = [], 0
+                drain(2)
+        running.append(pool.submit(_block, b"".join(block), True))
+        drain(0)
+    return crc, csize, size
+
+
 def _crc_size(data) -> tuple[int, int]:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return zlib.crc32(data), len(data)
@@ -63,7 +103,8 @@ def _crc_size(data) -> tuple[int, int]:
 
 def copy_with_replacements(src: str, dst: str, replaced: dict[str, "bytes | list | None"],
                            fsync: bool = True) -> None:
-    """A member replaced by None is left out."""
+    """A member replaced by None is left out; one replaced by an iterator of buffers (not
+    bytes, not a list) is written as the iterator hands them over."""
     with zipfile.ZipFile(src) as zin, open(src, "rb") as fin, open(dst, "wb") as out:
         infos = zin.infolist()
         central = []
@@ -74,6 +115,27 @@ def copy_with_replacements(src: str, dst: str, replaced: dict[str, "bytes | list
             # CP437, so encoding it back gives the original bytes (never a rename)
             name_b = info.filename.encode("utf-8") if info.flag_bits & 0x800 else info.filename.encode("cp437")
             flag = info.flag_bits & ~0x08  # we always write sizes in the local header
+            streamed = None
+            if info.filename in replaced and not isinstance(replaced[info.filename], (bytes, bytearray, memoryview, list)):
+                streamed = replaced[info.filename]
+                offset = out.tell()
+                flag &= ~0x06
+                dostime = info.date_time
+                t = (dostime[3] << 11) | (dostime[4] << 5) | (dostime[5] // 2)
+                d = ((max(dostime[0], 1980) - 1980) << 9) | (dostime[1] << 5) | dostime[2]
+                out.write(_LOCAL.pack(b"PK\x03\x04", 20, flag, zipfile.ZIP_DEFLATED, t, d, 0, 0, 0,
+                                      len(name_b), 0))
+                out.write(name_b)
+                crc, csize, usize = _write_stream(out, streamed)
+                if csize >= 0xFFFFFFFF or usize >= 0xFFFFFFFF or offset >= 0xFFFFFFFF:
+                    raise OverflowError("zip64 members are not supported")
+                end = out.tell()
+                out.seek(offset + 14)
+                out.write(struct.pack("<3L", crc, csize, usize))
+                out.seek(end)
+                central.append((name_b, flag, zipfile.ZIP_DEFLATED, t, d, crc, csize, usize, offset,
+                                info.external_attr))
+                continue
             if info.filename in replaced:
                 raw = replaced[info.filename]  # bytes, or a list of buffers
                 data = _deflate(raw)

@@ -28,6 +28,8 @@ from ..errors import (BackupFailed, ContentInTheWay, FileOperationFailed, KamErr
                       TableLayoutUnsupported, WorkbookChanged, WorkbookLocked, WorkbookNotFound, WorkbookReadOnly,
                       WorkbookUnreadable, WriteFailed)
 from . import engine, scan
+from .columns import Source as ColumnSource
+from .rawzip import BIG_PART as STREAM_PART
 from .loader import LoadingStore
 from .reading import read_settings
 from .package import Package, col_letter, make_ref, parse_ref, read_package
@@ -142,9 +144,21 @@ class FileStore(LoadingStore):
             self._reader = engine.open_reader(clean.name if clean else str(self.path))
         return self._reader
 
+    def _column_source(self) -> ColumnSource:
+        """The shared strings and number formats of the file the reader reads, for reading
+        a few columns of a big sheet from its XML (shared with the concurrent views)."""
+        clean = self._common["clean"]
+        path = clean.name if clean else str(self.path)
+        with self._common["lock"]:
+            src = self._common.get("source")
+            if src is None or src.path != path:
+                src = self._common["source"] = ColumnSource(path, self.pkg.date1904)
+        return src
+
     def close(self) -> None:
         """Let go of the reader (and its file handle) before the book is replaced."""
         self._reader = None
+        self._common.pop("source", None)  # the shared strings go with it
 
     # -- what the tables alone do not show ------------------------------------
     def _scan(self, names: list[str]) -> None:
@@ -299,7 +313,8 @@ class FileStore(LoadingStore):
         self._scan(names)
         try:
             return engine.read_tables(str(self.path), names, self.pkg, columns, sinks,
-                                      reader=self._fast_reader(), exact=exact, cells=self._common["cells"])
+                                      reader=self._fast_reader(), exact=exact, cells=self._common["cells"],
+                                      source=self._column_source())
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # the reader's own errors, even a native panic, for damaged parts
@@ -363,6 +378,7 @@ class FileStore(LoadingStore):
         names = changes.tables()
         shapes = self._shapes_for(names, [n for n, rows in changes.appends.items() if rows])
         self._reader = None  # the reader's parsed sheets and strings are let go: the write needs the room
+        self._common.pop("source", None)
         plan = engine.plan(self.pkg, changes, shapes,
                            {part: sc.max_si + 1 for part, sc in self._common["scans"].items()})
         self._refuse_overwrites(plan)
@@ -387,13 +403,19 @@ class FileStore(LoadingStore):
                 for part, rows in plan.edits.items():
                     if not rows and part not in typed:
                         continue
-                    xml = z.read(part)
-                    for absorbed, template, c1, c2 in typed.get(part, ()):
-                        engine.restyle_rows(xml, rows, absorbed, template, c1, c2)
                     moves = plan.moves.get(part, [])
                     sc = self._common["scans"].get(part)
                     touched = {(r, c) for r, cells in rows.items() for c in cells}
                     touched |= {(frm, c) for frm, _, c1, c2 in moves for c in range(c1, c2 + 1)}
+                    if (part not in typed and not moves and sc is not None and not touched & sc.masters
+                            and z.getinfo(part).file_size >= STREAM_PART):
+                        # cells changed and rows appended in place: the sheet is patched as it is
+                        # read, while the new book is written, never held whole
+                        replaced[part] = self._patched(part, rows, self._last_cell(part, plan.refs))
+                        continue
+                    xml = z.read(part)
+                    for absorbed, template, c1, c2 in typed.get(part, ()):
+                        engine.restyle_rows(xml, rows, absorbed, template, c1, c2)
                     if sc is None or touched & sc.masters:  # a shared formula's text is about to go
                         xml = engine.expand_shared(xml, touched)
                     for r, cells in engine.moved_cells(xml, moves).items():
@@ -419,6 +441,21 @@ class FileStore(LoadingStore):
             raise _unreadable(self.path, e) from None
         self._commit(replaced)
         return self.last_backup
+
+    def _patched(self, part: str, rows: dict[int, dict[int, object]], last):
+        """The sheet part with these rows patched, as pieces handed to the zip writer while
+        the old part is inflated (engine.patch_sheet_stream)."""
+        path, date1904 = self.path, self.pkg.date1904
+
+        def pieces():
+            try:
+                with zipfile.ZipFile(path) as z, z.open(part) as f:
+                    yield from engine.patch_sheet_stream(f.read, rows, last, date1904)
+            except KamError:
+                raise
+            except Exception as e:  # a damaged part: the new book is not kept
+                raise _unreadable(path, e) from None
+        return pieces()
 
     def _refuse_overwrites(self, plan) -> None:
         """Refuse when a growing table would cover a cell that holds something."""

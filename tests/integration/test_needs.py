@@ -15,12 +15,24 @@ from kam_xl.files import new_book
 from kam_xl.reports import service as report_service
 from kam_xl.services import actions
 from kam_xl.store import EVERYTHING, Needs, Read
+from kam_xl.workbook import columns, store as store_mod
 from kam_xl.workbook.store import FileStore
 from tests.conftest import good_customer, good_receivable, good_visit
 from tests.legacy_files import gbk_visits_csv, utf8_bom_receivables_csv, xls_2021_archive, xlsx_2019_archive
 
 AS_OF = dt.date(2026, 10, 31)
 NOW = dt.datetime(2026, 11, 1, 9, 0)
+
+
+@pytest.fixture(autouse=True, params=["", "big-sheet-paths"])
+def _sheet_paths(request, monkeypatch):
+    """Each test twice: as it runs on a small book, and with the paths only big sheets take —
+    a few columns read from the sheet XML (workbook/columns.py; the full read stays with
+    fastexcel, so the two readers are compared through every action) and sheets patched as
+    a stream."""
+    if request.param:
+        monkeypatch.setattr(columns, "MIN_BYTES", 0)
+        monkeypatch.setattr(store_mod, "STREAM_PART", 0)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from kam_xl.files import new_book, run_collect, run_distribute, run_reassign
 from kam_xl.services.team import APPLIED, CONFLICT, REFUSED, UNCHANGED
 from kam_xl.store import EVERYTHING, Needs, Read
 from kam_xl.store.ledger import FolderLedger
+from kam_xl.workbook import columns, store as store_mod
 from kam_xl.workbook.store import FileStore
 from kam_xl.workbook.team import identity
 from tests.helpers import table_records
@@ -134,8 +135,12 @@ def test_distribute_writes_one_book_per_person_with_only_their_data(team):
             seen[c.id] = person
 
 
-def test_a_season_of_team_work_loses_nothing_and_applies_nothing_twice(team, capsys):
+@pytest.mark.parametrize("big_sheet_paths", [False, True], ids=["", "big-sheet-paths"])
+def test_a_season_of_team_work_loses_nothing_and_applies_nothing_twice(team, capsys, big_sheet_paths, monkeypatch):
     master, out = team
+    if big_sheet_paths:  # every sheet read by the column reader and patched as a stream (only big ones are)
+        monkeypatch.setattr(columns, "MIN_BYTES", 0)
+        monkeypatch.setattr(store_mod, "STREAM_PART", 0)
     books = _books(run_distribute(master, out))
     a, b = sorted(books)[:2]
     data = _master(master)
