@@ -154,11 +154,14 @@ def chinese_number(text: str) -> float:
     return total + section + (number or 0.0)
 
 
+_PLAIN_NUMBER = re.compile(r"-?\d{1,15}(\.\d+)?", re.ASCII)
 _PER_YEAR = re.compile(r"(/|每)?(年|年度)$")
 
 
 def parse_amount(v: Any, multiplier: float = 1.0) -> float | None:
     """50万 · 32.5万元 · ¥1,200,000.00 · 120000元 · full-width digits · numbers × header unit."""
+    if type(v) is str and _PLAIN_NUMBER.fullmatch(v):  # 181.0 in a CSV: most amounts
+        return round(_finite(float(v)) * multiplier, 2)
     if is_blank(v):
         return None
     if isinstance(v, bool):
@@ -256,6 +259,10 @@ _AREA3 = re.compile(r"^0(10|2\d)")
 
 def parse_phone(v: Any) -> str | None:
     """Phones as text: numbers stored as floats, lost leading zeros of landlines, +86."""
+    if type(v) is float and 1e10 <= v < 2e10 and v.is_integer():
+        v = str(int(v))  # a mobile number a reader took for a number
+    if type(v) is str and len(v) == 11 and v[0] == "1" and v.isascii() and v.isdigit():
+        return v  # a mobile number as written: most phones
     if is_blank(v):
         return None
     if isinstance(v, float):

@@ -387,12 +387,16 @@ class _HeaderRepeat:
     def __init__(self, header_rows: list[list[Any]], cols: list[int]):
         self.cols = cols
         self.wanted = [_texts(hdr, cols) for hdr in header_rows]
+        self.probes = [[(c, w) for c, w in zip(cols, want) if w][:2] for want in self.wanted]
+        self.probes = [(want, probe) for want, probe in zip(self.wanted, self.probes) if len(probe) == 2]
 
     def __call__(self, cells: list[Any]) -> bool:
-        for want in self.wanted:
-            probe = [(c, w) for c, w in zip(self.cols, want) if w][:2]
-            if len(probe) < 2 or not any(c < len(cells) and isinstance(cells[c], str) and norm_header(cells[c]) == w
-                                         for c, w in probe):
+        n = len(cells)
+        for want, probe in self.probes:
+            for c, w in probe:
+                if c < n and type(cells[c]) is str and norm_header(cells[c]) == w:
+                    break
+            else:
                 continue
             have = _texts(cells, self.cols)
             pairs = [(a, b) for a, b in zip(have, want) if b]
@@ -402,8 +406,16 @@ class _HeaderRepeat:
 
 
 def _total_text(cells: list[Any]) -> bool:
-    texts = [cl.nfkc(v).replace(" ", "") for v in cells if isinstance(v, str) and v.strip()]
-    return any(_TOTAL_TEXT.match(t) for t in texts[:4])
+    """合计, 小计 … in one of the row's first four texts."""
+    seen = 0
+    for v in cells:
+        if isinstance(v, str) and v.strip():
+            if not v.isascii() and _TOTAL_TEXT.match(cl.nfkc(v).replace(" ", "")):
+                return True
+            seen += 1
+            if seen == 4:
+                break
+    return False
 
 
 def classify(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]] | None = None) -> list[SheetRow]:
@@ -412,6 +424,7 @@ def classify(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]] | None = None
     rows = rows if rows is not None else filled(grid)
     repeats = _HeaderRepeat([rows[r] for r in hm.header_rows], sorted(hm.columns))
     money = [c for c, h in hm.columns.items() if (table.by_header().get(h) or L.Column(h, h)).kind == L.MONEY]
+    units = {c: hm.multipliers.get(c, 1.0) or 1.0 for c in money}
     out: list[SheetRow] = []
     for r in range(hm.header_rows[0]):
         if any(not cl.is_blank(v) for v in rows[r]):
@@ -434,15 +447,12 @@ def classify(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]] | None = None
             sums = {c: 0.0 for c in money}
             continue
         row = read_row(table, hm, cells, r + 1)
-        if row.kind == NOT_DATA and _sums_above(cells, money, sums):
+        if row.kind == NOT_DATA and _sums_above(cells, money, sums, units):
             row.kind, row.reason = TOTAL, "各金额等于上方各行之和"
             sums = {c: 0.0 for c in money}
         elif row.kind == DATA:
-            for c in money:
-                try:
-                    sums[c] += cl.parse_amount(cells[c] if c < len(cells) else None) or 0.0
-                except ValueError:
-                    pass
+            for c in money:  # the amount read_row cleaned (the header's unit applied)
+                sums[c] += row.values.get(hm.columns[c]) or 0.0
         out.append(row)
     last = max((i for i, x in enumerate(out) if x.kind == DATA), default=-1)
     for x in out[last + 1:]:
@@ -455,16 +465,18 @@ def classify(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]] | None = None
     return out
 
 
-def _sums_above(cells: list[Any], money: list[int], sums: dict[int, float]) -> bool:
+def _sums_above(cells: list[Any], money: list[int], sums: dict[int, float], units: dict[int, float]) -> bool:
+    """Every amount of the row is the sum of the data rows above it (to the fen, in the
+    header's unit): a total row without 合计 written in it."""
     hit = False
     for c in money:
         try:
-            x = cl.parse_amount(cells[c] if c < len(cells) else None)
+            x = cl.parse_amount(cells[c] if c < len(cells) else None, units[c])
         except ValueError:
             return False
         if x is None:
             continue
-        if abs(x - sums[c]) > 0.01 or not sums[c]:
+        if abs(x - sums[c]) > 0.01 * units[c] or not sums[c]:
             return False
         hit = True
     return hit

@@ -9,6 +9,7 @@ sheet's <cols> so dates stay dates and amounts keep their format.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import zipfile
@@ -249,7 +250,12 @@ def to_python(arr) -> list[Any]:
 
 # ---------------------------------------------------------------------------
 # Cell XML
+_TO_ESCAPE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _esc(s: str) -> str:
+    if _TO_ESCAPE.search(s) is None:  # most texts: nothing to do
+        return s
     s = _ILLEGAL_XML.sub("", s)
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -269,6 +275,13 @@ class RawCell:
 
 
 def cell_xml(ref: str, value: Any, style: int | None, date1904: bool = False) -> bytes:
+    kind = type(value)
+    if kind is str:  # the common cases first
+        s = f' s="{style}"' if style else ""
+        return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{_esc(value)}</t></is></c>'.encode()
+    if kind is float and math.isfinite(value):
+        s = f' s="{style}"' if style else ""
+        return f'<c r="{ref}"{s}><v>{_num(value)}</v></c>'.encode()
     if isinstance(value, RawCell):
         return value.xml
     if isinstance(value, Styled):
@@ -319,12 +332,30 @@ def column_styles(sheet_xml: bytes) -> dict[int, int]:
     return styles
 
 
+_letters = functools.lru_cache(maxsize=None)(col_letter)
+
+
 def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
                styles: dict[int, int], date1904: bool = False) -> bytes | None:
     """Apply {col: value|DELETE} to one <row>; None when the row ends up empty.
 
     Cells that exist are replaced in place (found by their reference); only a row
     that gains or loses cells is taken apart and put back together in column order."""
+    if row_xml is None:  # a new row (appended): its cells in column order
+        out = []
+        for c in sorted(cells):
+            v = cells[c]
+            if v is DELETE:
+                continue
+            if isinstance(v, Restyle):
+                if v.style:
+                    out.append(f'<c r="{_letters(c)}{rownum}" s="{v.style}"/>'.encode())
+                continue
+            style = styles.get(c)
+            if v is None and not style:
+                continue
+            out.append(cell_xml(f"{_letters(c)}{rownum}", v, style, date1904))
+        return b"".join([f'<row r="{rownum}">'.encode(), *out, b"</row>"]) if out else None
     if row_xml is not None:
         fast = _replace_cells(row_xml, rownum, cells, date1904)
         if fast is not None:
@@ -585,25 +616,36 @@ def patch_table_ref(table_xml: bytes, new_ref: str, totals_rows: int = 0) -> byt
 
 # ---------------------------------------------------------------------------
 # Planning a write: Changes → per-sheet row/cell edits and new table refs
-def _row_values(tp: TablePart, tdef: L.TableDef | None, headers: list[str], excel_row: int,
-                values: dict[str, Any]) -> dict[int, Any]:
+def _row_maker(tp: TablePart, tdef: L.TableDef | None, headers: list[str]) -> Callable[[dict[str, Any]], dict[int, Any]]:
+    """values by header → cells by column, for the new rows of one table: what each column
+    takes is worked out once, not per row.  Calculated columns get the table's own formula
+    (what Excel fills into a new row), else the layout's; a value given for one is its
+    cached result."""
     c1 = tp.bounds[0]
-    cells: dict[int, Any] = {}
     by_header = tdef.by_header() if tdef is not None else {}
     own = tp.calculated or {}
+    plan: list[tuple[str, int, str | None]] = []
     for i, h in enumerate(headers):
-        v = values.get(h)
         col = by_header.get(h)
-        # calculated columns get the table's own formula (what Excel fills into a new row),
-        # else the layout's; a value given for one is its cached result
-        if h in own and not isinstance(v, Formula):
-            v = Formula(own[h], v)
-        elif col is not None and col.formula and col.formula != L.NATIVE_TIER and not isinstance(v, Formula) and all(
+        text = None
+        if h in own:
+            text = own[h]
+        elif col is not None and col.formula and col.formula != L.NATIVE_TIER and all(
                 tdef.header(k) in headers for k in re.findall(r"\{col:(\w+)\}", col.formula)):
-            v = Formula(structured(tdef, col), v)
-        if v is not None:
-            cells[c1 + i] = v
-    return cells
+            text = structured(tdef, col)
+        plan.append((h, c1 + i, text))
+
+    def make(values: dict[str, Any]) -> dict[int, Any]:
+        cells: dict[int, Any] = {}
+        get = values.get
+        for h, c, text in plan:
+            v = get(h)
+            if text is not None and not isinstance(v, Formula):
+                v = Formula(text, v)
+            if v is not None:
+                cells[c] = v
+        return cells
+    return make
 
 
 @dataclass
@@ -678,10 +720,15 @@ def plan(pkg: Package, changes: Changes, tables: dict[str, Table], next_si: dict
                 edits.setdefault(old_total, {})[c] = DELETE
             out.moves.setdefault(tp.sheet_part, []).append((old_total, new_total, c1, c2))
         first_new = r1 + 1 + n_rows
+        make = _row_maker(tp, tdef, headers)
         for rows in (changes.replaces.get(name), changes.appends.get(name)):
             for values in rows or ():
                 er = r1 + 1 + n_rows
-                edits.setdefault(er, {}).update(_row_values(tp, tdef, headers, er, values))
+                cells = make(values)
+                if er in edits:
+                    edits[er].update(cells)
+                else:
+                    edits[er] = cells
                 n_rows += 1
         for h in (tp.calculated or {}):  # new rows' calculated cells: one shared formula per column
             if h in headers:
