@@ -124,7 +124,11 @@ class TableDef:
         return next(c for c in self.columns if c.key == key)
 
     def header(self, key: str) -> str:
-        return self.col(key).header
+        names = self.__dict__.get("_header_of")
+        if names is None:  # the commonest lookup (rows are made by key): one dict, made once
+            names = {c.key: c.header for c in self.columns}
+            object.__setattr__(self, "_header_of", names)
+        return names[key]
 
     @property
     def keys(self) -> frozenset[str]:
