@@ -3,7 +3,8 @@
 A damaged or crafted .xls/.xlsx/.csv can make a reader panic, abort, loop or try to
 allocate gigabytes; in a child process with a memory cap and a time limit that becomes
 one "unreadable file" line in the import report instead of a dead import.  Every
-source, text files included, is parsed there.
+source, text files included, is read there — and its rows classified (service.parse_file),
+so the parent reads the master book meanwhile, on the other core.
 
 The child is started in Python's isolated mode (-I: no current folder, no PYTHONPATH,
 no user site-packages on the module path) and imports this package from where the
@@ -15,18 +16,15 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
-from .readers import SheetGrid, UnreadableSource, read_source, refuse_special
+from .readers import UnreadableSource, refuse_special
 
 MEMORY_LIMIT = 2 << 30    # bytes of address space for the child
 TIME_LIMIT = 600          # seconds
 MAX_RESULT = 1 << 30      # bytes of parsed rows the parent accepts from one file
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-_CHILD = ("import sys\n"
-          "sys.path.insert(0, sys.argv[1])\n"
-          "from kam_xl.importing.sandbox import _child\n"
-          "_child(sys.argv[2])\n")
 
 
 def _limit_memory() -> None:  # runs in the child before exec
@@ -37,13 +35,15 @@ def _limit_memory() -> None:  # runs in the child before exec
         pass
 
 
-def read_isolated(path: Path, root: Path | None = None, timeout: float = TIME_LIMIT) -> list[SheetGrid]:
-    """The file's sheets, read in the child.  `root`: the archive folder the file was
-    found in (a link out of it is refused)."""
+def run_isolated(path: Path, root: Path | None, program: str, payload: object = None,
+                 timeout: float = TIME_LIMIT) -> object:
+    """What `program` (a child's code: it gets the package folder and the file as argv[1:],
+    `payload` pickled on stdin, and answers with child_main) gives for the file."""
     refuse_special(path, root)  # a FIFO would block the child until the time limit; refuse by name now
     try:
-        r = subprocess.run([sys.executable, "-I", "-c", _CHILD, _PACKAGE_ROOT, str(path)],
-                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        r = subprocess.run([sys.executable, "-I", "-c", program, _PACKAGE_ROOT, str(path)],
+                           capture_output=True, timeout=timeout,
+                           input=pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL),
                            preexec_fn=_limit_memory if sys.platform != "win32" else None)
     except subprocess.TimeoutExpired:
         raise UnreadableSource(f"读取超时（超过 {timeout:.0f} 秒），文件可能已损坏") from None
@@ -57,9 +57,11 @@ def read_isolated(path: Path, root: Path | None = None, timeout: float = TIME_LI
     return result
 
 
-def _child(path: str) -> None:
+def child_main(path: str, work: Callable[[Path, object], object]) -> None:
+    """A child's answer on stdout: work(the file, the payload), or why it could not."""
     try:
-        result: object = read_source(Path(path))
+        payload = pickle.load(sys.stdin.buffer)
+        result: object = work(Path(path), payload)
     except UnreadableSource as e:
         result = str(e)
     except MemoryError:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -31,8 +32,8 @@ from . import cleaning as cl
 from . import sheets
 from .headers import HeaderMap, title_text
 from .mapping import guess_text, sheet_lines, unread_sheet_lines
-from .readers import SheetGrid, UnreadableSource, expand_sources
-from .sandbox import read_isolated
+from .readers import SheetGrid, UnreadableSource, expand_sources, read_source
+from .sandbox import child_main, run_isolated
 from ..workbook.outputs import write_csv
 from .sheets import LINK_NAME, REF_ID, TERM
 
@@ -379,55 +380,115 @@ class ParsedSources:
         return {t for t, rows in self.rows_by_table.items() if rows}
 
 
+@dataclass
+class FileParse:
+    """One source file read and classified (in the sandbox child): what parse_sources
+    gathers from each file, in the files' order."""
+    outcomes: list
+    sources: list
+    unreadable: list
+    rows: dict[str, list["SourceRow"]]
+    lines: list
+
+
+_PARSE_CHILD = ("import sys\n"
+                "sys.path.insert(0, sys.argv[1])\n"
+                "from kam_xl.importing.service import parse_child\n"
+                "parse_child(sys.argv[2])\n")
+
+
+def parse_child(path: str) -> None:
+    """The sandbox child of one source file: read it and classify every row there (the
+    parent meanwhile reads the master book); the payload is (its order, the mapping)."""
+    child_main(path, lambda p, payload: parse_file(p, read_source(p), *payload))
+
+
 def parse_sources(paths: list[Path], progress=None, mapping=None) -> ParsedSources:
     """Read every source file and classify every row of every sheet; data rows are kept
     per master table, the rest are reported.  `mapping` (a mapping file the user edited)
-    decides the header, table and columns of the sheets it names."""
+    decides the header, table and columns of the sheets it names.  Each file is read and
+    classified in the sandbox child (sandbox.py)."""
     result = ImportResult()
     rows_by_table: dict[str, list[SourceRow]] = defaultdict(list)
     lines: list = []
     files = expand_sources(paths)
     for order, (path, root) in enumerate(files):
         try:
-            grids = read_isolated(path, root)
+            got = run_isolated(path, root, _PARSE_CHILD, (order, mapping))
         except UnreadableSource as e:
             result.unreadable.append((path.name, str(e)))
             continue
         except Exception as e:  # a reader bug or an exotic file must not stop the others
             result.unreadable.append((path.name, f"读取失败（{type(e).__name__}）"))
             continue
-        found = []
-        grids = [part for g in grids for part in (sheets.side_by_side(g) if sheets.sheet_kind(g) is None else [g])]
-        for grid in grids:
-            mapped = mapping.sheets.get((path.name, grid.sheet)) if mapping is not None else None
-            kind = sheets.sheet_kind(grid) if mapped is None else None
-            if kind is not None:
-                found.append((grid, None, None, f"{kind}，未导入"))
-                lines += sheet_lines(path.name, grid.sheet, None, f"{kind}，未导入")
-                continue
-            rows = sheets.filled(grid)
-            hm = mapping.header_map(path.name, grid.sheet, rows) if mapped is not None else None
-            if hm is None:
-                hm = sheets.find_header(grid, rows)
-                why = None
-            else:
-                why = {c: f"映射文件 {mapping.path.name}" for c in hm.columns}
-            found.append((grid, hm, rows, "没有可识别的表头（非数据工作表），未导入"))
-            lines += sheet_lines(path.name, grid.sheet, hm, "", why) if hm is not None else \
-                unread_sheet_lines(path.name, grid.sheet, rows, "未导入：没有可识别的表头，请在“字段”列填写")
-        if not any(hm for _, hm, _, _ in found):
-            kind = sheets.file_kind(grids)
-            result.unreadable.append((path.name, f"这是{kind}，不是可导入的表格，未导入" if kind else
-                                      "没有找到可识别的表头（如 客户名称、单位名称、年用量 等）"))
-        else:
-            for grid, hm, rows, why in found:
-                if hm is None:
-                    _skip_sheet(grid, why, result)
-                else:
-                    rows_by_table[hm.table].extend(parse_grid(grid, hm, order, result, rows))
+        result.outcomes += got.outcomes
+        result.sources += got.sources
+        result.unreadable += got.unreadable
+        for table, rows in got.rows.items():
+            rows_by_table[table].extend(rows)
+        lines += got.lines
         if progress:
             progress.update(order + 1, len(files), path.name)
     return ParsedSources(result, rows_by_table, lines)
+
+
+def parse_while_loading(store, paths: list[Path], needs_of: Callable[[Iterable[str]], Any], progress=None,
+                        mapping=None) -> tuple[Snapshot, ParsedSources]:
+    """The sources read and classified in their sandbox children while this process reads
+    the master's customers and rules (what every import needs: needs_of(no tables)); a
+    source with visits, invoices, complaints or surveys makes a second read with those
+    tables too.  A source's error comes first, as when the two were read one after the other."""
+    with ThreadPoolExecutor(1, thread_name_prefix="kam-sources") as pool:
+        parsing = pool.submit(parse_sources, paths, progress, mapping)
+        first = needs_of(())
+        try:
+            data = store.load(first)
+        except BaseException:
+            parsing.result()  # raises the sources' own error, if any, before the book's
+            raise
+        parsed = parsing.result()
+    needs = needs_of(parsed.tables)
+    if set(needs.tables) != set(first.tables):
+        del data  # the first read goes before the second is made
+        data = store.load(needs)
+    return data, parsed
+
+
+def parse_file(path: Path, grids: list[SheetGrid], order: int, mapping=None) -> FileParse:
+    """One file's sheets → its data rows per master table, every other row reported."""
+    result = ImportResult()
+    rows_by_table: dict[str, list[SourceRow]] = defaultdict(list)
+    lines: list = []
+    found = []
+    grids = [part for g in grids for part in (sheets.side_by_side(g) if sheets.sheet_kind(g) is None else [g])]
+    for grid in grids:
+        mapped = mapping.sheets.get((path.name, grid.sheet)) if mapping is not None else None
+        kind = sheets.sheet_kind(grid) if mapped is None else None
+        if kind is not None:
+            found.append((grid, None, None, f"{kind}，未导入"))
+            lines += sheet_lines(path.name, grid.sheet, None, f"{kind}，未导入")
+            continue
+        rows = sheets.filled(grid)
+        hm = mapping.header_map(path.name, grid.sheet, rows) if mapped is not None else None
+        if hm is None:
+            hm = sheets.find_header(grid, rows)
+            why = None
+        else:
+            why = {c: f"映射文件 {mapping.path.name}" for c in hm.columns}
+        found.append((grid, hm, rows, "没有可识别的表头（非数据工作表），未导入"))
+        lines += sheet_lines(path.name, grid.sheet, hm, "", why) if hm is not None else \
+            unread_sheet_lines(path.name, grid.sheet, rows, "未导入：没有可识别的表头，请在“字段”列填写")
+    if not any(hm for _, hm, _, _ in found):
+        kind = sheets.file_kind(grids)
+        result.unreadable.append((path.name, f"这是{kind}，不是可导入的表格，未导入" if kind else
+                                  "没有找到可识别的表头（如 客户名称、单位名称、年用量 等）"))
+    else:
+        for grid, hm, rows, why in found:
+            if hm is None:
+                _skip_sheet(grid, why, result)
+            else:
+                rows_by_table[hm.table].extend(parse_grid(grid, hm, order, result, rows))
+    return FileParse(result.outcomes, result.sources, result.unreadable, dict(rows_by_table), lines)
 
 
 # ---------------------------------------------------------------------------

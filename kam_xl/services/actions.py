@@ -24,7 +24,7 @@ from ..domain.procedures import by_customer, latest_application
 from ..errors import BadArgument
 from ..importing.mapping import read_mapping, write_mapping
 from ..importing.readers import expand_sources
-from ..importing.service import ImportResult, merge_sources, parse_sources
+from ..importing.service import ImportResult, merge_sources, parse_sources, parse_while_loading
 from ..reports.builders import meeting_month
 from ..reports.card import build_card, write_card
 from ..reports.forms import write_form
@@ -241,14 +241,14 @@ def import_book(store: Store, sources: Iterable[str | Path], dry_run: bool = Fal
         raise BadArgument(None, "所给的文件夹中没有可导入的文件（支持 xls、xlsx、xlsm、ods、csv、txt、网页表格）："
                           + "、".join(map(str, paths)), "no importable file in " + ", ".join(map(str, paths)))
     plan = read_mapping(Path(mapping)) if mapping else None
-    parsed = parse_sources(paths, progress=progress, mapping=plan)
     if suggest:
+        parsed = parse_sources(paths, progress=progress, mapping=plan)
         result = parsed.result
         result.suggested = write_mapping(Path(suggest), parsed.mapping, book=getattr(store, "path", None))
         result.mapping = parsed.mapping
         return result
     with store:
-        data = store.load(import_needs(parsed.tables))
+        data, parsed = parse_while_loading(store, paths, import_needs, progress, plan)
         refuse_unusable_rules(data, _where(store))  # new rows get their tier's cached value
         typed = ChangeSet()
         assign_ids(data, typed)  # before the merge allocates ids for new rows

@@ -25,11 +25,10 @@ from typing import Any
 from xml.sax.saxutils import unescape
 
 from .package import _rels, col_letter
+from .scan import CHUNK, MAX_STRETCH
 
 MIN_BYTES = 24 << 20   # smaller sheets: fastexcel is as quick and the memory is small anyway
 MAX_COLUMNS = 4        # more value columns than this: calamine's native speed wins
-CHUNK = 8 << 20
-MAX_STRETCH = 256 << 20
 
 _ENTITIES = {"&quot;": '"', "&apos;": "'"}
 _SI = re.compile(rb"<si\b[^>]*?(?:/>|>(.*?)</si>)", re.S)

@@ -275,11 +275,21 @@ def read_settings(rows: list[dict[str, Any]]) -> tuple[Settings, list[Problem]]:
 
 # -- cached values of rows about to be written (builder, import) ----------------------
 def customer_values(rows: list[dict[str, Any]], rules: list[TierRule], settings: Settings) -> list[dict[str, Any]]:
+    """The cached 建议等级 of new customer rows (by header)."""
     ordered = sort_rules(rules)
-    out = []
     header = L.CUSTOMERS.header("suggested_tier")
+    # rows with the same headers (an import's rows from one source) typed together, column by column
+    groups: dict[tuple[str, ...], list[int]] = {}
     for i, row in enumerate(rows):
-        c, _ = coerce_record(L.CUSTOMERS, row, i)
+        groups.setdefault(tuple(row), []).append(i)
+    records: list = [None] * len(rows)
+    for headers, members in groups.items():
+        typed, _ = coerce_rows(L.CUSTOMERS, list(headers), [list(rows[i].values()) for i in members],
+                               skip_blank=False)
+        for i, rec in zip(members, typed):
+            records[i] = rec
+    out = []
+    for c, row in zip(records, rows):
         tier = suggested_tier(c, row, ordered, settings)
         out.append({header: tier} if tier else {})
     return out
