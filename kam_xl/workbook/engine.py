@@ -275,20 +275,27 @@ class RawCell:
 
 
 def cell_xml(ref: str, value: Any, style: int | None, date1904: bool = False) -> bytes:
+    if isinstance(value, RawCell):
+        return value.xml
+    return cell_text(ref, value, style, date1904).encode()
+
+
+def cell_text(ref: str, value: Any, style: int | None, date1904: bool = False) -> str:
+    """A cell's XML as text (new rows are joined as text and encoded once)."""
     kind = type(value)
     if kind is str:  # the common cases first
         s = f' s="{style}"' if style else ""
-        return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{_esc(value)}</t></is></c>'.encode()
+        return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{_esc(value)}</t></is></c>'
     if kind is float and math.isfinite(value):
         s = f' s="{style}"' if style else ""
-        return f'<c r="{ref}"{s}><v>{_num(value)}</v></c>'.encode()
+        return f'<c r="{ref}"{s}><v>{_num(value)}</v></c>'
     if isinstance(value, RawCell):
-        return value.xml
+        return value.xml.decode()
     if isinstance(value, Styled):
         value, style = value.value, value.style
     s = f' s="{style}"' if style else ""
     if value is None:
-        return f'<c r="{ref}"{s}/>'.encode()
+        return f'<c r="{ref}"{s}/>'
     if isinstance(value, Formula):
         if value.share is None:
             f = f"<f>{_esc(value.text)}</f>"
@@ -298,24 +305,24 @@ def cell_xml(ref: str, value: Any, style: int | None, date1904: bool = False) ->
             f = f'<f t="shared" ref="{value.share[1]}" si="{value.share[0]}">{_esc(value.text)}</f>'
         c = value.cached
         if c is None:
-            return f'<c r="{ref}"{s}>{f}</c>'.encode()
+            return f'<c r="{ref}"{s}>{f}</c>'
         if isinstance(c, bool):
-            return f'<c r="{ref}"{s} t="b">{f}<v>{int(c)}</v></c>'.encode()
+            return f'<c r="{ref}"{s} t="b">{f}<v>{int(c)}</v></c>'
         if isinstance(c, (int, float)):
-            return f'<c r="{ref}"{s}>{f}<v>{_num(c)}</v></c>'.encode()
+            return f'<c r="{ref}"{s}>{f}<v>{_num(c)}</v></c>'
         if isinstance(c, dt.date):
-            return f'<c r="{ref}"{s}>{f}<v>{_num(to_serial(c, date1904))}</v></c>'.encode()
-        return f'<c r="{ref}"{s} t="str">{f}<v>{_esc(str(c))}</v></c>'.encode()
+            return f'<c r="{ref}"{s}>{f}<v>{_num(to_serial(c, date1904))}</v></c>'
+        return f'<c r="{ref}"{s} t="str">{f}<v>{_esc(str(c))}</v></c>'
     if isinstance(value, bool):
-        return f'<c r="{ref}"{s} t="b"><v>{int(value)}</v></c>'.encode()
+        return f'<c r="{ref}"{s} t="b"><v>{int(value)}</v></c>'
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
-            return f'<c r="{ref}"{s} t="e"><v>#NUM!</v></c>'.encode()
-        return f'<c r="{ref}"{s}><v>{_num(value)}</v></c>'.encode()
+            return f'<c r="{ref}"{s} t="e"><v>#NUM!</v></c>'
+        return f'<c r="{ref}"{s}><v>{_num(value)}</v></c>'
     if isinstance(value, dt.date):
-        return f'<c r="{ref}"{s}><v>{_num(to_serial(value, date1904))}</v></c>'.encode()
+        return f'<c r="{ref}"{s}><v>{_num(to_serial(value, date1904))}</v></c>'
     text = _esc(str(value))
-    return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'.encode()
+    return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 
 def column_styles(sheet_xml: bytes) -> dict[int, int]:
@@ -341,7 +348,7 @@ def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
 
     Cells that exist are replaced in place (found by their reference); only a row
     that gains or loses cells is taken apart and put back together in column order."""
-    if row_xml is None:  # a new row (appended): its cells in column order
+    if row_xml is None:  # a new row (appended): its cells in column order, as text, encoded once
         out = []
         for c in sorted(cells):
             v = cells[c]
@@ -349,13 +356,13 @@ def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
                 continue
             if isinstance(v, Restyle):
                 if v.style:
-                    out.append(f'<c r="{_letters(c)}{rownum}" s="{v.style}"/>'.encode())
+                    out.append(f'<c r="{_letters(c)}{rownum}" s="{v.style}"/>')
                 continue
             style = styles.get(c)
             if v is None and not style:
                 continue
-            out.append(cell_xml(f"{_letters(c)}{rownum}", v, style, date1904))
-        return b"".join([f'<row r="{rownum}">'.encode(), *out, b"</row>"]) if out else None
+            out.append(cell_text(f"{_letters(c)}{rownum}", v, style, date1904))
+        return f'<row r="{rownum}">{"".join(out)}</row>'.encode() if out else None
     if row_xml is not None:
         fast = _replace_cells(row_xml, rownum, cells, date1904)
         if fast is not None:
