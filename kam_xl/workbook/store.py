@@ -136,6 +136,7 @@ class FileStore(LoadingStore):
         other = object.__new__(FileStore)
         other.__dict__.update(self.__dict__)
         other._reader = None
+        other._view = True  # its close() leaves what it shares with this store
         return other
 
     def _fast_reader(self):
@@ -158,7 +159,8 @@ class FileStore(LoadingStore):
     def close(self) -> None:
         """Let go of the reader (and its file handle) before the book is replaced."""
         self._reader = None
-        self._common.pop("source", None)  # the shared strings go with it
+        if not self.__dict__.get("_view"):
+            self._common.pop("source", None)  # the shared strings go with it
 
     # -- what the tables alone do not show ------------------------------------
     def _scan(self, names: list[str]) -> None:

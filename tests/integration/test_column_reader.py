@@ -322,3 +322,24 @@ def test_a_part_that_fails_mid_stream_leaves_the_book_as_it_was(tmp_path, monkey
     assert "book.xlsm" in str(e.value) or e.value.args
     assert book.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+
+
+def test_a_second_read_thread_closing_leaves_the_shared_strings_to_the_store(demo_book, monkeypatch):
+    """The last-visit view is read on a second thread by a view of the store (concurrent());
+    when the view closes, the strings the two share stay for the store's own reads."""
+    monkeypatch.setattr(columns, "MIN_BYTES", 0)
+    made = []
+    real = columns.Strings.__init__
+
+    def counting(self, data):
+        made.append(1)
+        real(self, data)
+    monkeypatch.setattr(columns.Strings, "__init__", counting)
+    store = FileStore(demo_book)
+    with store:
+        view = store.concurrent()
+        got = view.read([L.VISITS.name], {L.VISITS.name: ["客户编号", "实际日期", "状态"]})[L.VISITS.name]
+        view.close()
+        mine = store.read([L.RECEIVABLES.name], {L.RECEIVABLES.name: ["单据号", "金额"]})[L.RECEIVABLES.name]
+    assert got.rows and mine.rows
+    assert len(made) == 1
