@@ -226,3 +226,35 @@ def test_share_of_sales_and_edits_without_python_are_computed_natively(tmp_path)
     edited[1][2] = 200000  # B1 now from 20万
     _set_rules(book, [tuple(r) for r in edited], {"基准日期": dt.datetime(2026, 12, 15)})
     _compare(book, 2000, 2000, as_of=dt.date(2026, 12, 15))
+
+
+def test_a_book_patched_as_a_stream_recalculates_as_python_does_and_validates(tmp_path, monkeypatch):
+    """Big sheets are patched as a stream while the new book is written (engine.patch_sheet_stream,
+    rawzip's block deflate); forced here on a small book: an import appends customers (with their
+    cached 建议等级), a regrade changes tiers in place — LibreOffice recalculates every calculated
+    cell as the Python core does, the cached values are what it computes, and the Open XML SDK
+    validator finds nothing."""
+    from kam_xl.files import run_import, run_regrade
+    from kam_xl.workbook import columns, engine, store as store_mod
+    from tests.conftest import good_customer, good_receivable, make_book
+    from tests.legacy_files import xlsx_2019_archive
+    from tests.tools import ooxml
+    monkeypatch.setattr(store_mod, "STREAM_PART", 0)
+    monkeypatch.setattr(columns, "MIN_BYTES", 0)
+    streamed = []
+    real = engine.patch_sheet_stream
+
+    def counting(*a, **k):
+        streamed.append(1)
+        yield from real(*a, **k)
+    monkeypatch.setattr(engine, "patch_sheet_stream", counting)
+    book = make_book(tmp_path / "b.xlsm", customers=[good_customer(i, 客户等级=None) for i in range(1, 6)],
+                     receivables=[good_receivable(i, f"KH{i:06d}") for i in range(1, 6)])
+    run_import(book, [xlsx_2019_archive(tmp_path / "档案2019.xlsx")])
+    run_regrade(book)
+    assert streamed  # the stream path wrote the sheets
+    _compare(book, 8, 5)
+    _cached_equals_recalculated(book)
+    if ooxml.available():
+        found = ooxml.validate([book])
+        assert all(v == [] for v in found.values()), {k: v[:3] for k, v in found.items() if v}
