@@ -18,6 +18,7 @@ import pytest
 from openpyxl.worksheet.table import Table as XlTable
 
 from kam_xl import layout as L
+from kam_xl.errors import WorkbookUnreadable
 from kam_xl.workbook import columns, engine, rawzip, store as store_mod
 from kam_xl.workbook.package import read_package
 from kam_xl.workbook.store import FileStore
@@ -321,11 +322,10 @@ def test_a_part_that_fails_mid_stream_leaves_the_book_as_it_was(tmp_path, monkey
         raise ValueError("inflate failed")
     monkeypatch.setattr(engine, "patch_sheet_stream", broken)
     s = FileStore(book)
-    from kam_xl.errors import KamError
-    with pytest.raises(KamError) as e:
+    with pytest.raises(WorkbookUnreadable) as e:
         with s:
             s.write(Changes(updates={L.VISITS.name: {(0, "备注"): "x"}}))
-    assert "book.xlsm" in str(e.value) or e.value.args
+    assert "book.xlsm" in str(e.value) and "inflate failed" in str(e.value)  # the file and the cause, named
     assert book.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
 
