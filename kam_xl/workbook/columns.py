@@ -22,26 +22,18 @@ import re
 import threading
 import zipfile
 from typing import Any
-from xml.sax.saxutils import unescape
 
-from .package import _rels, col_letter
-from .scan import CHUNK, MAX_STRETCH
+from .package import _rels, attrs, col_letter
+from .scan import CHUNK, MAX_STRETCH, SI, T_ATTR, V_TAG, rich_text, xml_text
 
 MIN_BYTES = 24 << 20   # smaller sheets: fastexcel is as quick and the memory is small anyway
 MAX_COLUMNS = 4        # more value columns than this: calamine's native speed wins
 
-_ENTITIES = {"&quot;": '"', "&apos;": "'"}
-_SI = re.compile(rb"<si\b[^>]*?(?:/>|>(.*?)</si>)", re.S)
-_T = re.compile(rb"<t\b[^>]*?(?:/>|>([^<]*)</t>)")
-_RPH = re.compile(rb"<rPh\b.*?</rPh>", re.S)
 _XESC = re.compile(r"_x[0-9A-Fa-f]{4}_")
-_V = re.compile(rb"<v>([^<]*)</v>")
 _S_ATTR = re.compile(rb'\bs="(\d+)"')
-_T_ATTR = re.compile(rb'\bt="(\w+)"')
 _NUMFMT = re.compile(rb"<numFmt\b[^>]*?/?>")
 _CELLXFS = re.compile(rb"<cellXfs\b[^>]*>(.*?)</cellXfs>", re.S)
 _XF = re.compile(rb"<xf\b[^>]*?/?>")
-_ATTR = re.compile(rb'([\w:]+)="([^"]*)"')
 
 EPOCH = dt.date(1899, 12, 30)
 DATE_IDS = {14, 15, 16, 17, 18, 19, 20, 21, 22, 45, 47}  # calamine's built-in date formats
@@ -50,20 +42,6 @@ DURATION_IDS = {46}                                       # [h]:mm:ss
 
 class Unusual(Exception):
     """Something this reader does not type the way fastexcel does: read with fastexcel."""
-
-
-def _text(raw: bytes) -> str:
-    s = unescape(raw.decode("utf-8"), _ENTITIES)
-    if "&#" in s:
-        s = re.sub(r"&#(x[0-9A-Fa-f]+|\d+);", lambda m: chr(int(m[1][1:], 16) if m[1][0] == "x" else int(m[1])), s)
-    return s
-
-
-def _string(body: bytes) -> str:
-    """The text of an <si> or <is>: its runs joined, phonetic guides left out."""
-    if b"<rPh" in body:
-        body = _RPH.sub(b"", body)
-    return "".join(_text(t) for t in _T.findall(body) if t)
 
 
 def format_kind(code: str) -> str:
@@ -101,7 +79,7 @@ class Strings:
     a big book holds a million strings and a few columns point at a fraction of them."""
 
     def __init__(self, data: bytes):
-        self._bodies = _SI.findall(data)
+        self._bodies = SI.findall(data)
         self._done: dict[int, str] = {}
 
     def __len__(self) -> int:
@@ -114,9 +92,9 @@ class Strings:
             if body.startswith(b"<t>") and body.endswith(b"</t>") and body.count(b"<") == 2:
                 got = body[3:-4].decode("utf-8")
                 if "&" in got:
-                    got = _text(body[3:-4])
+                    got = xml_text(body[3:-4])
             else:
-                got = _string(body) if body else ""
+                got = rich_text(body) if body else ""
             if "_x" in got and _XESC.search(got):
                 raise Unusual("an _xHHHH_ escape")
             self._done[i] = got
@@ -158,14 +136,14 @@ class Source:
                 data = z.read(part) if part and part in z.NameToInfo else b""
                 custom = {}
                 for tag in _NUMFMT.findall(data):
-                    a = {k.decode(): _text(v) for k, v in _ATTR.findall(tag)}
+                    a = attrs(tag)
                     if a.get("numFmtId", "").isdigit():
                         custom[int(a["numFmtId"])] = format_kind(a.get("formatCode", ""))
                 kinds = []
                 xfs = _CELLXFS.search(data)
                 for tag in _XF.findall(xfs[1] if xfs else b""):
-                    a = dict(_ATTR.findall(tag))
-                    fid = int(a.get(b"numFmtId", b"0") or 0)
+                    fid = attrs(tag).get("numFmtId", "0")
+                    fid = int(fid) if fid.isdigit() else 0
                     kinds.append(custom[fid] if fid in custom else "date" if fid in DATE_IDS
                                  else "duration" if fid in DURATION_IDS else "number")
                 self._styles = kinds
@@ -237,7 +215,7 @@ class _SheetReader:
     def _attrs(self, attrs: bytes) -> tuple[str, str]:
         got = self.attrs.get(attrs)
         if got is None:
-            t = _T_ATTR.search(attrs)
+            t = T_ATTR.search(attrs)
             s = _S_ATTR.search(attrs)
             style = int(s[1]) if s else 0
             kind = self.styles[style] if style < len(self.styles) else "number"
@@ -251,11 +229,11 @@ class _SheetReader:
             if not body:
                 return None
             if t == "inlineStr":
-                s = _string(body)
+                s = rich_text(body)
                 if "_x" in s and _XESC.search(s):
                     raise Unusual("an _xHHHH_ escape")
                 return s if s != "" else None
-            m = _V.search(body)
+            m = V_TAG.search(body)
             if m is None:
                 return None  # a formula without its value: the scan marks it
             v = m[1]
@@ -271,7 +249,7 @@ class _SheetReader:
                 raise Unusual("a time, a duration or an early date")
             return EPOCH + dt.timedelta(days=int(x))
         elif t == "str":
-            s = _text(v)
+            s = xml_text(v)
             if "_x" in s and _XESC.search(s):
                 raise Unusual("an _xHHHH_ escape")
         elif t == "b":
@@ -288,8 +266,8 @@ class _SheetReader:
             return False
         t = self._attrs(attrs)[0]
         if t == "inlineStr":
-            return _string(body) != ""
-        m = _V.search(body)
+            return rich_text(body) != ""
+        m = V_TAG.search(body)
         if m is None or (t == "n" and not m[1].strip()):
             return False
         if t == "s":

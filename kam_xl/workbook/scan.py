@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from xml.sax.saxutils import unescape
 from dataclasses import dataclass, field
 
 from .package import TablePart, col_index, col_letter
@@ -26,9 +27,13 @@ _REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
 _ROW_NUM = re.compile(rb'\br="(\d+)"')
 _ROW_HEAD = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*?(/?)>')
 _CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
-_T_ATTR = re.compile(rb'\bt="(\w+)"')
-_V = re.compile(rb"<v>([^<]*)</v>")
-_IS_T = re.compile(rb"<t\b[^>]*>([^<]*)</t>")
+T_ATTR = re.compile(rb'\bt="(\w+)"')
+V_TAG = re.compile(rb"<v>([^<]*)</v>")
+SI = re.compile(rb"<si\b[^>]*?(?:/>|>(.*?)</si>)", re.S)  # a shared string (its body)
+_T_RUN = re.compile(rb"<t\b[^>]*?(?:/>|>([^<]*)</t>)")
+_RPH = re.compile(rb"<rPh\b.*?</rPh>", re.S)
+_ENTITIES = {"&quot;": '"', "&apos;": "'"}
+_CHAR_REF = re.compile(r"&#(x[0-9A-Fa-f]+|\d+);")
 _F = re.compile(rb"<f\b")
 _SI_ANY = re.compile(rb'\bsi="(\d+)"')
 _MASTER = re.compile(rb'<f\b(?=[^>]*\bt="shared")(?=[^>]*\bref=")')  # attributes in any order
@@ -76,18 +81,31 @@ def _ref_of(seg: bytes, start: int) -> tuple[int, int] | None:
 def parse_cell(attrs: bytes, body: bytes | None) -> tuple[tuple[int, int] | None, TailCell]:
     m = _REF.search(attrs)
     ref = (int(m[2]), col_index(m[1].decode())) if m else None
-    t = _T_ATTR.search(attrs)
+    t = T_ATTR.search(attrs)
     kind = t[1].decode() if t else "n"
     body = body or b""
     formula = bool(_F.search(body))
     if kind == "inlineStr":
-        text = "".join(x.decode("utf-8", "replace") for x in _IS_T.findall(body))
+        text = rich_text(body, "replace")
     else:
-        v = _V.search(body)
+        v = V_TAG.search(body)
         text = v[1].decode("utf-8", "replace") if v else ""
     if not text and not formula:
         kind = "blank"
     return ref, TailCell(kind, text, formula)
+
+
+def xml_text(raw: bytes, errors: str = "strict") -> str:
+    """Element text as it reads: entities and character references resolved."""
+    s = unescape(raw.decode("utf-8", errors), _ENTITIES)
+    return _CHAR_REF.sub(lambda m: chr(int(m[1][1:], 16) if m[1][0] == "x" else int(m[1])), s) if "&#" in s else s
+
+
+def rich_text(body: bytes, errors: str = "strict") -> str:
+    """The text of a shared or inline string (<si>, <is>): its runs joined, phonetic guides left out."""
+    if b"<rPh" in body:
+        body = _RPH.sub(b"", body)
+    return "".join(xml_text(t, errors) for t in _T_RUN.findall(body) if t)
 
 
 def beyond_pattern(col: int) -> re.Pattern:
@@ -117,7 +135,7 @@ class _Scanner:
             span = _cell_at(seg, pos)
             if span:
                 ref = _ref_of(seg, span[0])
-                v = _V.search(seg, span[0], span[1])
+                v = V_TAG.search(seg, span[0], span[1])
                 if ref:
                     out.errors[ref] = v[1].decode() if v else "#N/A"
                     out.error_spans.append((offset + span[0], offset + span[1]))
@@ -287,7 +305,4 @@ def shared_strings(path: str) -> list[str]:
             data = z.read("xl/sharedStrings.xml")
         except KeyError:
             return []
-    out = []
-    for si in re.finditer(rb"<si>(.*?)</si>", data, re.S):
-        out.append("".join(t.decode("utf-8", "replace") for t in _IS_T.findall(si[1])))
-    return out
+    return [rich_text(body, "replace") if body else "" for body in SI.findall(data)]

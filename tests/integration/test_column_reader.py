@@ -349,3 +349,12 @@ def test_a_second_read_thread_closing_leaves_the_shared_strings_to_the_store(dem
         mine = store.read([L.RECEIVABLES.name], {L.RECEIVABLES.name: ["单据号", "金额"]})[L.RECEIVABLES.name]
     assert got.rows and mine.rows
     assert len(made) == 1
+
+
+def test_the_scan_reads_shared_strings_as_the_column_reader_does(tmp_path):
+    """Text below a table (typed rows, notes) is read through the same string decoding: entities,
+    character references and rich-text runs resolved, phonetic guides left out."""
+    from kam_xl.workbook import scan
+    book = _strings_book(tmp_path)
+    got = scan.shared_strings(str(book))
+    assert got[-4:] == ["实地 拜访", "王强", "A & B <C> 中文", ""]
