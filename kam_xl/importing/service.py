@@ -421,6 +421,9 @@ def parse_sources(paths: list[Path], progress=None, mapping=None) -> ParsedSourc
         except Exception as e:  # a reader bug or an exotic file must not stop the others
             result.unreadable.append((path.name, f"读取失败（{type(e).__name__}）"))
             continue
+        if not isinstance(got, FileParse):  # the child answers with a FileParse or why not, nothing else
+            result.unreadable.append((path.name, "读取失败（读取程序的结果无法识别）"))
+            continue
         result.outcomes += got.outcomes
         result.sources += got.sources
         result.unreadable += got.unreadable

@@ -483,3 +483,15 @@ def test_a_sheet_name_with_a_quote_stays_inside_the_finding_link(book_factory):
     for link in links:  # a well-formed formula: one function, a string and the row number
         kinds = [(t.type, t.subtype) for t in Tokenizer(link).items]
         assert ("OPERAND", "TEXT") in kinds and ("OPERAND", "NUMBER") in kinds, kinds
+
+
+def test_a_child_answer_that_is_not_a_parse_is_an_unreadable_file(tmp_path, monkeypatch):
+    """The sandbox child answers with the file's rows or why it could not read them; anything
+    else (a child that went wrong in a way nobody foresaw) is that file unreadable, never a crash."""
+    from kam_xl.importing import service
+    from tests.legacy_files import gbk_visits_csv
+    src = gbk_visits_csv(tmp_path / "拜访.csv")
+    monkeypatch.setattr(service, "run_isolated", lambda *a, **k: ["not", "a", "parse"])
+    parsed = service.parse_sources([src])
+    assert parsed.result.unreadable == [(src.name, "读取失败（读取程序的结果无法识别）")]
+    assert not parsed.tables
