@@ -86,7 +86,7 @@ def _likely_header(rows: list[list[Any]]) -> tuple[int, dict[int, str]] | None:
     return None
 
 
-def unread_sheet_lines(file: str, sheet: str, rows: list[list[Any]], why: str) -> list[Line]:
+def unread_sheet_lines(file: str, sheet: str, rows: list[list[Any]], why: str, offset: int = 0) -> list[Line]:
     """A sheet read as nothing: its likeliest header row, each column with the closest field
     as a guess — left out (字段 blank) until the user fills it in."""
     found = _likely_header(rows)
@@ -98,17 +98,19 @@ def unread_sheet_lines(file: str, sheet: str, rows: list[list[Any]], why: str) -
     for c, text in sorted(texts.items()):
         guess, score = _guess(table, text)
         hint = f"；最接近：{guess}，相似度 {score:.2f}" if guess and score >= 0.4 else ""
-        out.append(Line(file, sheet, r + 1, column_letter(c), text, L.TABLES[table].sheet, "", f"{why}{hint}"))
+        out.append(Line(file, sheet, r + 1 + offset, column_letter(c), text, L.TABLES[table].sheet, "",
+                        f"{why}{hint}"))
     return out
 
 
 def sheet_lines(file: str, sheet: str, hm: HeaderMap | None, why_not: str = "",
-                by_content: dict[int, str] | None = None) -> list[Line]:
-    """The mapping lines of one sheet as the importer reads it."""
+                by_content: dict[int, str] | None = None, offset: int = 0) -> list[Line]:
+    """The mapping lines of one sheet as the importer reads it (`offset`: the sheet rows
+    above the grid, for a table stacked under another)."""
     if hm is None:
         return [Line(file, sheet, None, "", "", "", "", why_not or "没有可识别的表头，未导入")]
     label = L.TABLES[hm.table].sheet
-    row = hm.header_rows[-1] + 1
+    row = hm.header_rows[-1] + 1 + offset
     out = []
     for c in sorted(hm.source_headers):
         text = hm.source_headers[c]
@@ -156,12 +158,18 @@ class Mapping:
     path: Path
     sheets: dict[tuple[str, str], SheetMapping] = field(default_factory=dict)
 
-    def header_map(self, file: str, sheet: str, rows: list[list[Any]]) -> HeaderMap | None:
-        """The sheet's header as the mapping says, or None when the mapping does not name it."""
-        sm = self.sheets.get((file, sheet))
+    def names(self, file: str, sheet: str) -> SheetMapping | None:
+        """The mapping of a file's sheet, the names compared as a clerk's edit leaves them
+        (full-width brackets and half-width ones alike)."""
+        return self.sheets.get((cl.nfkc(file), cl.nfkc(sheet)))
+
+    def header_map(self, file: str, sheet: str, rows: list[list[Any]], offset: int = 0) -> HeaderMap | None:
+        """The sheet's header as the mapping says, or None when the mapping does not name it
+        (`offset`: the sheet rows above `rows`, for a table stacked under another)."""
+        sm = self.names(file, sheet)
         if sm is None or not sm.columns:  # every column left out: the sheet is read as usual
             return None
-        r = sm.header_row - 1
+        r = sm.header_row - 1 - offset
         cells = rows[r] if 0 <= r < len(rows) else []
         src = {c: str(v) for c, v in enumerate(cells) if not cl.is_blank(v)}
         for c in sm.columns:
@@ -218,7 +226,7 @@ def read_mapping(path: Path) -> Mapping:
                 raise ValueError
         except (TypeError, ValueError):
             raise BadArgument(path, f"映射文件第 {n} 行：表头行“{hr}”不是行号", f"mapping row {n}: bad header row") from None
-        sm = out.sheets.setdefault((file, sheet), SheetMapping(table, header_row))
+        sm = out.sheets.setdefault((cl.nfkc(file), cl.nfkc(sheet)), SheetMapping(table, header_row))
         if sm.table != table or sm.header_row != header_row:
             raise BadArgument(path, f"映射文件第 {n} 行：同一工作表“{file}[{sheet}]”的各行须导入到同一个表、"
                               f"用同一表头行", f"mapping row {n}: one sheet, one table and one header row")

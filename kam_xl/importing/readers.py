@@ -55,6 +55,13 @@ class SheetGrid:
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # r1, c1, r2, c2 (0-based, inclusive)
     hidden: bool = False
     named: bool = True   # the sheet name is one a user gave a sheet (not a text file's own name)
+    offset: int = 0      # sheet rows above the grid's first row (a table stacked under another)
+    home: str = ""       # the sheet's own name, when the grid is one of several tables on it
+
+    @property
+    def sheet_name(self) -> str:
+        """The name the user gave the sheet (a part's name says which part it is)."""
+        return self.home or self.sheet
 
 
 def _decode_csv(data: bytes) -> tuple[str, str]:

@@ -208,7 +208,7 @@ def parse_grid(grid: SheetGrid, hm: HeaderMap, order: int, result: ImportResult,
     if not data:
         result.outcomes.append(Outcome(file, sheet, None, SKIPPED, label, None, "表头之后没有数据行"))
     dates = [v for x in data for v in x.values.values() if isinstance(v, dt.date)]
-    date, basis = _source_date(grid.file, title_text(grid, hm), dates, grid.sheet if grid.named else "")
+    date, basis = _source_date(grid.file, title_text(grid, hm), dates, grid.sheet_name if grid.named else "")
     info = SourceInfo(file, sheet, hm.table, date, basis,
                       {hm.source_headers[c]: t for c, t in hm.columns.items()}, hm.ignored,
                       {c: hm.source_headers[c] for c in hm.code_columns})
@@ -249,7 +249,7 @@ def _skip_sheet(grid: SheetGrid, why: str, result: ImportResult) -> None:
     """Every non-blank row of a sheet that is not imported, accounted for."""
     for r, cells in enumerate(grid.rows):
         if any(not cl.is_blank(v) for v in cells):
-            result.outcomes.append(Outcome(grid.file.name, grid.sheet, r + 1, SKIPPED, "", None, why))
+            result.outcomes.append(Outcome(grid.file.name, grid.sheet, r + 1 + grid.offset, SKIPPED, "", None, why))
 
 
 # ---------------------------------------------------------------------------
@@ -463,24 +463,24 @@ def parse_file(path: Path, grids: list[SheetGrid], order: int, mapping=None) -> 
     rows_by_table: dict[str, list[SourceRow]] = defaultdict(list)
     lines: list = []
     found = []
-    grids = [part for g in grids for part in (sheets.side_by_side(g) if sheets.sheet_kind(g) is None else [g])]
+    grids = [part for g in grids for part in (sheets.tables_on(g) if sheets.sheet_kind(g) is None else [g])]
     for grid in grids:
-        mapped = mapping.sheets.get((path.name, grid.sheet)) if mapping is not None else None
+        mapped = mapping.names(path.name, grid.sheet) if mapping is not None else None
         kind = sheets.sheet_kind(grid) if mapped is None else None
         if kind is not None:
             found.append((grid, None, None, f"{kind}，未导入"))
             lines += sheet_lines(path.name, grid.sheet, None, f"{kind}，未导入")
             continue
         rows = sheets.filled(grid)
-        hm = mapping.header_map(path.name, grid.sheet, rows) if mapped is not None else None
+        hm = mapping.header_map(path.name, grid.sheet, rows, grid.offset) if mapped is not None else None
         if hm is None:
             hm = sheets.find_header(grid, rows)
             why = None
         else:
             why = {c: f"映射文件 {mapping.path.name}" for c in hm.columns}
         found.append((grid, hm, rows, "没有可识别的表头（非数据工作表），未导入"))
-        lines += sheet_lines(path.name, grid.sheet, hm, "", why) if hm is not None else \
-            unread_sheet_lines(path.name, grid.sheet, rows, "未导入：没有可识别的表头，请在“字段”列填写")
+        lines += sheet_lines(path.name, grid.sheet, hm, "", why, grid.offset) if hm is not None else \
+            unread_sheet_lines(path.name, grid.sheet, rows, "未导入：没有可识别的表头，请在“字段”列填写", grid.offset)
     if not any(hm for _, hm, _, _ in found):
         kind = sheets.file_kind(grids)
         result.unreadable.append((path.name, f"这是{kind}，不是可导入的表格，未导入" if kind else

@@ -422,31 +422,32 @@ def classify(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]] | None = None
     """Every row of the sheet other than the header, classified (see the module doc)."""
     table = L.TABLES[hm.table]
     rows = rows if rows is not None else filled(grid)
+    off = grid.offset + 1  # a row's index → its sheet row
     repeats = _HeaderRepeat([rows[r] for r in hm.header_rows], sorted(hm.columns))
     money = [c for c, h in hm.columns.items() if (table.by_header().get(h) or L.Column(h, h)).kind == L.MONEY]
     units = {c: hm.multipliers.get(c, 1.0) or 1.0 for c in money}
     out: list[SheetRow] = []
     for r in range(hm.header_rows[0]):
         if any(not cl.is_blank(v) for v in rows[r]):
-            out.append(SheetRow(r + 1, TITLE, reason="表头上方的标题/说明"))
+            out.append(SheetRow(r + off, TITLE, reason="表头上方的标题/说明"))
     sums = {c: 0.0 for c in money}
     for r in range(hm.first_data_row, len(rows)):
         cells = rows[r]
         original = grid.rows[r] if r < len(grid.rows) else []
         if all(cl.is_blank(v) for v in original):
             if any(not cl.is_blank(v) for v in cells):  # only merged values from above
-                out.append(SheetRow(r + 1, BLANK, reason="只有合并单元格延续的值"))
+                out.append(SheetRow(r + off, BLANK, reason="只有合并单元格延续的值"))
             else:
-                out.append(SheetRow(r + 1, BLANK))
+                out.append(SheetRow(r + off, BLANK))
             continue
         if repeats(cells):
-            out.append(SheetRow(r + 1, REPEATED_HEADER, reason="与表头相同（分页重复的表头）"))
+            out.append(SheetRow(r + off, REPEATED_HEADER, reason="与表头相同（分页重复的表头）"))
             continue
         if _total_text(original):
-            out.append(SheetRow(r + 1, TOTAL, reason="合计/小计行"))
+            out.append(SheetRow(r + off, TOTAL, reason="合计/小计行"))
             sums = {c: 0.0 for c in money}
             continue
-        row = read_row(table, hm, cells, r + 1)
+        row = read_row(table, hm, cells, r + off)
         if row.kind == NOT_DATA and _sums_above(cells, money, sums, units):
             row.kind, row.reason = TOTAL, "各金额等于上方各行之和"
             sums = {c: 0.0 for c in money}
@@ -525,9 +526,10 @@ def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderM
                 hm = HeaderMap(table, hdr_rows, cols, mult, src, [src[c] for c in sorted(src) if c not in cols],
                                codes)
                 tdef = L.TABLES[table]
+                repeats = _HeaderRepeat([top[i] for i in hdr_rows], sorted(cols))  # a page's header again
                 ahead = [read_row(tdef, hm, top[i], i + 1) for i in range(hm.first_data_row,
                                                                           min(len(top), hm.first_data_row + LOOK_AHEAD))
-                         if any(not cl.is_blank(v) for v in top[i])]
+                         if any(not cl.is_blank(v) for v in top[i]) and not repeats(top[i])]
                 good = sum(1 for x in ahead if x.kind == DATA)
                 value = score(table, cols) + 3.0 * (good / len(ahead) if ahead else 0.0)
                 if len(hdr_rows) == 2:  # a group row above the column names belongs to the header
@@ -624,8 +626,83 @@ def side_by_side(grid: SheetGrid) -> list[SheetGrid]:
         rows = [[v if a <= c <= b else None for c, v in enumerate(r[: b + 1])] for r in grid.rows]
         merged = [m for m in grid.merged if a <= m[1] and m[3] <= b]
         name = f"{grid.sheet}（{col_letter(a)}:{col_letter(b)}列）"
-        part = SheetGrid(grid.file, name, rows, merged, grid.hidden, grid.named)
+        part = SheetGrid(grid.file, name, rows, merged, grid.hidden, grid.named, grid.offset, grid.sheet_name)
         if find_header(part) is None:
             return [grid]
         parts.append(part)
     return parts
+
+
+def _blank_row(cells: list[Any]) -> bool:
+    for v in cells:
+        if v is not None and not cl.is_blank(v):
+            return False
+    return True
+
+
+def _header_like(cells: list[Any]) -> bool:
+    """Short distinct texts, two or more of them words some table's header uses."""
+    if not short_texts(cells):
+        return False
+    for table in TARGETS:
+        known = lookup(table)
+        if sum(1 for v in cells if isinstance(v, str) and norm_header(v) in known) >= 2:
+            return True
+    return False
+
+
+def _part(grid: SheetGrid, a: int, b: int) -> SheetGrid:
+    """Rows a..b-1 of a sheet as a grid of their own, knowing where they sit on the sheet."""
+    merged = [(r1 - a, c1, r2 - a, c2) for r1, c1, r2, c2 in grid.merged if a <= r1 and r2 < b]
+    last = b
+    while last > a + 1 and _blank_row(grid.rows[last - 1]):
+        last -= 1
+    first = grid.offset + a + 1
+    name = f"{grid.sheet}（第{first}–{grid.offset + last}行）"
+    return SheetGrid(grid.file, name, grid.rows[a:b], merged, grid.hidden, grid.named, grid.offset + a,
+                     grid.sheet_name)
+
+
+def stacked(grid: SheetGrid) -> list[SheetGrid]:
+    """Tables one under another on one sheet (客户 above, a blank row, then 拜访记录): split
+    where, after one or more blank rows, a header of a different table begins (within the
+    block's first three rows, so a title line above it belongs to it).  Each part keeps its
+    rows' sheet numbers.  A header that repeats the one above (a printed page's) is no
+    split: the classifier skips it as a repeated header."""
+    rows = grid.rows
+    starts, gap, seen = [], False, False
+    for r, cells in enumerate(rows):
+        if _blank_row(cells):
+            gap = seen
+            continue
+        if gap:
+            h = next((i for i in range(r, min(r + 3, len(rows))) if _header_like(rows[i])), None)
+            if h is not None:
+                starts.append((r, h))
+        gap, seen = False, True
+    if not starts:
+        return [grid]
+    head = SCAN_ROWS + LOOK_AHEAD + 2  # what finding a header looks at
+    ends = [r for r, _ in starts[1:]] + [len(rows)]
+    parts: list[list] = [[0, starts[0][0], find_header(_part(grid, 0, min(starts[0][0], head)))]]
+    for (a, h), b in zip(starts, ends):
+        pa, _, phm = parts[-1]
+        if phm is not None:
+            above = _part(grid, pa, min(a, pa + head))
+            repeat = _HeaderRepeat([filled(above)[r] for r in phm.header_rows], sorted(phm.columns))
+            if repeat(rows[h]):  # the same header again: one table
+                parts[-1][1] = b
+                continue
+        hm = find_header(_part(grid, a, min(b, a + head)))
+        if hm is None or phm is None:  # no table of its own (or none above): joined, read again
+            parts[-1] = [pa, b, find_header(_part(grid, pa, min(b, pa + head)))]
+            continue
+        parts.append([a, b, hm])
+    if len(parts) < 2:
+        return [grid]
+    return [_part(grid, a, b) for a, b, _ in parts]
+
+
+def tables_on(grid: SheetGrid) -> list[SheetGrid]:
+    """Every table of a data sheet: side by side, then one under another."""
+    return [p for part in side_by_side(grid) for p in stacked(part)]

@@ -498,3 +498,86 @@ def test_a_column_of_the_archives_customer_codes_links_whatever_its_header(tmp_p
     res = run_import(book, [other])
     assert res.counts["拒绝"] == 2 and "不是档案中的客户编号" in res.outcomes[0].message
     assert len(table_records(book, R.sheet, R.name)) == 3
+
+
+def _stacked_book(path, customers: int = 2):
+    """A regional sheet as a clerk keeps it: the customer list, a blank row, a title line,
+    then the visits with their own header — one under the other."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "华东"
+    ws.append(["客户编号", "客户名称", "年用量(万元)", "联系人"])
+    for i in range(1, customers + 1):
+        ws.append([f"K{i}", f"客户{i:03d}有限公司", 10 + i, f"联系人{i}"])
+    ws.append([])
+    ws.append(["拜访记录"])
+    ws.append(["客户编号", "拜访日期", "拜访方式", "拜访人", "拜访内容"])
+    ws.append(["K1", dt.date(2026, 3, 1), "上门拜访", "王五", "谈价格"])
+    ws.append(["K2", dt.date(2026, 3, 2), "电话", "王五", "回访"])
+    wb.save(path)
+    return path
+
+
+def test_two_tables_one_under_the_other_are_both_read_with_their_sheet_rows(tmp_path):
+    """Customers above, visits below after a blank row and a title: both tables import (no
+    customer lost as a "title row" of the visits), rows are reported by their sheet rows,
+    and importing again changes nothing."""
+    book = new_book(tmp_path / "master.xlsm")
+    src = _stacked_book(tmp_path / "华东区.xlsx")
+    res = run_import(book, [src])
+    assert not res.has_problems, res.summary_lines()
+    assert [(s.sheet, s.table) for s in res.sources] == [("华东（第1–3行）", L.CUSTOMERS.name),
+                                                         ("华东（第5–8行）", L.VISITS.name)]
+    assert {r["客户编号"]: r["客户名称"] for r in table_records(book, C.sheet, C.name)} == \
+        {"K1": "客户001有限公司", "K2": "客户002有限公司"}
+    visits = table_records(book, L.VISITS.sheet, L.VISITS.name)
+    assert sorted((v["客户编号"], v["拜访方式"]) for v in visits) == [("K1", "实地拜访"), ("K2", "电话回访")]
+    rows = {(o.row, o.outcome) for o in res.outcomes}
+    assert {(2, "新增"), (3, "新增"), (7, "新增"), (8, "新增"), (4, "跳过"), (5, "跳过")} == rows
+    title = next(o for o in res.outcomes if o.row == 5)
+    assert title.sheet == "华东（第5–8行）" and "标题" in title.message
+    before = book.read_bytes()
+    again = run_import(book, [src])
+    assert again.counts["新增"] == 0 and book.read_bytes() == before
+
+
+def test_a_table_stacked_far_below_another_is_found(tmp_path):
+    """The lower table starts below where a header is looked for (60 customers first)."""
+    book = new_book(tmp_path / "master.xlsm")
+    res = run_import(book, [_stacked_book(tmp_path / "华东区.xlsx", customers=60)])
+    assert not res.has_problems, res.summary_lines()
+    assert len(table_records(book, C.sheet, C.name)) == 60
+    assert len(table_records(book, L.VISITS.sheet, L.VISITS.name)) == 2
+    assert {o.row for o in res.outcomes if o.target == "拜访记录" and o.outcome == "新增"} == {65, 66}
+
+
+def test_a_gap_then_the_same_header_again_is_one_table_not_two(tmp_path):
+    """A printed export: a blank row and the header repeated at each page, a blank row inside
+    the data — one customer table; the repeated header is skipped as such, nobody is lost."""
+    book = new_book(tmp_path / "master.xlsm")
+    src = _csv(tmp_path / "客户.csv", [["客户名称", "年用量", "联系人"], ["甲方有限公司", "30万", "张三"],
+                                      ["", "", ""], ["乙方有限公司", "20万", "李四"], ["", "", ""],
+                                      ["客户名称", "年用量", "联系人"], ["丙方有限公司", "10万", "王五"]])
+    res = run_import(book, [src])
+    assert not res.has_problems, res.summary_lines()
+    assert [s.sheet for s in res.sources] == ["客户"]
+    assert set(_customers(book)) == {"甲方有限公司", "乙方有限公司", "丙方有限公司"}
+    assert any(o.row == 6 and "重复表头" in o.message for o in res.outcomes)
+
+
+def test_a_mapping_for_the_lower_of_two_stacked_tables_uses_sheet_rows(tmp_path, capsys):
+    """--suggest-mapping names each stacked table with its sheet rows and its header's sheet
+    row; a clerk's edit of the lower table's fields is applied to that table only."""
+    book = new_book(tmp_path / "master.xlsm")
+    src = _stacked_book(tmp_path / "华东区.xlsx")
+    plan = tmp_path / "映射.csv"
+    assert main(["import", str(book), str(src), "--suggest-mapping", str(plan)]) == 0
+    with open(plan, encoding="utf-8-sig", newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert {(ln["工作表"], ln["表头行"], ln["导入到"]) for ln in lines} == {
+        ("华东（第1–3行）", "1", "客户档案"), ("华东（第5–8行）", "6", "拜访记录")}
+    _edit_mapping(plan, {"拜访内容": ""})  # the clerk leaves the visit notes out
+    assert main(["import", str(book), str(src), "--mapping", str(plan)]) == 0
+    visits = table_records(book, L.VISITS.sheet, L.VISITS.name)
+    assert len(visits) == 2 and not any(v["拜访内容"] for v in visits)
+    assert len(table_records(book, C.sheet, C.name)) == 2
