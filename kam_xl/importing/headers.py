@@ -56,6 +56,8 @@ class HeaderMap:
     # columns whose words are unknown but whose cells are shaped like customer codes: which of
     # them refers to the customer is decided by content against the archive's codes (import)
     code_columns: list[int] = field(default_factory=list)
+    by_content: dict[int, str] = field(default_factory=dict)  # columns placed by what they hold: why
+    hints: dict[int, str] = field(default_factory=dict)       # unplaced columns: what they seem to hold
 
     @property
     def first_data_row(self) -> int:

@@ -120,7 +120,8 @@ def sheet_lines(file: str, sheet: str, hm: HeaderMap | None, why_not: str = "",
             out.append(Line(file, sheet, row, column_letter(c), text, label, target, why))
             continue
         guess, score = _guess(hm.table, text)
-        why = f"未识别，未导入（最接近：{guess}，相似度 {score:.2f}）" if guess and score >= 0.4 else "未识别，未导入"
+        why = f"未识别，未导入（{hm.hints[c]}）" if c in hm.hints else \
+            f"未识别，未导入（最接近：{guess}，相似度 {score:.2f}）" if guess and score >= 0.4 else "未识别，未导入"
         out.append(Line(file, sheet, row, column_letter(c), text, label, "", why))
     return out
 

@@ -71,6 +71,7 @@ class SourceInfo:
     mapped: dict[str, str]
     ignored: list[str]
     code_columns: dict[int, str] = field(default_factory=dict)  # unknown columns that may hold customer codes
+    hints: dict[str, str] = field(default_factory=dict)  # unplaced header → what its cells seem to be
 
 
 @dataclass
@@ -101,7 +102,8 @@ class ImportResult:
             lines.append(f"  {s.file} [{s.sheet}] → {TABLE_LABEL[s.table]}，来源日期 {s.date:%Y-%m-%d}（{s.date_basis}）")
             lines.append("    已识别列：" + "，".join(f"{k}→{v}" for k, v in s.mapped.items()))
             if s.ignored:
-                lines.append("    未使用列：" + "，".join(guess_text(s.table, h) for h in s.ignored)
+                lines.append("    未使用列：" + "，".join(f"{h}（{s.hints[h]}）" if h in s.hints else guess_text(s.table, h)
+                                                     for h in s.ignored)
                              + "（如需导入，用 --suggest-mapping 生成映射文件修改后再用 --mapping 导入）")
         for f, why in self.unreadable:
             lines.append(f"  无法读取 {f}：{why}")
@@ -210,8 +212,10 @@ def parse_grid(grid: SheetGrid, hm: HeaderMap, order: int, result: ImportResult,
     dates = [v for x in data for v in x.values.values() if isinstance(v, dt.date)]
     date, basis = _source_date(grid.file, title_text(grid, hm), dates, grid.sheet_name if grid.named else "")
     info = SourceInfo(file, sheet, hm.table, date, basis,
-                      {hm.source_headers[c]: t for c, t in hm.columns.items()}, hm.ignored,
-                      {c: hm.source_headers[c] for c in hm.code_columns})
+                      {hm.source_headers[c] + ("（按内容）" if c in hm.by_content else ""): t
+                       for c, t in hm.columns.items()}, hm.ignored,
+                      {c: hm.source_headers[c] for c in hm.code_columns},
+                      {hm.source_headers[c]: h for c, h in hm.hints.items()})
     result.sources.append(info)
     return [SourceRow(info, x.row, x.values, x.notes, order, x.codes) for x in data]
 
@@ -475,7 +479,7 @@ def parse_file(path: Path, grids: list[SheetGrid], order: int, mapping=None) -> 
         hm = mapping.header_map(path.name, grid.sheet, rows, grid.offset) if mapped is not None else None
         if hm is None:
             hm = sheets.find_header(grid, rows)
-            why = None
+            why = hm.by_content if hm is not None else None
         else:
             why = {c: f"映射文件 {mapping.path.name}" for c in hm.columns}
         found.append((grid, hm, rows, "没有可识别的表头（非数据工作表），未导入"))

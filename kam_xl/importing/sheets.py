@@ -503,6 +503,7 @@ def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderM
     width = max((len(r) for r in top), default=0)
     best: tuple[float, HeaderMap] | None = None
     grouped = {r1 for r1, c1, r2, c2 in grid.merged if c2 > c1 and r1 == r2}  # rows with merged group cells
+    seen_kinds: dict[tuple[int, int], str | None] = {}
     for r in range(min(SCAN_ROWS, len(top))):
         if not short_texts(top[r], distinct=False):
             continue
@@ -519,10 +520,14 @@ def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderM
                 codes = []
                 if table != C.name and not ({CUST_NAME, CUST_ID} & set(cols.values())):
                     codes = _code_shaped(top, hdr_rows[-1] + 1, [c for c in src if c not in cols])
-                if len(cols) < 2 or not ({CUST_NAME, CUST_ID} & set(cols.values()) or codes):
+                if not ({CUST_NAME, CUST_ID} & set(cols.values()) or codes):
                     continue
-                if (len(cols) + len(codes)) * 10 < 4 * len(src):  # most header cells must map to known fields
-                    continue
+                placed = len(cols) + len(codes)
+                if len(cols) < 2 or placed * 10 < 4 * len(src):  # columns known by what they hold count too
+                    kinds = _content_kinds(top, hdr_rows[-1] + 1, [c for c in src if c not in cols and c not in codes],
+                                           seen_kinds)
+                    if len(cols) + len(kinds) < 2 or (placed + len(kinds)) * 10 < 4 * len(src):
+                        continue  # most header cells must map to known fields
                 hm = HeaderMap(table, hdr_rows, cols, mult, src, [src[c] for c in sorted(src) if c not in cols],
                                codes)
                 tdef = L.TABLES[table]
@@ -538,7 +543,92 @@ def find_header(grid: SheetGrid, rows: list[list[Any]] | None = None) -> HeaderM
                     value -= 2.0  # a header nothing under which type-checks (an instruction block)
                 if best is None or value > best[0]:
                     best = (value, hm)
-    return best[1] if best else None
+    if best is None:
+        return None
+    _place_by_content(top, best[1])
+    return best[1]
+
+
+# -- a column's meaning from its content -------------------------------------------------
+_MONEY_MARK = re.compile(r"[¥￥$元万亿]|RMB|CNY", re.I)
+_PHONE_SHAPE = re.compile(r"1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,5})?")
+_DATE_MARK = re.compile(r"\d[-/.年]\d|年|月")
+CONTENT_LABEL = {"phone": "电话号码", "date": "日期", "money": "金额"}
+
+
+def _content_kind(values: list[Any]) -> str | None:
+    """What most (80%) of a column's cells are: phone numbers, dates or amounts with their
+    money mark — forms no other field's values take."""
+    n = len(values)
+    if n < 3:
+        return None
+
+    def most(test) -> bool:
+        hits = 0
+        for v in values:
+            try:
+                hits += bool(test(v))
+            except (ValueError, OverflowError, TypeError):
+                pass
+        return hits * 10 >= 8 * n
+
+    if most(lambda v: _PHONE_SHAPE.fullmatch(cl.parse_phone(v) or "")):
+        return "phone"
+    if most(lambda v: isinstance(v, dt.date) or isinstance(v, str) and _DATE_MARK.search(v)
+            and cl.parse_legacy_date(v) is not None):
+        return "date"
+    if most(lambda v: isinstance(v, str) and _MONEY_MARK.search(v) and cl.parse_amount(v) is not None):
+        return "money"
+    return None
+
+
+def _content_kinds(rows: list[list[Any]], first: int, columns: list[int],
+                   seen: dict[tuple[int, int], str | None]) -> dict[int, str]:
+    """The columns (of those given) whose cells below row `first` say what they are."""
+    out = {}
+    for c in columns:
+        if (first, c) not in seen:
+            values = [r[c] for r in rows[first: first + 50] if c < len(r) and not cl.is_blank(r[c])]
+            seen[(first, c)] = _content_kind(values)
+        if seen[(first, c)]:
+            out[c] = seen[(first, c)]
+    return out
+
+
+def _fields_of(table: str, kind: str) -> list[str]:
+    tdef = L.TABLES[table]
+    if kind == "phone":
+        return [C.header("phone")] if tdef is C else []
+    kinds = (L.DATE, L.DATETIME) if kind == "date" else (L.MONEY,)
+    by_header = tdef.by_header()
+    return [h for h in synonyms()["tables"][table] if h in by_header and by_header[h].kind in kinds]
+
+
+def _place_by_content(rows: list[list[Any]], hm: HeaderMap) -> None:
+    """Columns whose words nobody listed, read by what they hold (PRODUCT.md §7).  A column of
+    phone numbers goes to the customer's 联系电话 when the header placed none: a phone is
+    nothing else.  A column of dates or amounts is only proposed: the report and the mapping
+    file say what it holds and which fields it could be, and the clerk decides with
+    --mapping — an amount column may be 注册资本 as well as 年用量, and importing it as the
+    wrong one would regrade the customer."""
+    unknown = [c for c in sorted(hm.source_headers) if c not in hm.columns and c not in hm.code_columns]
+    if not unknown:
+        return
+    kinds = _content_kinds(rows, hm.first_data_row, unknown, {})
+    for kind in CONTENT_LABEL:
+        cols = [c for c, k in kinds.items() if k == kind]
+        free = [f for f in _fields_of(hm.table, kind) if f not in hm.columns.values()]
+        if not cols:
+            continue
+        if kind == "phone" and len(cols) == 1 and len(free) == 1:
+            hm.columns[cols[0]] = free[0]
+            hm.multipliers[cols[0]] = 1.0
+            hm.by_content[cols[0]] = f"按内容：该列是{CONTENT_LABEL[kind]}"
+            hm.ignored = [hm.source_headers[c] for c in sorted(hm.source_headers) if c not in hm.columns]
+            _READERS.pop(id(hm), None)  # its cleaners were made for the columns before
+            continue
+        for c in cols:
+            hm.hints[c] = f"内容是{CONTENT_LABEL[kind]}" + (f"，可能是：{'、'.join(free)}" if free else "")
 
 
 def _code_shaped(rows: list[list[Any]], first: int, columns: list[int]) -> list[int]:

@@ -581,3 +581,50 @@ def test_a_mapping_for_the_lower_of_two_stacked_tables_uses_sheet_rows(tmp_path,
     visits = table_records(book, L.VISITS.sheet, L.VISITS.name)
     assert len(visits) == 2 and not any(v["拜访内容"] for v in visits)
     assert len(table_records(book, C.sheet, C.name)) == 2
+
+
+def test_columns_whose_words_nobody_listed_are_read_by_what_they_hold(tmp_path, capsys):
+    """A customer list where only 客户名称 is a known word: the sheet is still read (its other
+    columns are known by their content).  Phones go to 联系电话 — a phone is nothing else;
+    dates and amounts are proposed, not imported (an amount may be 注册资本 as well as 年用量):
+    the report and the mapping file say what they hold and which fields they could be, and
+    the clerk's mapping imports them."""
+    book = new_book(tmp_path / "master.xlsm")
+    src = _csv(tmp_path / "往来.csv", [["客户名称", "号码甲", "开户时间", "规模指标", "奇怪"],
+                                      ["甲方有限公司", "13812345678", "2019年3月1日", "30万元", "a"],
+                                      ["乙方有限公司", "021-55556666", "2020-05-06", "¥120,000", "b"],
+                                      ["丙方有限公司", "13912345678", "2021/7/8", "12.5万元/年", "c"]])
+    plan = tmp_path / "映射.csv"
+    assert main(["import", str(book), str(src), "--suggest-mapping", str(plan)]) == 0
+    with open(plan, encoding="utf-8-sig", newline="") as f:
+        lines = {ln["源表头"]: ln for ln in csv.DictReader(f)}
+    assert lines["号码甲"]["字段"] == "联系电话" and "按内容" in lines["号码甲"]["依据"]
+    assert lines["开户时间"]["字段"] == "" and "内容是日期，可能是：协议到期日、建档日期" in lines["开户时间"]["依据"]
+    assert lines["规模指标"]["字段"] == "" and "内容是金额，可能是：年用量(元)" in lines["规模指标"]["依据"]
+    capsys.readouterr()
+    res = run_import(book, [src])
+    assert res.counts["新增"] == 3 and not res.has_problems
+    assert res.sources[0].mapped == {"客户名称": "客户名称", "号码甲（按内容）": "联系电话"}
+    report = "\n".join(res.summary_lines())
+    assert "规模指标（内容是金额，可能是：年用量(元)）" in report
+    got = _customers(book)
+    assert got["乙方有限公司"]["联系电话"] == "021-55556666" and got["甲方有限公司"]["年用量(元)"] is None
+    _edit_mapping(plan, {"开户时间": "建档日期", "规模指标": "年用量(元)"})
+    assert main(["import", str(book), str(src), "--mapping", str(plan)]) == 0
+    got = _customers(book)
+    assert [got[n]["年用量(元)"] for n in ("甲方有限公司", "乙方有限公司", "丙方有限公司")] == [300_000, 120_000, 125_000]
+    assert got["甲方有限公司"]["建档日期"] == dt.datetime(2019, 3, 1)
+
+
+def test_a_complaint_logs_phone_column_is_never_a_customers_phone(tmp_path):
+    """The complainer's phone, under a header nobody listed, holds phones — but complaints have
+    no phone field: it stays out, said so, and no customer gets it."""
+    book = _master_with_k1_k2(tmp_path)
+    src = _csv(tmp_path / "投诉登记.csv", [["投诉日期", "客户编号", "投诉内容", "来电号码"],
+                                          ["2026-03-01", "K1", "包装破损", "13812345678"],
+                                          ["2026-03-02", "K2", "交货延迟", "13912345678"],
+                                          ["2026-03-03", "K1", "发票错误", "13712345678"]])
+    res = run_import(book, [src])
+    assert res.sources[0].table == L.COMPLAINTS.name and res.counts["新增"] == 3, res.summary_lines()
+    assert "来电号码（内容是电话号码）" in "\n".join(res.summary_lines())
+    assert not any(r["联系电话"] for r in table_records(book, C.sheet, C.name))
