@@ -67,7 +67,8 @@ class CreditResult:
 
 
 @functools.lru_cache(maxsize=64)
-def _months_before(d: dt.date, months: int) -> dt.date:
+def months_before(d: dt.date, months: int) -> dt.date:
+    """The day `months` months before d (the 31st going to a shorter month's last day)."""
     y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
     m += 1
     return dt.date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
@@ -90,7 +91,7 @@ def derive_credit(receivables: Iterable[Receivable], as_of: dt.date, settings: S
     """
     if not receivables:
         return _no_credit_data(entered, settings.credit_months)
-    start = _months_before(as_of, settings.credit_months)
+    start = months_before(as_of, settings.credit_months)
     n = on_time = 0
     worst = 0
     overdue_amt = 0.0

@@ -160,6 +160,18 @@ def _parse_conditions(text: str) -> tuple[tuple[str, str, Any], ...]:
     return tuple(out)
 
 
+def condition_names(rules) -> set[str]:
+    """Every name the rule table's 附加条件 use (customer columns, Settings keys, 销售占比).
+    A condition that does not parse names nothing here; grading reports it."""
+    names: set[str] = set()
+    for r in rules:
+        try:
+            names.update(name for name, _, _ in parse_conditions(r.extra))
+        except RuleError:
+            pass
+    return names
+
+
 def _lookup(name: str, x: TierInputs, settings: Settings | None) -> tuple[bool, Any]:
     """(known, value) of a condition operand."""
     if name == L.SHARE_OF_SALES:

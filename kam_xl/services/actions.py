@@ -61,7 +61,8 @@ REGRADE_NEEDS = Needs({
     C.name: Read(keys=("id", "name", "volume", "credit", "margin", "growth", "tier", "derived_credit"),
                  conditions=True, rows=True),
     V.name: Read(keys=("customer_id", "actual_date", "state"), records=False),
-    R.name: Read(keys=("customer_id", "invoice_date", "amount", "due_date", "paid", "paid_date")),
+    R.name: Read(keys=("customer_id", "invoice_date", "amount", "due_date", "paid", "paid_date"),
+                 window="invoice_date"),
     L.TIER_RULES.name: EVERYTHING,
 }, views=frozenset({LAST_VISITS}))
 

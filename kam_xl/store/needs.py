@@ -27,6 +27,10 @@ class Read:
     # records will be added to the table: a store that must find where its data ends to append
     # (a workbook) finds it in this read, not in a second one at write time
     appends: bool = False
+    # receivables: only the records the credit window can count are needed (an invoice date in
+    # the Settings' 信誉统计月数 up to the as-of date); a store may give more, never fewer — a
+    # database selects them, a workbook reads its sheet whole anyway
+    window: str | None = None
 
 
 EVERYTHING = Read()

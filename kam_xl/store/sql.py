@@ -25,6 +25,8 @@ from alembic.script import ScriptDirectory
 from .. import layout as L
 from ..domain.findings import Finding, Placed, place_plainly
 from ..domain.models import MODELS, RecordShape, Settings
+from ..domain.receivables import months_before
+from ..domain.tiering import condition_names
 from ..errors import BadArgument, KamError
 from .changes import ChangeSet
 from .needs import LAST_VISITS, Needs, Read
@@ -253,11 +255,14 @@ class SqlStore:
         with self._reading() as conn, conn.begin():
             return self._records(conn, name, Read())
 
-    def _records(self, conn, name: str, read: Read, ids: dict | None = None) -> list:
+    def _records(self, conn, name: str, read: Read, ids: dict | None = None, snap: Snapshot | None = None) -> list:
         """The records of a table as the needs read it: the columns declared (a partial record
         raises on any other field), the ids of `only` (every id → rid into `ids`)."""
         tdef, t = L.TABLES[name], tables[name]
-        keys = None if read.keys is None else list(dict.fromkeys((*read.keys, *(
+        # a database's columns are typed: no cell to report, so a read of every field for its
+        # bad cells (validate's) selects only the fields its records keep
+        wanted = read.keys if read.keys is not None else read.keep
+        keys = None if wanted is None else list(dict.fromkeys((*wanted, *(
             (read.by,) if read.only is not None else ()))))
         shape = RecordShape(MODELS[name], keys or [c.key for c in tdef.columns], keys is not None)
         where = None
@@ -270,6 +275,11 @@ class SqlStore:
                 present = [v for v in only if v is not None]
                 where = t.c[read.by].in_(present) if None not in only else sa.or_(
                     t.c[read.by].in_(present), t.c[read.by].is_(None))
+        if read.window is not None and snap is not None:  # the credit window, as derive_credit counts it
+            start = months_before(snap.as_of, snap.settings.credit_months)
+            day = t.c[read.window]
+            inside = sa.and_(day > start.isoformat(), day <= snap.as_of.isoformat())
+            where = inside if where is None else sa.and_(where, inside)
         out = []
         for rid, values, _ in self._select(conn, name, keys, extras=False, where=where):
             if only is not None and values.get(read.by) not in only:
@@ -311,6 +321,7 @@ class SqlStore:
         self._version = int(self._meta(conn, "data_version") or 0)
         snap = Snapshot()
         snap.settings = self.settings(conn)
+        snap.as_of = as_of or snap.settings.as_of or dt.date.today()
         snap.rules = self._records(conn, L.TIER_RULES.name, Read())
         for name, read in needs.tables.items():
             snap.fields[name] = frozenset(c.key for c in L.TABLES[name].columns)
@@ -319,18 +330,42 @@ class SqlStore:
             if read.records or name != L.VISITS.name:
                 if read.only is not None:
                     snap.ids[name] = {}
-                snap.records[name] = self._records(conn, name, read, snap.ids.get(name))
+                snap.records[name] = self._records(conn, name, read, snap.ids.get(name), snap)
         snap.fields.setdefault(L.SETTINGS.name, frozenset(c.key for c in L.SETTINGS.columns))
         if LAST_VISITS in needs.views:
             snap.views[LAST_VISITS] = self._last_visits(conn)
         read = needs.tables.get(L.CUSTOMERS.name)
         if read is not None and (read.rows or read.conditions or read.keys is None):
-            labels = {c.key: c.header for c in L.CUSTOMERS.columns}
-            full = {rid: {**{labels[k]: v for k, v in values.items()}, **extra}
-                    for rid, values, extra in self._select(conn, L.CUSTOMERS.name)}
-            snap.extras = lambda c: full.get(c.rid, {})
-        snap.as_of = as_of or snap.settings.as_of or dt.date.today()
+            snap.extras = self._customer_rows(conn, read, snap.rules)
         return snap
+
+    def _customer_rows(self, conn, read: Read, rules: list):
+        """Customer → its whole record by label (user columns included), built when asked: the
+        rows are kept as the database gives them (a tuple and the user columns' JSON text), not
+        as a dict each.  Unless the rows were asked for whole (a card, an export, an import),
+        only what the rules' 附加条件 name is kept (the suggested tier and regrade use it)."""
+        cols = list(L.CUSTOMERS.columns)
+        user = True
+        if not (read.rows and read.keys is None):  # the whole rows only for who asked for them whole
+            names = condition_names(rules)
+            cols = [c for c in cols if c.header in names]
+            user = bool(names - {c.header for c in L.CUSTOMERS.columns})
+            if not cols and not user:
+                return lambda c: {}
+        t = tables[L.CUSTOMERS.name]
+        q = sa.select(t.c.rid, *(t.c[c.key] for c in cols), *((t.c[EXTRAS],) if user else ()))
+        kept = {row[0]: row[1:] for row in conn.execute(q)}
+        n = len(cols)
+
+        def row_of(c) -> dict[str, Any]:
+            raw = kept.get(c.rid)
+            if raw is None:
+                return {}
+            out = {col.header: _from_sql(col, v) for col, v in zip(cols, raw[:n])}
+            if user and raw[n]:
+                out.update(json.loads(raw[n]))
+            return out
+        return row_of
 
     def _last_visits(self, conn) -> dict[str, dt.date]:
         v = tables[L.VISITS.name]

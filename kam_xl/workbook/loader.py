@@ -25,7 +25,7 @@ from typing import Any
 from .. import layout as L
 from ..domain.models import TierRule
 from ..errors import TableLayoutUnsupported
-from ..domain.tiering import RuleError, parse_conditions
+from ..domain.tiering import condition_names
 from ..domain.visits import last_completed, last_completed_by_customer
 from ..store.changes import ChangeSet
 from ..store.needs import EVERYTHING, LAST_VISITS, Needs, Read
@@ -72,18 +72,6 @@ def where(tables: dict[str, Table], table: str, rid: int | None, key: str | None
         return f"第{t.excel_row(rid)}行"
     return f"工作表“{t.sheet}”单元格 {t.cell_ref(rid, header)}" if header in (t.offsets or {}) \
         else f"工作表“{t.sheet}”第 {t.excel_row(rid)} 行"
-
-
-def condition_names(rules: list[TierRule]) -> set[str]:
-    """Every name the rule table's 附加条件 use (customer columns, Settings keys, 销售占比).
-    A condition that does not parse names nothing here; grading reports it."""
-    names: set[str] = set()
-    for r in rules:
-        try:
-            names.update(name for name, _, _ in parse_conditions(r.extra))
-        except RuleError:
-            pass
-    return names
 
 
 def _headers(store, name: str, read: Read, rules: list[TierRule], full: bool) -> list[str] | None:

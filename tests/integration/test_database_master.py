@@ -278,3 +278,42 @@ def test_a_database_of_a_newer_version_is_refused_not_called_older(tmp_path, cap
     assert main(["validate", url]) == 2
     err = capsys.readouterr().err
     assert "更新版本的程序" in err and "newer version" in err
+
+
+def test_the_databases_narrow_reads_give_what_whole_reads_give(db):
+    """The database selects what an action's needs declare — the credit window's receivables
+    for regrade, the fields validate keeps, only the columns the rules' 附加条件 name — and
+    the results equal those of reading every table whole, a condition on a user's own
+    column and on a layout column included."""
+    import datetime as dt
+    import json
+
+    import sqlalchemy as sa
+
+    from kam_xl.services import actions
+    from kam_xl.store.schema import EXTRAS, tables
+
+    store = SqlStore(db)
+    cust, rules = tables[L.CUSTOMERS.name], tables[L.TIER_RULES.name]
+    with store.engine.begin() as conn:
+        conn.execute(rules.update().where(rules.c.tier == "A1").values(extra="集团客户=是；满意度>=60"))
+        rids = [r for (r,) in conn.execute(sa.select(cust.c.rid).order_by(cust.c.rid))]
+        conn.execute(cust.update().where(cust.c.rid == sa.bindparam("r")).values({EXTRAS: sa.bindparam("x")}),
+                     [{"r": r, "x": json.dumps({"集团客户": "是" if i % 2 else "否"}, ensure_ascii=False)}
+                      for i, r in enumerate(rids)])
+    whole = Needs({**{n: EVERYTHING for n in actions.REGRADE_NEEDS.tables},
+                   L.CUSTOMERS.name: EVERYTHING.__class__(rows=True)}, views=actions.REGRADE_NEEDS.views)
+    now = dt.datetime(2026, 11, 1, 9, 0)
+    narrow = SqlStore(db).load(actions.REGRADE_NEEDS, AS_OF)
+    full = SqlStore(db).load(whole, AS_OF)
+    assert len(narrow.receivables) < len(full.receivables)  # the window: older invoices not read
+    a, b = actions.regrade(narrow, "测试", now=now), actions.regrade(full, "测试", now=now)
+    assert a.changes == b.changes and a.moves == b.moves and a.by_tier == b.by_tier
+    left = {m.customer_id for m in a.moves if m.old == "A1"}
+    no = {c.id for c in full.customers if c.tier == "A1" and full.customer_extra(c)["集团客户"] == "否"}
+    assert no and no <= left  # every A1 the condition excludes leaves A1
+    assert all(narrow.customer_extra(c)["集团客户"] == full.customer_extra(c)["集团客户"] for c in narrow.customers)
+    v_narrow = actions.validate(SqlStore(db).load(actions.VALIDATE_NEEDS, AS_OF), now=now)
+    v_full = actions.validate(SqlStore(db).load(Needs({n: EVERYTHING for n in actions.VALIDATE_NEEDS.tables}), AS_OF),
+                              now=now)
+    assert v_narrow.findings == v_full.findings and v_narrow.changes == v_full.changes
