@@ -195,33 +195,38 @@ def db_upgrade(url: str) -> tuple[str | None, str]:
 
 def db_load(url: str, book) -> dict[str, int]:
     """A workbook's data copied into the database: every table replaced by the book's (run it
-    again and nothing changes)."""
+    again and nothing changes).  One transaction; the book is read a table at a time, each
+    table's records let go once written, so the peak is the biggest table's, not the book's."""
     src = FileStore(book, full_reads=True)
     tables = [t for t in L.TABLES.values() if t.name not in (L.SETTINGS.name, L.ISSUES.name)]
-    needs = Needs({**{t.name: EVERYTHING for t in tables}, L.CUSTOMERS.name: Read(rows=True),
-                   **{t.name: Read(optional=True) for t in L.PROCEDURE_TABLES}})
-    data = src.load(needs)
-    store = open_database(url, create=True)
-    ch = ChangeSet()
     labels = {c.header for c in L.CUSTOMERS.columns}
-    counts = {}
-    for t in tables:
-        if t is L.TIER_RULES:
-            recs = [r.values() for r in data.rules]
-        elif t is L.CUSTOMERS:
-            recs = [{**c.values(), **{h: v for h, v in data.customer_extra(c).items() if h not in labels}}
-                    for c in data.customers]
-        else:
-            recs = [r.values() for r in data.records_of(t.name) or ()]
-        ch.replace(t.name, recs)
-        counts[t.name] = len(recs)
-    extra = data.settings.__pydantic_extra__ or {}
-    ch.replace(L.SETTINGS.name, [{"key": d.key, "value": getattr(data.settings, d.field), "description": d.description}
-                                 for d in L.SETTING_DEFS] + [{"key": k, "value": v} for k, v in extra.items()])
-    with store:
-        store.load(Needs({}))
-        store.apply(ch)
-    store.close()
+    counts: dict[str, int] = {}
+
+    def table_rows():
+        for t in tables:
+            if t is L.TIER_RULES:
+                recs = [r.values() for r in src.load(Needs({t.name: EVERYTHING})).rules]
+            elif t is L.CUSTOMERS:
+                data = src.load(Needs({t.name: Read(rows=True)}))
+                recs = [{**c.values(), **{h: v for h, v in data.customer_extra(c).items() if h not in labels}}
+                        for c in data.customers]
+                del data
+            else:
+                read = Read(optional=True) if t in L.PROCEDURE_TABLES else EVERYTHING
+                recs = [r.values() for r in src.load(Needs({t.name: read})).records_of(t.name) or ()]
+            counts[t.name] = len(recs)
+            yield t, recs
+            del recs
+        settings = src.load(Needs({})).settings
+        extra = settings.__pydantic_extra__ or {}
+        yield L.SETTINGS, [{"key": d.key, "value": getattr(settings, d.field), "description": d.description}
+                           for d in L.SETTING_DEFS] + [{"key": k, "value": v} for k, v in extra.items()]
+
+    store = open_database(url, create=True)
+    try:
+        store.replace_tables(table_rows())
+    finally:
+        store.close()
     return counts
 
 

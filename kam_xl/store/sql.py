@@ -387,6 +387,22 @@ class SqlStore:
         self._version = now + 1
         return []
 
+    def replace_tables(self, tables_rows) -> None:
+        """Tables replaced whole, in one transaction (`kam-xl db load`): `tables_rows` yields
+        (table, its rows) one table at a time, so only one table's rows are held at once."""
+        try:
+            with self._writing() as conn, conn.begin():
+                self._lock_version(conn)
+                now = int(self._meta(conn, "data_version") or 0)
+                for tdef, rows in tables_rows:
+                    conn.execute(tables[tdef.name].delete())
+                    for i in range(0, len(rows), 20000):  # the statement's parameter rows in slices
+                        self._insert_many(conn, tdef, rows[i:i + 20000])
+                conn.execute(meta.update().where(meta.c.key == "data_version").values(value=str(now + 1)))
+        except sa.exc.DBAPIError as e:
+            raise DatabaseFailed(self.url, _first_line(e), _first_line(e)) from None
+        self._version = None
+
     def _apply(self, conn, changes: ChangeSet) -> int:
         self._lock_version(conn)
         now = int(self._meta(conn, "data_version") or 0)
