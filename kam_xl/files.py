@@ -17,7 +17,7 @@ from .services.regrade import RegradeResult
 from .services.validate import ValidationReport
 from .workbook.builder import build_master
 from .workbook.outputs import safe_name_part, write_output
-from .store import EVERYTHING, ChangeSet, Needs, Read
+from .store import EVERYTHING, Needs, Read
 from .store.sql import SqlLedger, SqlStore, is_url, open_database, upgrade_database
 from .store.ledger import FolderLedger
 from .reports.merge_report import write_merge_report
