@@ -36,6 +36,7 @@ from .snapshot import Snapshot
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "kam_alembic_version"
+SAME_LIMIT = 20000  # distinct values of a column remembered while reading it (one object each)
 IN_LIMIT = 1000  # an `only` set up to this size becomes WHERE … IN; a bigger one is filtered as rows stream
 
 
@@ -242,8 +243,28 @@ class SqlStore:
         q = sa.select(t.c.rid, *(t.c[c.key] for c in cols), *((t.c[EXTRAS],) if extras else ()))
         if where is not None:
             q = q.where(where)
-        for row in conn.execute(q.order_by(t.c.rid)):
-            values = {c.key: _from_sql(c, v) for c, v in zip(cols, row[1:1 + len(cols)])}
+        # one object per distinct value of a column (a state, a person, a date read from its
+        # text), as a workbook's shared strings give: 400,000 visits do not hold 400,000 copies
+        # of "已完成"; a column of distinct values (ids, notes) stops being remembered
+        seen: list[dict | None] = [{} for _ in cols]
+        keys = [c.key for c in cols]
+        n = len(cols)
+        for row in conn.execute(q.order_by(t.c.rid).execution_options(stream_results=True, yield_per=5000)):
+            values = {}
+            for j in range(n):
+                v = row[j + 1]
+                if v is not None:
+                    memo = seen[j]
+                    if memo is None:
+                        v = _from_sql(cols[j], v)
+                    else:
+                        got = memo.get(v)
+                        if got is None:
+                            got = memo[v] = _from_sql(cols[j], v)
+                            if len(memo) > SAME_LIMIT:
+                                seen[j] = None
+                        v = got
+                values[keys[j]] = v
             extra = json.loads(row[-1]) if extras and row[-1] else {}
             yield row[0], values, extra
 
@@ -423,11 +444,16 @@ class SqlStore:
             conn.execute(tables[L.ISSUES.name].delete())
             self._insert_many(conn, L.ISSUES, [p.as_row() for p in self.locate(changes.findings)])
         for name, fn in changes.calculated.items():  # this store keeps the calculated values
-            touched = set(changes.updated(name))
-            if touched:
-                recs = [r for r in self._records(conn, name, Read()) if r.rid in touched]
-                for rid, values in fn(recs).items():
-                    self._update(conn, L.TABLES[name], rid, values)
+            touched = sorted(set(changes.updated(name)))
+            tdef, t = L.TABLES[name], tables[name]
+            shape = RecordShape(MODELS[name], [c.key for c in tdef.columns], False)
+            for i in range(0, len(touched), IN_LIMIT):  # the records changed, a slice at a time
+                recs = []
+                for rid, values, _ in self._select(conn, name, extras=False,
+                                                   where=t.c.rid.in_(touched[i:i + IN_LIMIT])):
+                    values["rid"] = rid
+                    recs.append(shape.make(values))
+                self._update_many(conn, tdef, fn(recs))
         if changes.status:
             self._set_meta(conn, "status", changes.status)
         conn.execute(meta.update().where(meta.c.key == "data_version").values(value=str(now + 1)))
