@@ -77,6 +77,9 @@ def db_path(url: str) -> Path:
     return Path(str(url)[len("sqlite:///"):])
 
 
+_COLUMNS_BY_NAME: dict[str, dict[str, L.Column]] = {}
+
+
 def _to_sql(col: L.Column, v: Any) -> Any:
     if v is None:
         return None
@@ -246,25 +249,29 @@ class SqlStore:
         # one object per distinct value of a column (a state, a person, a date read from its
         # text), as a workbook's shared strings give: 400,000 visits do not hold 400,000 copies
         # of "已完成"; a column of distinct values (ids, notes) stops being remembered
-        seen: list[dict | None] = [{} for _ in cols]
         keys = [c.key for c in cols]
         n = len(cols)
-        for row in conn.execute(q.order_by(t.c.rid).execution_options(stream_results=True, yield_per=5000)):
-            values = {}
-            for j in range(n):
-                v = row[j + 1]
+        texts = [[c.key, {}] for c in cols if c.kind in (L.TEXT, L.ENUM)]
+        dated = [[c.key, {}, c] for c in cols if c.kind in (L.DATE, L.DATETIME, L.INT)]
+        result = conn.execute(q.order_by(t.c.rid).execution_options(stream_results=True, yield_per=5000))
+        for count, row in enumerate(result, 1):
+            values = dict(zip(keys, row[1:1 + n]))
+            for k, memo in texts:
+                v = values[k]
                 if v is not None:
-                    memo = seen[j]
-                    if memo is None:
-                        v = _from_sql(cols[j], v)
-                    else:
-                        got = memo.get(v)
-                        if got is None:
-                            got = memo[v] = _from_sql(cols[j], v)
-                            if len(memo) > SAME_LIMIT:
-                                seen[j] = None
-                        v = got
-                values[keys[j]] = v
+                    values[k] = memo.setdefault(v, v)
+            for k, memo, col in dated:
+                v = values[k]
+                if v is not None:
+                    got = memo.get(v)
+                    if got is None:
+                        got = memo[v] = _from_sql(col, v)
+                    values[k] = got
+            if count % 5000 == 0:  # columns of distinct values are no longer remembered
+                texts = [x for x in texts if len(x[1]) <= SAME_LIMIT]
+                for x in dated:
+                    if len(x[1]) > SAME_LIMIT:
+                        x[1].clear()
             extra = json.loads(row[-1]) if extras and row[-1] else {}
             yield row[0], values, extra
 
@@ -365,15 +372,24 @@ class SqlStore:
         rows are kept as the database gives them (a tuple and the user columns' JSON text), not
         as a dict each.  Unless the rows were asked for whole (a card, an export, an import),
         only what the rules' 附加条件 name is kept (the suggested tier and regrade use it)."""
-        cols = list(L.CUSTOMERS.columns)
-        user = True
-        if not (read.rows and read.keys is None):  # the whole rows only for who asked for them whole
-            names = condition_names(rules)
-            cols = [c for c in cols if c.header in names]
-            user = bool(names - {c.header for c in L.CUSTOMERS.columns})
-            if not cols and not user:
-                return lambda c: {}
         t = tables[L.CUSTOMERS.name]
+        if read.rows and read.keys is None:  # whole rows: the records hold every field, add the user's
+            labels = {c.key: c.header for c in L.CUSTOMERS.columns}
+            own = {rid: text for rid, text in conn.execute(
+                sa.select(t.c.rid, t.c[EXTRAS]).where(t.c[EXTRAS].is_not(None)))}
+
+            def whole_row(c) -> dict[str, Any]:
+                out = {labels[k]: v for k, v in c.__dict__.items() if k in labels}
+                text = own.get(c.rid)
+                if text:
+                    out.update(json.loads(text))
+                return out
+            return whole_row
+        names = condition_names(rules)
+        cols = [c for c in L.CUSTOMERS.columns if c.header in names]
+        user = bool(names - {c.header for c in L.CUSTOMERS.columns})
+        if not cols and not user:
+            return lambda c: {}
         q = sa.select(t.c.rid, *(t.c[c.key] for c in cols), *((t.c[EXTRAS],) if user else ()))
         kept = {row[0]: row[1:] for row in conn.execute(q)}
         n = len(cols)
@@ -465,11 +481,12 @@ class SqlStore:
 
     @staticmethod
     def _split(t: L.TableDef, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        by_key = {col.key: col for col in t.columns}
-        labels = {col.header: col for col in t.columns}
+        named = _COLUMNS_BY_NAME.get(t.name)
+        if named is None:  # a layout column by its key or its header
+            named = _COLUMNS_BY_NAME[t.name] = {**{c.header: c for c in t.columns}, **{c.key: c for c in t.columns}}
         own, extra = {}, {}
         for k, v in values.items():
-            col = by_key.get(k) or labels.get(k)
+            col = named.get(k)
             if col is not None:
                 own[col.key] = _to_sql(col, v)
             elif k != "rid":
@@ -487,9 +504,19 @@ class SqlStore:
         conn.execute(tables[t.name].insert().values(**self._row(t, values)))
 
     def _insert_many(self, conn, t: L.TableDef, rows) -> None:
-        rows = [self._row(t, values) for values in rows]
-        if rows:  # one statement, many parameter sets (executemany)
-            conn.execute(tables[t.name].insert(), rows)
+        """One statement, many parameter sets, given to the driver as tuples (SQLAlchemy's
+        per-row parameter processing cost more than the insert itself)."""
+        if not rows:
+            return
+        keys = [c.key for c in t.columns]
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        sql = (f'INSERT INTO "{t.name}" ({", ".join(f"{chr(34)}{k}{chr(34)}" for k in (*keys, EXTRAS))}) '
+               f'VALUES ({", ".join([mark] * (len(keys) + 1))})')
+        params = []
+        for values in rows:
+            own, extra = self._split(t, values)
+            params.append((*(own.get(k) for k in keys), json.dumps(extra, ensure_ascii=False) if extra else None))
+        conn.exec_driver_sql(sql, params)
 
     def _update_many(self, conn, t: L.TableDef, recs: dict[int, dict[str, Any]]) -> None:
         """Many records' fields: one UPDATE per set of fields changed, executed for every record
