@@ -74,7 +74,7 @@ class ProcedureChecks:
         self.add, self.as_of, self.settings = add, as_of, settings
         self.customers = customers
         self.by_id = {c.id: c for c in customers if c.id}
-        self.visits = by_customer(visits)
+        self._visits = visits  # gone through once, for the customers a check asks about
         self.certifications, self.complaints, self.surveys = certifications, complaints, surveys
 
     def run(self) -> None:
@@ -173,6 +173,7 @@ class ProcedureChecks:
     def survey_rows(self) -> None:
         s = self.settings
         per = by_customer(self.surveys)
+        low = []
         for v in self.surveys:
             score = v.computed_score()
             if score is None or v.date is None or score >= s.survey_follow_below:
@@ -180,7 +181,11 @@ class ProcedureChecks:
             until = v.date + dt.timedelta(days=s.survey_follow_days)
             if self.as_of <= until:
                 continue  # still time to plan the follow-up
-            planned = [x for x in self.visits.get(v.customer_id, [])
+            low.append((v, score, until))
+        wanted = {v.customer_id for v, _, _ in low}
+        visits = by_customer(x for x in self._visits if x.customer_id in wanted) if low else {}
+        for v, score, until in low:
+            planned = [x for x in visits.get(v.customer_id, [])
                        if (x.planned_date or x.actual_date) and v.date <= (x.planned_date or x.actual_date) <= until]
             if not planned:
                 self.add("SURVEY-LOW-NO-FOLLOWUP", SU, v.rid, "score", v.customer_id, score,

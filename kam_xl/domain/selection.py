@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from .. import layout as L
 from .approvals import missing_approvals, out_of_order
@@ -28,12 +28,14 @@ C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
 @dataclass
 class Inputs:
     customers: list[Customer]
-    visits: list[Visit]
+    visits: Iterable[Visit]  # gone through once per check that needs them, never indexed
     receivables: list[Receivable]
     rules: list[TierRule]
     settings: Settings
     as_of: dt.date
     problems: list[Problem] = field(default_factory=list)  # what reading the tables found
+    # customer id → its last completed visit (the store's view); None: made from the visits
+    last_visits: dict | None = None
     # the §10 tables; None when the book has no such table (a book made before they existed)
     certifications: list | None = None
     complaints: list | None = None
@@ -114,7 +116,7 @@ class Checker:
         x = self.x
         by_id: dict[str, list[Customer]] = defaultdict(list)
         by_name: dict[str, list[Customer]] = defaultdict(list)
-        last_visits = last_completed_by_customer(x.visits)
+        last_visits = x.last_visits if x.last_visits is not None else last_completed_by_customer(x.visits)
         for c in x.customers:
             i, cid = c.rid, c.id
             if not cid:

@@ -94,7 +94,7 @@ VALIDATE_NEEDS = Needs({
                        "volume", "margin", "growth", "derived_credit",
                        "confidentiality", "cost_level", "agreement_type", "agreement_no", "agreement_expiry",
                        "satisfaction")),
-    V.name: EVERYTHING,
+    V.name: Read(stream=True),
     R.name: Read(keep=("id", "customer_id", "invoice_date", "amount", "due_date", "paid", "paid_date",
                        "dunning_level")),
     L.TIER_RULES.name: EVERYTHING,
@@ -102,7 +102,7 @@ VALIDATE_NEEDS = Needs({
     L.COMPLAINTS.name: Read(optional=True, keep=("id", "customer_id", "due", "state", "resolved_on", "level",
                                                  "handler", "confirmation")),
     L.SURVEYS.name: Read(optional=True, keep=("id", "customer_id", "date", *L.SCORE_KEYS)),
-})
+}, views=frozenset({LAST_VISITS}))
 
 
 def validate_book(store: Store, as_of: dt.date | None = None, dry_run: bool = False,

@@ -68,6 +68,7 @@ def _checker(data: Snapshot) -> Checker:
     return Checker(Inputs(
         customers=data.customers, visits=data.visits, receivables=data.receivables,
         rules=data.rules, settings=data.settings, as_of=data.as_of, problems=data.problems,
+        last_visits=data.last_visits(),
         certifications=data.certifications, complaints=data.complaints, surveys=data.surveys))
 
 

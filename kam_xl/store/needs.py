@@ -31,6 +31,10 @@ class Read:
     # the Settings' 信誉统计月数 up to the as-of date); a store may give more, never fewer — a
     # database selects them, a workbook reads its sheet whole anyway
     window: str | None = None
+    # the action goes through the records in order and keeps none of them (validate's visits):
+    # a store may hand an iterable that reads them as they are used — a database's 4,000,000
+    # visits are never all in memory; a workbook, which reads its sheet whole, gives its list
+    stream: bool = False
 
 
 EVERYTHING = Read()

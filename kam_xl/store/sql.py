@@ -222,6 +222,7 @@ class SqlStore:
         return before, HEAD
 
     def close(self) -> None:
+        self._release()
         self.engine.dispose()
 
     # -- the protocol ------------------------------------------------------------------
@@ -229,6 +230,7 @@ class SqlStore:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._release()
         return None
 
     def has_table(self, name: str) -> bool:
@@ -339,11 +341,36 @@ class SqlStore:
         return Settings(**values)
 
     def load(self, needs: Needs, as_of: dt.date | None = None) -> Snapshot:
+        self._release()
+        streamed = any(r.stream for r in needs.tables.values())
         try:
-            with self._reading() as conn, conn.begin():  # one consistent read
-                return self._load(conn, needs, as_of)
+            if not streamed:
+                with self._reading() as conn, conn.begin():  # one consistent read
+                    return self._load(conn, needs, as_of)
+            # a table handed as a stream is read on this same transaction as it is gone
+            # through: the connection stays open (and its snapshot consistent) until the
+            # store writes, loads again or closes
+            conn = self._reading()
+            self._held = (conn, conn.begin())
+            return self._load(conn, needs, as_of)
         except sa.exc.DBAPIError as e:
+            self._release()
             raise DatabaseFailed(self.url, _first_line(e), _first_line(e)) from None
+        except BaseException:
+            self._release()
+            raise
+
+    _held: tuple | None = None
+
+    def _release(self) -> None:
+        """The read transaction a streamed load left open, ended."""
+        held, self._held = self._held, None
+        if held is not None:
+            conn, trans = held
+            try:
+                trans.rollback()
+            finally:
+                conn.close()
 
     def _load(self, conn, needs: Needs, as_of: dt.date | None) -> Snapshot:
         self._version = int(self._meta(conn, "data_version") or 0)
@@ -355,7 +382,9 @@ class SqlStore:
             snap.fields[name] = frozenset(c.key for c in L.TABLES[name].columns)
             if name in (L.SETTINGS.name, L.TIER_RULES.name):
                 continue
-            if read.records or name != L.VISITS.name:
+            if read.stream and read.only is None:
+                snap.records[name] = _Stream(self, name, read)
+            elif read.records or name != L.VISITS.name:
                 if read.only is not None:
                     snap.ids[name] = {}
                 snap.records[name] = self._records(conn, name, read, snap.ids.get(name), snap)
@@ -415,6 +444,7 @@ class SqlStore:
         return [place_plainly(f) for f in findings]
 
     def apply(self, changes: ChangeSet) -> list[str]:
+        self._release()
         try:
             with self._writing() as conn, conn.begin():  # one transaction: all of it or nothing
                 now = self._apply(conn, changes)
@@ -544,6 +574,25 @@ class SqlStore:
             merged = {**(json.loads(row[0]) if row and row[0] else {}), **extra}
             conn.execute(table.update().where(table.c.rid == rid).values(
                 {EXTRAS: json.dumps(merged, ensure_ascii=False)}))
+
+
+class _Stream:
+    """A table's records read as they are gone through (Read(stream=True)), on the read
+    transaction of the load that handed it out: every pass reads the same snapshot."""
+
+    def __init__(self, store: SqlStore, name: str, read: Read):
+        self.store, self.name = store, name
+        self.keys = None if read.keys is None and read.keep is None else list(read.keys or read.keep)
+
+    def __iter__(self):
+        if self.store._held is None:
+            raise RuntimeError(f"{self.name} was handed as a stream and its read has ended (store written or closed)")
+        conn = self.store._held[0]
+        tdef = L.TABLES[self.name]
+        shape = RecordShape(MODELS[self.name], self.keys or [c.key for c in tdef.columns], self.keys is not None)
+        for rid, values, _ in self.store._select(conn, self.name, self.keys, extras=False):
+            values["rid"] = rid
+            yield shape.make(values)
 
 
 class PgStore(SqlStore):

@@ -313,7 +313,19 @@ def test_the_databases_narrow_reads_give_what_whole_reads_give(db):
     no = {c.id for c in full.customers if c.tier == "A1" and full.customer_extra(c)["集团客户"] == "否"}
     assert no and no <= left  # every A1 the condition excludes leaves A1
     assert all(narrow.customer_extra(c)["集团客户"] == full.customer_extra(c)["集团客户"] for c in narrow.customers)
-    v_narrow = actions.validate(SqlStore(db).load(actions.VALIDATE_NEEDS, AS_OF), now=now)
+    streamed_store = SqlStore(db)
+    streamed = streamed_store.load(actions.VALIDATE_NEEDS, AS_OF)
+    assert not isinstance(streamed.visits, list)  # validate's visits: read as they are gone through
+    assert [v.rid for v in streamed.visits] == [v.rid for v in streamed.visits] == \
+        [v.rid for v in full_store_visits(db)]  # every pass the same records, in order
+    v_narrow = actions.validate(streamed, now=now)
+    streamed_store.close()
+    with pytest.raises(RuntimeError, match="stream"):
+        list(streamed.visits)  # never read after its transaction ended
     v_full = actions.validate(SqlStore(db).load(Needs({n: EVERYTHING for n in actions.VALIDATE_NEEDS.tables}), AS_OF),
                               now=now)
     assert v_narrow.findings == v_full.findings and v_narrow.changes == v_full.changes
+
+
+def full_store_visits(url):
+    return SqlStore(url).load(Needs({L.VISITS.name: EVERYTHING}), AS_OF).visits
