@@ -130,7 +130,7 @@ MEETING_AUTO = "auto"
 REPORT_NEEDS = Needs({
     C.name: Read(keys=("id", "satisfaction", "name", "tier", "manager", "staff", "status", "volume", "created_on")),
     R.name: Read(keys=("customer_id", "id", "invoice_date", "amount", "due_date", "paid", "paid_date", "collector")),
-    V.name: Read(keys=("id", "customer_id", "planned_date", "staff", "state")),
+    V.name: Read(keys=("id", "customer_id", "planned_date", "staff", "state"), stream=True),
     L.TIER_RULES.name: EVERYTHING, L.GRADE_LOG.name: EVERYTHING,
     L.CERTIFICATIONS.name: Read(optional=True, keys=("customer_id", "result", "approved_on")),
     L.COMPLAINTS.name: Read(optional=True, keys=("id", "customer_id", "date", "state", "resolved_on", "level",

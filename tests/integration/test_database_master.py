@@ -329,3 +329,23 @@ def test_the_databases_narrow_reads_give_what_whole_reads_give(db):
 
 def full_store_visits(url):
     return SqlStore(url).load(Needs({L.VISITS.name: EVERYTHING}), AS_OF).visits
+
+
+def test_the_report_from_the_databases_streamed_visits_equals_the_whole_read(db):
+    """The report goes through the visits as a stream (never all in memory): its figures equal
+    those of the visits read whole."""
+    import pandas as pd
+
+    from kam_xl.reports import service as report_service
+    from kam_xl.services import actions
+
+    store = SqlStore(db)
+    streamed = store.load(actions.REPORT_NEEDS, AS_OF)
+    assert not isinstance(streamed.visits, list)
+    fast = report_service.sections(streamed, None)
+    store.close()
+    whole = Needs({**{n: EVERYTHING for n in actions.REPORT_NEEDS.tables}})
+    full = report_service.sections(SqlStore(db).load(whole, AS_OF), None)
+    assert [s.sheet for s in fast] == [s.sheet for s in full]
+    for a, b in zip(fast, full):
+        pd.testing.assert_frame_equal(a.frame, b.frame, obj=a.sheet)
