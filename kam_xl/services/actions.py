@@ -62,7 +62,7 @@ REGRADE_NEEDS = Needs({
                  conditions=True, rows=True),
     V.name: Read(keys=("customer_id", "actual_date", "state"), records=False),
     R.name: Read(keys=("customer_id", "invoice_date", "amount", "due_date", "paid", "paid_date"),
-                 window="invoice_date"),
+                 window="invoice_date", stream=True, order="customer_id"),
     L.TIER_RULES.name: EVERYTHING,
 }, views=frozenset({LAST_VISITS}))
 

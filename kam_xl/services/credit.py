@@ -9,21 +9,26 @@ from ..domain.computed import calculators
 from ..domain.receivables import CreditResult
 from ..store import ChangeSet, Snapshot
 
-__all__ = ["calculators", "write_derived_credit"]
+__all__ = ["calculators", "derived_credits", "write_derived_credit"]
 
 C = L.CUSTOMERS
 
 
-def write_derived_credit(data: Snapshot, credits: dict[int, CreditResult], changes: ChangeSet) -> int:
+def derived_credits(credits: dict[int, CreditResult]) -> dict[int, str | None]:
+    """Customer rid → its derived credit, None where none was derived."""
+    return {rid: res.credit if res.derived else None for rid, res in credits.items()}
+
+
+def write_derived_credit(data: Snapshot, credits: dict[int, str | None], changes: ChangeSet) -> int:
     """Set 推算信誉 where it changed (blank when the customer has no receivables in the
     window); the store recomputes 建议等级 from it.  `credits`: customer rid → its derived
-    credit.  A store without the field is left as it is.  Returns how many records changed."""
+    credit (None: none derived).  A store without the field is left as it is.  Returns how
+    many records changed."""
     if not data.has_field(C.name, "derived_credit"):
         return 0
     n = 0
     for c in data.customers:
-        res = credits.get(c.rid)
-        new = res.credit if res is not None and res.derived else None
+        new = credits.get(c.rid)
         if new == c.derived_credit:
             continue
         c.derived_credit = new

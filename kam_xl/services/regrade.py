@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from .. import layout as L
 from ..domain.receivables import derive_credit
-from ..domain.tiering import TierInputs, TierResult, grade, rules_version, sort_rules, validate_rules
+from ..domain.tiering import TierInputs, grade, rules_version, sort_rules, validate_rules
 from ..domain.visits import next_visit_due
 from ..store import ChangeSet, Snapshot
 from .credit import calculators, write_derived_credit
@@ -30,7 +30,6 @@ class GradeChange:
 class RegradeResult:
     as_of: dt.date
     changes: ChangeSet
-    graded: dict[int, TierResult] = field(default_factory=dict)  # customer rid → result
     moves: list[GradeChange] = field(default_factory=list)
     ungraded: list[tuple[str, str | None, str]] = field(default_factory=list)  # (where, customer id, why)
     rule_problems: list[tuple[str, str]] = field(default_factory=list)  # (where, message)
@@ -84,7 +83,13 @@ def regrade(data: Snapshot, operator: str, now: dt.datetime | None = None) -> Re
     for r in rules:
         rank.setdefault(r.tier, len(rank))
     res.tier_rank = rank
-    receivables = data.receivables_by_customer()
+    # the credit derived from each customer's receivables, a customer at a time (a database
+    # hands them ordered by customer, so only one customer's invoices are held at once)
+    derived = {}
+    for cid, recs in data.groups(L.RECEIVABLES.name):
+        found = derive_credit(recs, data.as_of, data.settings)
+        if found.derived:
+            derived[cid] = found
     visiting: list[tuple[str | None, str]] = []  # (customer id, tier) of tiers with a visit frequency
     frequency: dict = {}  # tier → visit frequency in days (Settings), looked up once per tier
     conditions = any(r.extra for r in rules)  # 附加条件 may name any customer column
@@ -92,12 +97,12 @@ def regrade(data: Snapshot, operator: str, now: dt.datetime | None = None) -> Re
     for c in data.customers:
         if not (c.id or c.name):
             continue
-        credit = credits[c.rid] = derive_credit(receivables.get(c.id, []), data.as_of, data.settings, c.credit)
+        credit = (derived.get(c.id) if c.id else None) or derive_credit([], data.as_of, data.settings, c.credit)
+        credits[c.rid] = credit.credit if credit.derived else None
         x = TierInputs(volume=c.volume, credit=credit.credit, margin=c.margin, growth=c.growth,
                        extra=data.customer_extra(c) if conditions else {},
                        credit_source=credit.text if credit.derived else ("录入值" if c.credit else ""))
         result = grade(x, rules, data.settings)
-        res.graded[c.rid] = result
         if not result.graded:
             res.ungraded.append((data.where(CUST.name, c.rid, None), c.id, result.explanation))
             continue

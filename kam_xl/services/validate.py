@@ -12,7 +12,7 @@ from ..domain.procedures import satisfaction_updates
 from ..domain.receivables import Dunning
 from ..domain.selection import Checker, Inputs
 from ..store import ChangeSet, Snapshot
-from .credit import calculators, write_derived_credit
+from .credit import calculators, derived_credits, write_derived_credit
 
 R = L.RECEIVABLES
 
@@ -85,7 +85,7 @@ def validate(data: Snapshot, now: dt.datetime | None = None) -> ValidationReport
             level = checker.dunning_levels.get(r.rid)
             if level != r.dunning_level:
                 out.changes.update(R.name, r.rid, "dunning_level", level)
-    out.credit_changes = write_derived_credit(data, checker.credits, out.changes)
+    out.credit_changes = write_derived_credit(data, derived_credits(checker.credits), out.changes)
     if data.surveys is not None:  # 满意度 is the latest survey's 综合得分 (validate keeps it so)
         for rid, score in satisfaction_updates(data.customers, data.surveys).items():
             out.changes.update(L.CUSTOMERS.name, rid, "satisfaction", score)

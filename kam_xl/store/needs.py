@@ -35,6 +35,9 @@ class Read:
     # a store may hand an iterable that reads them as they are used — a database's 4,000,000
     # visits are never all in memory; a workbook, which reads its sheet whole, gives its list
     stream: bool = False
+    # a streamed table's records in this field's order (then rid): regrade goes through the
+    # receivables a customer at a time.  Snapshot.groups() gives them grouped either way
+    order: str | None = None
 
 
 EVERYTHING = Read()

@@ -241,8 +241,10 @@ class SqlStore:
         row = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).first()
         return row[0] if row else None
 
-    def _select(self, conn, name: str, keys: list[str] | None = None, extras: bool = True, where=None):
-        """(rid, values by key, the user's own columns) of a table's records, in rid order."""
+    def _select(self, conn, name: str, keys: list[str] | None = None, extras: bool = True, where=None,
+                order: str | None = None):
+        """(rid, values by key, the user's own columns) of a table's records, in rid order (or
+        `order`'s, then rid's)."""
         t, tdef = tables[name], L.TABLES[name]
         cols = [c for c in tdef.columns if keys is None or c.key in keys]
         q = sa.select(t.c.rid, *(t.c[c.key] for c in cols), *((t.c[EXTRAS],) if extras else ()))
@@ -255,7 +257,8 @@ class SqlStore:
         n = len(cols)
         texts = [[c.key, {}] for c in cols if c.kind in (L.TEXT, L.ENUM)]
         dated = [[c.key, {}, c] for c in cols if c.kind in (L.DATE, L.DATETIME, L.INT)]
-        result = conn.execute(q.order_by(t.c.rid).execution_options(stream_results=True, yield_per=5000))
+        ordering = (t.c[order], t.c.rid) if order else (t.c.rid,)
+        result = conn.execute(q.order_by(*ordering).execution_options(stream_results=True, yield_per=5000))
         for count, row in enumerate(result, 1):
             values = dict(zip(keys, row[1:1 + n]))
             for k, memo in texts:
@@ -305,10 +308,8 @@ class SqlStore:
                 present = [v for v in only if v is not None]
                 where = t.c[read.by].in_(present) if None not in only else sa.or_(
                     t.c[read.by].in_(present), t.c[read.by].is_(None))
-        if read.window is not None and snap is not None:  # the credit window, as derive_credit counts it
-            start = months_before(snap.as_of, snap.settings.credit_months)
-            day = t.c[read.window]
-            inside = sa.and_(day > start.isoformat(), day <= snap.as_of.isoformat())
+        inside = _window(t, read, snap)
+        if inside is not None:
             where = inside if where is None else sa.and_(where, inside)
         out = []
         for rid, values, _ in self._select(conn, name, keys, extras=False, where=where):
@@ -383,7 +384,7 @@ class SqlStore:
             if name in (L.SETTINGS.name, L.TIER_RULES.name):
                 continue
             if read.stream and read.only is None:
-                snap.records[name] = _Stream(self, name, read)
+                snap.records[name] = _Stream(self, name, read, _window(tables[name], read, snap))
             elif read.records or name != L.VISITS.name:
                 if read.only is not None:
                     snap.ids[name] = {}
@@ -576,12 +577,21 @@ class SqlStore:
                 {EXTRAS: json.dumps(merged, ensure_ascii=False)}))
 
 
+def _window(t: sa.Table, read: Read, snap: Snapshot | None):
+    """The credit window of Read(window=…), as derive_credit counts it, or None."""
+    if read.window is None or snap is None:
+        return None
+    start = months_before(snap.as_of, snap.settings.credit_months)
+    day = t.c[read.window]
+    return sa.and_(day > start.isoformat(), day <= snap.as_of.isoformat())
+
+
 class _Stream:
     """A table's records read as they are gone through (Read(stream=True)), on the read
     transaction of the load that handed it out: every pass reads the same snapshot."""
 
-    def __init__(self, store: SqlStore, name: str, read: Read):
-        self.store, self.name = store, name
+    def __init__(self, store: SqlStore, name: str, read: Read, where=None):
+        self.store, self.name, self.where, self.order = store, name, where, read.order
         self.keys = None if read.keys is None and read.keep is None else list(read.keys or read.keep)
 
     def __iter__(self):
@@ -590,7 +600,8 @@ class _Stream:
         conn = self.store._held[0]
         tdef = L.TABLES[self.name]
         shape = RecordShape(MODELS[self.name], self.keys or [c.key for c in tdef.columns], self.keys is not None)
-        for rid, values, _ in self.store._select(conn, self.name, self.keys, extras=False):
+        for rid, values, _ in self.store._select(conn, self.name, self.keys, extras=False, where=self.where,
+                                                 order=self.order):
             values["rid"] = rid
             yield shape.make(values)
 
