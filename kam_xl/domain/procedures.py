@@ -25,6 +25,15 @@ def latest(records: Iterable, key: str = "date"):
     return best
 
 
+def among(records: Iterable, key: str, values: set) -> Iterable:
+    """The records whose `key` is one of `values`: asked of the records where they can answer
+    (a database's stream selects them), else filtered while going through them."""
+    narrow = getattr(records, "among", None)
+    if narrow is not None:
+        return narrow(key, values)
+    return (r for r in records if getattr(r, key) in values)
+
+
 def by_customer(records: Iterable) -> dict[str, list]:
     out: dict[str, list] = defaultdict(list)
     for r in records:
@@ -183,7 +192,7 @@ class ProcedureChecks:
                 continue  # still time to plan the follow-up
             low.append((v, score, until))
         wanted = {v.customer_id for v, _, _ in low}
-        visits = by_customer(x for x in self._visits if x.customer_id in wanted) if low else {}
+        visits = by_customer(among(self._visits, "customer_id", wanted)) if low else {}
         for v, score, until in low:
             planned = [x for x in visits.get(v.customer_id, [])
                        if (x.planned_date or x.actual_date) and v.date <= (x.planned_date or x.actual_date) <= until]

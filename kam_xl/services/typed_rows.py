@@ -19,12 +19,16 @@ def assign_ids(data: Snapshot, changes: ChangeSet) -> int:
         records = data.records_of(tdef.name)
         if not records or not data.has_field(tdef.name, tdef.id_key):
             continue
-        missing = [r for r in records if not r.id and _has_identity(tdef, r)]
+        blank = getattr(records, "blank", None)  # a stream asks its store, not every record
+        missing = [r for r in (blank(tdef.id_key) if blank else records) if not r.id and _has_identity(tdef, r)]
         if not missing:
             continue
         fresh = next_ids(data.record_ids(tdef.name), tdef.id_prefix)
+        patch = getattr(records, "patch", None)  # a stream's later passes give the record with its id
         for r in missing:
             r.id = next(fresh)
+            if patch:
+                patch(r.rid, tdef.id_key, r.id)
             changes.update(tdef.name, r.rid, tdef.id_key, r.id)
             n += 1
     return n

@@ -593,17 +593,43 @@ class _Stream:
     def __init__(self, store: SqlStore, name: str, read: Read, where=None):
         self.store, self.name, self.where, self.order = store, name, where, read.order
         self.keys = None if read.keys is None and read.keep is None else list(read.keys or read.keep)
+        self.patched: dict[int, dict[str, Any]] = {}  # what the action set on a record (an id it assigned)
 
     def __iter__(self):
+        return self._records(self.where)
+
+    def _records(self, where):
         if self.store._held is None:
             raise RuntimeError(f"{self.name} was handed as a stream and its read has ended (store written or closed)")
         conn = self.store._held[0]
         tdef = L.TABLES[self.name]
         shape = RecordShape(MODELS[self.name], self.keys or [c.key for c in tdef.columns], self.keys is not None)
-        for rid, values, _ in self.store._select(conn, self.name, self.keys, extras=False, where=self.where,
+        patched = self.patched
+        for rid, values, _ in self.store._select(conn, self.name, self.keys, extras=False, where=where,
                                                  order=self.order):
             values["rid"] = rid
+            if patched and rid in patched:
+                values.update(patched[rid])
             yield shape.make(values)
+
+    def _and(self, cond):
+        return cond if self.where is None else sa.and_(self.where, cond)
+
+    def blank(self, key: str):
+        """The records whose `key` is empty (selected by the database, not gone through)."""
+        c = tables[self.name].c[key]
+        return self._records(self._and(sa.or_(c.is_(None), c == "")))
+
+    def among(self, key: str, values) -> Iterable:
+        """The records whose `key` is one of `values` (selected IN slices of the values)."""
+        wanted = sorted(v for v in values if v is not None)
+        c = tables[self.name].c[key]
+        for i in range(0, len(wanted), IN_LIMIT):
+            yield from self._records(self._and(c.in_(wanted[i:i + IN_LIMIT])))
+
+    def patch(self, rid: int, key: str, value: Any) -> None:
+        """A field the action set on a record: every later pass gives the record with it."""
+        self.patched.setdefault(rid, {})[key] = value
 
 
 class PgStore(SqlStore):

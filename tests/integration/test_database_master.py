@@ -350,3 +350,21 @@ def test_the_report_from_the_databases_streamed_visits_equals_the_whole_read(db)
     assert [s.sheet for s in fast] == [s.sheet for s in full]
     for a, b in zip(fast, full):
         pd.testing.assert_frame_equal(a.frame, b.frame, obj=a.sheet)
+
+
+def test_a_visit_without_an_id_in_the_database_gets_one_and_is_not_reported_missing(db):
+    """A visit row someone put in the database without its 拜访编号: validate (which streams the
+    visits) numbers it as on a workbook, every later pass sees the number, and it is stored."""
+    import sqlalchemy as sa
+
+    from kam_xl.store.schema import tables
+
+    store = SqlStore(db)
+    v = tables[L.VISITS.name]
+    with store.engine.begin() as conn:
+        rid = conn.execute(sa.select(sa.func.min(v.c.rid))).scalar()
+        conn.execute(v.update().where(v.c.rid == rid).values(id=None))
+    report = run_validate(db, as_of=AS_OF)
+    assert not [f for f in report.findings if f.rule == "VISIT-ID-MISSING"]
+    visits = {r.rid: r.id for r in SqlStore(db).load(Needs({L.VISITS.name: EVERYTHING}), AS_OF).visits}
+    assert visits[rid] and visits[rid].startswith("BF") and list(visits.values()).count(visits[rid]) == 1
