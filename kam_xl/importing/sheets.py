@@ -743,7 +743,9 @@ def _header_like(cells: list[Any]) -> bool:
 
 def _part(grid: SheetGrid, a: int, b: int) -> SheetGrid:
     """Rows a..b-1 of a sheet as a grid of their own, knowing where they sit on the sheet."""
-    merged = [(r1 - a, c1, r2 - a, c2) for r1, c1, r2, c2 in grid.merged if a <= r1 and r2 < b]
+    # a merged range whose value cell is in the part applies to the part's rows it covers (one
+    # reaching past the part's last row is cut there, not dropped with the value of its rows)
+    merged = [(r1 - a, c1, min(r2, b - 1) - a, c2) for r1, c1, r2, c2 in grid.merged if a <= r1 < b]
     last = b
     while last > a + 1 and _blank_row(grid.rows[last - 1]):
         last -= 1

@@ -628,3 +628,23 @@ def test_a_complaint_logs_phone_column_is_never_a_customers_phone(tmp_path):
     assert res.sources[0].table == L.COMPLAINTS.name and res.counts["新增"] == 3, res.summary_lines()
     assert "来电号码（内容是电话号码）" in "\n".join(res.summary_lines())
     assert not any(r["联系电话"] for r in table_records(book, C.sheet, C.name))
+
+
+def test_a_merged_cell_reaching_into_the_table_below_still_fills_the_rows_above(tmp_path):
+    """The 客户经理 merged down over the customer list and, by a slip, over the blank row and the
+    title of the visits below: each customer still has its manager, and the visits table is
+    read as before (the merge does not cross into it)."""
+    book = new_book(tmp_path / "master.xlsm")
+    src = _stacked_book(tmp_path / "华东区.xlsx", customers=3)
+    wb = openpyxl.load_workbook(src)
+    ws = wb.active
+    ws.insert_cols(5)
+    ws["E1"] = "客户经理"
+    ws["E2"] = "周主管"
+    ws.merge_cells("E2:E6")  # rows 2–4 customers, 5 blank, 6 the visits' title
+    wb.save(src)
+    res = run_import(book, [src])
+    assert not res.has_problems, res.summary_lines()
+    got = {r["客户编号"]: r["客户经理"] for r in table_records(book, C.sheet, C.name)}
+    assert got == {"K1": "周主管", "K2": "周主管", "K3": "周主管"}
+    assert len(table_records(book, L.VISITS.sheet, L.VISITS.name)) == 2
