@@ -368,3 +368,46 @@ def test_a_visit_without_an_id_in_the_database_gets_one_and_is_not_reported_miss
     assert not [f for f in report.findings if f.rule == "VISIT-ID-MISSING"]
     visits = {r.rid: r.id for r in SqlStore(db).load(Needs({L.VISITS.name: EVERYTHING}), AS_OF).visits}
     assert visits[rid] and visits[rid].startswith("BF") and list(visits.values()).count(visits[rid]) == 1
+
+
+def test_an_import_onto_a_customer_without_an_id_gives_the_same_master_on_every_store(tmp_path, monkeypatch, request):
+    """A customer whose 客户编号 a user cleared, then a legacy list naming it with a code: the
+    import numbers it first and merges the list into it — the same records on the workbook,
+    SQLite and PostgreSQL (the merge sees the number the import just gave, on every store)."""
+    import csv
+
+    import openpyxl
+
+    from kam_xl.files import new_book, run_import
+    from tests.helpers import table_records
+
+    monkeypatch.chdir(tmp_path)
+    book = new_book(tmp_path / "master.xlsm")
+    src = tmp_path / "客户.csv"
+    with open(src, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows([["客户编号", "客户名称", "联系人"], ["K1", "甲方有限公司", "张三"],
+                                 ["K2", "乙方有限公司", "李四"]])
+    run_import(book, [src])
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    ws = wb[L.CUSTOMERS.sheet]
+    head = [c.value for c in ws[1]]
+    row = next(r for r in ws.iter_rows(min_row=2) if r[head.index("客户名称")].value == "乙方有限公司")
+    row[head.index("客户编号")].value = None
+    wb.save(book)
+    legacy = tmp_path / "旧档案.csv"
+    with open(legacy, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows([["客户编码", "单位名称", "电话"], ["C0103", "乙方有限公司", "13812345678"]])
+    urls = [f"sqlite:///{tmp_path / 'a.db'}"]
+    if pg.available():
+        urls.append(request.getfixturevalue("pg_server").new_database())
+    results = {}
+    for target in urls:
+        assert main(["db", "init", target]) == 0 and main(["db", "load", target, str(book)]) == 0
+    for target in [*urls, str(book)]:  # the book last: the databases were loaded from it as it was
+        res = run_import(target, [legacy])
+        recs = SqlStore(target).load(ALL).customers if target != str(book) else FileStore(book).load(ALL).customers
+        results[target] = (res.counts, sorted((c.id, c.name, c.phone, c.contact) for c in recs))
+    first = results[str(book)]
+    assert all(r == first for r in results.values()), results
+    yi = [(cid, phone, contact) for cid, name, phone, contact in first[1] if name == "乙方有限公司"]
+    assert len(yi) == 1 and yi[0][0] and yi[0][1:] == ("13812345678", "李四")  # numbered, merged, kept
