@@ -130,6 +130,7 @@ class SqlStore:
         self.path = self._place()
         self.engine = self._engine(create)
         self._version: int | None = None
+        self._held: tuple | None = None  # (connection, transaction) a streamed load left open
         self.notices: list = []
         try:
             if create:
@@ -360,8 +361,6 @@ class SqlStore:
         except BaseException:
             self._release()
             raise
-
-    _held: tuple | None = None
 
     def _release(self) -> None:
         """The read transaction a streamed load left open, ended."""
