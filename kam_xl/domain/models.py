@@ -223,18 +223,31 @@ class RecordShape:
 
     def __init__(self, model: type, keys, partial: bool):
         self.model = model
+        if model not in _PRIMED:  # the class's shared keys hold every field, in the model's order,
+            _PRIMED.add(model)   # whatever shape makes the first record
+            first = model.__new__(model)
+            for k in model.model_fields:
+                _setattr(first, k, None)
         self.defaults = None if partial else {n: f.default for n, f in model.model_fields.items()}
         self.fields_set = set(keys) | {"rid"} if partial else set(model.model_fields)
 
     def make(self, values: dict[str, Any]):
-        """`values` becomes the instance dict (callers pass a fresh dict)."""
+        """A record of `values` (a full record: the defaults for the fields not in them).
+
+        The fields are set one by one, in the same order for every record of a shape: the
+        instance dicts then share their keys with the class (PEP 412's split dicts, 144
+        bytes for nine fields instead of 272) — a third less memory per record, which is
+        what holds a million customers and two million invoices in memory at all."""
         obj = self.model.__new__(self.model)
         if self.defaults is not None:
-            d = self.defaults.copy()
-            d.update(values)
+            for k, default in self.defaults.items():
+                _setattr(obj, k, values.get(k, default))
+            for k, v in values.items():
+                if k not in self.defaults:
+                    _setattr(obj, k, v)
         else:
-            d = values
-        _setattr(obj, "__dict__", d)
+            for k, v in values.items():
+                _setattr(obj, k, v)
         _setattr(obj, "__pydantic_fields_set__", self.fields_set)
         _setattr(obj, "__pydantic_extra__", None)
         _setattr(obj, "__pydantic_private__", None)
@@ -242,3 +255,4 @@ class RecordShape:
 
 
 _setattr = object.__setattr__
+_PRIMED: set = set()

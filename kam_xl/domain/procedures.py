@@ -79,10 +79,10 @@ class ProcedureChecks:
 
     def __init__(self, add, customers: list[Customer], visits: list[Visit], settings: Settings, as_of: dt.date,
                  certifications: list[Certification] | None, complaints: list[Complaint] | None,
-                 surveys: list[Survey] | None):
+                 surveys: list[Survey] | None, by_id: dict | None = None):
         self.add, self.as_of, self.settings = add, as_of, settings
         self.customers = customers
-        self.by_id = {c.id: c for c in customers if c.id}
+        self.by_id = by_id if by_id is not None else {c.id: c for c in customers if c.id}
         self._visits = visits  # gone through once, for the customers a check asks about
         self.certifications, self.complaints, self.surveys = certifications, complaints, surveys
 

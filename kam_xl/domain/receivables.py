@@ -180,6 +180,22 @@ def receivable_level(r: Receivable, settings: Settings, as_of: dt.date) -> tuple
     return None, None
 
 
+def customer_dunning(customer_id: str, name: Optional[str],
+                     overdue: list[tuple[Receivable, int, str]]) -> Dunning:
+    """One overdue customer's dunning line from its overdue invoices as (record, days, level):
+    the level of its most overdue invoice, the total still open."""
+    worst = max(overdue, key=lambda t: (dunning_rank(t[2]), t[1]))
+    total = round(sum(r.open_amount for r, _, _ in overdue), 2)
+    return Dunning(customer_id, name, worst[2], len(overdue), total, worst[1], worst[0].rid)
+
+
+def dunning_order(d: Dunning, first: int) -> tuple:
+    """The dunning list's order: the highest level, the largest amount, then the customer whose
+    first overdue invoice comes first (`first`: its row index) — the same list however the
+    invoices were gone through."""
+    return -dunning_rank(d.level), -d.overdue_amount, first
+
+
 def dunning(receivables: Iterable[Receivable], names: dict, settings: Settings, as_of: dt.date) -> DunningList:
     """The dunning list: every receivable's level, and one line per overdue customer at the
     level of its most overdue invoice with the total still open (`names`: customer id → name)."""
@@ -190,10 +206,7 @@ def dunning(receivables: Iterable[Receivable], names: dict, settings: Settings, 
         levels[r.rid] = level
         if level and r.customer_id:
             per_customer.setdefault(r.customer_id, []).append((r, days, level))
-    out = []
-    for cid, items in per_customer.items():
-        worst = max(items, key=lambda t: (dunning_rank(t[2]), t[1]))
-        total = round(sum(r.open_amount for r, _, _ in items), 2)
-        out.append(Dunning(cid, names.get(cid), worst[2], len(items), total, worst[1], worst[0].rid))
-    out.sort(key=lambda d: (-dunning_rank(d.level), -d.overdue_amount))
-    return DunningList(out, levels)
+    lines = [(customer_dunning(cid, names.get(cid), items), min(r.rid for r, _, _ in items))
+             for cid, items in per_customer.items()]
+    lines.sort(key=lambda x: dunning_order(*x))
+    return DunningList([d for d, _ in lines], levels)

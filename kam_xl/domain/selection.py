@@ -18,7 +18,8 @@ from .models import Customer, Receivable, Settings, TierRule, Visit
 from .names import normalize_name
 from .problems import ID_CODES, PRINCIPLE_CODES, Problem, code
 from .procedures import ProcedureChecks
-from .receivables import amount_faults, date_faults, CreditResult, Dunning, derive_credit, dunning
+from .receivables import (amount_faults, customer_dunning, date_faults, derive_credit, Dunning, dunning_order,
+                          receivable_level)
 from .tiering import validate_rules
 from .visits import last_completed_by_customer
 
@@ -29,7 +30,9 @@ C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
 class Inputs:
     customers: list[Customer]
     visits: Iterable[Visit]  # gone through once per check that needs them, never indexed
-    receivables: list[Receivable]
+    # gone through once, a customer at a time: a store's stream ordered by customer_id (only one
+    # customer's invoices held at once), else a list (sorted here)
+    receivables: Iterable[Receivable]
     rules: list[TierRule]
     settings: Settings
     as_of: dt.date
@@ -40,32 +43,57 @@ class Inputs:
     certifications: list | None = None
     complaints: list | None = None
     surveys: list | None = None
+    levels_kept: bool = False  # the receivables have 催讨级别: the levels that change are collected
+
+
+def duplicate_firsts(records: Iterable, key: str = "id") -> dict:
+    """Value → the row index of its first record, for the values of `key` that more than one
+    record has (a store's stream asks its database; a list is gone through)."""
+    ask = getattr(records, "duplicates", None)
+    if ask is not None:
+        return ask(key)
+    first: dict = {}
+    out: dict = {}
+    for r in records:
+        v = getattr(r, key)
+        if v:
+            f = first.setdefault(v, r.rid)
+            if f != r.rid:
+                out.setdefault(v, f)
+    return out
+
+
+def by_customer_order(records: Iterable) -> Iterable:
+    """Records a customer at a time: a stream the store orders by customer as it is, a list
+    sorted (its own order kept within a customer)."""
+    if getattr(records, "order", None) == "customer_id":
+        return records
+    return sorted(records, key=lambda r: r.customer_id or "")
 
 
 class Checker:
     def __init__(self, x: Inputs):
         self.x = x
         self.rep = FindingsReport()
-        self.customer_ids = {c.id for c in x.customers if c.id}
+        self.by_id = {c.id: c for c in x.customers if c.id}  # a repeated id: its last record
         self.dunning: list[Dunning] = []
-        self.dunning_levels: dict[int, str | None] = {}  # receivable row index → level
+        # receivable row index → its 催讨级别, where it differs from the one in the table
+        self.level_changes: dict[int, str | None] = {}
         # cells already reported as unreadable: not reported again as "missing"
         self.unreadable = {(p.table, p.index, p.column) for p in x.problems}
-        self._credits: dict[int, CreditResult] | None = None
+        # customer id → the credit derived from its receivables of the window (as regrade grades
+        # it; a customer without one is graded on the entered value), and how it was derived
+        # where it is 差 (the certification check says why)
+        self.derived: dict[str, str] = {}
+        self.derived_bad: dict[str, str] = {}
 
     @property
-    def credits(self) -> dict[int, CreditResult]:
-        """Each customer's credit as regrade grades it (derived from its receivables of the
-        window, else the entered value), by row index."""
-        if self._credits is None:
-            by_customer: dict[str, list[Receivable]] = defaultdict(list)
-            for r in self.x.receivables:
-                if r.customer_id:
-                    by_customer[r.customer_id].append(r)
-            self._credits = {c.rid: derive_credit(by_customer.get(c.id, []) if c.id else [], self.x.as_of,
-                                                        self.x.settings, c.credit)
-                             for c in self.x.customers}
-        return self._credits
+    def customer_ids(self):
+        return self.by_id.keys()
+
+    def derived_credit(self, c: Customer) -> str | None:
+        """The customer's credit derived from its receivables, None where none could be."""
+        return self.derived.get(c.id) if c.id else None
 
     def missing(self, table: L.TableDef, index: int, key: str, value) -> bool:
         return value in (None, "") and (table.name, index, table.header(key)) not in self.unreadable
@@ -81,9 +109,9 @@ class Checker:
 
     def run(self) -> FindingsReport:
         self.types()
+        self.receivables()  # first: the customers' checks use the credit derived from them
         self.customers()
         self.visits()
-        self.receivables()
         self.rule_table()
         self.procedures()
         return self.rep
@@ -93,11 +121,11 @@ class Checker:
         x = self.x
         for table, records in ((L.CERTIFICATIONS, x.certifications), (L.COMPLAINTS, x.complaints),
                                (L.SURVEYS, x.surveys)):
-            seen: dict[str, int] = {}
+            firsts = duplicate_firsts(records or ())
             for rec in records or ():
-                self._id_and_customer(table, rec, seen)
+                self._id_and_customer(table, rec, firsts)
         ProcedureChecks(self.add, x.customers, x.visits, x.settings, x.as_of, x.certifications, x.complaints,
-                        x.surveys).run()
+                        x.surveys, by_id=self.by_id).run()
 
     # -- types and enumerations ---------------------------------------------------
     def types(self) -> None:
@@ -114,19 +142,25 @@ class Checker:
     # -- customers ----------------------------------------------------------------
     def customers(self) -> None:
         x = self.x
-        by_id: dict[str, list[Customer]] = defaultdict(list)
-        by_name: dict[str, list[Customer]] = defaultdict(list)
+        # a repeated id or name: the first record's row index by value while going through (the
+        # groups are made for the repeated values only: a million customers hold no list each)
+        first_id: dict[str, int] = {}
+        first_name: dict[str, int] = {}
+        repeated_ids: set[str] = set()
+        repeated_names: set[str] = set()
         last_visits = x.last_visits if x.last_visits is not None else last_completed_by_customer(x.visits)
         for c in x.customers:
             i, cid = c.rid, c.id
             if not cid:
                 self.add("CUST-ID-MISSING", C, i, "id")
-            else:
-                by_id[cid].append(c)
+            elif first_id.setdefault(cid, i) != i:
+                repeated_ids.add(cid)
             if not c.name:
                 self.add("CUST-NAME-MISSING", C, i, "name", cid)
             else:
-                by_name[normalize_name(c.name)].append(c)
+                key = normalize_name(c.name)
+                if first_name.setdefault(key, i) != i:
+                    repeated_names.add(key)
             if c.status in L.CERTIFIED_STATUSES:
                 self._certification(c)
             if c.status == L.SIGNED:
@@ -144,16 +178,25 @@ class Checker:
                 if days and (last is None or (x.as_of - last).days > days):
                     since = f"最近一次已完成拜访为 {last:%Y-%m-%d}" if last else "没有已完成的拜访记录"
                     self.add("CUST-VISIT-OVERDUE", C, i, "tier", cid, tier=c.tier, days=days, since=since)
+        del first_id, first_name
+        by_id: dict[str, list[Customer]] = defaultdict(list)
+        by_name: dict[str, list[Customer]] = defaultdict(list)
+        if repeated_ids or repeated_names:
+            for c in x.customers:
+                if c.id in repeated_ids:
+                    by_id[c.id].append(c)
+                if repeated_names and c.name:
+                    key = normalize_name(c.name)
+                    if key in repeated_names:
+                        by_name[key].append(c)
         for cid, cs in by_id.items():
-            if len(cs) > 1:
-                rows = Related(C.name, tuple(c.rid for c in cs))
-                for c in cs[1:]:
-                    self.add("CUST-ID-DUP", C, c.rid, "id", cid, cid, rows=rows)
+            rows = Related(C.name, tuple(c.rid for c in cs))
+            for c in cs[1:]:
+                self.add("CUST-ID-DUP", C, c.rid, "id", cid, cid, rows=rows)
         for key, cs in by_name.items():
-            if len(cs) > 1:
-                rows = Related(C.name, tuple(c.rid for c in cs))
-                for c in cs[1:]:
-                    self.add("CUST-NAME-DUP", C, c.rid, "name", c.id, c.name, rows=rows)
+            rows = Related(C.name, tuple(c.rid for c in cs))
+            for c in cs[1:]:
+                self.add("CUST-NAME-DUP", C, c.rid, "name", c.id, c.name, rows=rows)
 
     GATES = {"CUST-CREDIT-BAD": lambda v: v != L.CREDIT_BAD, "CUST-FINANCE-WEAK": lambda v: v != L.FINANCIAL_WEAK,
              "CUST-ATTITUDE-NEG": lambda v: v != L.ATTITUDE_NEGATIVE, "CUST-CONFIDENTIALITY": lambda v: v == L.YES,
@@ -163,11 +206,12 @@ class Checker:
         i, cid, st = c.rid, c.id, c.status
         for name, (key, rule) in PRINCIPLE_CODES.items():
             v = getattr(c, key)
-            derived = self.credits[i] if key == "credit" else None
-            if derived is not None and derived.derived:  # judged as regrade grades: by the receivables
-                v = derived.credit
+            derived = self.derived_credit(c) if key == "credit" else None
+            if derived is not None:  # judged as regrade grades: by the receivables
+                v = derived
                 if not self.GATES[name](v):
-                    text = (f"认定状态为“{st}”，但按应收账款推算的回款信誉为“{v}”（{derived.text}）：{rule}；"
+                    how = self.derived_bad.get(cid, "")
+                    text = (f"认定状态为“{st}”，但按应收账款推算的回款信誉为“{v}”（{how}）：{rule}；"
                             f"请催收逾期款项，或将认定状态改回“调查中”。")
                     self.add(name, C, i, key, cid, v, text=text)
                 continue
@@ -197,16 +241,17 @@ class Checker:
             self.add("CUST-AGREEMENT-EXPIRING", C, i, "agreement_expiry", cid, c.agreement_expiry,
                      days=(c.agreement_expiry - x.as_of).days, expiry=c.agreement_expiry)
 
-    def _id_and_customer(self, table: L.TableDef, rec, seen: dict[str, int]) -> None:
-        """Record ids unique and present; the customer reference filled and known."""
+    def _id_and_customer(self, table: L.TableDef, rec, firsts: dict) -> None:
+        """Record ids unique and present (`firsts`: duplicate_firsts of the table); the customer
+        reference filled and known."""
         missing, dup, no_customer, unknown = ID_CODES[table.name]
         i, cid = rec.rid, rec.customer_id
         if not rec.id:
             self.add(missing, table, i, "id", cid)
-        elif rec.id in seen:
-            self.add(dup, table, i, "id", cid, rec.id, first=Related(table.name, (seen[rec.id],)))
         else:
-            seen[rec.id] = i
+            first = firsts.get(rec.id)
+            if first is not None and first != i:
+                self.add(dup, table, i, "id", cid, rec.id, first=Related(table.name, (first,)))
         if not cid:
             self.add(no_customer, table, i, "customer_id")
         elif cid not in self.customer_ids:
@@ -216,10 +261,10 @@ class Checker:
     PLAN_FIELDS = ("planned_date", "place", "staff", "attendee", "purpose", "content", "expected")
 
     def visits(self) -> None:
-        seen: dict[str, int] = {}
+        firsts = duplicate_firsts(self.x.visits)
         for v in self.x.visits:
             i, cid = v.rid, v.customer_id
-            self._id_and_customer(V, v, seen)
+            self._id_and_customer(V, v, firsts)
             state = v.state
             if state in (L.PENDING, L.APPROVED, L.DONE):
                 missing = [k for k in self.PLAN_FIELDS if getattr(v, k) in (None, "")]
@@ -243,11 +288,24 @@ class Checker:
 
     # -- receivables --------------------------------------------------------------
     def receivables(self) -> None:
+        """Every invoice's own checks, and a customer at a time: the credit derived from its
+        invoices and its dunning line (one pass; a store's stream holds one customer's invoices)."""
         x = self.x
-        seen: dict[str, int] = {}
-        for r in x.receivables:
+        firsts = duplicate_firsts(x.receivables)
+        group: list = []
+        group_of = None
+        lines: list[tuple[Dunning, int]] = []
+        for r in by_customer_order(x.receivables):
             i, cid = r.rid, r.customer_id
-            self._id_and_customer(R, r, seen)
+            if cid != group_of:
+                self._customer_invoices(group_of, group, lines)
+                group, group_of = [], cid
+            days, level = receivable_level(r, x.settings, x.as_of)
+            if x.levels_kept and level != r.dunning_level:
+                self.level_changes[i] = level
+            if cid:
+                group.append((r, days, level))
+            self._id_and_customer(R, r, firsts)
             for rule, key in amount_faults(r.amount, r.paid):
                 if key != "amount" or r.amount is not None or self.missing(R, i, "amount", r.amount):
                     self.add(rule, R, i, key, cid, getattr(r, key), amount=r.amount)
@@ -261,13 +319,29 @@ class Checker:
                 self.add("RECV-PAID-DATE-MISSING", R, i, "paid_date", cid)
             if r.paid_date and r.invoice_date and r.paid_date < r.invoice_date:
                 self.add("RECV-PAID-DATE-INVALID", R, i, "paid_date", cid)
-        names = {c.id: c.name for c in x.customers if c.id}
-        plan = dunning(x.receivables, names, x.settings, x.as_of)
-        self.dunning, self.dunning_levels = plan.customers, plan.levels
-        for d in plan.customers:
+        self._customer_invoices(group_of, group, lines)
+        lines.sort(key=lambda x: dunning_order(*x))
+        self.dunning = [d for d, _ in lines]
+        for d in self.dunning:
             self.add("RECV-DUNNING", R, d.worst_index, "dunning_level", d.customer_id, d.level,
                      customer_id=d.customer_id, customer_name=d.customer_name or "", invoices=d.invoices,
                      total=d.overdue_amount, days=d.worst_days)
+
+    def _customer_invoices(self, cid: str | None, invoices: list, lines: list) -> None:
+        """One customer's invoices as (record, overdue days, level): its derived credit, and
+        its dunning line if any is overdue."""
+        if not cid or not invoices:
+            return
+        found = derive_credit([r for r, _, _ in invoices], self.x.as_of, self.x.settings)
+        if found.derived:
+            self.derived[cid] = found.credit
+            if found.credit == L.CREDIT_BAD:
+                self.derived_bad[cid] = found.text
+        overdue = [t for t in invoices if t[2]]
+        if overdue:
+            c = self.by_id.get(cid)
+            lines.append((customer_dunning(cid, c.name if c is not None else None, overdue),
+                          min(r.rid for r, _, _ in overdue)))
 
     def rule_table(self) -> None:
         for idx, key, msg in validate_rules(self.x.rules):

@@ -14,7 +14,7 @@ import pandas as pd
 from .. import layout as L
 from ..domain.models import split_names, to_date
 from ..domain.procedures import by_customer, latest
-from ..domain.receivables import Dunning, aging_bucket, overdue_days
+from ..domain.receivables import Dunning, aging_bucket, customer_dunning, dunning_order, overdue_days, receivable_level
 from ..domain.values import settled
 from ..domain.visits import next_visit_due
 from ..store import Snapshot
@@ -56,30 +56,92 @@ def tier_order(data: Snapshot) -> list[str]:
     return seen + [UNGRADED]
 
 
+def _memo(data: Snapshot, key, make):
+    """What several sections use, made once per report (the frames of a million customers
+    and two million invoices, the one pass over the visits): the frames are not changed by
+    the sections that share them."""
+    memo = data.__dict__.setdefault("_report_memo", {})
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
+CUSTOMER_COLUMNS = ["客户编号", "客户名称", "等级", "年用量", "客户经理", "对接人员", "认定状态", "满意度", "建档日期"]
+
+
 def customers_frame(data: Snapshot) -> pd.DataFrame:
-    rows = [{"客户编号": c.id, "客户名称": c.name, "等级": c.tier or UNGRADED, "年用量": c.volume or 0.0,
-             "客户经理": c.manager, "对接人员": c.staff, "认定状态": c.status, "满意度": c.satisfaction,
-             "建档日期": c.created_on}
-            for c in data.customers if c.id or c.name]
-    return pd.DataFrame(rows, columns=["客户编号", "客户名称", "等级", "年用量", "客户经理", "对接人员",
-                                       "认定状态", "满意度", "建档日期"])
+    return _memo(data, "customers", lambda: _customers_frame(data))
+
+
+def _customers_frame(data: Snapshot) -> pd.DataFrame:
+    cols: list[list] = [[] for _ in CUSTOMER_COLUMNS]  # a column at a time, not a dict per row
+    cid, name, tier, volume, manager, staff, status, sat, created = cols
+    for c in data.customers:
+        if c.id or c.name:
+            cid.append(c.id)
+            name.append(c.name)
+            tier.append(c.tier or UNGRADED)
+            volume.append(c.volume or 0.0)
+            manager.append(c.manager)
+            staff.append(c.staff)
+            status.append(c.status)
+            sat.append(c.satisfaction)
+            created.append(c.created_on)
+    return _frame(CUSTOMER_COLUMNS, cols)
+
+
+def _frame(names: list[str], cols: list[list]) -> pd.DataFrame:
+    """A frame of columns (pandas types them as it does a list of dicts, a row each)."""
+    return pd.DataFrame(dict(zip(names, cols)), columns=names)
+
+
+RECEIVABLE_COLUMNS = ["单据号", "客户编号", "等级", "金额", "已回款", "未回款", "到期日", "逾期天数", "账龄", "催收人"]
 
 
 def receivables_frame(data: Snapshot) -> pd.DataFrame:
+    return _receivables(data)[0]
+
+
+def overdue_customers(data: Snapshot) -> list[Dunning]:
+    """The dunning list (one line per overdue customer), as receivables.dunning makes it."""
+    return _receivables(data)[1]
+
+
+def _receivables(data: Snapshot) -> tuple[pd.DataFrame, list[Dunning]]:
+    return _memo(data, "receivables", lambda: _receivables_pass(data))
+
+
+def _receivables_pass(data: Snapshot) -> tuple[pd.DataFrame, list[Dunning]]:
+    """The receivables frame and the dunning list in one pass over the invoices (a store may
+    hand them as a stream: two million invoices are never all records at once)."""
     tiers = {c.id: c.tier or UNGRADED for c in data.customers if c.id}
-    rows = []
+    names = {c.id: c.name for c in data.customers if c.id}
+    cols: list[list] = [[] for _ in RECEIVABLE_COLUMNS]
+    rid_, cid_, tier_, amount_, paid_, open_, due_, days_, aging_, collector_ = cols
+    as_of, settings = data.as_of, data.settings
+    overdue: dict[str, list] = {}
     for r in data.receivables:
+        days, level = receivable_level(r, settings, as_of)
+        if level and r.customer_id:
+            overdue.setdefault(r.customer_id, []).append((r, days, level))
         if r.amount is None or r.amount <= 0:
             continue
         open_amt = max(0.0, r.open_amount)
-        rows.append({
-            "单据号": r.id, "客户编号": r.customer_id, "等级": tiers.get(r.customer_id, UNGRADED),
-            "金额": r.amount, "已回款": min(r.paid or 0.0, r.amount), "未回款": open_amt,
-            "到期日": r.due_date, "逾期天数": overdue_days(r.due_date, open_amt, data.as_of) or 0,
-            "账龄": aging_bucket(r.due_date, open_amt, data.as_of), "催收人": r.collector,
-        })
-    return pd.DataFrame(rows, columns=["单据号", "客户编号", "等级", "金额", "已回款", "未回款", "到期日",
-                                       "逾期天数", "账龄", "催收人"])
+        rid_.append(r.id)
+        cid_.append(r.customer_id)
+        tier_.append(tiers.get(r.customer_id, UNGRADED))
+        amount_.append(r.amount)
+        paid_.append(min(r.paid or 0.0, r.amount))
+        open_.append(open_amt)
+        due_.append(r.due_date)
+        days_.append(overdue_days(r.due_date, open_amt, as_of) or 0)
+        aging_.append(aging_bucket(r.due_date, open_amt, as_of))
+        collector_.append(r.collector)
+    frame = _frame(RECEIVABLE_COLUMNS, cols)
+    lines = [(customer_dunning(cid, names.get(cid), items), min(r.rid for r, _, _ in items))
+             for cid, items in overdue.items()]
+    lines.sort(key=lambda x: dunning_order(*x))
+    return frame, [d for d, _ in lines]
 
 
 def collection_rate(recv: pd.DataFrame, period: Period) -> tuple[float, float, float | None]:
@@ -92,15 +154,35 @@ def collection_rate(recv: pd.DataFrame, period: Period) -> tuple[float, float, f
 
 def visits_frame(data: Snapshot, period: Period) -> pd.DataFrame:
     """One row per (visit, staff member) for visits planned in the period and not cancelled/draft."""
-    rows = []
+    return _visits(data, period)[0]
+
+
+def _visits(data: Snapshot, period: Period) -> tuple[pd.DataFrame, int, int]:
+    """(visits_frame, visits planned in the period, of them done): one pass over the visits."""
+    return _memo(data, ("visits", period.start, period.end), lambda: _visits_pass(data, period))
+
+
+def _visits_pass(data: Snapshot, period: Period) -> tuple[pd.DataFrame, int, int]:
+    ids: list = []
+    people: list = []
+    dones: list = []
+    lates: list = []
+    planned = done_n = 0
     for v in data.visits:
         if v.state not in ACTIVE_VISIT_STATES or v.planned_date not in period:
             continue
         done = v.state == L.DONE
+        planned += 1
+        done_n += done
         overdue = not done and v.planned_date < data.as_of
         for s in split_names(v.staff) or ["（未填写）"]:
-            rows.append({"拜访编号": v.id, "人员": s, L.DONE: done, "逾期未完成": overdue})
-    return pd.DataFrame(rows, columns=["拜访编号", "人员", L.DONE, "逾期未完成"])
+            ids.append(v.id)
+            people.append(s)
+            dones.append(done)
+            lates.append(overdue)
+    names = ["拜访编号", "人员", L.DONE, "逾期未完成"]
+    frame = _frame(names, [ids, people, dones, lates])
+    return frame, planned, done_n
 
 
 # ---------------------------------------------------------------------------
@@ -109,9 +191,7 @@ def overview(data: Snapshot, period: Period) -> pd.DataFrame:
     recv = receivables_frame(data)
     key = cust[cust["等级"].isin([t for t in tier_order(data) if t not in ("非大客户", UNGRADED)])]
     total_due, collected, rate = collection_rate(recv, period)
-    visits = data.visits
-    planned = [v for v in visits if v.state in ACTIVE_VISIT_STATES and v.planned_date in period]
-    done = [v for v in planned if v.state == L.DONE]
+    _, planned, done = _visits(data, period)
     rows = [
         ("大客户数（A1–D）", len(key), "户"),
         ("其中 A 级（A1/A2）", int(cust["等级"].isin(list(L.A_TIERS)).sum()), "户"),
@@ -122,9 +202,9 @@ def overview(data: Snapshot, period: Period) -> pd.DataFrame:
         ("期间到期应收", total_due, "元"),
         ("期间已回款", collected, "元"),
         ("回款率", rate, "%"),
-        ("期间拜访计划数", len(planned), "次"),
-        ("期间已完成拜访", len(done), "次"),
-        ("拜访计划完成率", (len(done) / len(planned)) if planned else None, "%"),
+        ("期间拜访计划数", planned, "次"),
+        ("期间已完成拜访", done, "次"),
+        ("拜访计划完成率", (done / planned) if planned else None, "%"),
     ]
     return pd.DataFrame(rows, columns=["指标", "数值", "单位"])
 
@@ -364,10 +444,12 @@ def survey_coverage(data: Snapshot, period: Period, ids: set[str]) -> float | No
     """Share of the person's certified customers with a survey in the period."""
     if data.surveys is None:
         return None
-    certified = {c.id for c in data.customers if c.id in ids and c.status in L.CERTIFIED_STATUSES}
+    every_certified, surveyed = _memo(data, ("surveyed", period.start, period.end), lambda: (
+        {c.id for c in data.customers if c.status in L.CERTIFIED_STATUSES},
+        {s.customer_id for s in data.surveys if s.date in period}))  # once, not once per person
+    certified = every_certified & ids
     if not certified:
         return None
-    surveyed = {s.customer_id for s in data.surveys if s.date in period}
     return len(certified & surveyed) / len(certified)
 
 

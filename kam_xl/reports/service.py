@@ -6,7 +6,6 @@ from pathlib import Path
 
 from .. import layout as L
 from ..errors import BadArgument
-from ..domain.receivables import dunning
 from ..store import Snapshot
 from . import builders as B
 from .pdf import to_pdf
@@ -49,8 +48,7 @@ def meeting_sections(data: Snapshot, month: str) -> list[Section]:
 
 def sections(data: Snapshot, month: str | None = None) -> list[Section]:
     period = B.Period.year_to_date(data.as_of)
-    names = {c.id: c.name for c in data.customers if c.id}
-    overdue = dunning(data.receivables, names, data.settings, data.as_of).customers
+    overdue = B.overdue_customers(data)
     ov = B.overview(data, period)
     dist = B.tier_distribution(data)
     aging = B.aging_by_tier(data)

@@ -130,7 +130,7 @@ def regrade(data: Snapshot, operator: str, now: dt.datetime | None = None) -> Re
     # the calculated columns are brought up to date (the rule table may have changed)
     res.changes.refresh |= {CUST.name, L.RECEIVABLES.name}
     res.changes.calculated.update(calculators(data))
-    res.credit_changes = write_derived_credit(data, credits, res.changes)
+    res.credit_changes = write_derived_credit(data, lambda c: credits.get(c.rid), res.changes)
     res.changes.status = (f"{now:%Y-%m-%d %H:%M} 重新分级：{len(res.moves)} 户等级变动"
                           f"（升 {res.ups} / 降 {res.downs}），无法定级 {len(res.ungraded)} 户")
     return res

@@ -12,7 +12,7 @@ from ..domain.procedures import satisfaction_updates
 from ..domain.receivables import Dunning
 from ..domain.selection import Checker, Inputs
 from ..store import ChangeSet, Snapshot
-from .credit import calculators, derived_credits, write_derived_credit
+from .credit import calculators, write_derived_credit
 
 R = L.RECEIVABLES
 
@@ -69,7 +69,8 @@ def _checker(data: Snapshot) -> Checker:
         customers=data.customers, visits=data.visits, receivables=data.receivables,
         rules=data.rules, settings=data.settings, as_of=data.as_of, problems=data.problems,
         last_visits=data.last_visits(),
-        certifications=data.certifications, complaints=data.complaints, surveys=data.surveys))
+        certifications=data.certifications, complaints=data.complaints, surveys=data.surveys,
+        levels_kept=data.has_field(R.name, "dunning_level")))
 
 
 def validate(data: Snapshot, now: dt.datetime | None = None) -> ValidationReport:
@@ -80,12 +81,9 @@ def validate(data: Snapshot, now: dt.datetime | None = None) -> ValidationReport
         report.add(n.code, n.table or "", None, None, n.message, outside=(n.sheet, n.row))
     out = ValidationReport(data.as_of, report, checker.dunning)
     out.changes.findings = report.sorted()
-    if data.has_field(R.name, "dunning_level"):
-        for r in data.receivables:
-            level = checker.dunning_levels.get(r.rid)
-            if level != r.dunning_level:
-                out.changes.update(R.name, r.rid, "dunning_level", level)
-    out.credit_changes = write_derived_credit(data, derived_credits(checker.credits), out.changes)
+    for rid, level in checker.level_changes.items():
+        out.changes.update(R.name, rid, "dunning_level", level)
+    out.credit_changes = write_derived_credit(data, checker.derived_credit, out.changes)
     if data.surveys is not None:  # 满意度 is the latest survey's 综合得分 (validate keeps it so)
         for rid, score in satisfaction_updates(data.customers, data.surveys).items():
             out.changes.update(L.CUSTOMERS.name, rid, "satisfaction", score)

@@ -24,6 +24,27 @@ tables: dict[str, sa.Table] = {
                      *(sa.Column(col.key, SQL_TYPES[col.kind]()) for col in t.columns),
                      sa.Column(EXTRAS, sa.Text))
     for t in TABLES}
+# the indexes the actions' reads use (migration 0003): a customer's visits and invoices (the
+# survey follow-up's visits, the receivables streamed a customer at a time), the last completed
+# visit per customer read from the index alone, duplicate ids found by the database
+INDEXED = {
+    L.CUSTOMERS.name: [("id",)],
+    L.VISITS.name: [("customer_id",), ("id",), ("state", "customer_id", "actual_date")],
+    L.RECEIVABLES.name: [("customer_id",), ("id",)],
+    L.CERTIFICATIONS.name: [("customer_id",)],
+    L.COMPLAINTS.name: [("customer_id",)],
+    L.SURVEYS.name: [("customer_id",)],
+}
+
+
+def index_name(table: str, columns: tuple[str, ...]) -> str:
+    return f"ix_{table.lower()}_{'_'.join(columns)}"
+
+
+for _name, _indexes in INDEXED.items():
+    for _cols in _indexes:
+        sa.Index(index_name(_name, _cols), *(tables[_name].c[c] for c in _cols))
+
 # team mode (§11): the base each person was sent, per round (gzip'd JSON); the ledger's state
 # (rounds, the records each person's collects created) is the kam_meta row "team_ledger"
 team_bases = sa.Table("kam_team_bases", metadata, sa.Column("person", sa.Text, primary_key=True),
