@@ -4,6 +4,7 @@ their checks, and what they give back to the customer row.  Stdlib + the domain 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from typing import Iterable, Optional
 
@@ -32,6 +33,21 @@ def among(records: Iterable, key: str, values: set) -> Iterable:
     if narrow is not None:
         return narrow(key, values)
     return (r for r in records if getattr(r, key) in values)
+
+
+def by_customer_order(records: Iterable) -> Iterable:
+    """Records a customer at a time: a stream the store orders by customer as it is, a list
+    sorted (its own order kept within a customer)."""
+    if getattr(records, "order", None) == "customer_id":
+        return records
+    return sorted(records, key=lambda r: r.customer_id or "")
+
+
+def customer_groups(records: Iterable) -> Iterable[tuple[Optional[str], list]]:
+    """(customer id, its records) a customer at a time, the records without a customer among
+    them (id None or ""): only one customer's records are held at once."""
+    return ((cid, list(group)) for cid, group in itertools.groupby(by_customer_order(records),
+                                                                   key=lambda r: r.customer_id))
 
 
 def by_customer(records: Iterable) -> dict[str, list]:
@@ -63,14 +79,42 @@ def approved(app: Certification) -> bool:
 
 def satisfaction_updates(customers: list[Customer], surveys: list[Survey]) -> dict[int, float]:
     """Customer row index → the latest survey's 综合得分 where the row shows another value."""
-    latest_by = {cid: latest(s) for cid, s in by_customer(surveys).items()}
-    out = {}
-    for c in customers:
-        s = latest_by.get(c.id) if c.id else None
-        score = s.computed_score() if s is not None else None
-        if score is not None and c.satisfaction != score:
-            out[c.rid] = score
+    by_id = _CustomersById(customers)
+    out: dict[int, float] = {}
+    for cid, mine in customer_groups(surveys):
+        if cid:
+            _satisfaction(by_id.of(cid), latest(mine), out)
     return out
+
+
+def _satisfaction(customers: list[Customer], last: Optional[Survey], out: dict[int, float]) -> None:
+    score = last.computed_score() if last is not None else None
+    if score is None:
+        return
+    for c in customers:
+        if c.satisfaction != score:
+            out[c.rid] = score
+
+
+class _CustomersById:
+    """The customers of an id: the one (a dict of a million entries, not a list each), or every
+    customer of a repeated id."""
+
+    def __init__(self, customers: list[Customer], by_id: dict | None = None):
+        self.by_id = by_id if by_id is not None else {c.id: c for c in customers if c.id}
+        self.twins: dict[str, list[Customer]] = {}
+        if len(self.by_id) != sum(1 for c in customers if c.id):
+            for c in customers:
+                if c.id:
+                    self.twins.setdefault(c.id, []).append(c)
+            self.twins = {k: v for k, v in self.twins.items() if len(v) > 1}
+
+    def of(self, cid: str) -> list[Customer]:
+        twins = self.twins.get(cid)
+        if twins is not None:
+            return twins
+        c = self.by_id.get(cid)
+        return [c] if c is not None else []
 
 
 class ProcedureChecks:
@@ -83,6 +127,9 @@ class ProcedureChecks:
         self.add, self.as_of, self.settings = add, as_of, settings
         self.customers = customers
         self.by_id = by_id if by_id is not None else {c.id: c for c in customers if c.id}
+        self.customers_of = _CustomersById(customers, self.by_id).of
+        # customer row index → the latest survey's 综合得分 where the row shows another value
+        self.satisfaction: dict[int, float] = {}
         self._visits = visits  # gone through once, for the customers a check asks about
         self.certifications, self.complaints, self.surveys = certifications, complaints, surveys
 
@@ -129,28 +176,38 @@ class ProcedureChecks:
                 self.add("CERT-APPROVAL-ORDER", CE, i, "dept_approval", cid)
 
     def status_against_applications(self) -> None:
-        apps = by_customer(self.certifications)
+        """A customer's 认定状态 against its applications: the applications a customer at a
+        time (a store's stream holds one customer's), the customers without any after."""
+        seen: set[str] = set()
+        for cid, mine in customer_groups(self.certifications):
+            if cid:
+                seen.add(cid)
+                for c in self.customers_of(cid):
+                    self._status(c, mine)
         for c in self.customers:
-            i, cid, st = c.rid, c.id, c.status
-            mine = apps.get(cid, []) if cid else []
-            if st == L.APPLYING and not any(a.investigated for a in mine):
-                self.add("CUST-CERT-NO-APPLICATION", C, i, "status", cid, st)
-            if st in L.CERTIFIED_STATUSES and not any(approved(a) for a in mine):
-                last = latest_application(mine)
-                if last is None:
-                    why = "没有认定申请"
-                else:
-                    gaps = []
-                    if last.result != L.PASSED:
-                        gaps.append(f"认定结果为“{last.result or '空'}”")
-                    if missing_approvals(last):
-                        gaps.append("缺少" + "、".join(missing_approvals(last)) + L.AGREE)
-                    if failed_principles(last):
-                        gaps.append("原则“" + "、".join(failed_principles(last)) + "”未符合")
-                    at = Related(CE.name, (last.rid,))
-                    why = f"最近的申请 {last.id or ''}（第 {at} 行）" + "，".join(gaps)
-                self.add("CUST-CERT-NOT-APPROVED", C, i, "status", cid, st, why=why,
-                         **({"at": at} if last is not None else {}))
+            if not c.id or c.id not in seen:
+                self._status(c, [])
+
+    def _status(self, c: Customer, mine: list[Certification]) -> None:
+        i, cid, st = c.rid, c.id, c.status
+        if st == L.APPLYING and not any(a.investigated for a in mine):
+            self.add("CUST-CERT-NO-APPLICATION", C, i, "status", cid, st)
+        if st in L.CERTIFIED_STATUSES and not any(approved(a) for a in mine):
+            last = latest_application(mine)
+            if last is None:
+                why = "没有认定申请"
+            else:
+                gaps = []
+                if last.result != L.PASSED:
+                    gaps.append(f"认定结果为“{last.result or '空'}”")
+                if missing_approvals(last):
+                    gaps.append("缺少" + "、".join(missing_approvals(last)) + L.AGREE)
+                if failed_principles(last):
+                    gaps.append("原则“" + "、".join(failed_principles(last)) + "”未符合")
+                at = Related(CE.name, (last.rid,))
+                why = f"最近的申请 {last.id or ''}（第 {at} 行）" + "，".join(gaps)
+            self.add("CUST-CERT-NOT-APPROVED", C, i, "status", cid, st, why=why,
+                     **({"at": at} if last is not None else {}))
 
     # -- 客户投诉 -------------------------------------------------------------------
     def complaint_rows(self) -> None:
@@ -180,31 +237,47 @@ class ProcedureChecks:
 
     # -- 满意度调查 -----------------------------------------------------------------
     def survey_rows(self) -> None:
+        """The surveys a customer at a time (a store's stream holds one customer's): low scores
+        without a follow-up visit, the customer's survey due, its 满意度 from the latest."""
         s = self.settings
-        per = by_customer(self.surveys)
         low = []
-        for v in self.surveys:
-            score = v.computed_score()
-            if score is None or v.date is None or score >= s.survey_follow_below:
-                continue
-            until = v.date + dt.timedelta(days=s.survey_follow_days)
-            if self.as_of <= until:
-                continue  # still time to plan the follow-up
-            low.append((v, score, until))
+        seen: set[str] = set()
+        for cid, mine in customer_groups(self.surveys):
+            for v in mine:
+                score = v.computed_score()
+                if score is None or v.date is None or score >= s.survey_follow_below:
+                    continue
+                until = v.date + dt.timedelta(days=s.survey_follow_days)
+                if self.as_of <= until:
+                    continue  # still time to plan the follow-up
+                low.append((v, score, until))
+            if cid:
+                seen.add(cid)
+                last = latest(mine)
+                customers = self.customers_of(cid)
+                for c in customers:
+                    self._survey_due(c, last)
+                _satisfaction(customers, last, self.satisfaction)
+        for c in self.customers:
+            if not c.id or c.id not in seen:
+                self._survey_due(c, None)
         wanted = {v.customer_id for v, _, _ in low}
-        visits = by_customer(among(self._visits, "customer_id", wanted)) if low else {}
+        days: dict[str, list[dt.date]] = defaultdict(list)  # their visits' dates (planned, else actual)
+        for x in among(self._visits, "customer_id", wanted) if low else ():
+            d = x.planned_date or x.actual_date
+            if d:
+                days[x.customer_id].append(d)
         for v, score, until in low:
-            planned = [x for x in visits.get(v.customer_id, [])
-                       if (x.planned_date or x.actual_date) and v.date <= (x.planned_date or x.actual_date) <= until]
+            planned = [d for d in days.get(v.customer_id, ()) if v.date <= d <= until]
             if not planned:
                 self.add("SURVEY-LOW-NO-FOLLOWUP", SU, v.rid, "score", v.customer_id, score,
                          below=s.survey_follow_below, date=v.date, days=s.survey_follow_days)
-        for c in self.customers:
-            if c.status not in L.CERTIFIED_STATUSES or not c.id:
-                continue
-            days = s.survey_days(c.tier)
-            last = latest(per.get(c.id, []))
-            if days and (last is None or (self.as_of - last.date).days > days):
-                since = f"最近一次调查为 {last.date:%Y-%m-%d}" if last else "没有满意度调查记录"
-                self.add("CUST-SURVEY-DUE", C, c.rid, "satisfaction", c.id, tier=c.tier or "", days=days,
-                         since=since)
+
+    def _survey_due(self, c: Customer, last: Optional[Survey]) -> None:
+        if c.status not in L.CERTIFIED_STATUSES or not c.id:
+            return
+        days = self.settings.survey_days(c.tier)
+        if days and (last is None or (self.as_of - last.date).days > days):
+            since = f"最近一次调查为 {last.date:%Y-%m-%d}" if last else "没有满意度调查记录"
+            self.add("CUST-SURVEY-DUE", C, c.rid, "satisfaction", c.id, tier=c.tier or "", days=days,
+                     since=since)

@@ -17,7 +17,7 @@ from .findings import FindingsReport, Related
 from .models import Customer, Receivable, Settings, TierRule, Visit
 from .names import normalize_name
 from .problems import ID_CODES, PRINCIPLE_CODES, Problem, code
-from .procedures import ProcedureChecks
+from .procedures import by_customer_order, ProcedureChecks
 from .receivables import (amount_faults, customer_dunning, date_faults, derive_credit, Dunning, dunning_order,
                           receivable_level)
 from .tiering import validate_rules
@@ -63,14 +63,6 @@ def duplicate_firsts(records: Iterable, key: str = "id") -> dict:
     return out
 
 
-def by_customer_order(records: Iterable) -> Iterable:
-    """Records a customer at a time: a stream the store orders by customer as it is, a list
-    sorted (its own order kept within a customer)."""
-    if getattr(records, "order", None) == "customer_id":
-        return records
-    return sorted(records, key=lambda r: r.customer_id or "")
-
-
 class Checker:
     def __init__(self, x: Inputs):
         self.x = x
@@ -86,6 +78,8 @@ class Checker:
         # where it is 差 (the certification check says why)
         self.derived: dict[str, str] = {}
         self.derived_bad: dict[str, str] = {}
+        # customer row index → the latest survey's 综合得分 where the row shows another value
+        self.satisfaction: dict[int, float] = {}
 
     @property
     def customer_ids(self):
@@ -124,8 +118,10 @@ class Checker:
             firsts = duplicate_firsts(records or ())
             for rec in records or ():
                 self._id_and_customer(table, rec, firsts)
-        ProcedureChecks(self.add, x.customers, x.visits, x.settings, x.as_of, x.certifications, x.complaints,
-                        x.surveys, by_id=self.by_id).run()
+        checks = ProcedureChecks(self.add, x.customers, x.visits, x.settings, x.as_of, x.certifications,
+                                 x.complaints, x.surveys, by_id=self.by_id)
+        checks.run()
+        self.satisfaction = checks.satisfaction
 
     # -- types and enumerations ---------------------------------------------------
     def types(self) -> None:

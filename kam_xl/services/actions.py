@@ -101,10 +101,11 @@ VALIDATE_NEEDS = Needs({
     L.CERTIFICATIONS.name: Read(optional=True, keep=("id", "customer_id", "applied_on", "general_date",
                                                      "general_result", "field_date", "field_staff", "field_result",
                                                      *L.PRINCIPLES, "dept_approval", "exec_approval", "approved_on",
-                                                     "result")),
+                                                     "result"), stream=True, order="customer_id"),
     L.COMPLAINTS.name: Read(optional=True, keep=("id", "customer_id", "due", "state", "resolved_on", "level",
                                                  "handler", "confirmation")),
-    L.SURVEYS.name: Read(optional=True, keep=("id", "customer_id", "date", *L.SCORE_KEYS)),
+    L.SURVEYS.name: Read(optional=True, keep=("id", "customer_id", "date", *L.SCORE_KEYS), stream=True,
+                         order="customer_id"),
 }, views=frozenset({LAST_VISITS}))
 
 
@@ -136,10 +137,10 @@ REPORT_NEEDS = Needs({
                  stream=True),
     V.name: Read(keys=("id", "customer_id", "planned_date", "staff", "state"), stream=True),
     L.TIER_RULES.name: EVERYTHING, L.GRADE_LOG.name: EVERYTHING,
-    L.CERTIFICATIONS.name: Read(optional=True, keys=("customer_id", "result", "approved_on")),
+    L.CERTIFICATIONS.name: Read(optional=True, keys=("customer_id", "result", "approved_on"), stream=True),
     L.COMPLAINTS.name: Read(optional=True, keys=("id", "customer_id", "date", "state", "resolved_on", "level",
                                                  "handler", "kind", "content", "due")),
-    L.SURVEYS.name: Read(optional=True, keys=("customer_id", "date", *L.SCORE_KEYS)),
+    L.SURVEYS.name: Read(optional=True, keys=("customer_id", "date", *L.SCORE_KEYS), stream=True),
 })
 MEETING_NEEDS = Needs({**{n: EVERYTHING for n in REPORT_NEEDS.tables}, **PROCEDURES}, views=frozenset({LAST_VISITS}))
 

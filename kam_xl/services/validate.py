@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from .. import layout as L
 from ..domain.findings import FindingsReport, Placed, place_plainly
 from ..domain.problems import code as problem_code
-from ..domain.procedures import satisfaction_updates
 from ..domain.receivables import Dunning
 from ..domain.selection import Checker, Inputs
 from ..store import ChangeSet, Snapshot
@@ -85,7 +84,7 @@ def validate(data: Snapshot, now: dt.datetime | None = None) -> ValidationReport
         out.changes.update(R.name, rid, "dunning_level", level)
     out.credit_changes = write_derived_credit(data, checker.derived_credit, out.changes)
     if data.surveys is not None:  # 满意度 is the latest survey's 综合得分 (validate keeps it so)
-        for rid, score in satisfaction_updates(data.customers, data.surveys).items():
+        for rid, score in checker.satisfaction.items():
             out.changes.update(L.CUSTOMERS.name, rid, "satisfaction", score)
     out.changes.calculated.update(calculators(data))
     out.changes.status = (f"{now:%Y-%m-%d %H:%M} 全面校验：错误 {report.errors} 项，警告 {report.warnings} 项"

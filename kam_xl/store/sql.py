@@ -494,7 +494,9 @@ class SqlStore:
             self._insert_many(conn, L.TABLES[name], rows)
         if changes.findings is not None:
             conn.execute(tables[L.ISSUES.name].delete())
-            self._insert_many(conn, L.ISSUES, [p.as_row() for p in self.locate(changes.findings)])
+            found = changes.findings
+            for i in range(0, len(found), 20000):  # a slice at a time: 127,000 findings of a 1M master
+                self._insert_many(conn, L.ISSUES, [p.as_row() for p in self.locate(found[i:i + 20000])])
         for name, fn in changes.calculated.items():  # this store keeps the calculated values
             touched = sorted(set(changes.updated(name)))
             tdef, t = L.TABLES[name], tables[name]

@@ -333,8 +333,9 @@ def full_store_visits(url):
 
 
 def test_the_report_from_the_databases_streamed_visits_equals_the_whole_read(db):
-    """The report goes through the visits as a stream (never all in memory): its figures equal
-    those of the visits read whole."""
+    """The report goes through the visits and the invoices as streams (never all in memory; the
+    invoices once, for their frame and the dunning list): its figures equal those of the tables
+    read whole."""
     import pandas as pd
 
     from kam_xl.reports import service as report_service
@@ -342,7 +343,7 @@ def test_the_report_from_the_databases_streamed_visits_equals_the_whole_read(db)
 
     store = SqlStore(db)
     streamed = store.load(actions.REPORT_NEEDS, AS_OF)
-    assert not isinstance(streamed.visits, list)
+    assert not isinstance(streamed.visits, list) and not isinstance(streamed.receivables, list)
     fast = report_service.sections(streamed, None)
     store.close()
     whole = Needs({**{n: EVERYTHING for n in actions.REPORT_NEEDS.tables}})
@@ -411,3 +412,47 @@ def test_an_import_onto_a_customer_without_an_id_gives_the_same_master_on_every_
     assert all(r == first for r in results.values()), results
     yi = [(cid, phone, contact) for cid, name, phone, contact in first[1] if name == "乙方有限公司"]
     assert len(yi) == 1 and yi[0][0] and yi[0][1:] == ("13812345678", "李四")  # numbered, merged, kept
+
+
+def test_validate_going_through_invoices_a_customer_at_a_time_equals_validate_on_whole_lists(db):
+    """Validate goes through the database's receivables as a stream ordered by customer (one
+    customer's invoices held at once) and finds repeated ids by asking the database.  Its
+    findings, dunning list and changes equal those of the same tables read whole, in row order
+    — also for an invoice id repeated by a later row whose customer sorts first (the later row
+    is the repeat, whatever order the invoices were gone through in) and a repeated visit id."""
+    import dataclasses
+
+    import sqlalchemy as sa
+
+    from kam_xl.services import actions
+    from kam_xl.services.validate import validate
+    from kam_xl.store.schema import tables
+
+    store = SqlStore(db)
+    r, v = tables[L.RECEIVABLES.name], tables[L.VISITS.name]
+    with store.engine.begin() as conn:
+        rows = conn.execute(sa.select(r.c.rid, r.c.id, r.c.customer_id).order_by(r.c.rid)).all()
+        first = max(rows[:20], key=lambda x: x.customer_id)
+        later = next(x for x in rows if x.rid > first.rid and x.customer_id < first.customer_id)
+        conn.execute(r.update().where(r.c.rid == later.rid).values(id=first.id))
+        vrows = conn.execute(sa.select(v.c.rid, v.c.id).order_by(v.c.rid).limit(5)).all()
+        conn.execute(v.update().where(v.c.rid == vrows[4].rid).values(id=vrows[1].id))
+    streamed = store.load(actions.VALIDATE_NEEDS, AS_OF)
+    assert not isinstance(streamed.receivables, list) and streamed.receivables.order == "customer_id"
+    fast = validate(streamed)
+    store.close()
+    whole = Needs({n: dataclasses.replace(read, stream=False, order=None)
+                   for n, read in actions.VALIDATE_NEEDS.tables.items()}, views=actions.VALIDATE_NEEDS.views)
+    full_store = SqlStore(db)
+    full = validate(full_store.load(whole, AS_OF))
+    full_store.close()
+
+    def seen(report):
+        return [(f.rule, f.table, f.rid, f.key, f.message) for f in report.report.sorted()]
+    assert seen(fast) == seen(full)
+    assert fast.dunning == full.dunning and fast.dunning
+    assert fast.changes.updates == full.changes.updates
+    dups = [f for f in fast.report.findings if f.rule == "RECV-ID-DUP"]
+    assert [(f.rid, f.related.rids) for f in dups] == [(later.rid, (first.rid,))]
+    vdups = [f for f in fast.report.findings if f.rule == "VISIT-ID-DUP"]
+    assert [(f.rid, f.related.rids) for f in vdups] == [(vrows[4].rid, (vrows[1].rid,))]
