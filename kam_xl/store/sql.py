@@ -12,6 +12,7 @@ completed visit per customer as an aggregate.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 from pathlib import Path
 from typing import Any, Iterable
@@ -131,6 +132,7 @@ class SqlStore:
         self.engine = self._engine(create)
         self._version: int | None = None
         self._held: tuple | None = None  # (connection, transaction) a streamed load left open
+        self._gc_was = False  # the cyclic collector was on when the action began (paused for it)
         self.notices: list = []
         try:
             if create:
@@ -228,10 +230,20 @@ class SqlStore:
 
     # -- the protocol ------------------------------------------------------------------
     def __enter__(self) -> "SqlStore":
+        # an action holds millions of records that make no reference cycle: the cyclic collector
+        # would go through all of them again and again as more are made (at 1M customers a
+        # third of validate's time), so it pauses for the action, as the workbook's session does
+        self._gc_was = gc.isenabled()
+        gc.disable()
         return self
 
     def __exit__(self, *exc) -> None:
         self._release()
+        if getattr(self, "_gc_was", False):
+            gc.freeze()
+            gc.unfreeze()  # what the action made goes to the oldest generation, uncollected now
+            gc.enable()
+        self._gc_was = False
         return None
 
     def has_table(self, name: str) -> bool:
@@ -451,6 +463,8 @@ class SqlStore:
 
     def apply(self, changes: ChangeSet) -> list[str]:
         self._release()
+        if getattr(self, "_gc_was", False):
+            gc.collect()  # what the computing left in cycles (pandas frames), freed before the write
         try:
             with self._writing() as conn, conn.begin():  # one transaction: all of it or nothing
                 now = self._apply(conn, changes)
