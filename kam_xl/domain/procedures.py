@@ -123,8 +123,11 @@ class ProcedureChecks:
 
     def __init__(self, add, customers: list[Customer], visits: list[Visit], settings: Settings, as_of: dt.date,
                  certifications: list[Certification] | None, complaints: list[Complaint] | None,
-                 surveys: list[Survey] | None, by_id: dict | None = None):
+                 surveys: list[Survey] | None, by_id: dict | None = None, each=None):
         self.add, self.as_of, self.settings = add, as_of, settings
+        # what the caller checks of every record of the three tables (the validator: ids and the
+        # customer reference), called in the same pass as these checks
+        self.each = each or (lambda table, rec: None)
         self.customers = customers
         self.by_id = by_id if by_id is not None else {c.id: c for c in customers if c.id}
         self.customers_of = _CustomersById(customers, self.by_id).of
@@ -135,51 +138,22 @@ class ProcedureChecks:
 
     def run(self) -> None:
         if self.certifications is not None:
-            self.applications()
-            self.status_against_applications()
+            self.certification_rows()
         if self.complaints is not None:
             self.complaint_rows()
         if self.surveys is not None:
             self.survey_rows()
 
     # -- 认定申请 -------------------------------------------------------------------
-    def applications(self) -> None:
-        for a in self.certifications:
-            i, cid = a.rid, a.customer_id
-            c = self.by_id.get(cid)
-            if a.field_date or a.field_result or a.field_staff:
-                staff = split_names(a.field_staff)
-                if len(set(staff)) < 2:
-                    self.add("CERT-FIELD-STAFF", CE, i, "field_staff", cid, a.field_staff,
-                             names="、".join(staff) or "无")
-                elif c is not None and c.manager and c.manager not in staff:
-                    self.add("CERT-FIELD-MANAGER", CE, i, "field_staff", cid, a.field_staff, manager=c.manager)
-            decided = a.result in (L.PASSED, L.NOT_PASSED) or approvals.any_decision(a)
-            if decided and not a.investigated:
-                gaps = [CE.header(k) for k in ("general_date", "general_result", "field_date", "field_staff",
-                                              "field_result") if not getattr(a, k)]
-                self.add("CERT-INVESTIGATION-INCOMPLETE", CE, i,
-                         "general_result" if not a.general_result else "field_result", cid, gaps="、".join(gaps))
-            if a.result == L.PASSED:
-                missing = missing_approvals(a)
-                for key, who in approvals.APPROVERS:
-                    if who in missing:
-                        self.add("CERT-APPROVAL-MISSING", CE, i, key, cid, getattr(a, key), who=who,
-                                 current=getattr(a, key) or "未审批")
-                bad = failed_principles(a)
-                if bad:
-                    self.add("CERT-PRINCIPLE", CE, i, [k for k in L.PRINCIPLES if CE.header(k) in bad][0], cid,
-                             principles="、".join(bad))
-                if a.approved_on is None:
-                    self.add("CERT-APPROVAL-DATE", CE, i, "approved_on", cid)
-            if approvals.out_of_order(a):
-                self.add("CERT-APPROVAL-ORDER", CE, i, "dept_approval", cid)
-
-    def status_against_applications(self) -> None:
-        """A customer's 认定状态 against its applications: the applications a customer at a
-        time (a store's stream holds one customer's), the customers without any after."""
+    def certification_rows(self) -> None:
+        """The applications a customer at a time (a store's stream holds one customer's): each
+        application's own checks, then its customer's 认定状态 against them; the customers
+        without any application after."""
         seen: set[str] = set()
         for cid, mine in customer_groups(self.certifications):
+            for a in mine:
+                self.each(CE, a)
+                self._application(a)
             if cid:
                 seen.add(cid)
                 for c in self.customers_of(cid):
@@ -187,6 +161,37 @@ class ProcedureChecks:
         for c in self.customers:
             if not c.id or c.id not in seen:
                 self._status(c, [])
+
+    def _application(self, a: Certification) -> None:
+        i, cid = a.rid, a.customer_id
+        c = self.by_id.get(cid)
+        if a.field_date or a.field_result or a.field_staff:
+            staff = split_names(a.field_staff)
+            if len(set(staff)) < 2:
+                self.add("CERT-FIELD-STAFF", CE, i, "field_staff", cid, a.field_staff,
+                         names="、".join(staff) or "无")
+            elif c is not None and c.manager and c.manager not in staff:
+                self.add("CERT-FIELD-MANAGER", CE, i, "field_staff", cid, a.field_staff, manager=c.manager)
+        decided = a.result in (L.PASSED, L.NOT_PASSED) or approvals.any_decision(a)
+        if decided and not a.investigated:
+            gaps = [CE.header(k) for k in ("general_date", "general_result", "field_date", "field_staff",
+                                          "field_result") if not getattr(a, k)]
+            self.add("CERT-INVESTIGATION-INCOMPLETE", CE, i,
+                     "general_result" if not a.general_result else "field_result", cid, gaps="、".join(gaps))
+        if a.result == L.PASSED:
+            missing = missing_approvals(a)
+            for key, who in approvals.APPROVERS:
+                if who in missing:
+                    self.add("CERT-APPROVAL-MISSING", CE, i, key, cid, getattr(a, key), who=who,
+                             current=getattr(a, key) or "未审批")
+            bad = failed_principles(a)
+            if bad:
+                self.add("CERT-PRINCIPLE", CE, i, [k for k in L.PRINCIPLES if CE.header(k) in bad][0], cid,
+                         principles="、".join(bad))
+            if a.approved_on is None:
+                self.add("CERT-APPROVAL-DATE", CE, i, "approved_on", cid)
+        if approvals.out_of_order(a):
+            self.add("CERT-APPROVAL-ORDER", CE, i, "dept_approval", cid)
 
     def _status(self, c: Customer, mine: list[Certification]) -> None:
         i, cid, st = c.rid, c.id, c.status
@@ -214,6 +219,7 @@ class ProcedureChecks:
         leaders = self.settings.leader_names()
         open_major: dict[str, list[Complaint]] = defaultdict(list)
         for p in self.complaints:
+            self.each(CO, p)
             i, cid = p.rid, p.customer_id
             if p.open and p.due is not None and p.due < self.as_of:
                 self.add("COMPLAINT-OVERDUE", CO, i, "due", cid, p.due, state=p.state or "空")
@@ -244,6 +250,7 @@ class ProcedureChecks:
         seen: set[str] = set()
         for cid, mine in customer_groups(self.surveys):
             for v in mine:
+                self.each(SU, v)
                 score = v.computed_score()
                 if score is None or v.date is None or score >= s.survey_follow_below:
                     continue

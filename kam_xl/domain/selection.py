@@ -113,13 +113,11 @@ class Checker:
     def procedures(self) -> None:
         """认定申请, 客户投诉, 满意度调查 (PRODUCT.md §10)."""
         x = self.x
-        for table, records in ((L.CERTIFICATIONS, x.certifications), (L.COMPLAINTS, x.complaints),
-                               (L.SURVEYS, x.surveys)):
-            firsts = duplicate_firsts(records or ())
-            for rec in records or ():
-                self._id_and_customer(table, rec, firsts)
+        firsts = {table.name: duplicate_firsts(records or ()) for table, records in (
+            (L.CERTIFICATIONS, x.certifications), (L.COMPLAINTS, x.complaints), (L.SURVEYS, x.surveys))}
         checks = ProcedureChecks(self.add, x.customers, x.visits, x.settings, x.as_of, x.certifications,
-                                 x.complaints, x.surveys, by_id=self.by_id)
+                                 x.complaints, x.surveys, by_id=self.by_id,
+                                 each=lambda table, rec: self._id_and_customer(table, rec, firsts[table.name]))
         checks.run()
         self.satisfaction = checks.satisfaction
 

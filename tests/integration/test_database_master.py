@@ -456,3 +456,25 @@ def test_validate_going_through_invoices_a_customer_at_a_time_equals_validate_on
     assert [(f.rid, f.related.rids) for f in dups] == [(later.rid, (first.rid,))]
     vdups = [f for f in fast.report.findings if f.rule == "VISIT-ID-DUP"]
     assert [(f.rid, f.related.rids) for f in vdups] == [(vrows[4].rid, (vrows[1].rid,))]
+
+
+def test_rows_added_in_bulk_keep_their_values_on_every_engine(db):
+    """Rows are added in bulk (PostgreSQL: COPY … FROM STDIN): text with tabs, quotes, line breaks
+    and backslashes, a user's own column, dates, amounts, and a whole number held as a float in an
+    integer column (a score typed 4.0) come back as they went in."""
+    store = SqlStore(db)
+    store.load(Needs({L.SURVEYS.name: EVERYTHING}), AS_OF)
+    changes = ChangeSet()
+    tricky = 'a\tb "c" \\N d\\e\nf，意见'
+    changes.add(L.SURVEYS.name, {"id": "MY99999901", "customer_id": "KH000001", "date": AS_OF,
+                                 "quality": 4.0, "delivery": 5, "service": None, "suggestions": tricky,
+                                 "回访人备注": "电话\t回访"})
+    store.apply(changes)
+    store.close()
+    back = [r for r in SqlStore(db).rows(L.SURVEYS.name) if r[1]["id"] == "MY99999901"]
+    assert len(back) == 1
+    _, values, extra = back[0]
+    assert (values["quality"], values["delivery"], values["service"]) == (4, 5, None)
+    assert type(values["quality"]) is int
+    assert values["suggestions"] == tricky and values["date"] == AS_OF
+    assert extra == {"回访人备注": "电话\t回访"}
