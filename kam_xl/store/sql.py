@@ -273,7 +273,7 @@ class SqlStore:
         n = len(cols)
         texts = [[c.key, {}] for c in cols if c.kind in (L.TEXT, L.ENUM)]
         dated = [[c.key, {}, c] for c in cols if c.kind in (L.DATE, L.DATETIME, L.INT)]
-        ordering = (t.c[order], t.c.rid) if order else (t.c.rid,)
+        ordering = (self._sort_key(t.c[order]), t.c.rid) if order else (t.c.rid,)
         result = conn.execute(q.order_by(*ordering).execution_options(stream_results=True, yield_per=5000))
         for count, row in enumerate(result, 1):
             values = dict(zip(keys, row[1:1 + n]))
@@ -295,6 +295,13 @@ class SqlStore:
                         x[1].clear()
             extra = json.loads(row[-1]) if extras and row[-1] else {}
             yield row[0], values, extra
+
+    @staticmethod
+    def _sort_key(column: sa.Column):
+        """A whole table in a column's order: SQLite reads it in one scan and sorts (`+col` keeps
+        it off the column's index, which would fetch every row out of order — slower by half at
+        200,000 invoices); PostgreSQL's planner makes the choice itself."""
+        return sa.literal_column(f'+"{column.name}"')
 
     def rows(self, name: str) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
         with self._reading() as conn, conn.begin():
@@ -699,6 +706,10 @@ class PgStore(SqlStore):
 
     def _lock_version(self, conn: sa.Connection) -> None:
         conn.execute(sa.select(meta.c.value).where(meta.c.key == "data_version").with_for_update())
+
+    @staticmethod
+    def _sort_key(column: sa.Column):
+        return column
 
     def _insert_many(self, conn, t: L.TableDef, rows) -> None:
         """Rows added with COPY … FROM STDIN on the transaction's own connection (PostgreSQL's bulk
