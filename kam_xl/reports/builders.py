@@ -283,30 +283,37 @@ def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
     # the invoices due in the period, found once (not a date test per invoice per person)
     due = recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool)]
     vis = visit_tallies(data, period).set_index("人员")
-    people: set[str] = set()
-    serves: dict[str, set[str]] = {}
-    for c in data.customers:
-        names = set(split_names(c.staff)) | ({c.manager} if c.manager else set())
-        for n in names:
-            serves.setdefault(n, set()).add(c.id)
-        people |= names
-    people |= set(vis.index) | set(n for n in recv["催收人"].dropna())
     # a customer's 客户编号 as a number (a blank one as -1): "the rows of these customers" is a
-    # test on numbers per person, not on a million texts
+    # test on numbers per person, not on a million texts; whom a person serves is an array of them
     codes, uniques = pd.factorize(cust["客户编号"])
     code_of = {u: i for i, u in enumerate(uniques)}
+    people: set[str] = set()
+    serves: dict[str, array] = {}
+    for c in data.customers:
+        names = set(split_names(c.staff)) | ({c.manager} if c.manager else set())
+        code = -1 if c.id is None else code_of.get(c.id)
+        for n in names:
+            mine_ = serves.get(n)
+            if mine_ is None:
+                mine_ = serves[n] = array("q")
+            if code is not None:
+                mine_.append(code)
+        people |= names
+    people |= set(vis.index) | set(n for n in recv["催收人"].dropna())
+    coverage = _survey_coverage(data, period, code_of, len(uniques))
 
-    def rows_of(frame_codes, ids) -> np.ndarray:
-        wanted = [code_of[i] for i in ids if i in code_of] + ([-1] if None in ids else [])
-        return np.isin(frame_codes, np.array(wanted, dtype=codes.dtype))
+    def rows_of(frame_codes, wanted) -> np.ndarray:
+        return np.isin(frame_codes, np.asarray(wanted, dtype=codes.dtype))
 
+    approved_codes = None if approved_in is None else \
+        [code_of[i] for i in approved_in if i in code_of] + ([-1] if None in approved_in else [])
     rows = []
     for p in sorted(people):
-        ids = serves.get(p, set())
-        mine_codes = rows_of(codes, ids)
+        served = np.unique(np.frombuffer(serves[p], dtype=np.int64)) if serves.get(p) else np.array([], np.int64)
+        mine_codes = rows_of(codes, served)
         mine = cust[mine_codes]
-        if approved_in is not None:
-            new_cert = mine.loc[rows_of(codes[mine_codes], approved_in)]
+        if approved_codes is not None:
+            new_cert = mine.loc[rows_of(codes[mine_codes], approved_codes)]
         else:
             new_cert = mine.loc[mine["认定状态"].isin(list(L.CERTIFIED_STATUSES)).astype(bool) &
                                 mine["建档日期"].map(lambda d: d in period).astype(bool)]
@@ -320,7 +327,7 @@ def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
                      "拜访完成率": (done / planned) if planned else None,
                      "客户满意度": float(sat.mean()) if len(sat) else None,
                      "投诉解决率": complaint_resolution(data, period, p),
-                     "调查覆盖率": survey_coverage(data, period, ids)})
+                     "调查覆盖率": coverage(served)})
     return pd.DataFrame(rows, columns=["人员", "负责客户数", "新认定客户", "期间到期应收", "期间回款", "回款率",
                                        "计划拜访", "完成拜访", "拜访完成率", "客户满意度", "投诉解决率", "调查覆盖率"])
 
@@ -468,17 +475,32 @@ def complaint_resolution(data: Snapshot, period: Period, person: str) -> float |
     return sum(x.state in (L.COMPLAINT_RESOLVED, L.COMPLAINT_CLOSED) for x in mine) / len(mine) if mine else None
 
 
-def survey_coverage(data: Snapshot, period: Period, ids: set[str]) -> float | None:
-    """Share of the person's certified customers with a survey in the period."""
+def _survey_coverage(data: Snapshot, period: Period, code_of: dict, n: int):
+    """A person's 调查覆盖率 from the customer numbers they serve (staff_kpis' codes; -1: a customer
+    without 客户编号): the share of their certified customers with a survey in the period.  Which
+    customers are certified and which were surveyed is found once, as flags by number."""
     if data.surveys is None:
-        return None
-    every_certified, surveyed = _memo(data, ("surveyed", period.start, period.end), lambda: (
-        {c.id for c in data.customers if c.status in L.CERTIFIED_STATUSES},
-        {s.customer_id for s in data.surveys if s.date in period}))  # once, not once per person
-    certified = every_certified & ids
-    if not certified:
-        return None
-    return len(certified & surveyed) / len(certified)
+        return lambda served: None
+    certified = np.zeros(n + 1, dtype=bool)  # the last place: customers without a 客户编号
+    surveyed = np.zeros(n + 1, dtype=bool)
+    for c in data.customers:
+        if c.status in L.CERTIFIED_STATUSES:
+            code = n if c.id is None else code_of.get(c.id)
+            if code is not None:
+                certified[code] = True
+    for s in data.surveys:
+        if s.date in period:
+            code = n if s.customer_id is None else code_of.get(s.customer_id)
+            if code is not None:
+                surveyed[code] = True
+
+    def coverage(served: np.ndarray) -> float | None:
+        places = np.where(served < 0, n, served)
+        mine = places[certified[places]]
+        if not len(mine):
+            return None
+        return int(surveyed[mine].sum()) / len(mine)
+    return coverage
 
 
 def open_complaints(data: Snapshot) -> pd.DataFrame:

@@ -159,3 +159,46 @@ def test_report_cli(report, tmp_path):
     assert main(["report", str(book), "--out", str(tmp_path / "r.xlsx"), "--as-of", "2026-09-30"]) == 0
     assert (tmp_path / "r.xlsx").exists()
     assert main(["report", str(book), "--out", str(tmp_path / "r.txt")]) == 2
+
+
+def test_staff_kpis_equal_an_independent_count_per_person_also_with_a_customer_without_id(_demo_master):
+    """绩效考核 is computed with numbers for customers and flags for certified and surveyed (fast at a
+    million customers); every figure equals the plain count per person over the records — also
+    after a customer someone serves lost its 客户编号 (the blank id counts as one customer)."""
+    from kam_xl.reports import builders as B
+    from kam_xl.services import actions
+    from kam_xl.workbook.store import FileStore
+
+    def independent(data, period):
+        approved = {a.customer_id for a in data.certifications if a.result == L.PASSED and a.approved_on in period}
+        surveyed = {s.customer_id for s in data.surveys if s.date in period}
+        certified_ids = {c.id for c in data.customers if c.status in L.CERTIFIED_STATUSES}
+        out = {}
+        people = set()
+        for c in data.customers:
+            people |= set(c.staff_list()) | ({c.manager} if c.manager else set())
+        for p in people:
+            served = {c.id for c in data.customers if p in c.staff_list() or c.manager == p}
+            mine = [c for c in data.customers if (c.id or c.name) and c.id in served]
+            sats = [c.satisfaction for c in mine if c.satisfaction is not None]
+            cert = certified_ids & served
+            due = [r for r in data.receivables if r.amount and r.amount > 0 and r.collector == p and r.due_date in period]
+            out[p] = {"负责客户数": len(mine), "新认定客户": sum(c.id in approved for c in mine),
+                      "客户满意度": (sum(sats) / len(sats)) if sats else None,
+                      "调查覆盖率": (len(cert & surveyed) / len(cert)) if cert else None,
+                      "期间到期应收": sum(r.amount for r in due),
+                      "期间回款": sum(min(r.paid or 0.0, r.amount) for r in due)}
+        return out
+
+    for blank_one in (False, True):
+        data = FileStore(_demo_master).load(actions.MEETING_NEEDS, AS_OF)
+        if blank_one:
+            served = next(c for c in data.customers if c.manager and c.status in L.CERTIFIED_STATUSES)
+            served.id = None
+        period = B.Period.year_to_date(data.as_of)
+        got = {r["人员"]: r for r in B.staff_kpis(data, period).to_dict("records")}
+        want = independent(data, period)
+        assert want and set(want) <= set(got)
+        for p, figures in want.items():
+            for k, v in figures.items():
+                assert got[p][k] == pytest.approx(v, nan_ok=True) if v is not None else got[p][k] is None, (p, k)

@@ -73,3 +73,35 @@ def test_credit_falls_back_to_entered_value_without_countable_invoices():
     not_due = [rec(D(2026, 10, 20), D(2026, 11, 20), 100, 0)]    # says nothing yet
     res = derive_credit(old + not_due, AS_OF, S, "较好")
     assert not res.derived and res.credit == "较好" and "使用录入值" in res.text
+
+
+def test_the_dunning_list_tallied_as_invoices_go_by_equals_the_list_made_from_them_all():
+    """The report tallies the dunning list while the invoices stream by (DunningTally, no invoice
+    kept) and the validator makes it a customer at a time (customer_dunning): both give the list
+    receivables.dunning makes from every invoice — levels, counts, totals, the most overdue
+    invoice (ties: the first) and the order, equal amounts ordered by the customer's first
+    overdue invoice."""
+    import random
+
+    from kam_xl.domain.receivables import (DunningTally, customer_dunning, dunning, dunning_order,
+                                           receivable_level)
+    rng = random.Random(7)
+    invoices = []
+    for rid in range(1, 400):
+        due = AS_OF - dt.timedelta(days=rng.choice([-10, 0, 5, 5, 40, 75, 120, 200]))
+        amount = rng.choice([100.0, 250.5, 1000.0])
+        invoices.append(Receivable(rid=rid, id=f"FP{rid:05d}", customer_id=rng.choice(["KH1", "KH2", "KH3", "KH4", None]),
+                                   invoice_date=due - dt.timedelta(days=30), due_date=due, amount=amount,
+                                   paid=rng.choice([0.0, 0.0, amount / 2, amount])))
+    names = {"KH1": "甲", "KH2": "乙", "KH3": "丙"}
+    whole = dunning(invoices, names, S, AS_OF).customers
+    tally = DunningTally()
+    groups: dict = {}
+    for r in invoices:
+        days, level = receivable_level(r, S, AS_OF)
+        if level and r.customer_id:
+            tally.add(r, days, level)
+            groups.setdefault(r.customer_id, []).append((r, days, level))
+    lines = sorted(((customer_dunning(cid, names.get(cid), items), min(r.rid for r, _, _ in items))
+                    for cid, items in groups.items()), key=lambda x: dunning_order(*x))
+    assert len(whole) == 4 and whole == tally.customers(names) == [d for d, _ in lines]
