@@ -144,7 +144,18 @@ def _receivables_pass(data: Snapshot) -> tuple[pd.DataFrame, list[Dunning]]:
         collector_.append(r.collector)
     frame = _frame(RECEIVABLE_COLUMNS, [cid_, tier_, _numbers(amount_), _numbers(paid_), _numbers(open_), due_,
                                         _numbers(days_), aging_, collector_])
-    return frame, tally.customers({cid: c.name for cid, c in customers.items()})
+    return frame, tally.customers(_Names(customers))
+
+
+class _Names:
+    """customer id → name, looked up in the customers by id (not a second dict of a million)."""
+
+    def __init__(self, customers: dict):
+        self.customers = customers
+
+    def get(self, cid):
+        c = self.customers.get(cid)
+        return c.name if c is not None else None
 
 
 def _numbers(values: array) -> np.ndarray:
@@ -154,7 +165,7 @@ def _numbers(values: array) -> np.ndarray:
 
 def collection_rate(recv: pd.DataFrame, period: Period) -> tuple[float, float, float | None]:
     """(due in period, collected of it, rate): receivables due within the period."""
-    due = recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool)]
+    due = recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool), ["金额", "已回款"]]
     total = float(due["金额"].sum())
     paid = float(due["已回款"].sum())
     return total, paid, (paid / total if total else None)
@@ -281,7 +292,7 @@ def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
     cust = customers_frame(data)
     recv = receivables_frame(data)
     # the invoices due in the period, found once (not a date test per invoice per person)
-    due = recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool)]
+    due = recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool), ["催收人", "金额", "已回款"]]
     vis = visit_tallies(data, period).set_index("人员")
     # a customer's 客户编号 as a number (a blank one as -1): "the rows of these customers" is a
     # test on numbers per person, not on a million texts; whom a person serves is an array of them
