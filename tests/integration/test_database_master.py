@@ -380,7 +380,6 @@ def test_an_import_onto_a_customer_without_an_id_gives_the_same_master_on_every_
     import openpyxl
 
     from kam_xl.files import new_book, run_import
-    from tests.helpers import table_records
 
     monkeypatch.chdir(tmp_path)
     book = new_book(tmp_path / "master.xlsm")
