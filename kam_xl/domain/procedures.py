@@ -77,16 +77,6 @@ def approved(app: Certification) -> bool:
     return app.result == L.PASSED and not missing_approvals(app) and not failed_principles(app)
 
 
-def satisfaction_updates(customers: list[Customer], surveys: list[Survey]) -> dict[int, float]:
-    """Customer row index → the latest survey's 综合得分 where the row shows another value."""
-    by_id = _CustomersById(customers)
-    out: dict[int, float] = {}
-    for cid, mine in customer_groups(surveys):
-        if cid:
-            _satisfaction(by_id.of(cid), latest(mine), out)
-    return out
-
-
 def _satisfaction(customers: list[Customer], last: Optional[Survey], out: dict[int, float]) -> None:
     score = last.computed_score() if last is not None else None
     if score is None:
@@ -100,8 +90,8 @@ class _CustomersById:
     """The customers of an id: the one (a dict of a million entries, not a list each), or every
     customer of a repeated id."""
 
-    def __init__(self, customers: list[Customer], by_id: dict | None = None):
-        self.by_id = by_id if by_id is not None else {c.id: c for c in customers if c.id}
+    def __init__(self, customers: list[Customer], by_id: dict):
+        self.by_id = by_id
         self.twins: dict[str, list[Customer]] = {}
         if len(self.by_id) != sum(1 for c in customers if c.id):
             for c in customers:

@@ -6,7 +6,7 @@ import calendar
 import datetime as dt
 import functools
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from .. import layout as L
 from .models import Receivable, Settings
@@ -180,16 +180,7 @@ def receivable_level(r: Receivable, settings: Settings, as_of: dt.date) -> tuple
     return None, None
 
 
-def customer_dunning(customer_id: str, name: Optional[str],
-                     overdue: list[tuple[Receivable, int, str]]) -> Dunning:
-    """One overdue customer's dunning line from its overdue invoices as (record, days, level):
-    the level of its most overdue invoice, the total still open."""
-    worst = max(overdue, key=lambda t: (dunning_rank(t[2]), t[1]))
-    total = round(sum(r.open_amount for r, _, _ in overdue), 2)
-    return Dunning(customer_id, name, worst[2], len(overdue), total, worst[1], worst[0].rid)
-
-
-def dunning_order(d: Dunning, first: int) -> tuple:
+def _dunning_order(d: Dunning, first: int) -> tuple:
     """The dunning list's order: the highest level, the largest amount, then the customer whose
     first overdue invoice comes first (`first`: its row index) — the same list however the
     invoices were gone through."""
@@ -197,14 +188,17 @@ def dunning_order(d: Dunning, first: int) -> tuple:
 
 
 class DunningTally:
-    """The dunning list tallied as invoices go by: per overdue customer only its count, the
-    open total, its most overdue invoice and its first — not the invoices (two million of them
-    go through a report at 1M customers).  Gives what customer_dunning gives for each."""
+    """The dunning list tallied as overdue invoices go by, in any order: per customer only its
+    count, the open total, its most overdue invoice (ties: the first seen) and its first — not
+    the invoices (two million of them go through a report at 1M customers).  One line per
+    customer at the level of its most overdue invoice, with the total still open (seed:
+    按客户一次性催讨)."""
 
     def __init__(self):
         self._by: dict[str, list] = {}  # customer id → [count, total, (rank, days), level, days, rid, first rid]
 
     def add(self, r: Receivable, days: int, level: str) -> None:
+        """An overdue invoice of a customer, at its overdue days and level (receivable_level)."""
         t = self._by.get(r.customer_id)
         key = (dunning_rank(level), days)
         if t is None:
@@ -214,11 +208,15 @@ class DunningTally:
         t[1] += r.open_amount
         if key > t[2]:
             t[2], t[3], t[4], t[5] = key, level, days, r.rid
+        if r.rid < t[6]:
+            t[6] = r.rid
 
-    def customers(self, names: dict) -> list[Dunning]:
-        lines = [(Dunning(cid, names.get(cid), level, n, round(total, 2), days, rid), first)
+    def customers(self, name_of: Callable[[str], Optional[str]]) -> list[Dunning]:
+        """The dunning list, the highest level and the largest amount first (`name_of`: a
+        customer id's name)."""
+        lines = [(Dunning(cid, name_of(cid), level, n, round(total, 2), days, rid), first)
                  for cid, (n, total, _, level, days, rid, first) in self._by.items()]
-        lines.sort(key=lambda x: dunning_order(*x))
+        lines.sort(key=lambda x: _dunning_order(*x))
         return [d for d, _ in lines]
 
 
@@ -226,13 +224,10 @@ def dunning(receivables: Iterable[Receivable], names: dict, settings: Settings, 
     """The dunning list: every receivable's level, and one line per overdue customer at the
     level of its most overdue invoice with the total still open (`names`: customer id → name)."""
     levels: dict[int, Optional[str]] = {}
-    per_customer: dict[str, list] = {}
+    tally = DunningTally()
     for r in receivables:
         days, level = receivable_level(r, settings, as_of)
         levels[r.rid] = level
         if level and r.customer_id:
-            per_customer.setdefault(r.customer_id, []).append((r, days, level))
-    lines = [(customer_dunning(cid, names.get(cid), items), min(r.rid for r, _, _ in items))
-             for cid, items in per_customer.items()]
-    lines.sort(key=lambda x: dunning_order(*x))
-    return DunningList([d for d, _ in lines], levels)
+            tally.add(r, days, level)
+    return DunningList(tally.customers(names.get), levels)

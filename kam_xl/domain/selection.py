@@ -17,9 +17,8 @@ from .findings import FindingsReport, Related
 from .models import Customer, Receivable, Settings, TierRule, Visit
 from .names import normalize_name
 from .problems import ID_CODES, PRINCIPLE_CODES, Problem, code
-from .procedures import by_customer_order, ProcedureChecks
-from .receivables import (amount_faults, customer_dunning, date_faults, derive_credit, Dunning, dunning_order,
-                          receivable_level)
+from .procedures import customer_groups, ProcedureChecks
+from .receivables import amount_faults, date_faults, derive_credit, Dunning, DunningTally, receivable_level
 from .tiering import validate_rules
 from .visits import last_completed_by_customer
 
@@ -286,56 +285,53 @@ class Checker:
         invoices and its dunning line (one pass; a store's stream holds one customer's invoices)."""
         x = self.x
         firsts = duplicate_firsts(x.receivables)
-        group: list = []
-        group_of = None
-        lines: list[tuple[Dunning, int]] = []
-        for r in by_customer_order(x.receivables):
-            i, cid = r.rid, r.customer_id
-            if cid != group_of:
-                self._customer_invoices(group_of, group, lines)
-                group, group_of = [], cid
-            days, level = receivable_level(r, x.settings, x.as_of)
-            if x.levels_kept and level != r.dunning_level:
-                self.level_changes[i] = level
+        tally = DunningTally()
+        for cid, invoices in customer_groups(x.receivables):
+            for r in invoices:
+                self._invoice(r, firsts, tally)
             if cid:
-                group.append((r, days, level))
-            self._id_and_customer(R, r, firsts)
-            for rule, key in amount_faults(r.amount, r.paid):
-                if key != "amount" or r.amount is not None or self.missing(R, i, "amount", r.amount):
-                    self.add(rule, R, i, key, cid, getattr(r, key), amount=r.amount)
-            if self.missing(R, i, "invoice_date", r.invoice_date):
-                self.add("RECV-DATE-MISSING", R, i, "invoice_date", cid, hint="")
-            if self.missing(R, i, "due_date", r.due_date):
-                self.add("RECV-DATE-MISSING", R, i, "due_date", cid, hint="（按合同账期计算）")
-            for rule, key in date_faults(r.invoice_date, r.due_date):
-                self.add(rule, R, i, key, cid, due=r.due_date, invoice=r.invoice_date)
-            if (r.paid or 0) > 0 and r.paid_date is None:
-                self.add("RECV-PAID-DATE-MISSING", R, i, "paid_date", cid)
-            if r.paid_date and r.invoice_date and r.paid_date < r.invoice_date:
-                self.add("RECV-PAID-DATE-INVALID", R, i, "paid_date", cid)
-        self._customer_invoices(group_of, group, lines)
-        lines.sort(key=lambda x: dunning_order(*x))
-        self.dunning = [d for d, _ in lines]
+                self._derive_credit(cid, invoices)
+        self.dunning = tally.customers(self._name_of)
         for d in self.dunning:
             self.add("RECV-DUNNING", R, d.worst_index, "dunning_level", d.customer_id, d.level,
                      customer_id=d.customer_id, customer_name=d.customer_name or "", invoices=d.invoices,
                      total=d.overdue_amount, days=d.worst_days)
 
-    def _customer_invoices(self, cid: str | None, invoices: list, lines: list) -> None:
-        """One customer's invoices as (record, overdue days, level): its derived credit, and
-        its dunning line if any is overdue."""
-        if not cid or not invoices:
-            return
-        found = derive_credit([r for r, _, _ in invoices], self.x.as_of, self.x.settings)
+    def _invoice(self, r: Receivable, firsts: dict, tally: DunningTally) -> None:
+        """One invoice's own checks, its 催讨级别 (where it changes) and its place in the dunning list."""
+        x = self.x
+        i, cid = r.rid, r.customer_id
+        days, level = receivable_level(r, x.settings, x.as_of)
+        if x.levels_kept and level != r.dunning_level:
+            self.level_changes[i] = level
+        if level and cid:
+            tally.add(r, days, level)
+        self._id_and_customer(R, r, firsts)
+        for rule, key in amount_faults(r.amount, r.paid):
+            if key != "amount" or r.amount is not None or self.missing(R, i, "amount", r.amount):
+                self.add(rule, R, i, key, cid, getattr(r, key), amount=r.amount)
+        if self.missing(R, i, "invoice_date", r.invoice_date):
+            self.add("RECV-DATE-MISSING", R, i, "invoice_date", cid, hint="")
+        if self.missing(R, i, "due_date", r.due_date):
+            self.add("RECV-DATE-MISSING", R, i, "due_date", cid, hint="（按合同账期计算）")
+        for rule, key in date_faults(r.invoice_date, r.due_date):
+            self.add(rule, R, i, key, cid, due=r.due_date, invoice=r.invoice_date)
+        if (r.paid or 0) > 0 and r.paid_date is None:
+            self.add("RECV-PAID-DATE-MISSING", R, i, "paid_date", cid)
+        if r.paid_date and r.invoice_date and r.paid_date < r.invoice_date:
+            self.add("RECV-PAID-DATE-INVALID", R, i, "paid_date", cid)
+
+    def _name_of(self, cid: str) -> str | None:
+        c = self.by_id.get(cid)
+        return c.name if c is not None else None
+
+    def _derive_credit(self, cid: str, invoices: list[Receivable]) -> None:
+        """One customer's credit derived from its invoices, as regrade derives it."""
+        found = derive_credit(invoices, self.x.as_of, self.x.settings)
         if found.derived:
             self.derived[cid] = found.credit
             if found.credit == L.CREDIT_BAD:
                 self.derived_bad[cid] = found.text
-        overdue = [t for t in invoices if t[2]]
-        if overdue:
-            c = self.by_id.get(cid)
-            lines.append((customer_dunning(cid, c.name if c is not None else None, overdue),
-                          min(r.rid for r, _, _ in overdue)))
 
     def rule_table(self) -> None:
         for idx, key, msg in validate_rules(self.x.rules):

@@ -144,23 +144,16 @@ def _receivables_pass(data: Snapshot) -> tuple[pd.DataFrame, list[Dunning]]:
         collector_.append(r.collector)
     frame = _frame(RECEIVABLE_COLUMNS, [cid_, tier_, _numbers(amount_), _numbers(paid_), _numbers(open_), due_,
                                         _numbers(days_), aging_, collector_])
-    return frame, tally.customers(_Names(customers))
 
-
-class _Names:
-    """customer id → name, looked up in the customers by id (not a second dict of a million)."""
-
-    def __init__(self, customers: dict):
-        self.customers = customers
-
-    def get(self, cid):
-        c = self.customers.get(cid)
+    def name_of(cid: str) -> str | None:
+        c = customers.get(cid)
         return c.name if c is not None else None
+    return frame, tally.customers(name_of)
 
 
 def _numbers(values: array) -> np.ndarray:
-    return np.frombuffer(values, dtype=np.float64 if values.typecode == "d" else np.int64) if len(values) \
-        else np.array([], dtype=np.float64 if values.typecode == "d" else np.int64)
+    """An array of machine numbers as a numpy column (no copy)."""
+    return np.frombuffer(values, dtype=np.float64 if values.typecode == "d" else np.int64)
 
 
 def collection_rate(recv: pd.DataFrame, period: Period) -> tuple[float, float, float | None]:

@@ -9,13 +9,12 @@ being computed by the store (the file store reads one on a second thread) is a
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .. import layout as L
 from ..domain.models import Customer, Receivable, Settings, UnreadField, Visit
+from ..domain.procedures import customer_groups
 from ..domain.visits import last_completed_by_customer
 from .needs import LAST_VISITS
 
@@ -109,17 +108,10 @@ class Snapshot:
             return self.view(LAST_VISITS)
         return last_completed_by_customer(self.visits)
 
-    def groups(self, name: str, by: str = "customer_id"):
-        """(value, its records) for every value of `by` that records have: a stream the store
-        gives in that order is grouped as it goes (one group held at a time), a list through
-        a dict."""
-        recs = self._required(name, name)
-        if getattr(recs, "order", None) == by:
-            for value, group in itertools.groupby(recs, key=operator.attrgetter(by)):
-                if value:
-                    yield value, list(group)
-            return
-        yield from _by_field(recs, by).items()
+    def groups(self, name: str):
+        """(customer id, its records) for every customer the table's records name: a stream
+        the store gives ordered by customer is grouped as it goes (one group held at a time)."""
+        return ((cid, recs) for cid, recs in customer_groups(self._required(name, name)) if cid)
 
     def receivables_by_customer(self) -> dict[str, list[Receivable]]:
         return _by_customer(self.receivables)
@@ -156,14 +148,8 @@ def keep_only(snap: Snapshot, name: str, records: list, only, by: str = "id") ->
 
 
 def _by_customer(records) -> dict[str, list]:
-    return _by_field(records, "customer_id")
-
-
-def _by_field(records, by: str) -> dict[str, list]:
     out: dict[str, list] = {}
-    get = operator.attrgetter(by)
     for r in records:
-        value = get(r)
-        if value:
-            out.setdefault(value, []).append(r)
+        if r.customer_id:
+            out.setdefault(r.customer_id, []).append(r)
     return out

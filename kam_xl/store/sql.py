@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -242,7 +243,7 @@ class SqlStore:
 
     def __exit__(self, *exc) -> None:
         self._release()
-        if getattr(self, "_gc_was", False):
+        if self._gc_was:
             gc.freeze()
             gc.unfreeze()  # what the action made goes to the oldest generation, uncollected now
             gc.enable()
@@ -473,7 +474,7 @@ class SqlStore:
 
     def apply(self, changes: ChangeSet) -> list[str]:
         self._release()
-        if getattr(self, "_gc_was", False):
+        if self._gc_was:
             gc.collect()  # what the computing left in cycles (pandas frames), freed before the write
         try:
             with self._writing() as conn, conn.begin():  # one transaction: all of it or nothing
@@ -719,17 +720,22 @@ class PgStore(SqlStore):
         keys = [c.key for c in t.columns]
         columns = ", ".join(f'"{k}"' for k in (*keys, EXTRAS))
         # COPY reads text: a whole number held as a float (3.0) goes to an integer column as 3,
-        # as the server's own cast of a parameter would make it
+        # as the server's own cast of a parameter would make it (a NaN or infinity is left for
+        # the server to refuse)
         ints = [i for i, c in enumerate(t.columns) if c.kind == L.INT]
-        with conn.connection.driver_connection.cursor() as cur:
-            with cur.copy(f'COPY "{t.name}" ({columns}) FROM STDIN') as copy:
-                for row in self._tuples(t, keys, rows):
-                    if ints and any(type(row[i]) is float for i in ints):
-                        row = list(row)
-                        for i in ints:
-                            if type(row[i]) is float:
-                                row[i] = int(row[i] + (0.5 if row[i] >= 0 else -0.5))
-                    copy.write_row(row)
+        import psycopg
+        try:
+            with conn.connection.driver_connection.cursor() as cur:
+                with cur.copy(f'COPY "{t.name}" ({columns}) FROM STDIN') as copy:
+                    for row in self._tuples(t, keys, rows):
+                        if ints and any(type(row[i]) is float and math.isfinite(row[i]) for i in ints):
+                            row = list(row)
+                            for i in ints:
+                                if type(row[i]) is float and math.isfinite(row[i]):
+                                    row[i] = int(row[i] + (0.5 if row[i] >= 0 else -0.5))
+                        copy.write_row(row)
+        except psycopg.Error as e:  # the driver's own cursor: SQLAlchemy does not wrap its errors
+            raise DatabaseFailed(self.url, _first_line(e), _first_line(e)) from None
 
 
 class SqlLedger(MemoryLedger):

@@ -477,3 +477,31 @@ def test_rows_added_in_bulk_keep_their_values_on_every_engine(db):
     assert type(values["quality"]) is int
     assert values["suggestions"] == tricky and values["date"] == AS_OF
     assert extra == {"回访人备注": "电话\t回访"}
+
+
+def test_rows_the_server_refuses_in_bulk_are_a_clear_refusal_and_nothing_is_written(pg_server, demo_book,
+                                                                                      tmp_path, monkeypatch):
+    """PostgreSQL refuses a text holding a NUL character (a legacy file can carry one) whether it
+    comes as a parameter or through COPY: the bulk path says so as every other database failure
+    does (DatabaseFailed: Chinese + English, no driver traceback) and the rows added before it
+    in the same write are not kept."""
+    from kam_xl.store.sql import DatabaseFailed
+
+    monkeypatch.chdir(tmp_path)
+    url = pg_server.new_database()
+    assert main(["db", "init", url]) == 0
+    assert main(["db", "load", url, str(demo_book)]) == 0
+    store = SqlStore(url)
+    before = len(store.rows(L.SURVEYS.name)), len(store.rows(L.COMPLAINTS.name))
+    store.load(Needs({L.SURVEYS.name: EVERYTHING}), AS_OF)
+    changes = ChangeSet()
+    changes.add(L.COMPLAINTS.name, {"id": "TS99999901", "customer_id": "KH000001", "date": AS_OF})
+    changes.add(L.SURVEYS.name, {"id": "MY99999901", "customer_id": "KH000001", "date": AS_OF,
+                                 "suggestions": "意见\x00"})
+    with pytest.raises(DatabaseFailed) as e:
+        store.apply(changes)
+    assert "数据库操作失败" in e.value.zh and "nothing written" in e.value.en
+    store.close()
+    store = SqlStore(url)
+    assert (len(store.rows(L.SURVEYS.name)), len(store.rows(L.COMPLAINTS.name))) == before
+    store.close()

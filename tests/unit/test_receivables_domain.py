@@ -76,15 +76,14 @@ def test_credit_falls_back_to_entered_value_without_countable_invoices():
 
 
 def test_the_dunning_list_tallied_as_invoices_go_by_equals_the_list_made_from_them_all():
-    """The report tallies the dunning list while the invoices stream by (DunningTally, no invoice
-    kept) and the validator makes it a customer at a time (customer_dunning): both give the list
-    receivables.dunning makes from every invoice — levels, counts, totals, the most overdue
+    """The report tallies the dunning list while the invoices stream by and the validator while
+    it goes through them a customer at a time (DunningTally, no invoice kept, any order): both
+    give the list made from every invoice at once — levels, counts, totals, the most overdue
     invoice (ties: the first) and the order, equal amounts ordered by the customer's first
     overdue invoice."""
     import random
 
-    from kam_xl.domain.receivables import (DunningTally, customer_dunning, dunning, dunning_order,
-                                           receivable_level)
+    from kam_xl.domain.receivables import Dunning, DunningTally, dunning, dunning_rank, receivable_level
     rng = random.Random(7)
     invoices = []
     for rid in range(1, 400):
@@ -95,13 +94,23 @@ def test_the_dunning_list_tallied_as_invoices_go_by_equals_the_list_made_from_th
                                    paid=rng.choice([0.0, 0.0, amount / 2, amount])))
     names = {"KH1": "甲", "KH2": "乙", "KH3": "丙"}
     whole = dunning(invoices, names, S, AS_OF).customers
-    tally = DunningTally()
+    # independently: every customer's overdue invoices gathered first, then one line each
     groups: dict = {}
     for r in invoices:
         days, level = receivable_level(r, S, AS_OF)
         if level and r.customer_id:
-            tally.add(r, days, level)
             groups.setdefault(r.customer_id, []).append((r, days, level))
-    lines = sorted(((customer_dunning(cid, names.get(cid), items), min(r.rid for r, _, _ in items))
-                    for cid, items in groups.items()), key=lambda x: dunning_order(*x))
-    assert len(whole) == 4 and whole == tally.customers(names) == [d for d, _ in lines]
+    lines = []
+    for cid, items in groups.items():
+        worst = max(items, key=lambda t: (dunning_rank(t[2]), t[1]))
+        line = Dunning(cid, names.get(cid), worst[2], len(items), round(sum(r.open_amount for r, _, _ in items), 2),
+                       worst[1], worst[0].rid)
+        lines.append((-dunning_rank(line.level), -line.overdue_amount, min(r.rid for r, _, _ in items), line))
+    expected = [line for *_, line in sorted(lines, key=lambda x: x[:3])]
+    # a customer at a time (the validator's order), each customer's invoices in row order
+    tally = DunningTally()
+    for r in sorted(invoices, key=lambda r: r.customer_id or ""):
+        days, level = receivable_level(r, S, AS_OF)
+        if level and r.customer_id:
+            tally.add(r, days, level)
+    assert len(whole) == 4 and whole == tally.customers(names.get) == expected
