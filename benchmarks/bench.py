@@ -29,7 +29,7 @@ ACTIONS = {
     # every row a new customer, into a book with no customers yet (the first import of an archive)
     "import-new": "from kam_xl.files import run_import; run_import(BOOK, [NEW])",
     "report": "from kam_xl.files import run_report; run_report(BOOK, out=OUT)",
-    "floor": "from benchmarks.bench import floor; floor(BOOK)",
+    "floor": "from benchmarks.bench import floor; floor(BOOK)",  # the old floor: the baseline
     "openpyxl": ("import openpyxl; wb = openpyxl.load_workbook(BOOK, keep_vba=True); "
                  "wb.save(BOOK)"),
 }
@@ -72,24 +72,37 @@ def written_parts(before: Path, after: Path) -> list[str]:
         return sorted(i.filename for i in b.infolist() if old.get(i.filename) != i.CRC)
 
 
-def action_floor(book: str, tables: list[str], parts: list[str]) -> None:
-    """The least this action pays (PRODUCT.md performance issue): inflate and parse (expat, no
-    tree) exactly the sheets of the tables it reads, and deflate the parts it writes into a new
+def written_contents(after: str, parts: list[str]) -> dict[str, bytes]:
+    """The parts as the action wrote them (inflated before the floor's clock starts: making
+    their bytes is the action's work, deflating them is what any approach pays)."""
+    import zipfile
+    with zipfile.ZipFile(after) as z:
+        return {p: z.read(p) for p in parts}
+
+
+def action_floor(book: str, tables: list[str], written: dict[str, bytes], sources: list[str] = ()) -> None:
+    """The least this action pays (PRODUCT.md performance issue): read every source file it
+    imports (decoded and split into CSV fields), inflate and parse (expat, no tree) exactly the
+    sheets of the tables it reads, and deflate the parts it writes, as it wrote them, into a new
     zip with every other member copied — what any approach pays to do the same reading and writing."""
+    import csv
+    import io
     import pyexpat
     import zipfile
     from kam_xl import layout as L
     from kam_xl.workbook.package import read_package
     from kam_xl.workbook.rawzip import copy_with_replacements
+    for src in sources:
+        with open(src, encoding="gb18030", newline="") as f:
+            for _ in csv.reader(io.StringIO(f.read())):
+                pass
     with zipfile.ZipFile(book) as z:
         pkg = read_package(z)
-        names = set(z.namelist())
         read = {pkg.sheets[L.TABLES[t].sheet] for t in tables if L.TABLES[t].sheet in pkg.sheets}
         for part in sorted(read):
             pyexpat.ParserCreate().Parse(z.read(part), True)
-        out = {p: z.read(p) for p in parts if p in names}
     tmp = book + ".floor"
-    copy_with_replacements(book, tmp, out)
+    copy_with_replacements(book, tmp, written)
     os.replace(tmp, book)
 
 
@@ -150,11 +163,15 @@ def run_once(action: str, master: Path, legacy: Path, work: Path) -> tuple[float
     return measure(action, code, work)
 
 
-def run_floor(action: str, base: Path, tables: list[str], parts: list[str], work: Path) -> float:
+def run_floor(action: str, base: Path, tables: list[str], parts: list[str], work: Path,
+              sources: list[str] = ()) -> float:
     book = work / f"floor-{action}.xlsm"
     shutil.copy2(base, book)
-    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.bench import action_floor; "
-            f"t=time.perf_counter(); action_floor({str(book)!r}, {tables!r}, {parts!r}); "
+    after = work / f"{action}.xlsm"
+    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); "
+            f"from benchmarks.bench import action_floor, written_contents; "
+            f"W = written_contents({str(after)!r}, {parts!r}); "
+            f"t=time.perf_counter(); action_floor({str(book)!r}, {tables!r}, W, {list(sources)!r}); "
             f"print('ELAPSED', time.perf_counter()-t)")
     return measure(f"floor-{action}", code, work)[0]
 
@@ -182,25 +199,62 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=100000)
     ap.add_argument("--visits", type=int, default=400000)
     ap.add_argument("--receivables", type=int, default=200000)
+    ap.add_argument("--growth", help="comma-separated customer counts (visits and receivables in the same "
+                                     "proportion as --customers) run one after the other, e.g. 10000,30000,100000; "
+                                     "prints the time per 10,000 customers at each size")
+    ap.add_argument("--regenerate", action="store_true",
+                    help="generate the books again (timed, with the generator's own peak memory)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--openpyxl-rounds", type=int, default=1, help="the reference is slow; 0 skips it")
+    ap.add_argument("--openpyxl-rounds", type=int, default=1,
+                    help="the reference is slow; 0 skips it (with --growth: at the largest size only)")
     ap.add_argument("--dir", default=str(ROOT / "benchmarks" / "out"))
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--libreoffice", action="store_true", help="also time LibreOffice's full recalculation")
     ap.add_argument("--only", help="comma-separated actions to run (the floor always runs)")
     ap.add_argument("--per-action-floors", action="store_true",
-                    help="also each action's own floor (the sheets it reads parsed, the parts it writes deflated) "
-                         "and pandas+calamine reading the same sheets")
+                    help="also each action's own floor (the sources it imports read, the sheets it reads parsed, "
+                         "the parts it writes deflated) and pandas+calamine reading the same sheets")
     args = ap.parse_args()
+    started = time.perf_counter()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
-    # generated in a child: a child forked from a parent that built a 100k book would inherit
-    # its peak RSS, and every action would report it as its own
-    subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
-                    f"from benchmarks.bench import generate; from pathlib import Path; "
-                    f"generate(Path({str(folder)!r}), {args.customers}, {args.visits}, {args.receivables})"],
-                   check=True)
-    master, legacy = generate(folder, args.customers, args.visits, args.receivables)
+    sizes = [int(x) for x in args.growth.split(",")] if args.growth else [args.customers]
+    results = {}
+    for n in sizes:
+        n_visits = args.visits * n // args.customers
+        n_recv = args.receivables * n // args.customers
+        print(f"\n== {n} customers, {n_visits} visits, {n_recv} receivables ==", flush=True)
+        results[n] = run_size(args, folder, n, n_visits, n_recv, openpyxl=(n == max(sizes)))
+    if len(sizes) > 1:
+        print_growth(results)
+    total = time.perf_counter() - started
+    print(f"\nthe whole benchmark: {total:.0f} s ({total / 60:.1f} min)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"sizes": {str(n): r for n, r in results.items()},
+                                               "total_s": total, "args": vars(args)}, indent=1))
+
+
+def generate_timed(folder: Path, n_cust: int, n_visits: int, n_recv: int, fresh: bool) -> dict:
+    """Generate the book and the legacy files in a child process (a child forked from a parent
+    that built a 100k book would inherit its peak RSS, and every action would report it as its
+    own): its seconds and its own peak memory."""
+    if fresh:
+        for name in (f"bench_{n_cust}.xlsm", f"legacy_{n_cust}.csv", f"new_{n_cust}.csv", "empty.xlsm"):
+            (folder / name).unlink(missing_ok=True)
+    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.bench import generate; "
+            f"from pathlib import Path; t=time.perf_counter(); "
+            f"generate(Path({str(folder)!r}), {n_cust}, {n_visits}, {n_recv}); print('ELAPSED', time.perf_counter()-t)")
+    folder.joinpath("work").mkdir(exist_ok=True)
+    t, peak = measure(f"generate-{n_cust}", code, folder / "work")
+    return {"s": t, "peak_mb": peak}
+
+
+def run_size(args, folder: Path, n_cust: int, n_visits: int, n_recv: int, openpyxl: bool) -> dict:
+    gen = generate_timed(folder, n_cust, n_visits, n_recv, args.regenerate)
+    print(f"generation {gen['s']:.1f} s  peak {gen['peak_mb']:.0f} MB" + ("" if args.regenerate else
+                                                                            " (the files were there already)"),
+          flush=True)
+    master, legacy = folder / f"bench_{n_cust}.xlsm", folder / f"legacy_{n_cust}.csv"
     work = folder / "work"
     work.mkdir(exist_ok=True)
     times: dict[str, list[float]] = {a: [] for a in ACTIONS}
@@ -212,7 +266,7 @@ def main() -> None:
     own: dict[str, list[float]] = {}
     pandas_t: dict[str, list[float]] = {}
     for r in range(args.rounds):
-        for a in order + (["openpyxl"] if r < args.openpyxl_rounds else []):
+        for a in order + (["openpyxl"] if openpyxl and r < args.openpyxl_rounds else []):
             t, peak = run_once(a, master, legacy, work)
             times[a].append(t)
             peaks[a] = max(peaks[a], peak)
@@ -221,34 +275,46 @@ def main() -> None:
                 base = master.with_name("empty.xlsm") if a == "import-new" else master
                 parts = written_parts(base, work / f"{a}.xlsm")
                 tables = list(needs_of(a).tables)
-                f_t = run_floor(a, base, tables, parts, work)
+                sources = {"import": [str(legacy)], "import-new": [str(legacy).replace("legacy_", "new_")]}.get(a, [])
+                f_t = run_floor(a, base, tables, parts, work, sources)
                 own.setdefault(a, []).append(f_t)
                 p_t = run_pandas(a, base, tables, work)
                 pandas_t.setdefault(a, []).append(p_t)
-                print(f"round {r + 1} {a:9s} own floor {f_t:6.2f} s (reads {len(tables)} tables, writes "
-                      f"{len(parts)} parts)  pandas+calamine read {p_t:6.2f} s", flush=True)
+                print(f"round {r + 1} {a:9s} own floor {f_t:6.2f} s (reads {len(sources)} sources, "
+                      f"{len(tables)} tables, writes {len(parts)} parts)  pandas+calamine read {p_t:6.2f} s",
+                      flush=True)
     med = {a: statistics.median(v) for a, v in times.items() if v}
+    own_med = {a: statistics.median(v) for a, v in own.items()}
     if own:
         print("\naction      median s   own floor s   action/own floor   pandas read s")
         for a in own:
-            f = statistics.median(own[a])
-            print(f"{a:10s} {med[a]:9.2f} {f:13.2f} {med[a] / f:18.2f} {statistics.median(pandas_t[a]):15.2f}")
+            print(f"{a:10s} {med[a]:9.2f} {own_med[a]:13.2f} {med[a] / own_med[a]:18.2f} "
+                  f"{statistics.median(pandas_t[a]):15.2f}")
     print("\naction      median s   peak MB   action/floor   openpyxl/action")
     for a, m in med.items():
         ratio_floor = m / med["floor"]
         ratio_ref = med["openpyxl"] / m if "openpyxl" in med else float("nan")
         print(f"{a:10s} {m:9.2f} {peaks[a]:9.0f} {ratio_floor:13.2f} {ratio_ref:17.1f}")
     lo = libreoffice_recalc(master, work) if args.libreoffice else None
-    print(f"\nbook: {master.stat().st_size / 2**20:.1f} MiB")
+    print(f"\nbook: {master.stat().st_size / 2**20:.1f} MiB", flush=True)
     if lo:
         print(f"LibreOffice (macros off): load {lo['load']:.1f} s, full recalculation {lo['calculate']:.1f} s "
-              f"of every native formula cell ({args.customers} 建议等级 + {args.receivables} × 3 receivable columns)")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"median_s": med, "peak_mb": peaks, "libreoffice": lo,
-                                               "own_floor_s": {a: statistics.median(v) for a, v in own.items()},
-                                               "pandas_s": {a: statistics.median(v) for a, v in pandas_t.items()},
-                                               "book_mib": master.stat().st_size / 2**20,
-                                               "sizes": vars(args)}, indent=1))
+              f"of every native formula cell ({n_cust} 建议等级 + {n_recv} × 3 receivable columns)")
+    return {"median_s": med, "peak_mb": peaks, "libreoffice": lo, "own_floor_s": own_med,
+            "pandas_s": {a: statistics.median(v) for a, v in pandas_t.items()}, "generation": gen,
+            "book_mib": master.stat().st_size / 2**20, "rows": [n_cust, n_visits, n_recv]}
+
+
+def print_growth(results: dict[int, dict]) -> None:
+    """Seconds per 10,000 customers (rows in proportion) at each size, and the largest size's
+    against the smallest's: above 1.2 the action grows faster than its rows."""
+    sizes = sorted(results)
+    print("\ngrowth: seconds per 10,000 customers (rows in proportion)")
+    print("action     " + "".join(f"{n:>10d}" for n in sizes) + f"   {sizes[-1]}/{sizes[0]}")
+    for a in results[sizes[0]]["median_s"]:
+        per = [results[n]["median_s"][a] / (n / 10000) for n in sizes if a in results[n]["median_s"]]
+        if len(per) == len(sizes):
+            print(f"{a:10s} " + "".join(f"{x:10.2f}" for x in per) + f"   {per[-1] / per[0]:.2f}")
 
 
 def libreoffice_recalc(book: Path, work: Path) -> dict | None:

@@ -198,7 +198,6 @@ class _SheetReader:
         letters = {col_letter(first_col + i): j for j, i in enumerate(keep)}
         self.slot = {k.encode(): v for k, v in letters.items()}
         self.values: list[list[Any]] = [[None] * n_body for _ in keep]
-        self.kinds: list[set] = [set() for _ in keep]
         self.kept_user = [keep.index(i) for i in user if i in keep]
         self.other_user = sorted({col_letter(first_col + i) for i in user if i not in keep})
         alt = b"|".join(re.escape(k) for k in self.slot)
@@ -287,23 +286,51 @@ class _SheetReader:
         cells = seg.count(b"<c")
         if cells != with_ref and cells - sum(seg.count(x) for x in (b"<co", b"<ce", b"<cf", b"<cu")) != with_ref:
             raise Unusual("cells without their reference first")
-        lo, hi, slot, values, kinds = self.lo, self.hi, self.slot, self.values, self.kinds
-        value = self.value
-        dates: dict = {}
-        for m in self.cell.finditer(seg):
-            letters, row, attrs, v, body = m.groups()
-            row = int(row)
-            if row < lo or row > hi:
-                continue
-            try:
-                v = value(attrs, body, v)
-            except (ValueError, IndexError) as e:  # a number that is not one, a string index out of range
-                raise Unusual(str(e)) from None
-            if v is None:
-                continue
-            j = slot[letters]
-            values[j][row - lo] = dates.setdefault(v, v) if type(v) is dt.date else v
-            kinds[j].add(type(v))
+        lo, n, slot, values = self.lo, self.hi - self.lo + 1, self.slot, self.values
+        value, known = self.value, self.attrs
+        strings = self.strings
+        done = getattr(strings, "_done", None)
+        if done is None:
+            done = {}
+        numbers: dict = {}  # a number's text → its value in this piece (dates repeat; one object each)
+        try:
+            for m in self.cell.finditer(seg):
+                letters, row, attrs, v, body = m.groups()
+                r = int(row) - lo
+                if r < 0 or r >= n:
+                    continue
+                kind = known.get(attrs)
+                if v and kind is not None:  # the common cell: its value alone, its style seen before
+                    t = kind[0]
+                    if t == "s":
+                        i = int(v)
+                        x = done.get(i)
+                        if x is None:
+                            x = strings[i]
+                        if x == "":
+                            continue
+                    elif t == "n" and kind[1] == "number":
+                        x = numbers.get(v)
+                        if x is None:
+                            x = value(attrs, body, v)
+                            if x is None:
+                                continue
+                            numbers[v] = x
+                    else:
+                        x = numbers.get((attrs, v))
+                        if x is None:
+                            x = value(attrs, body, v)
+                            if type(x) is dt.date:
+                                numbers[(attrs, v)] = x
+                            elif x is None:
+                                continue
+                else:
+                    x = value(attrs, body, v)
+                    if x is None:
+                        continue
+                values[slot[letters]][r] = x
+        except (ValueError, IndexError) as e:  # a number that is not one, a string index out of range
+            raise Unusual(str(e)) from None
         if self.other_user:
             self._last_user_row(seg)
 
@@ -326,7 +353,8 @@ class _SheetReader:
             end = start
 
     def result(self) -> tuple[list[list[Any]], int]:
-        for j, kinds in enumerate(self.kinds):
+        for j, col in enumerate(self.values):
+            kinds = set(map(type, col)) - {type(None)}
             if len(kinds) > 1:
                 raise Unusual(f"column {j} mixes {sorted(k.__name__ for k in kinds)}")
         last = self.last_other - self.lo + 1 if self.last_other else 0

@@ -35,7 +35,10 @@ _RPH = re.compile(rb"<rPh\b.*?</rPh>", re.S)
 _ENTITIES = {"&quot;": '"', "&apos;": "'"}
 _CHAR_REF = re.compile(r"&#(x[0-9A-Fa-f]+|\d+);")
 _F = re.compile(rb"<f\b")
-_SI_ANY = re.compile(rb'\bsi="(\d+)"')
+# the attribute si="…" after a space (a literal start lets the regex engine skip ahead: a \b
+# made this the slowest search of the scan); after a tab or line break only when one is there
+_SI_ANY = re.compile(rb' si="(\d+)"')
+_SI_OTHER = re.compile(rb'[\t\r\n]si="(\d+)"')
 _MASTER = re.compile(rb'<f\b(?=[^>]*\bt="shared")(?=[^>]*\bref=")')  # attributes in any order
 
 
@@ -140,7 +143,8 @@ class _Scanner:
                     out.errors[ref] = v[1].decode() if v else "#N/A"
                     out.error_spans.append((offset + span[0], offset + span[1]))
             pos = seg.find(b't="e"', pos + 5)
-        for needle in (b"</f></c>", b"</f><v></v></c>", b"</f><v/></c>", b"/></c>"):
+        formulas = b"<f" in seg  # a stretch without formulas (most of a data sheet) skips their searches
+        for needle in (b"</f></c>", b"</f><v></v></c>", b"</f><v/></c>", b"/></c>") if formulas else ():
             pos = seg.find(needle)
             while pos >= 0:
                 if needle == b"/></c>" and not seg.startswith(b"<f", seg.rfind(b"<", 0, pos)):
@@ -151,9 +155,12 @@ class _Scanner:
                 if ref:
                     out.uncached.add(ref)
                 pos = seg.find(needle, pos + 1)
-        if b't="shared"' in seg:
+        if formulas and b't="shared"' in seg:
             out.shared = True
-            out.max_si = max([out.max_si] + [int(x) for x in _SI_ANY.findall(seg)])
+            found = set(_SI_ANY.findall(seg))
+            if b'\tsi="' in seg or b'\nsi="' in seg or b'\rsi="' in seg:
+                found.update(_SI_OTHER.findall(seg))
+            out.max_si = max([out.max_si, *map(int, found)])
             for m in _MASTER.finditer(seg):
                 start = seg.rfind(b"<c ", max(0, m.start() - CELL_WINDOW), m.start())
                 ref = _ref_of(seg, start) if start >= 0 else None

@@ -205,6 +205,13 @@ class FileStore(LoadingStore):
             if any(sc.errors or self._far(part, sc) for part, sc in scans.items()):
                 self._clean_copy()
 
+    def prepare(self, names: Iterable[str]) -> None:
+        """Look through the sheets of these tables now, all together (two at a time, their
+        inflating overlapping), rather than one by one as each is read."""
+        names = [n for n in names if n in self.pkg.tables]
+        if names:
+            self._scan(names)
+
     def _take_in(self, tp, sc, text_of) -> None:
         tdef = L.TABLES.get(tp.name)
         computed = {c.header for c in tdef.columns if c.formula} if tdef else set()
