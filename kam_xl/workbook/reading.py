@@ -71,6 +71,11 @@ def coerce_record(table: L.TableDef, row: dict[str, Any], index: int):
 _DATETIME, _DATE = dt.datetime, dt.date
 
 
+_STR_OR_NONE = frozenset({str, type(None)})
+_FLOAT_OR_NONE = frozenset({float, type(None)})
+_DATE_OR_NONE = frozenset({_DATE, type(None)})
+
+
 def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int,
             same: dict[str, Any] | None = None) -> list[Any]:
     """Convert one column.  The common cell types are handled inline (this runs for
@@ -84,21 +89,31 @@ def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int,
         return val
 
     kind = col.kind
+    types = set(map(type, raw))  # a column of one kind of cell (the common case) is mapped at C speed
     if kind == L.TEXT:
         # one string object per distinct value: names, places and ids repeat across
         # hundreds of thousands of rows
         same = {} if same is None else same
-        return [same.setdefault(v, v.strip() or None) if type(v) is str else None if v is None else slow(r, v)
-                for r, v in enumerate(raw)]
+        for v in set(raw):
+            if type(v) is str and v not in same:
+                same[v] = v.strip() or None
+        get = same.get
+        if types <= _STR_OR_NONE:
+            return list(map(get, raw))  # None is never a key: it maps to None
+        return [get(v) if type(v) is str else None if v is None else slow(r, v) for r, v in enumerate(raw)]
     if kind == L.ENUM:
         if col.soft_choices or not col.choices:
             return [(v.strip() or None) if type(v) is str else None if v is None else slow(r, v)
                     for r, v in enumerate(raw)]
         canon = {c: c for c in col.choices}  # one shared string object per choice
+        if types <= _STR_OR_NONE and all(v in canon for v in set(raw) if v):
+            return list(map(canon.get, raw))  # None and "" are not choices: they map to None
         return [canon[v] if v in canon else None if v is None or v == "" else slow(r, v)
                 for r, v in enumerate(raw)]
     if kind in (L.MONEY, L.NUMBER):
         if col.lo is None and col.hi is None:
+            if types <= _FLOAT_OR_NONE:
+                return list(raw)
             return [float(v) if type(v) in (float, int) else None if v is None else slow(r, v)
                     for r, v in enumerate(raw)]
     if kind == L.INT:  # scores 1–5, counts: numbers in range go straight through
@@ -110,6 +125,8 @@ def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int,
         return [v if type(v) is _DATETIME else _DATETIME.combine(v, dt.time()) if type(v) is _DATE
                 else None if v is None else slow(r, v) for r, v in enumerate(raw)]
     if kind == L.DATE:
+        if types <= _DATE_OR_NONE:
+            return list(raw)
         days: dict[Any, _DATE] = {}  # a few hundred distinct days over many rows: one object each
         return [days.setdefault(v, v.date()) if type(v) is _DATETIME else v if type(v) is _DATE
                 else None if v is None else slow(r, v) for r, v in enumerate(raw)]
@@ -171,7 +188,7 @@ def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list
     model = MODELS[table.name]
     kept = list(range(len(keys))) if keep is None else [j for j, k in enumerate(keys) if k in set(keep)]
     kept_keys = [keys[j] for j in kept]
-    make = RecordShape(model, kept_keys, partial or keep is not None).make
+    make_row = RecordShape(model, kept_keys, partial or keep is not None).row_maker(kept_keys)
     everything = len(kept) == len(keys)
     pick_kept = (lambda vals: vals) if everything else (
         operator.itemgetter(*kept) if len(kept) > 1 else (lambda vals, j=kept[0] if kept else 0: (vals[j],)))
@@ -192,9 +209,7 @@ def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list
         if skip_blank and blank(vals):
             blank_rows.add(start + r)
             continue
-        d = dict(zip(kept_keys, pick_kept(vals)))
-        d["rid"] = start + r
-        out.append(make(d))
+        out.append(make_row(pick_kept(vals), start + r))
     return out, [_problem(table, by_header, *p) for p in problems if p[0] not in blank_rows]
 
 
