@@ -3,13 +3,13 @@ It makes the FileStore and the progress line and hands them to the actions."""
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 from . import demo as d
 from . import layout as L
 from .errors import BadArgument, WriteFailed
 from .progress import Progress
+from .reports.builders import meeting_month
 from .reports.pdf import soffice
 from .services import actions, team
 from .services.actions import MEETING_AUTO, ReportFiles  # noqa: F401  (part of this front's API)
@@ -17,7 +17,8 @@ from .services.regrade import RegradeResult
 from .services.validate import ValidationReport
 from .workbook.builder import build_master
 from .workbook.outputs import safe_name_part, write_output
-from .store import EVERYTHING, Needs, Read, is_url
+from .store import EVERYTHING, Needs, Read
+from .store.sql import SqlLedger, SqlStore, is_url, open_database, upgrade_database
 from .store.ledger import FolderLedger
 from .reports.merge_report import write_merge_report
 from .workbook.team import identity as team_identity, write_person_book
@@ -95,7 +96,6 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
     if pdf and soffice() is None:
         lines.append(actions.PDF_MISSING)
         pdf = False
-    from .reports.builders import meeting_month
     outs = run_report(book, out=str(folder), pdf=pdf, month=meeting_month(d.AS_OF))
     lines += ["[生成报表 report（含月度例会材料）]"] + [str(p) for p in outs]
     customers = FileStore(book).load(Needs({L.CUSTOMERS.name: EVERYTHING})).customers
@@ -110,9 +110,8 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
 # -- team mode (PRODUCT.md §11) --------------------------------------------------------
 def ledger_of(store, master: Path, create: bool = False):
     """Where a master keeps team mode's ledger: in its database, or in a folder beside the book."""
-    sql = sys.modules.get(f"{__package__}.store.sql")  # a database store exists only once it is loaded
-    if sql is not None and isinstance(store, sql.SqlStore):
-        return sql.SqlLedger(store, create=create)
+    if isinstance(store, SqlStore):
+        return SqlLedger(store, create=create)
     return FolderLedger(master, create=create)
 
 
@@ -176,16 +175,6 @@ def run_reassign(path, src: str, dst: str, customers=None) -> team.ReassignResul
 
 
 # -- the master in a database (PRODUCT.md §12) -------------------------------------------
-def open_database(url: str, create: bool = False):
-    from .store.sql import open_database as open_db  # SQLAlchemy and Alembic: loaded for a database only
-    return open_db(url, create=create)
-
-
-def upgrade_database(url: str):
-    from .store.sql import upgrade_database as upgrade
-    return upgrade(url)
-
-
 def open_store(target):
     """A command's BOOK: a workbook file, or a database URL (sqlite:///大客户管理.db)."""
     if is_url(target):

@@ -25,7 +25,12 @@ from ..errors import BadArgument
 from ..importing.mapping import read_mapping, write_mapping
 from ..importing.readers import expand_sources
 from ..importing.service import ImportResult, merge_sources, parse_sources, parse_while_loading
+from ..reports.builders import meeting_month
+from ..reports.card import build_card, write_card
+from ..reports.forms import write_form
 from ..reports.pdf import soffice, to_pdf
+from ..reports.service import build_report
+from ..reports.writer import write_output
 from ..store import EVERYTHING, LAST_VISITS, ChangeSet, Needs, Read
 from ..store.protocol import Store
 from ..workbook.outputs import safe_name_part
@@ -152,8 +157,6 @@ def report_book(store: Store, book_path: Path, out: str | None = None,
                 as_of: dt.date | None = None, pdf: bool = False, month: str | None = None) -> ReportFiles:
     """The management report; with `month` (YYYY-MM, or MEETING_AUTO: the month a meeting on the
     as-of date looks back on) also the monthly meeting pack."""
-    from ..reports.builders import meeting_month  # the report's libraries (pandas) are loaded by the
-    from ..reports.service import build_report    # actions that write reports; other commands start sooner
     with store:
         data = store.load(MEETING_NEEDS if month else REPORT_NEEDS, as_of)
         refuse_unusable_rules(data, _where(store), as_of is not None)
@@ -169,8 +172,6 @@ FORM_NEEDS = Needs({C.name: EVERYTHING, L.CERTIFICATIONS.name: Read(optional=Tru
 def form_book(store: Store, book_path: Path, customer_id: str, out: str | None = None,
               pdf: bool = True) -> list[Path]:
     """The printable 客户认定申请表 of one customer (xlsx, and PDF when LibreOffice is there)."""
-    from ..reports.forms import write_form
-    from ..reports.writer import write_output
     with store:
         data = store.load(FORM_NEEDS)
     customer, why = find_customer(data.customers, customer_id)
@@ -193,8 +194,6 @@ CARD_NEEDS = Needs({C.name: Read(rows=True), V.name: EVERYTHING, R.name: EVERYTH
 def card_book(store: Store, book_path: Path, customer: str, out: str | None = None,
               pdf: bool = True, as_of: dt.date | None = None) -> "ReportFiles":
     """The printable 客户档案卡 of one customer, by id or name (xlsx, and PDF with LibreOffice)."""
-    from ..reports.card import build_card, write_card
-    from ..reports.writer import write_output
     with store:
         data = store.load(CARD_NEEDS, as_of)
         refuse_unusable_rules(data, _where(store), as_of is not None)  # the card shows the tier and why

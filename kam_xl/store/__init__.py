@@ -12,10 +12,4 @@ from .changes import ChangeSet
 from .needs import EVERYTHING, LAST_VISITS, Needs, Read
 from .snapshot import Snapshot
 
-__all__ = ["ChangeSet", "EVERYTHING", "LAST_VISITS", "Needs", "Read", "Snapshot", "is_url"]
-
-
-def is_url(text) -> bool:
-    """Whether a command's BOOK is a database URL (the database store, store/sql.py, is imported
-    only then: SQLAlchemy and Alembic are not loaded for a workbook)."""
-    return str(text).startswith(("sqlite:///", "postgresql://", "postgres://"))
+__all__ = ["ChangeSet", "EVERYTHING", "LAST_VISITS", "Needs", "Read", "Snapshot"]

@@ -31,7 +31,6 @@ from ..domain.receivables import months_before
 from ..domain.tiering import condition_names
 from ..errors import BadArgument, KamError
 from .changes import ChangeSet
-from . import is_url
 from .needs import LAST_VISITS, Needs, Read
 from .ledger import MemoryLedger, pack_base, unpack_base
 from .schema import EXTRAS, meta, tables, team_bases
@@ -51,6 +50,10 @@ class DatabaseChanged(KamError):
 class DatabaseFailed(KamError):
     zh, en = "数据库操作失败（连接中断或服务器出错），本次未写入任何内容", \
         "the database failed (connection lost or server error); nothing written"
+
+
+def is_url(text: str | Path) -> bool:
+    return str(text).startswith(("sqlite:///", "postgresql://", "postgres://"))
 
 
 def open_database(url: str, create: bool = False, check: bool = True) -> "SqlStore":
