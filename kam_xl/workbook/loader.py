@@ -158,8 +158,9 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     view_only = [n for n, r in wanted.items() if n == L.VISITS.name and not r.records and not full]
     background = None
     pool = None
-    if hasattr(store, "prepare"):  # the file's sheets looked through together, on two threads
-        store.prepare([n for n in wanted if n not in first])
+    if hasattr(store, "prepare"):  # the file's sheets looked through ahead, in the order they are read
+        rest = [n for n in wanted if n not in first and n not in STREAMED]
+        store.prepare(rest[:1] + view_only + rest[1:] + [n for n in STREAMED if n in wanted and n not in view_only])
     if view_only and hasattr(store, "concurrent"):
         pool = ThreadPoolExecutor(1, thread_name_prefix="kam-read")
         other = store.concurrent()  # its own reader: a reader is not shared between threads

@@ -30,6 +30,7 @@ from ..errors import (BackupFailed, ContentInTheWay, FileOperationFailed, KamErr
 from . import engine, scan
 from .columns import Source as ColumnSource
 from .rawzip import BIG_PART as STREAM_PART
+from .scan_ahead import Gone, ScanAhead
 from .loader import LoadingStore
 from .reading import read_settings
 from .package import Package, col_letter, make_ref, parse_ref, read_package
@@ -54,6 +55,7 @@ def fingerprint(path: Path) -> tuple[int, int, int, int]:
     return st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev
 
 
+SCAN_AHEAD_BYTES = 48 << 20  # an action's sheets bigger than this in all are looked through by a second process
 WRITE_LOCK_WAIT = 30.0  # seconds another kam-xl writer of the same folder may hold the commit step
 
 
@@ -127,7 +129,8 @@ class FileStore(LoadingStore):
         self._shapes: dict[str, Table] = {}
         self._reader = None  # one fastexcel reader per store: the shared strings are read once
         # shared with concurrent() views: one scan per sheet, one cleaned copy
-        self._common = {"scans": {}, "below": {}, "cells": {}, "clean": None, "lock": threading.Lock()}
+        self._common = {"scans": {}, "below": {}, "cells": {}, "clean": None, "lock": threading.Lock(),
+                        "ahead": {}, "helpers": []}  # sheets being looked through by a second process
         self.notices: list[Notice] = []
 
     def concurrent(self) -> "FileStore":
@@ -161,6 +164,8 @@ class FileStore(LoadingStore):
         self._reader = None
         if not self.__dict__.get("_view"):
             self._common.pop("source", None)  # the shared strings go with it
+            with self._common["lock"]:
+                self._stop_scanning_ahead()
 
     # -- what the tables alone do not show ------------------------------------
     def _scan(self, names: list[str]) -> None:
@@ -170,17 +175,38 @@ class FileStore(LoadingStore):
         the next write keeps that); error cells make a cleaned copy for the reader."""
         common = self._common
         with common["lock"]:
-            parts = sorted({self.pkg.tables[n].sheet_part for n in names} - set(common["scans"]))
+            wanted = {self.pkg.tables[n].sheet_part for n in names} - set(common["scans"])
+            waiting = {p: common["ahead"][p] for p in wanted if p in common["ahead"]}
+        got = {}
+        for p, fut in waiting.items():  # looked through by the second process; waited for outside
+            try:                        # the lock, so another thread reads what is ready meanwhile
+                got[p] = fut.result()
+            except Gone:
+                pass  # the helper process is gone (killed, out of memory): looked through here
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:  # the sheet's own problem, as if found here
+                raise _unreadable(self.path, e) from None
+        with common["lock"]:
+            for p in waiting:
+                common["ahead"].pop(p, None)
+            if not common["ahead"] and common["helpers"]:
+                self._stop_scanning_ahead()
+            parts = sorted(wanted - set(common["scans"]))  # another thread may have taken some in
             if not parts:
                 return
             by_part = {p: [t for t in self.pkg.tables.values() if t.sheet_part == p] for p in parts}
+            scans = {p: got[p] for p in parts if p in got}
+            parts = [p for p in parts if p not in scans]
             try:
-                if len(parts) > 1:
+                if not parts:
+                    pass
+                elif len(parts) > 1:
                     with ThreadPoolExecutor(2, thread_name_prefix="kam-scan") as pool:
-                        scans = dict(zip(parts, pool.map(lambda p: scan.scan_sheet(str(self.path), p, by_part[p]),
+                        scans.update(zip(parts, pool.map(lambda p: scan.scan_sheet(str(self.path), p, by_part[p]),
                                                          parts)))
                 else:
-                    scans = {parts[0]: scan.scan_sheet(str(self.path), parts[0], by_part[parts[0]])}
+                    scans[parts[0]] = scan.scan_sheet(str(self.path), parts[0], by_part[parts[0]])
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as e:
@@ -206,11 +232,46 @@ class FileStore(LoadingStore):
                 self._clean_copy()
 
     def prepare(self, names: Iterable[str]) -> None:
-        """Look through the sheets of these tables now, all together (two at a time, their
-        inflating overlapping), rather than one by one as each is read."""
+        """Look through the sheets of these tables ahead of reading them, in the order given
+        (the order they will be read).  Big sheets are looked through by a second process,
+        one after the other, while this one reads the sheets already looked through: the
+        scan then costs about one sheet's time instead of all of theirs.  Small books are
+        looked through here, all together (two threads, their inflating overlapping)."""
         names = [n for n in names if n in self.pkg.tables]
-        if names:
-            self._scan(names)
+        if not names:
+            return
+        common = self._common
+        with common["lock"]:
+            parts = list(dict.fromkeys(self.pkg.tables[n].sheet_part for n in names))
+            parts = [p for p in parts if p not in common["scans"] and p not in common["ahead"]]
+            size = self._parts_size(parts)
+            if parts and size >= SCAN_AHEAD_BYTES and not self.__dict__.get("_view"):
+                helper = ScanAhead(str(self.path), [(p, [t for t in self.pkg.tables.values() if t.sheet_part == p])
+                                                    for p in parts])
+                common["helpers"].append(helper)
+                common["ahead"].update(helper.futures)
+                return
+        self._scan(names)
+
+    def __exit__(self, *exc) -> None:
+        if not self.__dict__.get("_view"):
+            with self._common["lock"]:  # sheets looked through ahead and never read: the helper stops
+                self._stop_scanning_ahead()
+        super().__exit__(*exc)
+
+    def _parts_size(self, parts: list[str]) -> int:
+        try:
+            with zipfile.ZipFile(self.path) as z:
+                return sum(z.getinfo(p).file_size for p in parts)
+        except (KeyError, OSError, zipfile.BadZipFile):
+            return 0  # looked through here, where a damaged part is refused clearly
+
+    def _stop_scanning_ahead(self) -> None:
+        common = self._common
+        for helper in common["helpers"]:
+            helper.stop()
+        common["helpers"].clear()
+        common["ahead"].clear()
 
     def _take_in(self, tp, sc, text_of) -> None:
         tdef = L.TABLES.get(tp.name)

@@ -1,0 +1,111 @@
+"""Big books are looked through by a second process while this one reads (workbook/scan_ahead.py).
+The threshold is lowered here so ordinary test books take that path: every action must come out
+exactly as with the sheets looked through in-process — the same cells written, the same findings
+and notices — on books after ordinary use (error cells, rows typed under a table, a note below,
+shared formulas); a helper that dies is replaced by looking through in-process, and a sheet's own
+problem found by the helper is the same clear refusal."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kam_xl.cli import main
+from kam_xl.workbook import scan_ahead, store as store_mod
+from kam_xl.workbook.store import FileStore
+from tests import variants as V
+
+LIVED_IN = [V.error_cells, V.typed_rows_under_customers, V.note_under(V.L.VISITS), V.sum_row_under_receivables,
+            V.shared_formula_in_tier, V.calc_chain]
+
+
+def _run_all(book: Path, folder: Path, capsys) -> dict:
+    out = {}
+    for action, args in (("validate", ["validate", str(book), "--json", "--as-of", "2026-06-30"]),
+                         ("regrade", ["regrade", str(book), "-v", "--as-of", "2026-06-30"]),
+                         ("report", ["report", str(book), "--out", str(folder / "报表"), "--as-of", "2026-06-30"])):
+        capsys.readouterr()
+        rc = main(args)
+        got = capsys.readouterr()
+        out[action] = (rc, got.out.replace(str(folder), "<folder>"), got.err.replace(str(folder), "<folder>"))
+    out["cells"] = V.cells_of(book)
+    return out
+
+
+@pytest.mark.parametrize("variant", LIVED_IN, ids=lambda v: getattr(v, "__name__", "note_under_visits"))
+def test_looked_through_by_a_second_process_or_here_the_actions_agree(variant, tmp_path, capsys, monkeypatch):
+    results = []
+    real = scan_ahead.ScanAhead.__init__
+    for ahead in (False, True):
+        folder = tmp_path / ("ahead" if ahead else "here")
+        folder.mkdir()
+        book = V.base_book(folder / "大客户管理.xlsm")
+        variant(book)
+        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if ahead else 1 << 62)
+        started = []
+
+        def counting(self, *a, **k):
+            started.append(a[1])
+            real(self, *a, **k)
+        monkeypatch.setattr(scan_ahead.ScanAhead, "__init__", counting)
+        results.append(_run_all(book, folder, capsys))
+        assert bool(started) == ahead  # the path under test was taken (and only there)
+    here, ahead = results
+    for action in ("validate", "regrade", "report"):
+        assert "Traceback" not in here[action][2] + ahead[action][2]
+        assert ahead[action] == here[action], (action, ahead[action][2][:3000])
+    differ = {k for k in set(ahead["cells"]) | set(here["cells"]) if ahead["cells"].get(k) != here["cells"].get(k)}
+    assert all(_timed(k) for k in differ), sorted(differ)[:5]
+
+
+def _timed(key: tuple[str, str]) -> bool:
+    """最近一次运行 on the home sheet and the 调级记录 time column: the time of the run."""
+    sheet, coord = key
+    log_time = V.col_letter(V.L.GRADE_LOG.first_col)  # its first column: 时间 (a date and time)
+    return key == (V.L.SHEET_HOME, V.L.HOME_STATUS_CELL) or (
+        sheet == V.L.GRADE_LOG.sheet and V.re.fullmatch(log_time + r"\d+", coord) is not None)
+
+
+def test_a_helper_that_dies_is_replaced_by_looking_here(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "共享"
+    folder.mkdir()
+    book = V.base_book(folder / "大客户管理.xlsm")
+    V.error_cells(book)
+    reference = tmp_path / "reference.xlsm"
+    shutil.copy2(book, reference)
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 1 << 62)
+    assert main(["validate", str(reference), "--as-of", "2026-06-30"]) in (0, 1)
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
+    monkeypatch.setattr(scan_ahead, "_PROGRAM", "import os; os._exit(9)")  # killed before answering
+    assert main(["validate", str(book), "--as-of", "2026-06-30"]) in (0, 1)
+    assert "Traceback" not in capsys.readouterr().err
+    assert V.cells_of(book) == V.cells_of(reference)
+
+
+def test_a_sheets_own_problem_found_by_the_helper_is_the_same_refusal(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "共享"
+    folder.mkdir()
+    book = V.base_book(folder / "大客户管理.xlsm")
+    part = V.sheet_part(book, V.L.CUSTOMERS.sheet)
+    V.rewrite(book, {part: lambda x: x.replace(b"<sheetData>", b"<sheetData>" + b" " * (300 << 20), 1)})
+    before = book.read_bytes()
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
+    assert main(["validate", str(book)]) == 2
+    err = capsys.readouterr().err
+    assert "异常" in err and "Traceback" not in err and "Error: " in err
+    assert book.read_bytes() == before
+
+
+def test_the_helper_stops_with_the_session(tmp_path, monkeypatch):
+    """Sheets looked through ahead and never read: the helper does not outlive the action."""
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
+    store = FileStore(book)
+    with store:
+        store.prepare([V.L.VISITS.name, V.L.RECEIVABLES.name])
+        helpers = list(store._common["helpers"])
+        assert helpers and all(h.proc is not None for h in helpers)
+    for h in helpers:
+        assert h.proc.wait(timeout=30) is not None
+    assert not store._common["helpers"] and not store._common["ahead"]
