@@ -55,7 +55,7 @@ def fingerprint(path: Path) -> tuple[int, int, int, int]:
     return st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev
 
 
-SCAN_AHEAD_BYTES = 48 << 20  # an action's sheets bigger than this in all are looked through by a second process
+SCAN_AHEAD_BYTES = 48 << 20  # the sheets after the first bigger than this in all: a second process looks through them
 WRITE_LOCK_WAIT = 30.0  # seconds another kam-xl writer of the same folder may hold the commit step
 
 
@@ -233,10 +233,11 @@ class FileStore(LoadingStore):
 
     def prepare(self, names: Iterable[str]) -> None:
         """Look through the sheets of these tables ahead of reading them, in the order given
-        (the order they will be read).  Big sheets are looked through by a second process,
-        one after the other, while this one reads the sheets already looked through: the
-        scan then costs about one sheet's time instead of all of theirs.  Small books are
-        looked through here, all together (two threads, their inflating overlapping)."""
+        (the order they will be read).  The first is looked through here; when the others are
+        big, a second process looks through them, one after the other, while this one reads
+        the sheets already looked through: the scan then costs about one sheet's time instead
+        of all of theirs.  Otherwise all are looked through here, together (two threads, their
+        inflating overlapping)."""
         names = [n for n in names if n in self.pkg.tables]
         if not names:
             return
@@ -244,13 +245,13 @@ class FileStore(LoadingStore):
         with common["lock"]:
             parts = list(dict.fromkeys(self.pkg.tables[n].sheet_part for n in names))
             parts = [p for p in parts if p not in common["scans"] and p not in common["ahead"]]
-            size = self._parts_size(parts)
-            if parts and size >= SCAN_AHEAD_BYTES and not self.__dict__.get("_view"):
+            later = parts[1:]  # the first is wanted at once: looked through here, meanwhile
+            if later and self._parts_size(later) >= SCAN_AHEAD_BYTES and not self.__dict__.get("_view"):
                 helper = ScanAhead(str(self.path), [(p, [t for t in self.pkg.tables.values() if t.sheet_part == p])
-                                                    for p in parts])
+                                                    for p in later])
                 common["helpers"].append(helper)
                 common["ahead"].update(helper.futures)
-                return
+                names = [n for n in names if self.pkg.tables[n].sheet_part == parts[0]]
         self._scan(names)
 
     def __exit__(self, *exc) -> None:
