@@ -255,10 +255,12 @@ class FileStore(LoadingStore):
         self._scan(names)
 
     def __exit__(self, *exc) -> None:
-        if not self.__dict__.get("_view"):
-            with self._common["lock"]:  # sheets looked through ahead and never read: the helper stops
-                self._stop_scanning_ahead()
-        super().__exit__(*exc)
+        try:
+            super().__exit__(*exc)  # a read still under way (the visits view) finishes first
+        finally:
+            if not self.__dict__.get("_view"):
+                with self._common["lock"]:  # sheets looked through ahead and never read: the helper stops
+                    self._stop_scanning_ahead()
 
     def _parts_size(self, parts: list[str]) -> int:
         try:
