@@ -151,10 +151,15 @@ def write_legacy(path: Path, customers: list[dict], branches: bool = True) -> No
                         c["联系电话"]])
 
 
+def new_csv(legacy: Path) -> Path:
+    """The all-new archive generated beside the legacy one (import-new's source)."""
+    return legacy.with_name(legacy.name.replace("legacy_", "new_"))
+
+
 def run_once(action: str, master: Path, legacy: Path, work: Path) -> tuple[float, float]:
     book = work / f"{action}.xlsm"
     shutil.copy2(master.with_name("empty.xlsm") if action == "import-new" else master, book)
-    new = legacy.with_name(legacy.name.replace("legacy_", "new_"))
+    new = new_csv(legacy)
     for p in (work / "备份").glob("*"):
         p.unlink()
     code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); BOOK={str(book)!r}; LEGACY={str(legacy)!r}; NEW={str(new)!r}; "
@@ -275,7 +280,7 @@ def run_size(args, folder: Path, n_cust: int, n_visits: int, n_recv: int, openpy
                 base = master.with_name("empty.xlsm") if a == "import-new" else master
                 parts = written_parts(base, work / f"{a}.xlsm")
                 tables = list(needs_of(a).tables)
-                sources = {"import": [str(legacy)], "import-new": [str(legacy).replace("legacy_", "new_")]}.get(a, [])
+                sources = {"import": [str(legacy)], "import-new": [str(new_csv(legacy))]}.get(a, [])
                 f_t = run_floor(a, base, tables, parts, work, sources)
                 own.setdefault(a, []).append(f_t)
                 p_t = run_pandas(a, base, tables, work)

@@ -78,7 +78,11 @@ def test_a_helper_that_dies_is_replaced_by_looking_here(tmp_path, capsys, monkey
     assert main(["validate", str(reference), "--as-of", "2026-06-30"]) in (0, 1)
     monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
     monkeypatch.setattr(scan_ahead, "_PROGRAM", "import os; os._exit(9)")  # killed before answering
+    started = []
+    real = scan_ahead.ScanAhead.__init__
+    monkeypatch.setattr(scan_ahead.ScanAhead, "__init__", lambda self, *a: started.append(a) or real(self, *a))
     assert main(["validate", str(book), "--as-of", "2026-06-30"]) in (0, 1)
+    assert started  # the helper was asked, and died
     assert "Traceback" not in capsys.readouterr().err
     assert V.cells_of(book) == V.cells_of(reference)
 
@@ -98,14 +102,16 @@ def test_a_sheets_own_problem_found_by_the_helper_is_the_same_refusal(tmp_path, 
 
 
 def test_the_helper_stops_with_the_session(tmp_path, monkeypatch):
-    """Sheets looked through ahead and never read: the helper does not outlive the action."""
+    """Sheets looked through ahead and never read: the helper does not outlive the action
+    (a helper that would take ten minutes is stopped when the session ends)."""
     book = V.base_book(tmp_path / "大客户管理.xlsm")
     monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
+    monkeypatch.setattr(scan_ahead, "_PROGRAM", "import time; time.sleep(600)")
     store = FileStore(book)
     with store:
-        store.prepare([V.L.VISITS.name, V.L.RECEIVABLES.name])
+        store.prepare([V.L.CUSTOMERS.name, V.L.VISITS.name, V.L.RECEIVABLES.name])
         helpers = list(store._common["helpers"])
-        assert helpers and all(h.proc is not None for h in helpers)
+        assert helpers and all(h.proc is not None and h.proc.poll() is None for h in helpers)
     for h in helpers:
-        assert h.proc.wait(timeout=30) is not None
+        assert h.proc.wait(timeout=30) != 0  # killed, not finished
     assert not store._common["helpers"] and not store._common["ahead"]
