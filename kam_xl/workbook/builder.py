@@ -8,21 +8,26 @@ from dataclasses import dataclass
 
 import datetime as dt
 import io
+import math
 import re
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import xlsxwriter
 import xlsxwriter.worksheet
-from xlsxwriter.utility import xl_rowcol_to_cell, xl_col_to_name
+from xlsxwriter.sharedstrings import SharedStrings, SharedStringTable
+from xlsxwriter.utility import (_datetime_to_excel_datetime, _utf16_len, _utf16_truncate, xl_col_to_name,
+                                xl_rowcol_to_cell)
 
 from .. import layout as L
-from ..domain.models import Settings
 from ..domain.receivables import derive_credit
 from ..domain.values import to_serial
 from . import vba
 from .formulas import structured
-from .package import read_package
+from .engine import patch_table_ref
+from .package import make_ref, parse_ref, read_package
 from .rawzip import copy_with_replacements
 from .reading import cached_for, coerce_record, read_settings
 from .todo import SHEET as TODO_SHEET, add_todo_sheet
@@ -67,11 +72,35 @@ def _cell_value(col: L.Column, v: Any) -> Any:
     return v
 
 
+# A table of this many rows or more has all but its first row written into its sheet by
+# _streamed_sheet as the book is finished, not by xlsxwriter, which holds every cell of the
+# book until it closes (a 100,000-customer book: 15 million cells, 5 GB).  The first row is
+# xlsxwriter's and every streamed cell is written the way xlsxwriter writes that kind of cell
+# (tests/unit/test_builder_stream.py builds books both ways and compares them).
+STREAM_FROM = 2
+
+
+@dataclass
+class _Streamed:
+    """A table whose rows after the first are written by _streamed_sheet."""
+    table: L.TableDef
+    rows: list[dict[str, Any]]
+    cached: list[dict[str, Any]] | None
+    first_row: int              # 0-based row of the header
+    formats: list               # each column's xlsxwriter format
+    placeholders: dict[int, str]  # column index → its shared formula's placeholder
+
+
 def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]],
-               cached: list[dict[str, Any]] | None = None, rules=None, shared: list | None = None):
+               cached: list[dict[str, Any]] | None = None, rules=None, shared: list | None = None,
+               streams: list | None = None):
     """`shared` collects (sheet, placeholder, column letter, first row, last row, formula) of
-    calculated columns written as one shared formula each (see _finish)."""
+    calculated columns written as one shared formula each (see _finish); `streams` the
+    tables whose later rows _finish writes (STREAM_FROM)."""
     first_row = t.first_row - 1
+    stream = (streams is not None and shared is not None and len(rows) >= STREAM_FROM
+              and (bool(cached) or not any(c.formula for c in t.columns)))
+    all_rows, rows = rows, rows[:1] if stream else rows
     last_row = first_row + max(len(rows), 1)
     last_col = t.first_col + len(t.columns) - 1
     columns = []
@@ -88,6 +117,7 @@ def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]
         opts["data"] = data
     ws.add_table(first_row, t.first_col, last_row, last_col, opts)
     cached = cached if cached else [{}] if not rows else None  # an empty table's blank row shows ""
+    placeholders: dict[int, str] = {}
     if cached:
         # formula cells carry Python-computed cached values, so readers that do
         # not calculate (calamine, viewers, Excel without Python) show them
@@ -96,19 +126,27 @@ def _add_table(wb, ws, fmts: _Formats, t: L.TableDef, rows: list[dict[str, Any]]
                 continue
             formula = _structured(t, col, rules)
             if len(cached) > 1 and shared is not None:
-                placeholder = f"KAMSHARED{len(shared)}"
+                placeholder = placeholders[i] = f"KAMSHARED{len(shared)}"
                 shared.append((t.sheet, placeholder, xl_col_to_name(t.first_col + i), first_row + 2,
                                first_row + 1 + len(cached), formula[1:]))
                 formula = "=" + placeholder
-            for r, values in enumerate(cached):
-                v = values.get(col.header)
-                if v is None or v == "":
-                    v = ""
-                elif isinstance(v, dt.date) and not isinstance(v, dt.datetime):
-                    v = to_serial(v, wb.date_1904)
-                ws.write_formula(first_row + 1 + r, t.first_col + i, formula, fmts.for_col(col), v)
+            for r, values in enumerate(cached[:len(rows) or 1]):
+                ws.write_formula(first_row + 1 + r, t.first_col + i, formula, fmts.for_col(col),
+                                 _cached_value(values.get(col.header), wb.date_1904))
+    if stream:
+        streams.append(_Streamed(t, all_rows, cached, first_row, [fmts.for_col(c) for c in t.columns],
+                                 placeholders))
     _validation(ws, t, first_row + 1)
-    return first_row, last_row
+    return first_row, first_row + max(len(all_rows), 1)
+
+
+def _cached_value(v: Any, date1904: bool) -> Any:
+    """A formula cell's cached value as handed to xlsxwriter (blank: "")."""
+    if v is None or v == "":
+        return ""
+    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        return to_serial(v, date1904)
+    return v
 
 
 def _validation(ws, t: L.TableDef, first_data_row: int):
@@ -362,6 +400,7 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
         asof_value = asof_value.date()
     rules = [coerce_record(L.TIER_RULES, r, i)[0] for i, r in enumerate(rule_rows)]
     shared: list = []
+    streams: list[_Streamed] = []
     setting_values, _ = read_settings(setting_rows)
     data = _with_derived_credit(data, setting_values, asof_value)
     cached = cached_for(data, rules, setting_values, asof_value)
@@ -372,7 +411,7 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
 
     for t in (*L.DATA_TABLES, *L.PROCEDURE_TABLES, L.GRADE_LOG, L.ISSUES, L.IMPORT_LOG):
         ws = sheets[t.sheet]
-        first, _ = _add_table(wb, ws, fmts, t, data.get(t.name, []), cached.get(t.name), rules, shared)
+        first, _ = _add_table(wb, ws, fmts, t, data.get(t.name, []), cached.get(t.name), rules, shared, streams)
         ws.freeze_panes(t.first_row, 2 if t in L.DATA_TABLES + L.PROCEDURE_TABLES else 0)
         if t in L.DATA_TABLES + L.PROCEDURE_TABLES:
             _conditional_formats(ws, fmts, t, first + 1)
@@ -400,39 +439,164 @@ def build_master(path: str | Path, data: dict[str, list[dict[str, Any]]] | None 
     wb.set_properties({"title": L.APP_TITLE if team is None else f"{L.APP_TITLE}（{team.person}）",
                        "comments": "kam_xl master workbook" if team is None else "kam_xl personal workbook"})
     wb.close()
-    _finish(path, shared)
+    _finish(path, shared, streams, wb)
     return path
 
 
-def _finish(path: Path, shared: list) -> None:
-    """Two things xlsxwriter cannot write:
+def _finish(path: Path, shared: list, streams: list[_Streamed] = (), wb=None) -> None:
+    """Three things xlsxwriter cannot write:
     - no recalculation on open: it asks for a full one every time (fullCalcOnLoad) with an old
       calcId (which makes Excel recalculate too); the cached values are right, so the book says
       it was last calculated by a current Excel;
     - each calculated column as one shared formula, the way Excel stores a table column (the
       master cell holds the text, every other cell points at it): a 3,000-character tier
-      formula is not repeated in 100,000 cells."""
+      formula is not repeated in 100,000 cells;
+    - a big table's rows without holding them all as cells (STREAM_FROM): they are written
+      into the sheet as the book is copied, their texts added to the shared strings."""
     from xml.sax.saxutils import escape
     import zipfile
-    replaced: dict[str, bytes] = {}
+    replaced: dict[str, Any] = {}
     with zipfile.ZipFile(path) as z:
         xml = z.read("xl/workbook.xml")
         replaced["xl/workbook.xml"] = re.sub(rb"<calcPr\b[^>]*/>", f'<calcPr calcId="{CALC_ID}"/>'.encode(), xml)
-        sheets = read_package(z).sheets
+        pkg = read_package(z)
+        sheets = pkg.sheets
         by_part: dict[str, list] = {}
         for item in shared:
             by_part.setdefault(sheets[item[0]], []).append(item)
+        si_of: dict[str, int] = {}
         for part, items in by_part.items():
             data = z.read(part)
             for si, (_, placeholder, col, first, last, text) in enumerate(items):
+                si_of[placeholder] = si
                 tag = f"<f>{placeholder}</f>".encode()
                 master = f'<f t="shared" ref="{col}{first}:{col}{last}" si="{si}">{escape(text)}</f>'.encode()
                 i = data.find(tag)
                 data = data[:i] + master + data[i + len(tag):].replace(tag, f'<f t="shared" si="{si}"/>'.encode())
             replaced[part] = data
+        if streams:
+            strings = _string_table(wb, streams)
+            for st in streams:
+                part = sheets[st.table.sheet]
+                sheet_xml = replaced[part] if part in replaced else z.read(part)
+                replaced[part] = _streamed_sheet(sheet_xml, st, si_of, strings, wb.date_1904)
+                tp = pkg.tables[st.table.name]
+                c1, r1, c2, _ = parse_ref(tp.ref)
+                replaced[tp.part] = patch_table_ref(z.read(tp.part), make_ref(c1, r1, c2, r1 + len(st.rows)))
+            replaced["xl/sharedStrings.xml"] = _shared_strings_xml(strings)
     tmp = path.with_name(path.name + ".fin")
     copy_with_replacements(str(path), str(tmp), replaced, fsync=False)
     tmp.replace(path)
+
+
+def _string_table(wb, streams: list[_Streamed]) -> SharedStringTable:
+    """xlsxwriter's shared strings with the streamed rows' texts added (and counted), so
+    the sheets written later only look them up."""
+    table = wb.str_table
+    table.string_table = {s: i for i, s in enumerate(table.string_array)}
+    add = table._get_shared_string_index
+    for st in streams:
+        headers = [c.header for i, c in enumerate(st.table.columns) if i not in st.placeholders]
+        for row in st.rows[1:]:
+            for h in headers:
+                v = row.get(h)
+                if type(v) is str and v:
+                    add(_fit(v))
+    return table
+
+
+def _fit(text: str) -> str:
+    """A text as xlsxwriter stores it: cut at Excel's 32,767 characters."""
+    return _utf16_truncate(text, MAX_TEXT) if len(text) > MAX_TEXT // 2 and _utf16_len(text) > MAX_TEXT else text
+
+
+MAX_TEXT = 32767
+
+
+def _shared_strings_xml(table: SharedStringTable) -> bytes:
+    class _Kept(io.StringIO):
+        def close(self) -> None:  # xlsxwriter closes its file when done; keep the text
+            pass
+    table._sort_string_data()
+    out = _Kept()
+    sst = SharedStrings()
+    sst._set_filehandle(out)
+    sst.string_table = table
+    sst._assemble_xml_file()
+    return out.getvalue().encode()
+
+
+_ERROR_CODES = frozenset(("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"))
+STREAM_BATCH = 2000  # rows joined into one piece of the sheet
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _streamed_sheet(sheet_xml: bytes, st: _Streamed, si_of: dict[str, int], strings: SharedStringTable,
+                    date1904: bool):
+    """The sheet's XML in pieces: as xlsxwriter wrote it (the header row and the first data
+    row), with the table's other rows after the first, as xlsxwriter would have written them."""
+    end = sheet_xml.rfind(b"</sheetData>")
+    last = re.findall(rb'<row r="(\d+)"', sheet_xml[:end])
+    if end < 0 or not last or int(last[-1]) != st.first_row + 2:
+        raise RuntimeError(f"{st.table.sheet}: the table's first row is not the sheet's last")
+    t = st.table
+    last_row = st.first_row + 1 + len(st.rows)
+    head = re.sub(rb'(<dimension ref="[A-Z]+\d+:[A-Z]+)\d+"', lambda m: m[1] + str(last_row).encode() + b'"',
+                  sheet_xml[:end], count=1)
+    index = strings.string_table
+    cols = []
+    for i, (col, fmt) in enumerate(zip(t.columns, st.formats)):
+        style = f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
+        cols.append((col.header, xl_col_to_name(t.first_col + i), style,
+                     si_of[st.placeholders[i]] if i in st.placeholders else None))
+    spans = f' spans="{t.first_col + 1}:{t.first_col + len(t.columns)}"'
+
+    def cell(ref: str, style: str, v: Any) -> str:
+        kind = type(v)
+        if kind is str:
+            return f'<c r="{ref}"{style} t="s"><v>{index[_fit(v)]}</v></c>' if v else f'<c r="{ref}"{style}/>'
+        if v is None:
+            return f'<c r="{ref}"{style}/>'
+        if kind is bool:
+            return f'<c r="{ref}"{style} t="b"><v>{int(v)}</v></c>'
+        if kind in (int, float) or isinstance(v, (int, float, Decimal, Fraction)):
+            if math.isnan(v) or math.isinf(v):
+                raise TypeError("NAN/INF not supported in write_number()")
+            return f'<c r="{ref}"{style}><v>{v:.16G}</v></c>'
+        if isinstance(v, (dt.date, dt.time, dt.timedelta)):
+            return f'<c r="{ref}"{style}><v>{_datetime_to_excel_datetime(v, date1904, False):.16G}</v></c>'
+        raise TypeError(f"Unsupported type {type(v)} in write()")
+
+    def formula(ref: str, style: str, si: int, v: Any) -> str:
+        v = _cached_value(v, date1904)
+        t_attr = ""
+        if isinstance(v, bool):
+            t_attr, v = ' t="b"', int(v)
+        elif isinstance(v, str) and v:
+            t_attr = ' t="e"' if v in _ERROR_CODES else ' t="str"'
+            v = _xml_text(v)
+        return f'<c r="{ref}"{style}{t_attr}><f t="shared" si="{si}"/><v>{v}</v></c>'
+
+    def pieces():
+        yield head
+        for start in range(1, len(st.rows), STREAM_BATCH):
+            out = []
+            for k in range(start, min(start + STREAM_BATCH, len(st.rows))):
+                r = st.first_row + 2 + k
+                row = st.rows[k]
+                values = st.cached[k] if st.cached else None
+                out.append(f'<row r="{r}"{spans}>')
+                for header, letter, style, si in cols:
+                    ref = f"{letter}{r}"
+                    out.append(formula(ref, style, si, values.get(header)) if si is not None
+                               else cell(ref, style, _cell_value(None, row.get(header))))
+                out.append("</row>")
+            yield "".join(out).encode()
+        yield sheet_xml[end:]
+    return pieces()
 
 
 CALC_ID = 191029  # Excel 2019 / Microsoft 365's calculation engine
