@@ -159,15 +159,18 @@ Settings = create_model("Settings", __base__=_SettingsBase,
 _NAME_SPLIT = re.compile(r"[、;；,，/\s]+")
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=4096)
 def _split_cached(text: str | None) -> tuple[str, ...]:
-    return tuple(split_names(text))
+    if text is None:
+        return ()
+    return tuple(p for p in _NAME_SPLIT.split(str(text).strip()) if p)
 
 
 def split_names(text: Any) -> list[str]:
+    """The people a cell names (何欣怡、冯涛、李娜): the same few texts recur over a table."""
     if text is None:
         return []
-    return [p for p in _NAME_SPLIT.split(str(text).strip()) if p]
+    return list(_split_cached(text if type(text) is str else str(text)))
 
 
 def clean_text(v: Any) -> str | None:

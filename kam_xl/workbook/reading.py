@@ -116,6 +116,13 @@ def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int,
                 return list(raw)
             return [float(v) if type(v) in (float, int) else None if v is None else slow(r, v)
                     for r, v in enumerate(raw)]
+    if kind in (L.MONEY, L.NUMBER, L.PERCENT):  # bounded: a number within bounds goes straight through
+        lo = -math.inf if col.lo is None else col.lo
+        hi = math.inf if col.hi is None else col.hi
+        if kind == L.PERCENT and col.hi == 1:
+            lo = max(lo, -1.0)  # beyond ±100% is a problem (coerce_value)
+        return [v if type(v) is float and lo <= v <= hi else None if v is None else slow(r, v)
+                for r, v in enumerate(raw)]
     if kind == L.INT:  # scores 1–5, counts: numbers in range go straight through
         lo = -math.inf if col.lo is None else col.lo
         hi = math.inf if col.hi is None else col.hi
@@ -203,6 +210,8 @@ def coerce_columns(table: L.TableDef, headers: list[str], raw_columns: list[list
         def blank(vals): return vals[single] is None
     else:
         def blank(vals): return True
+    if skip_blank and any(None not in columns[j] for j in user_cols):
+        skip_blank = False  # a column typed in every row (the ids): no row is blank
     blank_rows = set()
     rows_iter = zip(*columns) if columns else iter([()] * n_rows)
     for r, vals in enumerate(rows_iter):
