@@ -118,6 +118,21 @@ def approval(value: Any) -> Optional[str]:
     name, which counts as 同意; None when blank."""
     if value is None:
         return None
+    if type(value) is str:  # the few texts of a table's approval columns, read once each
+        got = _APPROVED.get(value, _UNSEEN)
+        if got is _UNSEEN:
+            if len(_APPROVED) > 4096:
+                _APPROVED.clear()
+            got = _APPROVED[value] = _approval(value)
+        return got
+    return _approval(value)
+
+
+_APPROVED: dict[str, Optional[str]] = {}
+_UNSEEN = object()
+
+
+def _approval(value: Any) -> Optional[str]:
     s = str(value).strip()
     if not s:
         return None

@@ -81,7 +81,7 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
                 sinks: dict[str, ColumnSink] | None = None, reader=None,
                 exact: Iterable[str] = (),
                 cells: dict[str, dict[tuple[int, int], Any]] | None = None,
-                source: Source | None = None) -> dict[str, Table]:
+                source: Source | None = None, loaded: dict[str, tuple] | None = None) -> dict[str, Table]:
     """Read the named Excel Tables (headers + body) of a workbook file.
 
     Each table is loaded with fastexcel into Arrow columns — only the table's own
@@ -93,8 +93,11 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
     and comes back as a shape (its row count, no values).  `cells` are values the
     reader cannot give (error values, formulas without a result), by table and
     (Excel row, 0-based column); they replace what it read there.  `source`: the same
-    file for reading a few columns of a big sheet without fastexcel (workbook/columns.py)."""
+    file for reading a few columns of a big sheet without fastexcel (workbook/columns.py).
+    `loaded`: a table's cells already loaded (load_arrow, on another thread) from the same
+    file, table and columns."""
     columns = columns or {}
+    loaded = loaded or {}
     cells = cells or {}
     sinks = sinks or {}
     exact = set(exact)
@@ -109,7 +112,7 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
         if tp is None:
             continue
         headers_all, keep = _columns_of(tp, columns.get(name))
-        cols, n, is_exact = _load(reader, tp, headers_all, keep, name in exact, source)
+        cols, n, is_exact = _load(reader, tp, headers_all, keep, name in exact, source, loaded.get(name))
         c1, r1 = tp.bounds[0], tp.bounds[1]
         extra = cells.get(name)
         if extra:
@@ -145,6 +148,17 @@ def read_arrow(path: str, name: str, pkg: Package, columns: Iterable[str], reade
                                       names=[headers_all[i] for i in keep])
 
 
+def load_arrow(reader, tp: TablePart, columns: Iterable[str] | None, exact: bool, source: Source | None):
+    """What read_tables would load with fastexcel for this table and columns — (Arrow batch,
+    rows of data, exact) — or None when it reads them otherwise (none of them, or a few
+    columns of a big sheet from its XML): loaded ahead on another thread (fastexcel lets go
+    of the GIL) while this one types the table before."""
+    headers_all, keep = _columns_of(tp, columns)
+    if not keep or (source is not None and source.suits(tp.sheet_part, len(keep))):
+        return None
+    return _load_arrow(reader, tp, headers_all, keep, exact)
+
+
 def _columns_of(tp: TablePart, wanted: Iterable[str] | None) -> tuple[list[str], list[int]]:
     """(every header of the table, positions of the wanted ones — all when None)."""
     headers_all = [str(h) for h in tp.columns]
@@ -155,12 +169,12 @@ def _columns_of(tp: TablePart, wanted: Iterable[str] | None) -> tuple[list[str],
 
 
 def _load(reader, tp: TablePart, headers_all: list[str], keep: list[int],
-          exact: bool, source: Source | None = None) -> tuple[list[list[Any]], int, bool]:
+          exact: bool, source: Source | None = None, loaded: tuple | None = None) -> tuple[list[list[Any]], int, bool]:
     """The kept columns of one table as Python lists, cut after the last row with a
     user-entered value (rows with only computed columns are not data); with `exact`
     all user-entered columns are looked at.  Returns (columns, rows, exact).  A few
     columns of a big sheet are read from its XML (workbook/columns.py) when `source` is given."""
-    if source is not None and keep and source.suits(tp.sheet_part, len(keep)):
+    if loaded is None and source is not None and keep and source.suits(tp.sheet_part, len(keep)):
         user, load_idx, is_exact = _user_columns(tp, headers_all, keep, exact)
         n_body = tp.data_end - tp.bounds[1]
         if n_body > 0:
@@ -170,7 +184,7 @@ def _load(reader, tp: TablePart, headers_all: list[str], keep: list[int],
                 return cols, n, is_exact
             except Unusual:
                 pass  # fastexcel types it
-    batch, n, is_exact = _load_arrow(reader, tp, headers_all, keep, exact)
+    batch, n, is_exact = loaded if loaded is not None else _load_arrow(reader, tp, headers_all, keep, exact)
     if batch is None or n == 0:
         return [[None] * n for _ in keep], n, is_exact
     return [to_python(batch.column(j).slice(0, n)) for j in range(len(keep))], n, is_exact

@@ -129,7 +129,8 @@ class FileStore(LoadingStore):
         self._shapes: dict[str, Table] = {}
         self._reader = None  # one fastexcel reader per store: the shared strings are read once
         # shared with concurrent() views: one scan per sheet, one cleaned copy
-        self._common = {"scans": {}, "below": {}, "cells": {}, "clean": None, "lock": threading.Lock(),
+        self._common = {"scans": {}, "below": {}, "cells": {}, "clean": None, "copies": _Copies(),
+                        "lock": threading.Lock(),
                         "ahead": {}, "helpers": []}  # sheets being looked through by a second process
         self.notices: list[Notice] = []
 
@@ -142,11 +143,14 @@ class FileStore(LoadingStore):
         other._view = True  # its close() leaves what it shares with this store
         return other
 
-    def _fast_reader(self):
-        if self._reader is None:
-            clean = self._common["clean"]
-            self._reader = engine.open_reader(clean.name if clean else str(self.path))
-        return self._reader
+    def _fast_reader(self) -> "_SharedReader":
+        """This store's fastexcel reader, of the file read now (a cleaned copy made since
+        by another thread's look-through is read from then on)."""
+        path = self._reading_path()
+        reader = self._reader
+        if reader is None or reader.path != path:
+            reader = self._reader = _SharedReader(engine.open_reader(path), path)
+        return reader
 
     def _column_source(self) -> ColumnSource:
         """The shared strings and number formats of the file the reader reads, for reading
@@ -163,6 +167,7 @@ class FileStore(LoadingStore):
         """Let go of the reader (and its file handle) before the book is replaced."""
         self._reader = None
         if not self.__dict__.get("_view"):
+            self._stop_loading_ahead()
             self._common.pop("source", None)  # the shared strings go with it
             with self._common["lock"]:
                 self._stop_scanning_ahead()
@@ -259,6 +264,7 @@ class FileStore(LoadingStore):
             super().__exit__(*exc)  # a read still under way (the visits view) finishes first
         finally:
             if not self.__dict__.get("_view"):
+                self._stop_loading_ahead()
                 with self._common["lock"]:  # sheets looked through ahead and never read: the helper stops
                     self._stop_scanning_ahead()
 
@@ -310,7 +316,6 @@ class FileStore(LoadingStore):
     def _clean_copy(self) -> None:
         """A copy of the book with its error cells emptied, for a reader that stops at some
         error values (#SPILL!, #CALC! …); the values come back from the scan."""
-        old = self._common["clean"]
         replaced = {}
         with zipfile.ZipFile(self.path) as z:
             for part, sc in self._common["scans"].items():
@@ -324,10 +329,10 @@ class FileStore(LoadingStore):
                     replaced[part] = xml
         clean = _PrivateCopy()
         engine.write_package(str(self.path), clean.name, replaced)
+        # an older copy stays until the store and its views are gone: another thread's reader
+        # may still be reading it (its name, /proc/self/fd/N, must not come to mean another file)
+        self._common["copies"].items.append(clean)
         self._common["clean"] = clean
-        weakref.finalize(self, clean.close)
-        if old is not None:
-            old.close()
         self._reader = None
 
     def _far(self, part: str, sc) -> tuple[int, int] | None:
@@ -384,14 +389,77 @@ class FileStore(LoadingStore):
     def _read(self, names: list[str], columns: dict[str, list[str]] | None, sinks=None,
               exact: Iterable[str] = ()) -> dict[str, Table]:
         self._scan(names)
+        loaded = {}
+        for n in names:
+            got = self._loaded_ahead(n, (columns or {}).get(n), n in set(exact))
+            if got is not None:
+                loaded[n] = got
         try:
             return engine.read_tables(str(self.path), names, self.pkg, columns, sinks,
                                       reader=self._fast_reader(), exact=exact, cells=self._common["cells"],
-                                      source=self._column_source())
+                                      source=self._column_source(), loaded=loaded)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # the reader's own errors, even a native panic, for damaged parts
             raise _unreadable(self.path, e) from None
+
+    # -- loading ahead ----------------------------------------------------------
+    def load_ahead(self, name: str, columns: Iterable[str] | None = None, exact: bool = False) -> None:
+        """Start loading a table's cells on a second thread (fastexcel lets go of the GIL)
+        while this one types the table read before it.  The read of that table takes the
+        result only when it was loaded from the file, the table (rows typed below it taken in
+        or not) and the columns it would load now; else, and on any error there, it loads
+        them itself (a refusal comes from that read, as without loading ahead)."""
+        if self.__dict__.get("_view") or name not in self.pkg.tables or not hasattr(self, "concurrent"):
+            return  # (a store that cannot read on two threads reads each table when it is read)
+        cols = None if columns is None else tuple(columns)
+        common = self._common
+        with common["lock"]:
+            if common.get("loader") is None:
+                common["loader"] = (ThreadPoolExecutor(1, thread_name_prefix="kam-ahead"), self.concurrent())
+            pool, view = common["loader"]
+            ahead = common.setdefault("loaded_ahead", {})
+
+        def work():
+            view._scan([name])  # rows typed below it taken in, error cells found: as the read will
+            tp = view.pkg.tables[name]
+            reader = self._fast_reader()  # this store's: its shared strings are read once
+            got = engine.load_arrow(reader, tp, cols, exact, view._column_source())
+            return None if got is None else (tp, reader.path, got)
+        ahead[(name, cols, exact)] = pool.submit(work)
+
+    def _reading_path(self) -> str:
+        clean = self._common["clean"]
+        return clean.name if clean else str(self.path)
+
+    def _loaded_ahead(self, name: str, columns, exact: bool):
+        fut = self._common.get("loaded_ahead", {}).pop((name, None if columns is None else tuple(columns), exact),
+                                                      None)
+        if fut is None:
+            return None
+        try:
+            got = fut.result()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # read again here: a refusal, if any, comes from that read
+            return None
+        if got is None:
+            return None
+        tp, path, result = got
+        if tp is not self.pkg.tables.get(name) or path != self._reading_path():
+            return None
+        return result
+
+    def _stop_loading_ahead(self) -> None:
+        """Wait for a load still under way (the file is not replaced while it is read)."""
+        common = self._common
+        with common["lock"]:
+            loader = common.pop("loader", None)
+            common.pop("loaded_ahead", None)
+        if loader is not None:
+            pool, view = loader
+            pool.shutdown(wait=True, cancel_futures=True)
+            view._reader = None
 
     def headers(self, name: str) -> list[str]:
         self.require([name], {name: []})
@@ -443,6 +511,7 @@ class FileStore(LoadingStore):
         totals row moves down with it); anything else in the way refuses the write."""
         taken_in = {n: tp for n, tp in self.pkg.tables.items() if tp.file_ref and tp.file_ref != tp.ref}
         self.settle_reads()
+        self._stop_loading_ahead()
         if changes.empty and not taken_in:
             return None
         self.release_before_write()
@@ -627,9 +696,36 @@ class FileStore(LoadingStore):
         return backup(self.path, self.backups_keep)
 
 
+class _SharedReader:
+    """A fastexcel reader used by two threads in turn (the one reading and typing, and the
+    one loading the next table ahead): one sheet loaded at a time."""
+    __slots__ = ("reader", "path", "lock")
+
+    def __init__(self, reader, path: str):
+        self.reader, self.path, self.lock = reader, path, threading.Lock()
+
+    def load_sheet(self, *args, **kwargs):
+        with self.lock:
+            return self.reader.load_sheet(*args, **kwargs)
+
+
 def _swap(tmp: str, path: Path) -> None:
     """The commit's one visible step (a test pauses here to race two writers)."""
     os.replace(tmp, path)
+
+
+class _Copies:
+    """The cleaned copies a store and its views made, closed when the last of them is gone."""
+    __slots__ = ("items", "__weakref__")
+
+    def __init__(self):
+        self.items: list[_PrivateCopy] = []
+        weakref.finalize(self, _close_all, self.items)
+
+
+def _close_all(copies: list) -> None:
+    for c in copies:
+        c.close()
 
 
 class _PrivateCopy:

@@ -1,0 +1,113 @@
+"""Each big table's cells are loaded on a second thread while the one before is typed
+(FileStore.load_ahead): every action must come out exactly as when each table is loaded when
+it is read — the same cells written, the same findings and notices — on books after ordinary
+use; a load ahead that fails, or that no read takes, changes nothing and does not outlive
+the session."""
+from __future__ import annotations
+
+import gc
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from kam_xl.cli import main
+from kam_xl.workbook import engine
+from kam_xl.workbook.store import FileStore
+from tests import variants as V
+from tests.integration.test_scan_ahead import LIVED_IN, _run_all, _timed
+
+
+def _counting(monkeypatch) -> list:
+    """The results of loads ahead that a read took."""
+    taken = []
+    real = FileStore._loaded_ahead
+
+    def counting(self, *a, **k):
+        got = real(self, *a, **k)
+        if got is not None:
+            taken.append(a[0])
+        return got
+    monkeypatch.setattr(FileStore, "_loaded_ahead", counting)
+    return taken
+
+
+@pytest.mark.parametrize("variant", LIVED_IN, ids=lambda v: getattr(v, "__name__", "note_under_visits"))
+def test_loaded_ahead_or_when_read_the_actions_agree(variant, tmp_path, capsys, monkeypatch):
+    results = []
+    for ahead in (False, True):
+        folder = tmp_path / ("ahead" if ahead else "when_read")
+        folder.mkdir()
+        book = V.base_book(folder / "大客户管理.xlsm")
+        variant(book)
+        with monkeypatch.context() as m:
+            if not ahead:
+                m.setattr(FileStore, "load_ahead", lambda self, *a, **k: None)
+            taken = _counting(m)
+            results.append(_run_all(book, folder, capsys))
+        # the path under test was taken: validate types visits and invoices from loads ahead
+        assert (V.L.VISITS.name in taken and V.L.RECEIVABLES.name in taken) == ahead, taken
+    when_read, ahead = results
+    for action in ("validate", "regrade", "report"):
+        assert "Traceback" not in when_read[action][2] + ahead[action][2]
+        assert ahead[action] == when_read[action], (action, ahead[action][2][:3000])
+    differ = {k for k in set(ahead["cells"]) | set(when_read["cells"])
+              if ahead["cells"].get(k) != when_read["cells"].get(k)}
+    assert all(_timed(k) for k in differ), sorted(differ)[:5]
+
+
+def test_a_load_ahead_that_fails_is_loaded_again_when_read(tmp_path, capsys, monkeypatch):
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    V.error_cells(book)
+    reference = tmp_path / "reference.xlsm"
+    shutil.copy2(book, reference)
+    monkeypatch.setattr(FileStore, "load_ahead", lambda self, *a, **k: None)
+    assert main(["validate", str(reference), "--as-of", "2026-06-30", "--json"]) in (0, 1)
+    expected = capsys.readouterr().out
+    monkeypatch.undo()
+    asked = []
+
+    def failing(*a, **k):
+        asked.append(a[1].name)
+        raise MemoryError("simulated")
+    monkeypatch.setattr(engine, "load_arrow", failing)
+    taken = _counting(monkeypatch)
+    assert main(["validate", str(book), "--as-of", "2026-06-30", "--json"]) in (0, 1)
+    got = capsys.readouterr()
+    assert V.L.VISITS.name in asked and not taken  # asked ahead, failed, loaded again
+    assert "Traceback" not in got.err
+    assert got.out == expected
+    assert V.cells_of(book) == V.cells_of(reference)
+
+
+def test_a_load_ahead_no_read_takes_ends_with_the_session(tmp_path):
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    store = FileStore(book)
+    before = {t for t in threading.enumerate() if t.name.startswith("kam-ahead")}
+    with store:
+        store.load_ahead(V.L.VISITS.name)
+        store.load_ahead(V.L.RECEIVABLES.name, [V.L.RECEIVABLES.header("id")])
+        assert store._common["loaded_ahead"]
+    assert store._common.get("loader") is None and not store._common.get("loaded_ahead")
+    left = {t for t in threading.enumerate() if t.name.startswith("kam-ahead")} - before
+    assert not any(t.is_alive() for t in left)
+
+
+def test_a_cleaned_copy_made_by_the_loading_thread_outlives_it(tmp_path):
+    """Error cells found while loading ahead make the cleaned copy on that thread; when the
+    loading thread is let go (before a write), the copy stays for this one's reads."""
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    V.error_cells(book)  # in the invoices' sheet too
+    store = FileStore(book)
+    with store:
+        store.load_ahead(V.L.RECEIVABLES.name)
+        for fut in store._common["loaded_ahead"].values():
+            fut.result()
+        assert store._common["clean"] is not None  # made there
+        store._stop_loading_ahead()
+        gc.collect()
+        clean = store._common["clean"]
+        got = store.read([V.L.RECEIVABLES.name])  # looked through already: read from that copy
+        assert store._common["clean"] is clean and got[V.L.RECEIVABLES.name].rows
+        assert store.read([V.L.CUSTOMERS.name])[V.L.CUSTOMERS.name].rows  # another copy made here
