@@ -568,7 +568,10 @@ def _streamed_sheet(sheet_xml: bytes, st: _Streamed, si_of: dict[str, int], stri
             return f'<c r="{ref}"{style}><v>{v:.16G}</v></c>'
         if isinstance(v, (dt.date, dt.time, dt.timedelta)):
             return f'<c r="{ref}"{style}><v>{_datetime_to_excel_datetime(v, date1904, False):.16G}</v></c>'
-        raise TypeError(f"Unsupported type {type(v)} in write()")
+        try:  # what else xlsxwriter takes: anything float() takes (a numpy integer)
+            return cell(ref, style, float(v))
+        except (TypeError, ValueError):
+            raise TypeError(f"Unsupported type {type(v)} in write()") from None
 
     def formula(ref: str, style: str, si: int, v: Any) -> str:
         v = _cached_value(v, date1904)

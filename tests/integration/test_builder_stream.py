@@ -12,6 +12,7 @@ import zipfile
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
@@ -39,6 +40,7 @@ def _data(n: int) -> dict:
     customers[7][volume] = Decimal("12345.678")
     customers[8][volume] = True
     customers[9][volume] = None
+    customers[10][volume] = np.int64(7)  # a number type xlsxwriter takes through float()
     visits = data[L.VISITS.name]
     date = L.VISITS.header("actual_date")
     visits[4][date] = dt.datetime(2026, 3, 5, 14, 30)
