@@ -14,6 +14,7 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import xlsxwriter
 import xlsxwriter.worksheet
@@ -26,7 +27,7 @@ from ..domain.receivables import derive_credit
 from ..domain.values import to_serial
 from . import vba
 from .formulas import structured
-from .engine import patch_table_ref
+from .engine import fix_dimension, patch_table_ref
 from .package import make_ref, parse_ref, read_package
 from .rawzip import copy_with_replacements
 from .reading import cached_for, coerce_record, read_settings
@@ -453,7 +454,6 @@ def _finish(path: Path, shared: list, streams: list[_Streamed] = (), wb=None) ->
       formula is not repeated in 100,000 cells;
     - a big table's rows without holding them all as cells (STREAM_FROM): they are written
       into the sheet as the book is copied, their texts added to the shared strings."""
-    from xml.sax.saxutils import escape
     import zipfile
     replaced: dict[str, Any] = {}
     with zipfile.ZipFile(path) as z:
@@ -530,10 +530,6 @@ _ERROR_CODES = frozenset(("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!
 STREAM_BATCH = 2000  # rows joined into one piece of the sheet
 
 
-def _xml_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _streamed_sheet(sheet_xml: bytes, st: _Streamed, si_of: dict[str, int], strings: SharedStringTable,
                     date1904: bool):
     """The sheet's XML in pieces: as xlsxwriter wrote it (the header row and the first data
@@ -544,8 +540,7 @@ def _streamed_sheet(sheet_xml: bytes, st: _Streamed, si_of: dict[str, int], stri
         raise RuntimeError(f"{st.table.sheet}: the table's first row is not the sheet's last")
     t = st.table
     last_row = st.first_row + 1 + len(st.rows)
-    head = re.sub(rb'(<dimension ref="[A-Z]+\d+:[A-Z]+)\d+"', lambda m: m[1] + str(last_row).encode() + b'"',
-                  sheet_xml[:end], count=1)
+    head = fix_dimension(sheet_xml[:end], last_row, t.first_col + len(t.columns) - 1)
     index = strings.string_table
     cols = []
     for i, (col, fmt) in enumerate(zip(t.columns, st.formats)):
@@ -580,7 +575,7 @@ def _streamed_sheet(sheet_xml: bytes, st: _Streamed, si_of: dict[str, int], stri
             t_attr, v = ' t="b"', int(v)
         elif isinstance(v, str) and v:
             t_attr = ' t="e"' if v in _ERROR_CODES else ' t="str"'
-            v = _xml_text(v)
+            v = escape(v)  # as xlsxwriter escapes a formula's cached text
         return f'<c r="{ref}"{style}{t_attr}><f t="shared" si="{si}"/><v>{v}</v></c>'
 
     def pieces():

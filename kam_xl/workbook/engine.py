@@ -531,7 +531,7 @@ def patch_sheet_chunks(sheet_xml: bytes, row_cells: dict[int, dict[int, Any]],
     head, body_start, empty = _split_head(sheet_xml)
     rows = _RowPatcher(row_cells, column_styles(head), date1904)
     if new_last is not None:
-        head = _fix_dimension(head, *new_last)
+        head = fix_dimension(head, *new_last)
     if empty:
         return [head] + rows.rest() + [b"</sheetData>", memoryview(sheet_xml)[body_start:]]
     body_end = sheet_xml.rfind(b"</sheetData>")
@@ -560,7 +560,7 @@ def patch_sheet_stream(read, row_cells: dict[int, dict[int, Any]], new_last: tup
         raise ValueError("no <sheetData> in the sheet")
     head, body_start, empty = split
     rows = _RowPatcher(row_cells, column_styles(head), date1904)
-    yield _fix_dimension(head, *new_last) if new_last is not None else head
+    yield fix_dimension(head, *new_last) if new_last is not None else head
     if empty:
         yield from rows.rest()
         yield b"</sheetData>"
@@ -591,7 +591,8 @@ def patch_sheet_stream(read, row_cells: dict[int, dict[int, Any]], new_last: tup
         buf += chunk
 
 
-def _fix_dimension(xml: bytes, last_row: int, last_col: int) -> bytes:
+def fix_dimension(xml: bytes, last_row: int, last_col: int) -> bytes:
+    """The sheet's <dimension> reaching this row and column (0-based), from its first cell."""
     m = re.search(rb'<dimension ref="([^"]*)"/>', xml[:2000])
     if not m:
         return xml

@@ -389,9 +389,9 @@ class FileStore(LoadingStore):
     def _read(self, names: list[str], columns: dict[str, list[str]] | None, sinks=None,
               exact: Iterable[str] = ()) -> dict[str, Table]:
         self._scan(names)
-        loaded = {}
+        loaded, exact = {}, set(exact)
         for n in names:
-            got = self._loaded_ahead(n, (columns or {}).get(n), n in set(exact))
+            got = self._loaded_ahead(n, (columns or {}).get(n), n in exact)
             if got is not None:
                 loaded[n] = got
         try:
