@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 import re
 from typing import Any, Optional
 
@@ -84,9 +85,11 @@ class _Complaint(Record):
 class _Survey(Record):
     def computed_score(self) -> Optional[float]:
         """综合得分 as the native formula computes it: the mean of the 1–5 scores given, ×20."""
-        given = [getattr(self, k) for k in L.SCORE_KEYS if getattr(self, k) is not None]
+        given = [v for v in _SCORES(self) if v is not None]
         return round(sum(given) / len(given) * 20, 1) if given else None
 
+
+_SCORES = operator.attrgetter(*L.SCORE_KEYS)
 
 # a column's kind → the type its field holds (the reading layer makes the values)
 FIELD_TYPES = {L.TEXT: Optional[str], L.ENUM: Optional[str], L.MONEY: Optional[float],

@@ -70,7 +70,8 @@ def missing_approvals(app: Certification) -> list[str]:
 
 
 def failed_principles(app: Certification) -> list[str]:
-    return [h for h, v in app.principles().items() if v != L.CONFORMS]
+    """The headers of the principles the application does not meet, in the seed's order."""
+    return [CE.header(k) for k in L.PRINCIPLES if getattr(app, k) != L.CONFORMS]
 
 
 def approved(app: Certification) -> bool:

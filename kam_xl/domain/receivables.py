@@ -41,11 +41,13 @@ def aging_bucket(due: Optional[dt.date], outstanding: Optional[float], as_of: dt
     return L.AGING_BUCKETS[len(L.AGING_BOUNDS)]
 
 
-def dunning_level(days: Optional[int], settings: Settings) -> Optional[str]:
+def dunning_level(days: Optional[int], settings: Settings, thresholds=None) -> Optional[str]:
+    """The 催讨级别 of so many days overdue (`thresholds`: settings.dunning_thresholds(), when the
+    caller has them already)."""
     level = None
     if days is None:
         return None
-    for threshold, name in settings.dunning_thresholds():
+    for threshold, name in thresholds or settings.dunning_thresholds():
         if days >= threshold:
             level = name
     return level
@@ -172,11 +174,12 @@ def date_faults(invoice_date: Optional[dt.date], due_date: Optional[dt.date]) ->
     return []
 
 
-def receivable_level(r: Receivable, settings: Settings, as_of: dt.date) -> tuple[Optional[int], Optional[str]]:
+def receivable_level(r: Receivable, settings: Settings, as_of: dt.date,
+                     thresholds=None) -> tuple[Optional[int], Optional[str]]:
     """(overdue days, 催讨级别) of one receivable; a row whose amounts do not add up has none."""
     if r.due_date and not amount_faults(r.amount, r.paid):
         days = overdue_days(r.due_date, r.open_amount, as_of)
-        return days, dunning_level(days, settings)
+        return days, dunning_level(days, settings, thresholds)
     return None, None
 
 
