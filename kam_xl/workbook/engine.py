@@ -253,10 +253,13 @@ def to_python(arr) -> list[Any]:
         days = pc.cast(arr, pa.date32())
         if pc.all(pc.equal(pc.cast(days, t), arr)).as_py() is not False:
             arr, t = days, days.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_date(t) or pa.types.is_timestamp(t):
+    text = pa.types.is_string(t) or pa.types.is_large_string(t)
+    if text and len(arr) >= 64 and len(arr.slice(0, 1024).unique()) == min(len(arr), 1024):
+        return [v or None for v in arr.to_pylist()]  # ids, names (no repeat in the first rows): nothing to share
+    if text or pa.types.is_date(t) or pa.types.is_timestamp(t):
         enc = arr.dictionary_encode()
         values = enc.dictionary.to_pylist()
-        if not pa.types.is_date(t) and not pa.types.is_timestamp(t):
+        if text:
             values = [v if v != "" else None for v in values]
         return [None if k is None else values[k] for k in enc.indices.to_pylist()]
     return arr.to_pylist()

@@ -91,10 +91,16 @@ def _column(col: L.Column, raw: list[Any], problems: list, rows_offset: int,
     kind = col.kind
     types = set(map(type, raw))  # a column of one kind of cell (the common case) is mapped at C speed
     if kind == L.TEXT:
-        # one string object per distinct value: names, places and ids repeat across
+        distinct = set(raw)
+        if len(distinct) * 10 > len(raw) * 9:  # ids, names: nothing to share (a dict of them costs 10x the strip)
+            if types <= _STR_OR_NONE:
+                return [(v.strip() or None) if v else None for v in raw]
+            return [(v.strip() or None) if type(v) is str else None if v is None else slow(r, v)
+                    for r, v in enumerate(raw)]
+        # one string object per distinct value: customer ids, places and people repeat across
         # hundreds of thousands of rows
         same = {} if same is None else same
-        for v in set(raw):
+        for v in distinct:
             if type(v) is str and v not in same:
                 same[v] = v.strip() or None
         get = same.get
