@@ -166,6 +166,30 @@ def test_actions_pause_the_collector_and_restore_it(book_factory, monkeypatch):
         gc.enable()
 
 
+def test_the_collection_before_a_write_frees_the_actions_cycles_not_walking_the_loaded_records(book_factory):
+    """What the load made is set aside (frozen) for the session; a cycle the action makes after
+    it is still freed before the write; after the session nothing stays frozen."""
+    import weakref
+
+    class Cycle:
+        pass
+
+    book = book_factory()
+    store = FileStore(book)
+    with store:
+        data = store.load(REGRADE_NEEDS, AS_OF)
+        frozen = gc.get_freeze_count()
+        assert frozen > len(data.customers)  # the records among them
+        garbage = Cycle()
+        garbage.me = garbage
+        gone = weakref.ref(garbage)
+        del garbage
+        store.release_before_write()
+        assert gone() is None
+        assert gc.get_freeze_count() > len(data.customers)  # still set aside (some freed since by refcount)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
 def test_unreadable_sheet_in_the_second_thread_is_a_clear_error(book_factory, tmp_path):
     from kam_xl.errors import TableLayoutUnsupported, WorkbookUnreadable
     book = book_factory()
