@@ -149,7 +149,7 @@ class FileStore(LoadingStore):
         path = self._reading_path()
         reader = self._reader
         if reader is None or reader.path != path:
-            reader = self._reader = _SharedReader(engine.open_reader(path), path)
+            reader = self._reader = _SharedReader(path)
         return reader
 
     def _column_source(self) -> ColumnSource:
@@ -698,14 +698,18 @@ class FileStore(LoadingStore):
 
 class _SharedReader:
     """A fastexcel reader used by two threads in turn (the one reading and typing, and the
-    one loading the next table ahead): one sheet loaded at a time."""
+    one loading the next table ahead): one sheet loaded at a time.  Opened when a sheet is
+    first loaded through it: a read that takes its columns from the XML (a few columns of a
+    big sheet, the visits view on its own thread) never parses the shared strings into one."""
     __slots__ = ("reader", "path", "lock")
 
-    def __init__(self, reader, path: str):
-        self.reader, self.path, self.lock = reader, path, threading.Lock()
+    def __init__(self, path: str):
+        self.reader, self.path, self.lock = None, path, threading.Lock()
 
     def load_sheet(self, *args, **kwargs):
         with self.lock:
+            if self.reader is None:
+                self.reader = engine.open_reader(self.path)
             return self.reader.load_sheet(*args, **kwargs)
 
 
