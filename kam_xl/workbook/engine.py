@@ -175,15 +175,9 @@ def _load(reader, tp: TablePart, headers_all: list[str], keep: list[int],
     all user-entered columns are looked at.  Returns (columns, rows, exact).  A few
     columns of a big sheet are read from its XML (workbook/columns.py) when `source` is given."""
     if loaded is None and source is not None and keep and source.suits(tp.sheet_part, len(keep)):
-        user, load_idx, is_exact = _user_columns(tp, headers_all, keep, exact)
-        n_body = tp.data_end - tp.bounds[1]
-        if n_body > 0:
-            try:
-                cols, n = source.load(tp.sheet_part, tp.bounds[0], tp.bounds[1], n_body, keep,
-                                      [i for i in user if i in load_idx])
-                return cols, n, is_exact
-            except Unusual:
-                pass  # fastexcel types it
+        got = load_from_xml(tp, headers_all, keep, exact, source)
+        if got is not None:
+            return got
     batch, n, is_exact = loaded if loaded is not None else _load_arrow(reader, tp, headers_all, keep, exact)
     if batch is None or n == 0:
         return [[None] * n for _ in keep], n, is_exact
@@ -200,6 +194,28 @@ def _user_columns(tp: TablePart, headers_all: list[str], keep: list[int], exact:
     if not set(user) & set(load_idx):
         user = load_idx  # only computed columns asked for: their values decide
     return user, load_idx, is_exact
+
+
+def load_from_xml(tp: TablePart, headers_all: list[str], keep: list[int], exact: bool,
+                  source: Source) -> tuple[list[list[Any]], int, bool] | None:
+    """What _load gives, read by the column reader from the sheet's XML — None when it meets
+    cells it does not type the way calamine does (fastexcel reads them then) or the table
+    has no data rows."""
+    user, load_idx, is_exact = _user_columns(tp, headers_all, keep, exact)
+    n_body = tp.data_end - tp.bounds[1]
+    if n_body <= 0:
+        return None
+    try:
+        cols, n = source.load(tp.sheet_part, tp.bounds[0], tp.bounds[1], n_body, keep,
+                              [i for i in user if i in load_idx])
+    except Unusual:
+        return None
+    return cols, n, is_exact
+
+
+def columns_of(tp: TablePart, wanted: Iterable[str] | None) -> tuple[list[str], list[int]]:
+    """(every header of the table, positions of the wanted ones — all when None)."""
+    return _columns_of(tp, wanted)
 
 
 def _load_arrow(reader, tp: TablePart, headers_all: list[str], keep: list[int], exact: bool):

@@ -26,11 +26,12 @@ from .. import layout as L
 from ..domain.models import TierRule
 from ..errors import TableLayoutUnsupported
 from ..domain.tiering import condition_names
-from ..domain.visits import last_completed, last_completed_by_customer
+from ..domain.visits import last_completed_by_customer
 from ..store.changes import ChangeSet
 from ..store.needs import EVERYTHING, LAST_VISITS, Needs, Read
 from ..store.snapshot import Snapshot
-from .reading import coerce_columns, coerce_rows, read_settings, typed_columns
+from .reading import coerce_columns, coerce_rows, read_settings
+from . import visits_view
 from ..domain.findings import Placed
 from .apply import cell_changes, place
 from .tables import Table
@@ -114,22 +115,12 @@ def _stream(store, name: str, headers: list[str] | None, partial: bool, keep=Non
     return shape, records, problems
 
 
-VISIT_KEYS = ("customer_id", "actual_date", "state")
-
-
 def _last_visits_view(store) -> tuple[Table, dict[str, dt.date]]:
     """Each customer's last completed visit from three typed columns of the visits table,
     without a record per visit."""
-    headers = L.VISITS.headers_of(VISIT_KEYS)
     found: dict[str, dt.date] = {}
-
-    def sink(columns: list[list[Any]], start: int) -> None:
-        ids, dates, states = typed_columns(L.VISITS, headers, columns, start)
-        for cid, day in last_completed(ids, dates, states).items():
-            if cid not in found or day > found[cid]:
-                found[cid] = day
-
-    shape = store.read_stream(L.VISITS.name, sink, headers)
+    shape = store.read_stream(L.VISITS.name, lambda columns, start: visits_view.fold(found, columns, start),
+                              visits_view.headers())
     return shape, found
 
 
@@ -160,16 +151,18 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     pool = None
     if hasattr(store, "prepare"):  # the file's sheets looked through ahead, in the order they are read
         rest = [n for n in wanted if n not in first and n not in STREAMED]
-        store.prepare(rest[:1] + view_only + rest[1:] + [n for n in STREAMED if n in wanted and n not in view_only])
+        store.prepare(rest[:1] + view_only + rest[1:] + [n for n in STREAMED if n in wanted and n not in view_only],
+                      views=view_only)
     if view_only and hasattr(store, "concurrent"):
         pool = ThreadPoolExecutor(1, thread_name_prefix="kam-read")
         other = store.concurrent()  # its own reader: a reader is not shared between threads
         if hasattr(other, "require"):  # a missing table or column is refused now, not later
-            other.require([L.VISITS.name], {L.VISITS.name: L.VISITS.headers_of(VISIT_KEYS)})
+            other.require([L.VISITS.name], {L.VISITS.name: visits_view.headers()})
 
         def read_view():
-            try:
-                return _last_visits_view(other)
+            try:  # the helper process's view where it could make one and it stands, else read here
+                got = other.view_ahead(L.VISITS.name) if hasattr(other, "view_ahead") else None
+                return got if got is not None else _last_visits_view(other)
             finally:
                 other.close()
         background = pool.submit(read_view)

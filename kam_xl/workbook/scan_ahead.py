@@ -24,19 +24,29 @@ _PROGRAM = """
 import pickle, sys
 sys.path.insert(0, sys.argv[1])
 from kam_xl.workbook import scan
-path, jobs = pickle.load(sys.stdin.buffer)
+path, jobs, views, date1904 = pickle.load(sys.stdin.buffer)
 out = sys.stdout.buffer
-for part, tables in jobs:
+
+
+def answer(key, work):
     try:
-        answer = (True, scan.scan_sheet(path, part, tables))
+        got = (True, work())
     except Exception as e:
         try:
             pickle.dumps(e)
-            answer = (False, e)
+            got = (False, e)
         except Exception:
-            answer = (False, ValueError(f"{type(e).__name__}: {e}"))
-    pickle.dump((part, answer), out, protocol=pickle.HIGHEST_PROTOCOL)
+            got = (False, ValueError(f"{type(e).__name__}: {e}"))
+    pickle.dump((key, got), out, protocol=pickle.HIGHEST_PROTOCOL)
     out.flush()
+
+
+for part, tables in jobs:
+    answer(part, lambda: scan.scan_sheet(path, part, tables))
+if views:  # after every scan: the loads wait for those
+    from kam_xl.workbook import visits_view
+    for part, tp in views:
+        answer(("view", part), lambda: visits_view.from_xml(path, tp, date1904))
 """
 
 
@@ -46,15 +56,21 @@ class Gone(Exception):
 
 class ScanAhead:
     """One helper process looking through `jobs` ((sheet part, its tables), in order) of the
-    book at `path`; `futures[part]` answers each (the scan, the sheet's own error, or Gone)."""
+    book at `path`; `futures[part]` answers each (the scan, the sheet's own error, or Gone).
+    After the scans it reads the last-visit view of each table in `views` ((sheet part, the
+    visits table)) from the XML: `views[part]` answers (visits_view.from_xml's result, or an
+    error, or Gone)."""
 
-    def __init__(self, path: str, jobs: list[tuple[str, list]]):
+    def __init__(self, path: str, jobs: list[tuple[str, list]], views: list[tuple[str, object]] = (),
+                 date1904: bool = False):
         self.futures: dict[str, Future] = {part: Future() for part, _ in jobs}
+        self.views: dict[str, Future] = {part: Future() for part, _ in views}
         try:
             self.proc = subprocess.Popen([sys.executable, "-I", "-c", _PROGRAM, _PACKAGE_ROOT],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL)
-            self.proc.stdin.write(pickle.dumps((path, jobs), protocol=pickle.HIGHEST_PROTOCOL))
+            self.proc.stdin.write(pickle.dumps((path, jobs, list(views), date1904),
+                                               protocol=pickle.HIGHEST_PROTOCOL))
             self.proc.stdin.close()
         except OSError as e:
             self.proc = None
@@ -66,8 +82,8 @@ class ScanAhead:
     def _answers(self) -> None:
         try:
             while True:
-                part, (ok, value) = pickle.load(self.proc.stdout)  # our own child's answers
-                fut = self.futures.get(part)
+                key, (ok, value) = pickle.load(self.proc.stdout)  # our own child's answers
+                fut = self.views.get(key[1]) if isinstance(key, tuple) else self.futures.get(key)
                 if fut is not None and not fut.done():
                     fut.set_result(value) if ok else fut.set_exception(value)
         except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError):
@@ -78,7 +94,7 @@ class ScanAhead:
             self.proc.wait()
 
     def _fail_rest(self, e: Exception) -> None:
-        for fut in self.futures.values():
+        for fut in [*self.futures.values(), *self.views.values()]:
             if not fut.done():
                 fut.set_exception(e)
 

@@ -27,7 +27,7 @@ from ..domain.values import CellError
 from ..errors import (BackupFailed, ContentInTheWay, FileOperationFailed, KamError, NotAMasterWorkbook,
                       TableLayoutUnsupported, WorkbookChanged, WorkbookLocked, WorkbookNotFound, WorkbookReadOnly,
                       WorkbookUnreadable, WriteFailed)
-from . import engine, scan
+from . import engine, scan, visits_view
 from .columns import Source as ColumnSource
 from .rawzip import BIG_PART as STREAM_PART
 from .scan_ahead import Gone, ScanAhead
@@ -131,7 +131,8 @@ class FileStore(LoadingStore):
         # shared with concurrent() views: one scan per sheet, one cleaned copy
         self._common = {"scans": {}, "below": {}, "cells": {}, "clean": None, "copies": _Copies(),
                         "lock": threading.Lock(),
-                        "ahead": {}, "helpers": []}  # sheets being looked through by a second process
+                        # sheets being looked through by a second process, views it reads after them
+                        "ahead": {}, "views": {}, "helpers": []}
         self.notices: list[Notice] = []
 
     def concurrent(self) -> "FileStore":
@@ -195,7 +196,7 @@ class FileStore(LoadingStore):
         with common["lock"]:
             for p in waiting:
                 common["ahead"].pop(p, None)
-            if not common["ahead"] and common["helpers"]:
+            if not common["ahead"] and not common["views"] and common["helpers"]:
                 self._stop_scanning_ahead()
             parts = sorted(wanted - set(common["scans"]))  # another thread may have taken some in
             if not parts:
@@ -236,28 +237,72 @@ class FileStore(LoadingStore):
             if any(sc.errors or self._far(part, sc) for part, sc in scans.items()):
                 self._clean_copy()
 
-    def prepare(self, names: Iterable[str]) -> None:
+    def prepare(self, names: Iterable[str], views: Iterable[str] = ()) -> None:
         """Look through the sheets of these tables ahead of reading them, in the order given
         (the order they will be read).  The first is looked through here; when the others are
         big, a second process looks through them, one after the other, while this one reads
         the sheets already looked through: the scan then costs about one sheet's time instead
         of all of theirs.  Otherwise all are looked through here, together (two threads, their
-        inflating overlapping)."""
+        inflating overlapping).  `views`: the visits table when the action asks only for the
+        last-visit view of it — the helper then also reads that view from the XML, after its
+        scans (view_ahead takes it)."""
         names = [n for n in names if n in self.pkg.tables]
         if not names:
             return
         common = self._common
+        viewable = [self.pkg.tables[n] for n in views if n == L.VISITS.name and n in self.pkg.tables]
+        viewable = [tp for tp in viewable if self._column_source().suits(tp.sheet_part, len(visits_view.KEYS))]
         with common["lock"]:
             parts = list(dict.fromkeys(self.pkg.tables[n].sheet_part for n in names))
             parts = [p for p in parts if p not in common["scans"] and p not in common["ahead"]]
             later = parts[1:]  # the first is wanted at once: looked through here, meanwhile
             if later and self._parts_size(later) >= SCAN_AHEAD_BYTES and not self.__dict__.get("_view"):
+                viewed = [tp for tp in viewable if tp.sheet_part in later]
                 helper = ScanAhead(str(self.path), [(p, [t for t in self.pkg.tables.values() if t.sheet_part == p])
-                                                    for p in later])
+                                                    for p in later], [(tp.sheet_part, tp) for tp in viewed],
+                                   self.pkg.date1904)
                 common["helpers"].append(helper)
                 common["ahead"].update(helper.futures)
+                for tp in viewed:
+                    common["views"][tp.name] = (helper.views[tp.sheet_part], tp.ref)
                 names = [n for n in names if self.pkg.tables[n].sheet_part == parts[0]]
         self._scan(names)
+
+    def view_ahead(self, name: str) -> tuple[Table, dict] | None:
+        """The last-visit view of the visits table read by the helper process (prepare), with the
+        table's shape — when it made one and it stands for what this store would read: the sheet
+        looked through here finds no rows to take into the table, no error cells or formulas
+        without a value in it, nothing far beyond it.  None otherwise (the caller reads it)."""
+        common = self._common
+        with common["lock"]:
+            fut, ref = common["views"].get(name, (None, None))
+        if fut is None:
+            return None
+        try:  # the helper keeps running while the view is wanted (a finished scan does not stop it)
+            self._scan([name])  # as the read would: the sheet's own refusal comes from here
+            tp = self.pkg.tables[name]
+            sc = common["scans"].get(tp.sheet_part)
+            if tp.ref != ref or tp.file_ref or common["cells"].get(name) or sc is None or sc.errors \
+                    or self._far(tp.sheet_part, sc):
+                return None
+            try:
+                got = fut.result()
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # the helper stopped, or met what it cannot read: read here
+                return None
+        finally:
+            with common["lock"]:
+                common["views"].pop(name, None)
+                if not common["ahead"] and not common["views"] and common["helpers"]:
+                    self._stop_scanning_ahead()
+        if got is None:
+            return None
+        n, is_exact, found = got
+        headers_all, _ = engine.columns_of(tp, visits_view.headers())
+        shape = Table(name, tp.sheet, list(headers_all), [None] * n, tp.bounds[1], tp.bounds[0], exact=is_exact)
+        self._shapes[name] = shape
+        return shape, found
 
     def __exit__(self, *exc) -> None:
         try:
@@ -281,6 +326,7 @@ class FileStore(LoadingStore):
             helper.stop()
         common["helpers"].clear()
         common["ahead"].clear()
+        common["views"].clear()
 
     def _take_in(self, tp, sc, text_of) -> None:
         tdef = L.TABLES.get(tp.name)

@@ -1,0 +1,50 @@
+"""Each customer's last completed visit (the LAST_VISITS view) from three columns of the visits
+table, without a record per visit.  One fold, used by the reading thread (loader) and by the
+helper process that reads the same view from the sheet's XML while this process reads the other
+tables (scan_ahead): there it costs this process neither the seconds of the column reader nor
+the interpreter lock the main thread needs meanwhile."""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import layout as L
+from ..domain.visits import last_completed
+from .columns import Source
+from .engine import columns_of, load_from_xml
+from .package import TablePart
+from .reading import typed_columns
+
+KEYS = ("customer_id", "actual_date", "state")
+
+
+def headers() -> list[str]:
+    """The visits table's columns the view reads."""
+    return L.VISITS.headers_of(KEYS)
+
+
+def fold(found: dict, columns: list[list[Any]], start: int) -> None:
+    """Take a block of the three columns (as the table reader hands them over) into `found`
+    (customer id → its last completed visit's date)."""
+    ids, dates, states = typed_columns(L.VISITS, headers(), columns, start)
+    for cid, day in last_completed(ids, dates, states).items():
+        if cid not in found or day > found[cid]:
+            found[cid] = day
+
+
+def from_xml(path: str, tp: TablePart, date1904: bool) -> tuple[int, bool, dict] | None:
+    """(rows of data, exact, the view) of the visits table `tp` as it stands in the file, read
+    by the column reader — None where the reading thread would read it otherwise (fastexcel:
+    a 1904 book, cells the column reader does not type, an empty table, a column missing)."""
+    if date1904:
+        return None
+    headers_all, keep = columns_of(tp, headers())
+    if len(keep) != len(KEYS):
+        return None
+    got = load_from_xml(tp, headers_all, keep, False, Source(path, date1904))
+    if got is None:
+        return None
+    cols, n, is_exact = got
+    found: dict = {}
+    if n:
+        fold(found, cols, 0)
+    return n, is_exact, found

@@ -1,0 +1,109 @@
+"""regrade's last-visit view read by the helper process from the visits sheet's XML (FileStore.view_ahead,
+workbook/visits_view.py) instead of on a second thread of this one.  The thresholds are lowered here so
+ordinary test books take that path.  Every regrade must come out exactly as with the view read here, on
+books after ordinary use; where the helper's view would not stand for what this store reads (rows typed
+under the visits table taken into it, error cells in it, the helper gone) it is read here instead."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kam_xl import layout as L
+from kam_xl.cli import main
+from kam_xl.services.actions import REGRADE_NEEDS
+from kam_xl.workbook import columns, scan_ahead, store as store_mod
+from kam_xl.workbook.store import FileStore
+from tests import variants as V
+
+
+def typed_visit_under_visits(book: Path) -> None:
+    """A completed visit typed directly under the visits table (taken into it): the latest visit of
+    KH000003, which only this row says."""
+    part, _, (c1, r1, c2, r2) = V.parts(book, L.VISITS.name)
+    col = lambda key: V.col_of(L.VISITS, key)  # noqa: E731
+    row = {col("id"): "BF900001", col("customer_id"): "KH000003", col("actual_date"): 46150,
+           col("state"): L.DONE, col("planned_date"): 46150, col("place"): "客户现场", col("staff"): "张三"}
+    V.rewrite(book, {part: lambda x: V.add_rows(x, {r2 + 1: row})})
+
+
+def error_cell_in_visits(book: Path) -> None:
+    part, _, (c1, r1, c2, r2) = V.parts(book, L.VISITS.name)
+    ref = f"{V.col_letter(V.col_of(L.VISITS, 'actual_date'))}{r1 + 1}"
+    V.rewrite(book, {part: lambda x: V.set_cell(x, ref, f'<c r="{ref}" t="e"><f>1/0</f><v>#DIV/0!</v></c>')})
+
+
+def nothing(book: Path) -> None:
+    pass
+
+
+# variant → whether the helper's view stands (True) or is read here (False)
+CASES = [(nothing, True), (V.error_cells, True), (V.typed_rows_under_customers, True),
+         (V.note_under(L.VISITS), True), (V.sum_row_under_receivables, True), (V.calc_chain, True),
+         (typed_visit_under_visits, False), (error_cell_in_visits, False)]
+
+
+def _regrade(book: Path, folder: Path, capsys) -> tuple:
+    capsys.readouterr()
+    rc = main(["regrade", str(book), "-v", "--as-of", "2026-06-30"])
+    got = capsys.readouterr()
+    return rc, got.out.replace(str(folder), "<folder>"), got.err.replace(str(folder), "<folder>"), V.cells_of(book)
+
+
+@pytest.mark.parametrize("variant,stands", CASES, ids=[getattr(v, "__name__", "note") for v, _ in CASES])
+def test_the_helpers_view_or_the_one_read_here_regrade_the_same(variant, stands, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(columns, "MIN_BYTES", 0)  # the visits sheet is read from its XML either way
+    real = FileStore.view_ahead
+    results, taken = [], []
+
+    def recording(self, name):
+        got = real(self, name)
+        taken.append(got is not None)
+        return got
+    monkeypatch.setattr(FileStore, "view_ahead", recording)
+    for ahead in (False, True):
+        folder = tmp_path / ("ahead" if ahead else "here")
+        folder.mkdir()
+        book = V.base_book(folder / "大客户管理.xlsm")
+        variant(book)
+        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if ahead else 1 << 62)
+        taken.clear()
+        results.append(_regrade(book, folder, capsys))
+        assert taken == [stands if ahead else False]  # the path under test was taken (and only there)
+    here, ahead = results
+    assert "Traceback" not in here[2] + ahead[2]
+    assert ahead[:3] == here[:3], ahead[2][:3000]
+    differ = {k for k in set(ahead[3]) | set(here[3]) if ahead[3].get(k) != here[3].get(k)}
+    assert all(k[0] == L.SHEET_HOME or k[0] == L.GRADE_LOG.sheet for k in differ), sorted(differ)[:5]
+
+
+def test_the_visit_typed_under_the_table_counts(tmp_path, monkeypatch):
+    """The view the store hands over when a row typed under the visits table is taken in: that row's
+    visit is KH000003's last one (the helper's view, made without it, is not used)."""
+    base = FileStore(V.base_book(tmp_path / "base.xlsm"))
+    with base:
+        assert "KH000003" not in base.load(REGRADE_NEEDS).last_visits()
+    monkeypatch.setattr(columns, "MIN_BYTES", 0)
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    typed_visit_under_visits(book)
+    store = FileStore(book)
+    with store:
+        data = store.load(REGRADE_NEEDS)
+        assert data.last_visits()["KH000003"].isoformat() == "2026-05-08"  # no other visit of it in the book
+
+
+def test_a_helper_that_dies_before_the_view_leaves_it_to_this_process(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(columns, "MIN_BYTES", 0)
+    results = []
+    for ahead in (False, True):
+        folder = tmp_path / ("ahead" if ahead else "here")
+        folder.mkdir()
+        book = V.base_book(folder / "大客户管理.xlsm")
+        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if ahead else 1 << 62)
+        if ahead:  # the scans answered, then the helper is killed before the view
+            monkeypatch.setattr(scan_ahead, "_PROGRAM", scan_ahead._PROGRAM.replace(
+                "if views:", "import os\nos._exit(9)\nif views:"))
+        results.append(_regrade(book, folder, capsys))
+    here, ahead = results
+    assert ahead[:3] == here[:3]
