@@ -81,7 +81,8 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
                 sinks: dict[str, ColumnSink] | None = None, reader=None,
                 exact: Iterable[str] = (),
                 cells: dict[str, dict[tuple[int, int], Any]] | None = None,
-                source: Source | None = None, loaded: dict[str, tuple] | None = None) -> dict[str, Table]:
+                source: Source | None = None, loaded: dict[str, tuple] | None = None,
+                ready: dict[str, tuple] | None = None) -> dict[str, Table]:
     """Read the named Excel Tables (headers + body) of a workbook file.
 
     Each table is loaded with fastexcel into Arrow columns — only the table's own
@@ -95,9 +96,11 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
     (Excel row, 0-based column); they replace what it read there.  `source`: the same
     file for reading a few columns of a big sheet without fastexcel (workbook/columns.py).
     `loaded`: a table's cells already loaded (load_arrow, on another thread) from the same
-    file, table and columns."""
+    file, table and columns.  `ready`: a table's columns already read as _load reads them
+    (the column reader, in the helper process: load_from_xml)."""
     columns = columns or {}
     loaded = loaded or {}
+    ready = ready or {}
     cells = cells or {}
     sinks = sinks or {}
     exact = set(exact)
@@ -112,7 +115,8 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
         if tp is None:
             continue
         headers_all, keep = _columns_of(tp, columns.get(name))
-        cols, n, is_exact = _load(reader, tp, headers_all, keep, name in exact, source, loaded.get(name))
+        cols, n, is_exact = ready.get(name) or _load(reader, tp, headers_all, keep, name in exact, source,
+                                                     loaded.get(name))
         c1, r1 = tp.bounds[0], tp.bounds[1]
         extra = cells.get(name)
         if extra:

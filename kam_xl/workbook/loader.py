@@ -152,7 +152,8 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     if hasattr(store, "prepare"):  # the file's sheets looked through ahead, in the order they are read
         rest = [n for n in wanted if n not in first and n not in STREAMED]
         store.prepare(rest[:1] + view_only + rest[1:] + [n for n in STREAMED if n in wanted and n not in view_only],
-                      views=view_only)
+                      views=view_only, reads={n: columns[n] for n in STREAMED if n in wanted and n not in view_only
+                                               and columns.get(n) is not None and not wanted[n].appends})
     if view_only and hasattr(store, "concurrent"):
         pool = ThreadPoolExecutor(1, thread_name_prefix="kam-read")
         other = store.concurrent()  # its own reader: a reader is not shared between threads

@@ -24,7 +24,7 @@ _PROGRAM = """
 import pickle, sys
 sys.path.insert(0, sys.argv[1])
 from kam_xl.workbook import scan
-path, jobs, views, date1904 = pickle.load(sys.stdin.buffer)
+path, jobs, reads, date1904 = pickle.load(sys.stdin.buffer)
 out = sys.stdout.buffer
 
 
@@ -43,10 +43,11 @@ def answer(key, work):
 
 for part, tables in jobs:
     answer(part, lambda: scan.scan_sheet(path, part, tables))
-if views:  # after every scan: the loads wait for those
+if reads:  # after every scan: the loads wait for those
     from kam_xl.workbook import visits_view
-    for part, tp in views:
-        answer(("view", part), lambda: visits_view.from_xml(path, tp, date1904))
+    for key, tp, headers in reads:
+        answer(("read", key), lambda: visits_view.from_xml(path, tp, date1904) if headers is None
+               else visits_view.columns_from_xml(path, tp, headers, date1904))
 """
 
 
@@ -57,19 +58,20 @@ class Gone(Exception):
 class ScanAhead:
     """One helper process looking through `jobs` ((sheet part, its tables), in order) of the
     book at `path`; `futures[part]` answers each (the scan, the sheet's own error, or Gone).
-    After the scans it reads the last-visit view of each table in `views` ((sheet part, the
-    visits table)) from the XML: `views[part]` answers (visits_view.from_xml's result, or an
-    error, or Gone)."""
+    After the scans it reads each of `reads` ((key, table part, headers)) from the sheet's XML
+    with the column reader: the last-visit view of the visits table when headers is None
+    (visits_view.from_xml), else those columns of the table (visits_view.columns_from_xml);
+    `reads_done[key]` answers (that result, an error, or Gone)."""
 
-    def __init__(self, path: str, jobs: list[tuple[str, list]], views: list[tuple[str, object]] = (),
+    def __init__(self, path: str, jobs: list[tuple[str, list]], reads: list[tuple[str, object, object]] = (),
                  date1904: bool = False):
         self.futures: dict[str, Future] = {part: Future() for part, _ in jobs}
-        self.views: dict[str, Future] = {part: Future() for part, _ in views}
+        self.reads_done: dict[str, Future] = {key: Future() for key, _, _ in reads}
         try:
             self.proc = subprocess.Popen([sys.executable, "-I", "-c", _PROGRAM, _PACKAGE_ROOT],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL)
-            self.proc.stdin.write(pickle.dumps((path, jobs, list(views), date1904),
+            self.proc.stdin.write(pickle.dumps((path, jobs, list(reads), date1904),
                                                protocol=pickle.HIGHEST_PROTOCOL))
             self.proc.stdin.close()
         except OSError as e:
@@ -83,7 +85,7 @@ class ScanAhead:
         try:
             while True:
                 key, (ok, value) = pickle.load(self.proc.stdout)  # our own child's answers
-                fut = self.views.get(key[1]) if isinstance(key, tuple) else self.futures.get(key)
+                fut = self.reads_done.get(key[1]) if isinstance(key, tuple) else self.futures.get(key)
                 if fut is not None and not fut.done():
                     fut.set_result(value) if ok else fut.set_exception(value)
         except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError):
@@ -94,7 +96,7 @@ class ScanAhead:
             self.proc.wait()
 
     def _fail_rest(self, e: Exception) -> None:
-        for fut in [*self.futures.values(), *self.views.values()]:
+        for fut in [*self.futures.values(), *self.reads_done.values()]:
             if not fut.done():
                 fut.set_exception(e)
 

@@ -131,8 +131,8 @@ class FileStore(LoadingStore):
         # shared with concurrent() views: one scan per sheet, one cleaned copy
         self._common = {"scans": {}, "below": {}, "cells": {}, "clean": None, "copies": _Copies(),
                         "lock": threading.Lock(),
-                        # sheets being looked through by a second process, views it reads after them
-                        "ahead": {}, "views": {}, "helpers": []}
+                        # sheets being looked through by a second process, tables it reads after them
+                        "ahead": {}, "reads": {}, "helpers": []}
         self.notices: list[Notice] = []
 
     def concurrent(self) -> "FileStore":
@@ -196,7 +196,7 @@ class FileStore(LoadingStore):
         with common["lock"]:
             for p in waiting:
                 common["ahead"].pop(p, None)
-            if not common["ahead"] and not common["views"] and common["helpers"]:
+            if not common["ahead"] and not common["reads"] and common["helpers"]:
                 self._stop_scanning_ahead()
             parts = sorted(wanted - set(common["scans"]))  # another thread may have taken some in
             if not parts:
@@ -237,48 +237,70 @@ class FileStore(LoadingStore):
             if any(sc.errors or self._far(part, sc) for part, sc in scans.items()):
                 self._clean_copy()
 
-    def prepare(self, names: Iterable[str], views: Iterable[str] = ()) -> None:
+    def prepare(self, names: Iterable[str], views: Iterable[str] = (),
+                reads: dict[str, list[str]] | None = None) -> None:
         """Look through the sheets of these tables ahead of reading them, in the order given
         (the order they will be read).  The first is looked through here; when the others are
         big, a second process looks through them, one after the other, while this one reads
         the sheets already looked through: the scan then costs about one sheet's time instead
         of all of theirs.  Otherwise all are looked through here, together (two threads, their
-        inflating overlapping).  `views`: the visits table when the action asks only for the
-        last-visit view of it — the helper then also reads that view from the XML, after its
-        scans (view_ahead takes it)."""
+        inflating overlapping).  After its scans the second process also reads, from the XML,
+        what this one would read with the column reader: `views` (the visits table when the
+        action asks only for the last-visit view of it: view_ahead takes it) and `reads` (table
+        → the few columns an action reads of it: the read takes them)."""
         names = [n for n in names if n in self.pkg.tables]
         if not names:
             return
         common = self._common
-        viewable = [self.pkg.tables[n] for n in views if n == L.VISITS.name and n in self.pkg.tables]
-        viewable = [tp for tp in viewable if self._column_source().suits(tp.sheet_part, len(visits_view.KEYS))]
+        wanted = [(n, None) for n in views if n == L.VISITS.name] + list((reads or {}).items())
+        readable = []
+        for n, headers in wanted:
+            tp = self.pkg.tables.get(n)
+            cols = len(visits_view.KEYS) if headers is None else len(engine.columns_of(tp, headers)[1]) if tp else 0
+            if tp is not None and cols and self._column_source().suits(tp.sheet_part, cols):
+                readable.append((n, tp, None if headers is None else tuple(headers)))
         with common["lock"]:
             parts = list(dict.fromkeys(self.pkg.tables[n].sheet_part for n in names))
             parts = [p for p in parts if p not in common["scans"] and p not in common["ahead"]]
             later = parts[1:]  # the first is wanted at once: looked through here, meanwhile
             if later and self._parts_size(later) >= SCAN_AHEAD_BYTES and not self.__dict__.get("_view"):
-                viewed = [tp for tp in viewable if tp.sheet_part in later]
+                ahead = [(n, tp, headers) for n, tp, headers in readable if tp.sheet_part in later]
                 helper = ScanAhead(str(self.path), [(p, [t for t in self.pkg.tables.values() if t.sheet_part == p])
-                                                    for p in later], [(tp.sheet_part, tp) for tp in viewed],
+                                                    for p in later],
+                                   [(n, tp, None if headers is None else list(headers)) for n, tp, headers in ahead],
                                    self.pkg.date1904)
                 common["helpers"].append(helper)
                 common["ahead"].update(helper.futures)
-                for tp in viewed:
-                    common["views"][tp.name] = (helper.views[tp.sheet_part], tp.ref)
+                for n, tp, headers in ahead:
+                    common["reads"][n] = (helper.reads_done[n], tp.ref, headers)
                 names = [n for n in names if self.pkg.tables[n].sheet_part == parts[0]]
         self._scan(names)
 
     def view_ahead(self, name: str) -> tuple[Table, dict] | None:
         """The last-visit view of the visits table read by the helper process (prepare), with the
-        table's shape — when it made one and it stands for what this store would read: the sheet
+        table's shape, when it made one and it stands (_read_ahead); None otherwise (the caller
+        reads it)."""
+        got = self._read_ahead(name, None)
+        if got is None:
+            return None
+        n, is_exact, found = got
+        tp = self.pkg.tables[name]
+        headers_all, _ = engine.columns_of(tp, visits_view.headers())
+        shape = Table(name, tp.sheet, list(headers_all), [None] * n, tp.bounds[1], tp.bounds[0], exact=is_exact)
+        self._shapes[name] = shape
+        return shape, found
+
+    def _read_ahead(self, name: str, headers: tuple[str, ...] | None):
+        """What the helper process read of this table (prepare) — when it read these columns (None:
+        the last-visit view) and what it read stands for what this store would read: the sheet
         looked through here finds no rows to take into the table, no error cells or formulas
-        without a value in it, nothing far beyond it.  None otherwise (the caller reads it)."""
+        without a value on it, nothing far beyond it.  None otherwise (read here, as before)."""
         common = self._common
         with common["lock"]:
-            fut, ref = common["views"].get(name, (None, None))
-        if fut is None:
+            fut, ref, asked = common["reads"].get(name, (None, None, None))
+        if fut is None or asked != headers:
             return None
-        try:  # the helper keeps running while the view is wanted (a finished scan does not stop it)
+        try:  # the helper keeps running while the read is wanted (a finished scan does not stop it)
             self._scan([name])  # as the read would: the sheet's own refusal comes from here
             tp = self.pkg.tables[name]
             sc = common["scans"].get(tp.sheet_part)
@@ -286,23 +308,16 @@ class FileStore(LoadingStore):
                     or self._far(tp.sheet_part, sc):
                 return None
             try:
-                got = fut.result()
+                return fut.result()
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException:  # the helper stopped, or met what it cannot read: read here
                 return None
         finally:
             with common["lock"]:
-                common["views"].pop(name, None)
-                if not common["ahead"] and not common["views"] and common["helpers"]:
+                common["reads"].pop(name, None)
+                if not common["ahead"] and not common["reads"] and common["helpers"]:
                     self._stop_scanning_ahead()
-        if got is None:
-            return None
-        n, is_exact, found = got
-        headers_all, _ = engine.columns_of(tp, visits_view.headers())
-        shape = Table(name, tp.sheet, list(headers_all), [None] * n, tp.bounds[1], tp.bounds[0], exact=is_exact)
-        self._shapes[name] = shape
-        return shape, found
 
     def __exit__(self, *exc) -> None:
         try:
@@ -326,7 +341,7 @@ class FileStore(LoadingStore):
             helper.stop()
         common["helpers"].clear()
         common["ahead"].clear()
-        common["views"].clear()
+        common["reads"].clear()
 
     def _take_in(self, tp, sc, text_of) -> None:
         tdef = L.TABLES.get(tp.name)
@@ -435,15 +450,20 @@ class FileStore(LoadingStore):
     def _read(self, names: list[str], columns: dict[str, list[str]] | None, sinks=None,
               exact: Iterable[str] = ()) -> dict[str, Table]:
         self._scan(names)
-        loaded, exact = {}, set(exact)
+        loaded, ready, exact = {}, {}, set(exact)
         for n in names:
-            got = self._loaded_ahead(n, (columns or {}).get(n), n in exact)
+            cols = (columns or {}).get(n)
+            got = self._read_ahead(n, tuple(cols)) if cols is not None and n not in exact else None
+            if got is not None:
+                ready[n] = got
+                continue
+            got = self._loaded_ahead(n, cols, n in exact)
             if got is not None:
                 loaded[n] = got
         try:
             return engine.read_tables(str(self.path), names, self.pkg, columns, sinks,
                                       reader=self._fast_reader(), exact=exact, cells=self._common["cells"],
-                                      source=self._column_source(), loaded=loaded)
+                                      source=self._column_source(), loaded=loaded, ready=ready)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # the reader's own errors, even a native panic, for damaged parts

@@ -2,7 +2,8 @@
 table, without a record per visit.  One fold, used by the reading thread (loader) and by the
 helper process that reads the same view from the sheet's XML while this process reads the other
 tables (scan_ahead): there it costs this process neither the seconds of the column reader nor
-the interpreter lock the main thread needs meanwhile."""
+the interpreter lock the main thread needs meanwhile.  The helper reads a few columns of another
+big table the same way (columns_from_xml)."""
 from __future__ import annotations
 
 from typing import Any
@@ -48,3 +49,14 @@ def from_xml(path: str, tp: TablePart, date1904: bool) -> tuple[int, bool, dict]
     if n:
         fold(found, cols, 0)
     return n, is_exact, found
+
+
+def columns_from_xml(path: str, tp: TablePart, headers: list[str], date1904: bool):
+    """(columns, rows of data, exact) of these columns of the table `tp` as the reading thread's
+    column reader reads them (engine.load_from_xml) — None where it would read them otherwise."""
+    if date1904:
+        return None
+    headers_all, keep = columns_of(tp, headers)
+    if not keep:
+        return None
+    return load_from_xml(tp, headers_all, keep, False, Source(path, date1904))

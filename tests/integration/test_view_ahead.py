@@ -107,3 +107,85 @@ def test_a_helper_that_dies_before_the_view_leaves_it_to_this_process(tmp_path, 
         results.append(_regrade(book, folder, capsys))
     here, ahead = results
     assert ahead[:3] == here[:3]
+
+
+# -- a few columns of a big table, read by the helper (FileStore._read_ahead) -----------------------------
+R_COLUMNS = ["单据号", "客户编号", "金额"]
+
+
+def error_cell_in_receivables(book: Path) -> None:
+    part, _, (c1, r1, c2, r2) = V.parts(book, L.RECEIVABLES.name)
+    ref = f"{V.col_letter(V.col_of(L.RECEIVABLES, 'amount'))}{r1 + 2}"
+    V.rewrite(book, {part: lambda x: V.set_cell(x, ref, f'<c r="{ref}" t="e"><f>1/0</f><v>#DIV/0!</v></c>')})
+
+
+def typed_invoice_under_receivables(book: Path) -> None:
+    part, _, (c1, r1, c2, r2) = V.parts(book, L.RECEIVABLES.name)
+    col = lambda key: V.col_of(L.RECEIVABLES, key)  # noqa: E731
+    V.rewrite(book, {part: lambda x: V.add_rows(x, {r2 + 1: {col("id"): "FP900001", col("customer_id"): "KH000003",
+                                                             col("amount"): 1234.5, col("invoice_date"): 46150}})})
+
+
+READ_CASES = [(nothing, True), (V.note_under(L.RECEIVABLES), True), (V.typed_rows_under_customers, True),
+              (V.sum_row_under_receivables, True), (typed_invoice_under_receivables, False),
+              (error_cell_in_receivables, False)]
+
+
+@pytest.mark.parametrize("variant,stands", READ_CASES, ids=[getattr(v, "__name__", "x") for v, _ in READ_CASES])
+def test_columns_the_helper_read_are_the_columns_read_here(variant, stands, tmp_path, monkeypatch):
+    monkeypatch.setattr(columns, "MIN_BYTES", 0)
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    variant(book)
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 1 << 62)
+    here = FileStore(book)
+    with here:
+        here.prepare([L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name], reads={L.RECEIVABLES.name: R_COLUMNS})
+        want = here.read([L.RECEIVABLES.name], {L.RECEIVABLES.name: R_COLUMNS})[L.RECEIVABLES.name]
+        want_notices = list(here.notices)
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
+    real, taken = FileStore._read_ahead, []
+
+    def recording(self, name, headers):
+        got = real(self, name, headers)
+        taken.append(got is not None)
+        return got
+    monkeypatch.setattr(FileStore, "_read_ahead", recording)
+    ahead = FileStore(book)
+    with ahead:
+        ahead.prepare([L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name], reads={L.RECEIVABLES.name: R_COLUMNS})
+        got = ahead.read([L.RECEIVABLES.name], {L.RECEIVABLES.name: R_COLUMNS})[L.RECEIVABLES.name]
+        assert ahead.notices == want_notices
+    assert taken == [stands]
+    assert got.rows == want.rows and got.rows
+    assert (got.headers, got.header_row, got.first_col, got.exact, got.offsets) == \
+        (want.headers, want.header_row, want.first_col, want.exact, want.offsets)
+
+
+@pytest.mark.parametrize("variant", [nothing, V.error_cells, V.typed_rows_under_customers, V.calc_chain],
+                         ids=lambda v: v.__name__)
+def test_the_report_is_the_same_with_tables_read_by_the_helper(variant, tmp_path, capsys, monkeypatch):
+    """The report reads three columns of 认定申请: with the thresholds lowered the helper reads them."""
+    monkeypatch.setattr(columns, "MIN_BYTES", 0)
+    real, taken = FileStore._read_ahead, []
+
+    def recording(self, name, headers):
+        got = real(self, name, headers)
+        taken.append((name, got is not None))
+        return got
+    monkeypatch.setattr(FileStore, "_read_ahead", recording)
+    outs = []
+    for ahead in (False, True):
+        folder = tmp_path / ("ahead" if ahead else "here")
+        folder.mkdir()
+        book = V.base_book(folder / "大客户管理.xlsm")
+        variant(book)
+        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if ahead else 1 << 62)
+        capsys.readouterr()
+        rc = main(["report", str(book), "--out", str(folder / "报表"), "--as-of", "2026-06-30"])
+        got = capsys.readouterr()
+        [xlsx] = sorted((folder / "报表").glob("*.xlsx"))
+        outs.append((rc, got.out.replace(str(folder), "<folder>"), got.err.replace(str(folder), "<folder>"),
+                     V.cells_of(xlsx)))
+    assert (L.CERTIFICATIONS.name, True) in taken  # the helper's columns were taken
+    assert outs[1][:3] == outs[0][:3]
+    assert outs[1][3] == outs[0][3]
