@@ -327,6 +327,21 @@ VARIANTS = [
 ]
 
 
+def both_ways(tmp_path: Path, variant: Callable[[Path], None], switch: Callable[[bool], None],
+              run: Callable[[Path, Path], object]) -> list:
+    """run(book, folder) on the same lived-in book (base_book, then `variant`) twice, in folders of their
+    own: with the path under test off (switch(False)), then on (switch(True))."""
+    out = []
+    for on in (False, True):
+        folder = tmp_path / ("on" if on else "off")
+        folder.mkdir()
+        book = base_book(folder / "大客户管理.xlsm")
+        variant(book)
+        switch(on)
+        out.append(run(book, folder))
+    return out
+
+
 def cleanup_locks(book: Path) -> None:
     for p in (book.with_name("~$" + book.name), book.with_name(".~lock." + book.name + "#")):
         p.unlink(missing_ok=True)

@@ -35,22 +35,21 @@ def _run_all(book: Path, folder: Path, capsys) -> dict:
 
 @pytest.mark.parametrize("variant", LIVED_IN, ids=lambda v: getattr(v, "__name__", "note_under_visits"))
 def test_looked_through_by_a_second_process_or_here_the_actions_agree(variant, tmp_path, capsys, monkeypatch):
-    results = []
     real = scan_ahead.ScanAhead.__init__
-    for ahead in (False, True):
-        folder = tmp_path / ("ahead" if ahead else "here")
-        folder.mkdir()
-        book = V.base_book(folder / "大客户管理.xlsm")
-        variant(book)
-        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if ahead else 1 << 62)
-        started = []
+    started: list = []
 
-        def counting(self, *a, **k):
-            started.append(a[1])
-            real(self, *a, **k)
-        monkeypatch.setattr(scan_ahead.ScanAhead, "__init__", counting)
-        results.append(_run_all(book, folder, capsys))
-        assert bool(started) == ahead  # the path under test was taken (and only there)
+    def counting(self, *a, **k):
+        started.append(a[1])
+        real(self, *a, **k)
+    monkeypatch.setattr(scan_ahead.ScanAhead, "__init__", counting)
+
+    def run(book: Path, folder: Path) -> dict:
+        started.clear()
+        got = _run_all(book, folder, capsys)
+        assert bool(started) == (folder.name == "on")  # the path under test was taken (and only there)
+        return got
+    results = V.both_ways(tmp_path, variant,
+                          lambda on: monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if on else 1 << 62), run)
     here, ahead = results
     for action in ("validate", "regrade", "report"):
         assert "Traceback" not in here[action][2] + ahead[action][2]

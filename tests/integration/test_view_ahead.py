@@ -43,6 +43,23 @@ CASES = [(nothing, True), (V.error_cells, True), (V.typed_rows_under_customers, 
          (typed_visit_under_visits, False), (error_cell_in_visits, False)]
 
 
+def _spy(monkeypatch, method: str, taken: list) -> None:
+    """Record (table, whether it gave something) for each call of FileStore.<method>."""
+    real = getattr(FileStore, method)
+
+    def recording(self, table, *more):
+        got = real(self, table, *more)
+        taken.append((table, got is not None))
+        return got
+    monkeypatch.setattr(FileStore, method, recording)
+
+
+def _here_and_ahead(tmp_path: Path, variant, monkeypatch, run) -> list:
+    """run(book, folder) on the same lived-in book, its sheets looked through here, then by the helper."""
+    return V.both_ways(tmp_path, variant,
+                       lambda on: monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if on else 1 << 62), run)
+
+
 def _regrade(book: Path, folder: Path, capsys) -> tuple:
     capsys.readouterr()
     rc = main(["regrade", str(book), "-v", "--as-of", "2026-06-30"])
@@ -53,23 +70,11 @@ def _regrade(book: Path, folder: Path, capsys) -> tuple:
 @pytest.mark.parametrize("variant,stands", CASES, ids=[getattr(v, "__name__", "note") for v, _ in CASES])
 def test_the_helpers_view_or_the_one_read_here_regrade_the_same(variant, stands, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(columns, "MIN_BYTES", 0)  # the visits sheet is read from its XML either way
-    real = FileStore.view_ahead
-    results, taken = [], []
-
-    def recording(self, name):
-        got = real(self, name)
-        taken.append(got is not None)
-        return got
-    monkeypatch.setattr(FileStore, "view_ahead", recording)
-    for ahead in (False, True):
-        folder = tmp_path / ("ahead" if ahead else "here")
-        folder.mkdir()
-        book = V.base_book(folder / "大客户管理.xlsm")
-        variant(book)
-        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if ahead else 1 << 62)
-        taken.clear()
-        results.append(_regrade(book, folder, capsys))
-        assert taken == [stands if ahead else False]  # the path under test was taken (and only there)
+    taken: list = []
+    _spy(monkeypatch, "view_ahead", taken)
+    results = _here_and_ahead(tmp_path, variant, monkeypatch, lambda book, folder: _regrade(book, folder, capsys))
+    # the path under test was taken (and only there)
+    assert taken == [(L.VISITS.name, False), (L.VISITS.name, stands)]
     here, ahead = results
     assert "Traceback" not in here[2] + ahead[2]
     assert ahead[:3] == here[:3], ahead[2][:3000]
@@ -95,16 +100,14 @@ def test_the_visit_typed_under_the_table_counts(tmp_path, monkeypatch):
 
 def test_a_helper_that_dies_before_the_view_leaves_it_to_this_process(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(columns, "MIN_BYTES", 0)
-    results = []
-    for ahead in (False, True):
-        folder = tmp_path / ("ahead" if ahead else "here")
-        folder.mkdir()
-        book = V.base_book(folder / "大客户管理.xlsm")
-        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if ahead else 1 << 62)
-        if ahead:  # the scans answered, then the helper is killed before the view
-            monkeypatch.setattr(scan_ahead, "_PROGRAM", scan_ahead._PROGRAM.replace(
-                "if views:", "import os\nos._exit(9)\nif views:"))
-        results.append(_regrade(book, folder, capsys))
+    # the scans answered, then the helper is killed before the view
+    killed = scan_ahead._PROGRAM.replace("if reads:", "import os\nos._exit(9)\nif reads:")
+    assert killed != scan_ahead._PROGRAM
+    monkeypatch.setattr(scan_ahead, "_PROGRAM", killed)
+    taken: list = []
+    _spy(monkeypatch, "view_ahead", taken)
+    results = _here_and_ahead(tmp_path, nothing, monkeypatch, lambda book, folder: _regrade(book, folder, capsys))
+    assert taken == [(L.VISITS.name, False), (L.VISITS.name, False)]  # read here after the helper died
     here, ahead = results
     assert ahead[:3] == here[:3]
 
@@ -143,19 +146,14 @@ def test_columns_the_helper_read_are_the_columns_read_here(variant, stands, tmp_
         want = here.read([L.RECEIVABLES.name], {L.RECEIVABLES.name: R_COLUMNS})[L.RECEIVABLES.name]
         want_notices = list(here.notices)
     monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
-    real, taken = FileStore._read_ahead, []
-
-    def recording(self, name, headers):
-        got = real(self, name, headers)
-        taken.append(got is not None)
-        return got
-    monkeypatch.setattr(FileStore, "_read_ahead", recording)
+    taken: list = []
+    _spy(monkeypatch, "_read_ahead", taken)
     ahead = FileStore(book)
     with ahead:
         ahead.prepare([L.CUSTOMERS.name, L.VISITS.name, L.RECEIVABLES.name], reads={L.RECEIVABLES.name: R_COLUMNS})
         got = ahead.read([L.RECEIVABLES.name], {L.RECEIVABLES.name: R_COLUMNS})[L.RECEIVABLES.name]
         assert ahead.notices == want_notices
-    assert taken == [stands]
+    assert taken == [(L.RECEIVABLES.name, stands)]
     assert got.rows == want.rows and got.rows
     assert (got.headers, got.header_row, got.first_col, got.exact, got.offsets) == \
         (want.headers, want.header_row, want.first_col, want.exact, want.offsets)
@@ -166,26 +164,17 @@ def test_columns_the_helper_read_are_the_columns_read_here(variant, stands, tmp_
 def test_the_report_is_the_same_with_tables_read_by_the_helper(variant, tmp_path, capsys, monkeypatch):
     """The report reads three columns of 认定申请: with the thresholds lowered the helper reads them."""
     monkeypatch.setattr(columns, "MIN_BYTES", 0)
-    real, taken = FileStore._read_ahead, []
+    taken: list = []
+    _spy(monkeypatch, "_read_ahead", taken)
 
-    def recording(self, name, headers):
-        got = real(self, name, headers)
-        taken.append((name, got is not None))
-        return got
-    monkeypatch.setattr(FileStore, "_read_ahead", recording)
-    outs = []
-    for ahead in (False, True):
-        folder = tmp_path / ("ahead" if ahead else "here")
-        folder.mkdir()
-        book = V.base_book(folder / "大客户管理.xlsm")
-        variant(book)
-        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if ahead else 1 << 62)
+    def report(book: Path, folder: Path) -> tuple:
         capsys.readouterr()
         rc = main(["report", str(book), "--out", str(folder / "报表"), "--as-of", "2026-06-30"])
         got = capsys.readouterr()
         [xlsx] = sorted((folder / "报表").glob("*.xlsx"))
-        outs.append((rc, got.out.replace(str(folder), "<folder>"), got.err.replace(str(folder), "<folder>"),
-                     V.cells_of(xlsx)))
+        return (rc, got.out.replace(str(folder), "<folder>"), got.err.replace(str(folder), "<folder>"),
+                V.cells_of(xlsx))
+    here, ahead = _here_and_ahead(tmp_path, variant, monkeypatch, report)
     assert (L.CERTIFICATIONS.name, True) in taken  # the helper's columns were taken
-    assert outs[1][:3] == outs[0][:3]
-    assert outs[1][3] == outs[0][3]
+    assert ahead[:3] == here[:3]
+    assert ahead[3] == here[3]
