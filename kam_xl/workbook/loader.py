@@ -119,8 +119,9 @@ def _last_visits_view(store) -> tuple[Table, dict[str, dt.date]]:
     """Each customer's last completed visit from three typed columns of the visits table,
     without a record per visit."""
     found: dict[str, dt.date] = {}
-    shape = store.read_stream(L.VISITS.name, lambda columns, start: visits_view.fold(found, columns, start),
-                              visits_view.headers())
+    order = visits_view.in_table_order(store.headers(L.VISITS.name))
+    shape = store.read_stream(L.VISITS.name, lambda columns, start: visits_view.fold(found, columns, start, order),
+                              order)
     return shape, found
 
 

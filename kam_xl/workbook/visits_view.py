@@ -23,10 +23,18 @@ def headers() -> list[str]:
     return L.VISITS.headers_of(KEYS)
 
 
-def fold(found: dict, columns: list[list[Any]], start: int) -> None:
-    """Take a block of the three columns (as the table reader hands them over) into `found`
-    (customer id → its last completed visit's date)."""
-    ids, dates, states = typed_columns(L.VISITS, headers(), columns, start)
+def in_table_order(table_headers: list[str]) -> list[str]:
+    """The view's columns in the order the table has them — the order a table reader hands them
+    over in (a user may have moved 状态 before 实际日期)."""
+    wanted = set(headers())
+    return [h for h in table_headers if h in wanted]
+
+
+def fold(found: dict, columns: list[list[Any]], start: int, order: list[str]) -> None:
+    """Take a block of the three columns, as the table reader hands them over (`order`: their
+    headers, in_table_order), into `found` (customer id → its last completed visit's date)."""
+    typed = dict(zip(order, typed_columns(L.VISITS, order, columns, start)))
+    ids, dates, states = (typed[h] for h in headers())
     for cid, day in last_completed(ids, dates, states).items():
         if cid not in found or day > found[cid]:
             found[cid] = day
@@ -47,7 +55,7 @@ def from_xml(path: str, tp: TablePart, date1904: bool) -> tuple[int, bool, dict]
     cols, n, is_exact = got
     found: dict = {}
     if n:
-        fold(found, cols, 0)
+        fold(found, cols, 0, [headers_all[i] for i in keep])
     return n, is_exact, found
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openpyxl
+import openpyxl.utils.cell
 import pytest
 
 from kam_xl import layout as L
@@ -178,3 +180,40 @@ def test_the_report_is_the_same_with_tables_read_by_the_helper(variant, tmp_path
     assert (L.CERTIFICATIONS.name, True) in taken  # the helper's columns were taken
     assert ahead[:3] == here[:3]
     assert ahead[3] == here[3]
+
+
+def visit_columns_moved(book: Path) -> None:
+    """状态 moved where 实际日期 was and back (as a user drags columns in Excel): the last-visit view's three
+    columns come out of the table in another order than the view names them."""
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    ws = wb[L.VISITS.sheet]
+    table = ws.tables[L.VISITS.name]
+    names = [c.name for c in table.tableColumns]
+    a, b = names.index(L.VISITS.header("actual_date")), names.index(L.VISITS.header("state"))
+    table.tableColumns[a].name, table.tableColumns[b].name = names[b], names[a]
+    for r in range(1, ws.max_row + 1):
+        x, y = ws.cell(r, table_col(table, a)), ws.cell(r, table_col(table, b))
+        x.value, y.value, x.number_format, y.number_format = y.value, x.value, y.number_format, x.number_format
+    wb.save(book)
+
+
+def table_col(table, i: int) -> int:
+    return openpyxl.utils.cell.range_boundaries(table.ref)[0] + i
+
+
+@pytest.mark.parametrize("ahead", [False, True], ids=["here", "by_the_helper"])
+def test_the_last_visits_are_read_whatever_the_order_of_the_columns(ahead, tmp_path, monkeypatch):
+    monkeypatch.setattr(columns, "MIN_BYTES", 0)
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if ahead else 1 << 62)
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    visit_columns_moved(book)
+    reference = FileStore(book, full_reads=True)  # from whole records, typed by their headers
+    with reference:
+        want = reference.load(REGRADE_NEEDS).last_visits()
+    taken: list = []
+    _spy(monkeypatch, "view_ahead", taken)
+    store = FileStore(book)
+    with store:
+        got = store.load(REGRADE_NEEDS).last_visits()
+    assert taken == [(L.VISITS.name, ahead)]
+    assert got == want and want
