@@ -3,6 +3,8 @@ department manager, then the company leader (部门经理 → 公司领导); an 
 同意 / 驳回, or the approver's name, which counts as 同意 (models.approval)."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 from .. import layout as L
 from .models import approval
 
@@ -10,16 +12,26 @@ from .models import approval
 APPROVERS = (("dept_approval", "部门经理"), ("exec_approval", "公司领导"))
 
 
-def missing_approvals(record) -> list[tuple[str, str]]:
-    """(key, who) of each approver who has not agreed (驳回 or blank), in order."""
-    return [(key, who) for key, who in APPROVERS if approval(getattr(record, key)) != L.AGREE]
+_CELLS = attrgetter(*(key for key, _ in APPROVERS))
+
+
+def decisions(record) -> tuple:
+    """Each approver's decision on the record, in order: 同意, 驳回 or None (not decided)."""
+    return tuple(map(approval, _CELLS(record)))
+
+
+def missing_approvals(record, decided: tuple | None = None) -> list[tuple[str, str]]:
+    """(key, who) of each approver who has not agreed (驳回 or blank), in order (`decided`: the
+    record's decisions when the caller has them)."""
+    decided = decisions(record) if decided is None else decided
+    return [(key, who) for (key, who), d in zip(APPROVERS, decided) if d != L.AGREE]
 
 
 def any_decision(record) -> bool:
-    return any(approval(getattr(record, key)) for key, _ in APPROVERS)
+    return any(decisions(record))
 
 
-def out_of_order(record) -> bool:
+def out_of_order(record, decided: tuple | None = None) -> bool:
     """The leader decided before the department manager did."""
-    (first, _), (second, _) = APPROVERS
-    return bool(approval(getattr(record, second))) and not approval(getattr(record, first))
+    first, second = decisions(record) if decided is None else decided
+    return bool(second) and not first

@@ -13,9 +13,9 @@ from operator import attrgetter
 from typing import Any, Iterable
 
 from .. import layout as L
-from .approvals import missing_approvals, out_of_order
+from .approvals import decisions, missing_approvals, out_of_order
 from .findings import FindingsReport, Related
-from .models import approval, Customer, Receivable, Settings, TierRule, Visit
+from .models import Customer, Receivable, Settings, TierRule, Visit
 from .names import normalize_name
 from .problems import ID_CODES, PRINCIPLE_CODES, Problem, code
 from .procedures import customer_groups, ProcedureChecks
@@ -243,76 +243,43 @@ class Checker:
             self.add("CUST-AGREEMENT-EXPIRING", C, i, "agreement_expiry", cid, c.agreement_expiry,
                      days=(c.agreement_expiry - x.as_of).days, expiry=c.agreement_expiry)
 
-    # What most records are: nothing to report.  Each predicate below lets such a record through
-    # on a few attribute reads; a record it does not let through goes through every check (the
-    # tests turn the predicates off and get the same findings).
-    def _plain(self, rec, firsts: dict) -> bool:
-        """Its own id, and a customer the archive knows."""
-        rid_, cid = rec.id, rec.customer_id
-        return bool(rid_ and cid and rid_ not in firsts and cid in self.by_id)
-
-    def _visit_plain(self, v: Visit, firsts: dict) -> bool:
-        """Nothing any visit check would report."""
-        state = v.state
-        dept, leader = approval(v.dept_approval), approval(v.exec_approval)
-        return (self._plain(v, firsts) and not (leader and not dept)
-                and (state not in _PLANNED or all(_PLAN(v)))
-                and (state not in _DECIDED or (dept == L.AGREE and leader == L.AGREE))
-                and (state != L.DONE or (v.actual_date is not None and v.actual_date <= self.x.as_of
-                                         and bool(v.outcome))))
-
-    @staticmethod
-    def _invoice_plain(r: Receivable) -> bool:
-        """Amounts and dates in order: nothing an invoice's own checks would report."""
-        amount, paid, inv, due, paid_on = r.amount, r.paid, r.invoice_date, r.due_date, r.paid_date
-        return (amount is not None and amount > 0 and (paid is None or 0 <= paid <= amount + L.SETTLED)
-                and inv is not None and due is not None and not due < inv
-                and (paid_on is not None or not (paid or 0) > 0) and (paid_on is None or not paid_on < inv))
-
     def _id_and_customer(self, table: L.TableDef, rec, firsts: dict) -> None:
         """Record ids unique and present (`firsts`: duplicate_firsts of the table); the customer
         reference filled and known."""
-        if self._plain(rec, firsts):
-            return
-        missing, dup, no_customer, unknown = ID_CODES[table.name]
-        i, cid = rec.rid, rec.customer_id
-        if not rec.id:
-            self.add(missing, table, i, "id", cid)
-        else:
-            first = firsts.get(rec.id)
-            if first is not None and first != i:
-                self.add(dup, table, i, "id", cid, rec.id, first=Related(table.name, (first,)))
+        i, rec_id, cid = rec.rid, rec.id, rec.customer_id
+        if not rec_id:
+            self.add(ID_CODES[table.name][0], table, i, "id", cid)
+        elif rec_id in firsts and firsts[rec_id] != i:
+            self.add(ID_CODES[table.name][1], table, i, "id", cid, rec_id,
+                     first=Related(table.name, (firsts[rec_id],)))
         if not cid:
-            self.add(no_customer, table, i, "customer_id")
-        elif cid not in self.customer_ids:
-            self.add(unknown, table, i, "customer_id", cid, cid)
+            self.add(ID_CODES[table.name][2], table, i, "customer_id")
+        elif cid not in self.by_id:
+            self.add(ID_CODES[table.name][3], table, i, "customer_id", cid, cid)
 
     # -- visits -------------------------------------------------------------------
     PLAN_FIELDS = PLAN_FIELDS
 
     def visits(self) -> None:
-        """Each visit's checks.  A visit with nothing to report (most of them) is let through on
-        a few attribute reads; any other goes through every check."""
         firsts = duplicate_firsts(self.x.visits)
-        plain = self._visit_plain
         for v in self.x.visits:
-            if not plain(v, firsts):
-                self._visit(v, firsts)
+            self._visit(v, firsts)
 
     def _visit(self, v: Visit, firsts: dict) -> None:
-        i, cid = v.rid, v.customer_id
+        i, cid, state = v.rid, v.customer_id, v.state
         self._id_and_customer(V, v, firsts)
-        state = v.state
-        if state in (L.PENDING, L.APPROVED, L.DONE):
-            missing = [k for k in self.PLAN_FIELDS if getattr(v, k) in (None, "")]
+        if state in _PLANNED:
+            plan = _PLAN(v)
+            missing = [] if all(plan) else [k for k, value in zip(PLAN_FIELDS, plan) if value in (None, "")]
             for k in missing:
                 self.add("VISIT-PLAN-INCOMPLETE", V, i, k, cid, count=len(missing))
-        if state in (L.APPROVED, L.DONE):
-            for k, who in missing_approvals(v):  # 同意, or the approver's name, counts
+        decided = decisions(v)
+        if state in _DECIDED:
+            for k, who in missing_approvals(v, decided):  # 同意, or the approver's name, counts
                 val = getattr(v, k)
                 self.add("VISIT-APPROVAL-MISSING", V, i, k, cid, val, state=state, who=who,
                          current=val or "未审批")
-        if out_of_order(v):
+        if out_of_order(v, decided):
             self.add("VISIT-APPROVAL-ORDER", V, i, "dept_approval", cid)
         if state == L.DONE:
             if v.actual_date is None:
@@ -352,8 +319,6 @@ class Checker:
         if level and cid:
             tally.add(r, days, level)
         self._id_and_customer(R, r, firsts)
-        if self._invoice_plain(r):
-            return
         for rule, key in amount_faults(r.amount, r.paid):
             if key != "amount" or r.amount is not None or self.missing(R, i, "amount", r.amount):
                 self.add(rule, R, i, key, cid, getattr(r, key), amount=r.amount)
