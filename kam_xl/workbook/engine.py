@@ -129,7 +129,7 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
         if sink is not None:
             if n:
                 sink(cols, 0)
-            out[name] = Table(name, tp.sheet, list(headers_all), [None] * n, r1, c1, exact=is_exact)
+            out[name] = shape_of(tp, n, is_exact)
             continue
         rows = [list(r) for r in zip(*cols)] if cols else [[] for _ in range(n)]
         out[name] = Table(name, tp.sheet, [headers_all[i] for i in keep], rows, header_row=r1, first_col=c1,
@@ -150,6 +150,12 @@ def read_arrow(path: str, name: str, pkg: Package, columns: Iterable[str], reade
         return pa.RecordBatch.from_pydict({headers_all[i]: pa.nulls(0) for i in keep})
     return pa.RecordBatch.from_arrays([batch.column(j).slice(0, n) for j in range(len(keep))],
                                       names=[headers_all[i] for i in keep])
+
+
+def shape_of(tp: TablePart, n: int, is_exact: bool) -> Table:
+    """A table read into a sink, as read_tables hands it back: its headers and row count, no values."""
+    return Table(tp.name, tp.sheet, [str(h) for h in tp.columns], [None] * n, tp.bounds[1], tp.bounds[0],
+                 exact=is_exact)
 
 
 def load_arrow(reader, tp: TablePart, columns: Iterable[str] | None, exact: bool, source: Source | None):

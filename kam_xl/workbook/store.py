@@ -284,10 +284,7 @@ class FileStore(LoadingStore):
         if got is None:
             return None
         n, is_exact, found = got
-        tp = self.pkg.tables[name]
-        headers_all, _ = engine.columns_of(tp, visits_view.headers())
-        shape = Table(name, tp.sheet, list(headers_all), [None] * n, tp.bounds[1], tp.bounds[0], exact=is_exact)
-        self._shapes[name] = shape
+        shape = self._shapes[name] = engine.shape_of(self.pkg.tables[name], n, is_exact)
         return shape, found
 
     def _read_ahead(self, name: str, headers: tuple[str, ...] | None):
