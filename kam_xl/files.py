@@ -9,7 +9,7 @@ from . import demo as d
 from . import layout as L
 from .errors import BadArgument, WriteFailed
 from .progress import Progress
-from .reports.builders import meeting_month
+from .reports.periods import meeting_month
 from .reports.pdf import soffice
 from .services import actions, team
 from .services.actions import MEETING_AUTO, ReportFiles  # noqa: F401  (part of this front's API)
@@ -18,7 +18,7 @@ from .services.validate import ValidationReport
 from .workbook.builder import build_master
 from .workbook.outputs import safe_name_part, write_output
 from .store import EVERYTHING, Needs, Read
-from .store.sql import SqlLedger, SqlStore, is_url, open_database, upgrade_database
+from .store.urls import is_url
 from .store.ledger import FolderLedger
 from .reports.merge_report import write_merge_report
 from .workbook.team import identity as team_identity, write_person_book
@@ -107,11 +107,20 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
     return lines
 
 
+def _sql():
+    """The database backend (PRODUCT.md §12), loaded when a database is named: SQLAlchemy and
+    Alembic take a quarter of a second to import, which every command on a workbook file would
+    otherwise pay at its start."""
+    from .store import sql
+    return sql
+
+
 # -- team mode (PRODUCT.md §11) --------------------------------------------------------
 def ledger_of(store, master: Path, create: bool = False):
     """Where a master keeps team mode's ledger: in its database, or in a folder beside the book."""
-    if isinstance(store, SqlStore):
-        return SqlLedger(store, create=create)
+    sql = _sql()
+    if isinstance(store, sql.SqlStore):
+        return sql.SqlLedger(store, create=create)
     return FolderLedger(master, create=create)
 
 
@@ -178,19 +187,19 @@ def run_reassign(path, src: str, dst: str, customers=None) -> team.ReassignResul
 def open_store(target):
     """A command's BOOK: a workbook file, or a database URL (sqlite:///大客户管理.db)."""
     if is_url(target):
-        return open_database(str(target))
+        return _sql().open_database(str(target))
     return FileStore(target)
 
 
 def db_init(url: str) -> Path:
-    store = open_database(url, create=True)
+    store = _sql().open_database(url, create=True)
     store.close()
     return store.path
 
 
 def db_upgrade(url: str) -> tuple[str | None, str]:
     """`kam-xl db upgrade`: an older database's schema brought to this version (Alembic)."""
-    return upgrade_database(url)
+    return _sql().upgrade_database(url)
 
 
 def db_load(url: str, book) -> dict[str, int]:
@@ -222,7 +231,7 @@ def db_load(url: str, book) -> dict[str, int]:
         yield L.SETTINGS, [{"key": d.key, "value": getattr(settings, d.field), "description": d.description}
                            for d in L.SETTING_DEFS] + [{"key": k, "value": v} for k, v in extra.items()]
 
-    store = open_database(url, create=True)
+    store = _sql().open_database(url, create=True)
     try:
         store.replace_tables(table_rows())
     finally:
@@ -232,7 +241,7 @@ def db_load(url: str, book) -> dict[str, int]:
 
 def db_export(url: str, out, people=None) -> Path:
     """A complete master workbook (or one person's customers and their rows) from the database."""
-    store = open_database(url)
+    store = _sql().open_database(url)
     wanted = set(people or ())
     data = {}
     ids = None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from array import array
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,34 +19,10 @@ from ..domain.receivables import Dunning, DunningTally, aging_bucket, overdue_da
 from ..domain.values import settled
 from ..domain.visits import next_visit_due
 from ..store import Snapshot
+from .periods import Period
 
 UNGRADED = "未定级"
 ACTIVE_VISIT_STATES = (L.PENDING, L.APPROVED, L.DONE)
-
-
-WAN = 10000.0  # a manager reads amounts in 万元 (PRODUCT.md §2); a clerk's lists stay in 元
-
-
-def to_wan(v):
-    """An amount in 万元 (anything that is not a number passes through)."""
-    return v / WAN if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-
-
-@dataclass
-class Period:
-    start: dt.date
-    end: dt.date
-
-    @classmethod
-    def year_to_date(cls, as_of: dt.date) -> "Period":
-        return cls(dt.date(as_of.year, 1, 1), as_of)
-
-    def __contains__(self, d: dt.date | None) -> bool:
-        return d is not None and self.start <= d <= self.end
-
-    @property
-    def label(self) -> str:
-        return f"{self.start:%Y-%m-%d} 至 {self.end:%Y-%m-%d}"
 
 
 def tier_order(data: Snapshot) -> list[str]:
@@ -357,26 +332,6 @@ def graded_on(log_row: dict):
 
 # ---------------------------------------------------------------------------
 # The monthly meeting pack (例会: 总结上月工作情况，制定下月工作计划, PRODUCT.md §10.4)
-def month_period(month: str) -> Period:
-    """'2026-10' → 2026-10-01 … 2026-10-31."""
-    y, m = (int(x) for x in month.split("-"))
-    start = dt.date(y, m, 1)
-    nxt = dt.date(y + (m == 12), m % 12 + 1, 1)
-    return Period(start, nxt - dt.timedelta(days=1))
-
-
-def next_month(p: Period) -> Period:
-    return month_period(f"{p.end + dt.timedelta(days=1):%Y-%m}")
-
-
-def meeting_month(as_of: dt.date) -> str:
-    """The month a meeting on the as-of date looks back on: the as-of month when it is its last
-    day, else the month before."""
-    if (as_of + dt.timedelta(days=1)).day == 1:
-        return f"{as_of:%Y-%m}"
-    return f"{as_of.replace(day=1) - dt.timedelta(days=1):%Y-%m}"
-
-
 def _serving(data: Snapshot) -> dict[str, set[str]]:
     """Customer id → the people serving it (客户经理 and 对接人员)."""
     return {c.id: set(split_names(c.staff)) | ({c.manager} if c.manager else set()) for c in data.customers if c.id}

@@ -16,7 +16,7 @@ from ..domain.computed import receivable_cells
 from ..domain.receivables import derive_credit, receivable_level
 from ..domain.tiering import TierInputs, grade, sort_rules
 from ..store import Snapshot
-from .builders import to_wan
+from .periods import to_wan
 
 C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
 MAX_VISITS, MAX_RECEIVABLES, MAX_OTHER = 8, 12, 5

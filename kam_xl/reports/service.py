@@ -8,6 +8,7 @@ from .. import layout as L
 from ..errors import BadArgument
 from ..store import Snapshot
 from . import builders as B
+from . import periods as P
 from .pdf import to_pdf
 from .writer import Chart, Section, write_output, write_report
 
@@ -20,7 +21,7 @@ def in_wan(frame, columns: list[str], rename: bool = True):
     out = frame.copy()
     for c in columns:
         if c in out.columns:
-            out[c] = out[c].map(B.to_wan)
+            out[c] = out[c].map(P.to_wan)
     if rename:
         out = out.rename(columns={c: f"{c}(万元)" for c in columns if c in out.columns})
     return out
@@ -29,15 +30,15 @@ def in_wan(frame, columns: list[str], rename: bool = True):
 def _overview_in_wan(frame):
     out = frame.copy()
     is_yuan = out["单位"] == "元"
-    out.loc[is_yuan, "数值"] = out.loc[is_yuan, "数值"].astype(float) / B.WAN
+    out.loc[is_yuan, "数值"] = out.loc[is_yuan, "数值"].astype(float) / P.WAN
     out.loc[is_yuan, "单位"] = "万元"
     return out
 
 
 def meeting_sections(data: Snapshot, month: str) -> list[Section]:
     """例会: last month's summary and next month's plan, per person, ready to print."""
-    m = B.month_period(month)
-    nxt = B.next_month(m)
+    m = P.month_period(month)
+    nxt = P.next_month(m)
     return [
         Section("例会-上月总结", f"{m.start:%Y年%m月} 工作总结（按人员）", in_wan(B.monthly_summary(data, m), ["回款金额"]),
                 f"统计期间 {m.label}：拜访按计划日期，回款按回款日期和催收人，新认定按审批日期，投诉按受理/解决日期"),
@@ -47,7 +48,7 @@ def meeting_sections(data: Snapshot, month: str) -> list[Section]:
 
 
 def sections(data: Snapshot, month: str | None = None) -> list[Section]:
-    period = B.Period.year_to_date(data.as_of)
+    period = P.Period.year_to_date(data.as_of)
     overdue = B.overdue_customers(data)
     ov = B.overview(data, period)
     dist = B.tier_distribution(data)

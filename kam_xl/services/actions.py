@@ -25,15 +25,13 @@ from ..errors import BadArgument
 from ..importing.mapping import read_mapping, write_mapping
 from ..importing.readers import expand_sources
 from ..importing.service import ImportResult, merge_sources, parse_sources, parse_while_loading
-from ..reports.builders import meeting_month
+from ..reports.periods import meeting_month
 from ..reports.card import build_card, write_card
 from ..reports.forms import write_form
 from ..reports.pdf import soffice, to_pdf
-from ..reports.service import build_report
-from ..reports.writer import write_output
 from ..store import EVERYTHING, LAST_VISITS, ChangeSet, Needs, Read
 from ..store.protocol import Store
-from ..workbook.outputs import safe_name_part
+from ..workbook.outputs import safe_name_part, write_output
 from .checks import refuse_unusable_rules
 from .credit import calculators
 from .typed_rows import assign_ids
@@ -159,6 +157,9 @@ def report_book(store: Store, book_path: Path, out: str | None = None,
                 as_of: dt.date | None = None, pdf: bool = False, month: str | None = None) -> ReportFiles:
     """The management report; with `month` (YYYY-MM, or MEETING_AUTO: the month a meeting on the
     as-of date looks back on) also the monthly meeting pack."""
+    # the report's builders (pandas: a fifth of a second to import) are loaded when a report is
+    # made, not by every command that imports the actions
+    from ..reports.service import build_report
     with store:
         data = store.load(MEETING_NEEDS if month else REPORT_NEEDS, as_of)
         refuse_unusable_rules(data, _where(store), as_of is not None)

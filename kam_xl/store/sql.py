@@ -35,6 +35,7 @@ from .needs import LAST_VISITS, Needs, Read
 from .ledger import MemoryLedger, pack_base, unpack_base
 from .schema import EXTRAS, meta, tables, team_bases
 from .snapshot import Snapshot
+from .urls import is_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "kam_alembic_version"
@@ -50,10 +51,6 @@ class DatabaseChanged(KamError):
 class DatabaseFailed(KamError):
     zh, en = "数据库操作失败（连接中断或服务器出错），本次未写入任何内容", \
         "the database failed (connection lost or server error); nothing written"
-
-
-def is_url(text: str | Path) -> bool:
-    return str(text).startswith(("sqlite:///", "postgresql://", "postgres://"))
 
 
 def open_database(url: str, create: bool = False, check: bool = True) -> "SqlStore":

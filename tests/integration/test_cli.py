@@ -99,3 +99,31 @@ def test_progress_shows_on_a_terminal(book_factory):
     with Progress("重新分级", stream=piped) as bar:
         bar.step("读取工作簿")
     assert piped.getvalue() == ""
+
+
+def test_a_command_on_a_workbook_loads_the_report_and_database_parts_only_when_it_needs_them(book_factory, tmp_path):
+    """Every command starts by importing its front; pandas (the report's builders) and SQLAlchemy
+    with Alembic (the master in a database) take half a second to import, so a regrade or a
+    validation of a workbook file never loads them, and a report loads pandas only."""
+    book = book_factory()
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['kam-xl', *sys.argv[1:]]\n"
+             "try:\n"
+             "    runpy.run_module('kam_xl.cli', run_name='__main__')\n"
+             "except SystemExit as e:\n"
+             "    code = e.code\n"
+             "print('LOADED', sorted(m for m in ('pandas', 'sqlalchemy', 'alembic') if m in sys.modules), code)\n")
+
+    def loaded(*args):
+        r = subprocess.run([sys.executable, "-c", probe, *map(str, args)], capture_output=True, text=True)
+        line = r.stdout.strip().splitlines()[-1]
+        assert line.startswith("LOADED"), r.stderr[-2000:]
+        return line
+
+    assert loaded("regrade", book) == "LOADED [] 0"
+    assert loaded("validate", book).startswith("LOADED [] ")  # findings in the test book: exit 1 is fine
+    assert loaded("report", book, "--out", tmp_path / "out") == "LOADED ['pandas'] 0"
+    assert list((tmp_path / "out").glob("*.xlsx"))
+    db = tmp_path / "m.db"
+    assert loaded("db", "init", f"sqlite:///{db}") == "LOADED ['alembic', 'sqlalchemy'] 0"
+    assert db.exists()
