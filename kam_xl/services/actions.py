@@ -165,7 +165,7 @@ def report_book(store: Store, book_path: Path, out: str | None = None,
         refuse_unusable_rules(data, _where(store), as_of is not None)
         if month == MEETING_AUTO:
             month = meeting_month(data.as_of)
-        return ReportFiles(build_report(data, book_path, out, pdf, month), notices=list(data.notices))
+        return ReportFiles(build_report(data, book_path, out, pdf, month), notices=data.all_notices())
 
 
 # -- 客户认定申请表 ---------------------------------------------------------------------

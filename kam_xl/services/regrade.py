@@ -76,8 +76,7 @@ class RegradeResult:
 def regrade(data: Snapshot, operator: str, now: dt.datetime | None = None) -> RegradeResult:
     now = now or dt.datetime.now().replace(microsecond=0)
     rules = sort_rules(data.rules)
-    res = RegradeResult(as_of=data.as_of, changes=ChangeSet(), version=rules_version(data.rules),
-                        notices=list(data.notices))
+    res = RegradeResult(as_of=data.as_of, changes=ChangeSet(), version=rules_version(data.rules))
     res.rule_problems = [(data.where(L.TIER_RULES.name, rid, key), msg) for rid, key, msg in validate_rules(data.rules)]
     rank = {t: i for i, t in enumerate(L.TIERS)}
     for r in rules:
@@ -131,6 +130,7 @@ def regrade(data: Snapshot, operator: str, now: dt.datetime | None = None) -> Re
     res.changes.refresh |= {CUST.name, L.RECEIVABLES.name}
     res.changes.calculated.update(calculators(data))
     res.credit_changes = write_derived_credit(data, lambda c: credits.get(c.rid), res.changes)
+    res.notices = data.all_notices()  # the visits view's rows taken in too (it is read meanwhile)
     res.changes.status = (f"{now:%Y-%m-%d %H:%M} 重新分级：{len(res.moves)} 户等级变动"
                           f"（升 {res.ups} / 降 {res.downs}），无法定级 {len(res.ungraded)} 户")
     return res

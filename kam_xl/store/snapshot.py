@@ -102,6 +102,13 @@ class Snapshot:
             self.views[name] = fn()
         return self.views[name]
 
+    def all_notices(self) -> list:
+        """What the store found around its tables, every view still being read settled first:
+        reading one may take rows typed under its table in, and say so."""
+        for name in list(self.deferred):
+            self.view(name)
+        return list(self.notices)
+
     def last_visits(self) -> dict[str, dt.date]:
         """Customer id → date of the last completed visit."""
         if LAST_VISITS in self.views or LAST_VISITS in self.deferred:

@@ -21,7 +21,7 @@ import datetime as dt
 import re
 import threading
 import zipfile
-from typing import Any
+from typing import Any, Iterable
 
 from .package import _rels, attrs, col_letter
 from .scan import CHUNK, MAX_STRETCH, SI, T_ATTR, V_TAG, rich_text, xml_text
@@ -160,33 +160,22 @@ class Source:
             return False
 
     def load(self, sheet_part: str, first_col: int, header_row: int, n_body: int, keep: list[int],
-             user: list[int]) -> tuple[list[list[Any]], int]:
+             user: list[int], chunks: Iterable[bytes] | None = None) -> tuple[list[list[Any]], int]:
         """The kept columns (offsets from first_col) of the table rows below header_row, cut
-        after the last row with a value in a `user` column; (columns, rows)."""
+        after the last row with a value in a `user` column; (columns, rows).  `chunks`: the
+        sheet's XML as another pass inflates it (the scan's, in the helper process), in order
+        and whole; else the part is inflated here."""
         reader = _SheetReader(self, first_col, header_row, n_body, keep, user)
         with zipfile.ZipFile(self.path) as z:
             reader.strings = self.strings(z)
             reader.styles = self.styles(z)
-            with z.open(sheet_part) as f:
-                head = f.read(4096)
-                if re.search(rb"<\w+:worksheet\b", head) or b"<worksheet" not in head:
-                    raise Unusual("a namespace prefix")  # every tag would carry it
-                pending = head
-                while True:
-                    chunk = f.read(CHUNK)
-                    buf = pending + chunk
-                    if not chunk:
-                        reader.piece(buf)
-                        break
-                    end = buf.rfind(b"</row>")
-                    if end < 0:
-                        if len(buf) > MAX_STRETCH:
-                            raise Unusual("no row end")
-                        pending = buf
-                        continue
-                    end += 6
-                    reader.piece(buf[:end])
-                    pending = buf[end:]
+            if chunks is None:
+                with z.open(sheet_part) as f:
+                    while chunk := f.read(CHUNK):
+                        reader.feed(chunk)
+            else:
+                for chunk in chunks:
+                    reader.feed(chunk)
         return reader.result()
 
 
@@ -210,6 +199,32 @@ class _SheetReader:
         self.attrs: dict[bytes, tuple[str, str]] = {}
         self.strings: Strings | list = []
         self.styles: list[str] = []
+        self.pending = b""  # the XML since the last row end
+        self.head_seen = False
+
+    def feed(self, chunk: bytes) -> None:
+        """The sheet's next bytes: every whole row in them is read (a piece ends after a row)."""
+        buf = self.pending + chunk
+        if not self.head_seen:
+            if len(buf) < 4096:
+                self.pending = buf
+                return
+            self._head(buf)
+        end = buf.rfind(b"</row>")
+        if end < 0:
+            if len(buf) > MAX_STRETCH:
+                raise Unusual("no row end")
+            self.pending = buf
+            return
+        end += 6
+        self.piece(buf[:end])
+        self.pending = buf[end:]
+
+    def _head(self, head: bytes) -> None:
+        self.head_seen = True
+        head = head[:4096]
+        if re.search(rb"<\w+:worksheet\b", head) or b"<worksheet" not in head:
+            raise Unusual("a namespace prefix")  # every tag would carry it
 
     def _attrs(self, attrs: bytes) -> tuple[str, str]:
         got = self.attrs.get(attrs)
@@ -353,6 +368,11 @@ class _SheetReader:
             end = start
 
     def result(self) -> tuple[list[list[Any]], int]:
+        """The columns and rows, once the whole sheet has been fed."""
+        if not self.head_seen:
+            self._head(self.pending)
+        self.piece(self.pending)
+        self.pending = b""
         for j, col in enumerate(self.values):
             kinds = set(map(type, col)) - {type(None)}
             if len(kinds) > 1:

@@ -207,17 +207,17 @@ def _user_columns(tp: TablePart, headers_all: list[str], keep: list[int], exact:
 
 
 def load_from_xml(tp: TablePart, headers_all: list[str], keep: list[int], exact: bool,
-                  source: Source) -> tuple[list[list[Any]], int, bool] | None:
+                  source: Source, chunks=None) -> tuple[list[list[Any]], int, bool] | None:
     """What _load gives, read by the column reader from the sheet's XML — None when it meets
     cells it does not type the way calamine does (fastexcel reads them then) or the table
-    has no data rows."""
+    has no data rows.  `chunks`: the sheet's XML as another pass inflates it (Source.load)."""
     user, load_idx, is_exact = _user_columns(tp, headers_all, keep, exact)
     n_body = tp.data_end - tp.bounds[1]
     if n_body <= 0:
         return None
     try:
         cols, n = source.load(tp.sheet_part, tp.bounds[0], tp.bounds[1], n_body, keep,
-                              [i for i in user if i in load_idx])
+                              [i for i in user if i in load_idx], chunks)
     except Unusual:
         return None
     return cols, n, is_exact

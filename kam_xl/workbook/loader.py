@@ -151,8 +151,10 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     background = None
     pool = None
     if hasattr(store, "prepare"):  # the file's sheets looked through ahead, in the order they are read
+        # (a view last: the helper process reads it after every scan, while the tables the
+        # loads wait for are looked through first)
         rest = [n for n in wanted if n not in first and n not in STREAMED]
-        store.prepare(rest[:1] + view_only + rest[1:] + [n for n in STREAMED if n in wanted and n not in view_only],
+        store.prepare(rest + [n for n in STREAMED if n in wanted and n not in view_only] + view_only,
                       views=view_only, reads={n: columns[n] for n in STREAMED if n in wanted and n not in view_only
                                                and columns.get(n) is not None and not wanted[n].appends})
     if view_only and hasattr(store, "concurrent"):

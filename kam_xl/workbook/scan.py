@@ -10,6 +10,7 @@ import re
 import zipfile
 from xml.sax.saxutils import unescape
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from .package import TablePart, col_index, col_letter
 
@@ -194,36 +195,57 @@ class _Scanner:
 
 def scan_sheet(path: str, part: str, tables: list[TablePart]) -> SheetScan:
     """Scan one sheet part; `tables` are the tables on it (their ends decide what is 'below')."""
-    below = min((t.data_end for t in tables), default=0)
-    right = max((t.bounds[2] for t in tables), default=0) + FAR_COLS
-    sc = _Scanner(below, right)
+    scanner = SheetScanner(part, tables)
+    for chunk in inflated(path, part):
+        scanner.feed(chunk)
+    return scanner.result()
+
+
+def inflated(path: str, part: str) -> Iterator[bytes]:
+    """A sheet part's XML, inflated piece by piece (never held whole)."""
     with zipfile.ZipFile(path) as z, z.open(part) as f:
-        pending: list[bytes] = []  # the stretch since the last row start, in pieces (linear, never re-copied)
-        size = 0
-        offset = 0  # stream offset of the stretch's first byte
-        while True:
-            chunk = f.read(CHUNK)
-            if not chunk:
-                if pending:
-                    sc.segment(b"".join(pending), offset)
-                break
-            # a row start in this chunk (or across its seam with the previous one)
-            seam = pending[-1][-4:] if pending else b""
-            hit = (seam + chunk).rfind(b"<row ")
-            cut_in_chunk = hit - len(seam) if hit >= 0 else -1
-            if hit < 0 or (size + cut_in_chunk <= 0):
-                pending.append(chunk)
-                size += len(chunk)
-                if size > MAX_STRETCH:
-                    raise SheetTooStrange(f"{part}: {size >> 20} MB without a row")
-                continue
-            buf = b"".join(pending + [chunk])
-            cut = size + cut_in_chunk
-            sc.segment(buf[:cut], offset)
-            offset += cut
-            rest = buf[cut:]
-            pending, size = [rest], len(rest)
-    return sc.out
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+class SheetScanner:
+    """scan_sheet fed the sheet's XML in order, in pieces of any size — so that another reader
+    of the same sheet (the column reader, in the helper process) takes the same inflated pieces."""
+
+    def __init__(self, part: str, tables: list[TablePart]):
+        below = min((t.data_end for t in tables), default=0)
+        right = max((t.bounds[2] for t in tables), default=0) + FAR_COLS
+        self.part = part
+        self.sc = _Scanner(below, right)
+        self.pending: list[bytes] = []  # the stretch since the last row start, in pieces (linear, never re-copied)
+        self.size = 0
+        self.offset = 0  # stream offset of the stretch's first byte
+
+    def feed(self, chunk: bytes) -> None:
+        pending = self.pending
+        # a row start in this chunk (or across its seam with the previous one)
+        seam = pending[-1][-4:] if pending else b""
+        hit = (seam + chunk).rfind(b"<row ")
+        cut_in_chunk = hit - len(seam) if hit >= 0 else -1
+        if hit < 0 or (self.size + cut_in_chunk <= 0):
+            pending.append(chunk)
+            self.size += len(chunk)
+            if self.size > MAX_STRETCH:
+                raise SheetTooStrange(f"{self.part}: {self.size >> 20} MB without a row")
+            return
+        buf = b"".join(pending + [chunk])
+        cut = self.size + cut_in_chunk
+        self.sc.segment(buf[:cut], self.offset)
+        self.offset += cut
+        rest = buf[cut:]
+        self.pending, self.size = [rest], len(rest)
+
+    def result(self) -> SheetScan:
+        """What the scan found, once the whole sheet has been fed."""
+        if self.pending:
+            self.sc.segment(b"".join(self.pending), self.offset)
+            self.pending = []
+        return self.sc.out
 
 
 _ROW_EL = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*?(?:/>|>(.*?)</row>)', re.S)

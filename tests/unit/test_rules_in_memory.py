@@ -12,8 +12,10 @@ from kam_xl import layout as L
 from kam_xl.domain.receivables import amount_faults, date_faults, due_from_term
 from kam_xl.errors import RulesInvalid
 from kam_xl.services.actions import regrade_book, validate_book
-from kam_xl.store import ChangeSet
+from kam_xl.services.regrade import regrade
+from kam_xl.store import EVERYTHING, LAST_VISITS, ChangeSet, Needs
 from kam_xl.store.memory import MemoryStore
+from kam_xl.workbook.tables import Notice
 from tests.conftest import AS_OF, good_customer, good_receivable, good_visit
 from tests.integration.test_validate import CASES
 from tests.memory import memory_store
@@ -91,6 +93,23 @@ def test_regrade_in_memory_moves_tiers_logs_each_move_and_derives_credit():
         [("KH000002", "A1", "B2", "测试")]
     assert rows[0]["derived_credit"] == "好"  # paid on time: 推算信誉 from the receivables
     assert rows[0]["suggested_tier"] == "A1"  # the store keeps the calculated field
+
+
+def test_regrade_tells_what_the_visits_view_found_while_it_was_read():
+    """The file store reads the last-visit view meanwhile; reading it may take a visit typed under
+    the table in and say so — after the action began.  The notice still reaches the result."""
+    store = memory_store()
+    with store:
+        data = store.load(Needs({n: EVERYTHING for n in (L.CUSTOMERS.name, L.RECEIVABLES.name, L.TIER_RULES.name)}),
+                          AS_OF)
+    late = Notice("TAKEN-IN", L.VISITS.sheet, 9, None, "第 9 行直接录入在表格下方，已纳入表格")
+
+    def view():
+        data.notices.append(late)
+        return {}
+    data.deferred[LAST_VISITS] = view
+    res = regrade(data, "测试")
+    assert late in res.notices and late.line() in res.summary_lines()
 
 
 @pytest.mark.parametrize("volume,credit,margin,growth,tier", [
