@@ -40,16 +40,17 @@ def fold(found: dict, columns: list[list[Any]], start: int, order: list[str]) ->
             found[cid] = day
 
 
-def from_xml(path: str, tp: TablePart, date1904: bool) -> tuple[int, bool, dict] | None:
+def from_xml(path: str, tp: TablePart, date1904: bool, chunks=None) -> tuple[int, bool, dict] | None:
     """(rows of data, exact, the view) of the visits table `tp` as it stands in the file, read
     by the column reader — None where the reading thread would read it otherwise (fastexcel:
-    a 1904 book, cells the column reader does not type, an empty table, a column missing)."""
+    a 1904 book, cells the column reader does not type, an empty table, a column missing).
+    `chunks`: the sheet's XML as the scan inflates it (engine.load_from_xml)."""
     if date1904:
         return None
     headers_all, keep = columns_of(tp, headers())
     if len(keep) != len(KEYS):
         return None
-    got = load_from_xml(tp, headers_all, keep, False, Source(path, date1904))
+    got = load_from_xml(tp, headers_all, keep, False, Source(path, date1904), chunks)
     if got is None:
         return None
     cols, n, is_exact = got
@@ -59,7 +60,7 @@ def from_xml(path: str, tp: TablePart, date1904: bool) -> tuple[int, bool, dict]
     return n, is_exact, found
 
 
-def columns_from_xml(path: str, tp: TablePart, headers: list[str], date1904: bool):
+def columns_from_xml(path: str, tp: TablePart, headers: list[str], date1904: bool, chunks=None):
     """(columns, rows of data, exact) of these columns of the table `tp` as the reading thread's
     column reader reads them (engine.load_from_xml) — None where it would read them otherwise."""
     if date1904:
@@ -67,4 +68,4 @@ def columns_from_xml(path: str, tp: TablePart, headers: list[str], date1904: boo
     headers_all, keep = columns_of(tp, headers)
     if not keep:
         return None
-    return load_from_xml(tp, headers_all, keep, False, Source(path, date1904))
+    return load_from_xml(tp, headers_all, keep, False, Source(path, date1904), chunks)

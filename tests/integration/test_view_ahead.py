@@ -5,6 +5,7 @@ books after ordinary use; where the helper's view would not stand for what this 
 under the visits table taken into it, error cells in it, the helper gone) it is read here instead."""
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -13,6 +14,7 @@ import pytest
 
 from kam_xl import layout as L
 from kam_xl.cli import main
+from kam_xl.files import new_book
 from kam_xl.services.actions import REGRADE_NEEDS
 from kam_xl.workbook import columns, scan_ahead, store as store_mod
 from kam_xl.workbook.store import FileStore
@@ -35,6 +37,17 @@ def error_cell_in_visits(book: Path) -> None:
     V.rewrite(book, {part: lambda x: V.set_cell(x, ref, f'<c r="{ref}" t="e"><f>1/0</f><v>#DIV/0!</v></c>')})
 
 
+def odd_first_visit_and_error_in_the_last(book: Path) -> None:
+    """The first visit's date written as an ISO date cell (t="d", which the column reader leaves to
+    fastexcel: it stops there) and an error cell in the last visit's 状态: the helper's pass that scans
+    the sheet while the column reader reads it must still look through the rest of the sheet."""
+    part, _, (c1, r1, c2, r2) = V.parts(book, L.VISITS.name)
+    first = f"{V.col_letter(V.col_of(L.VISITS, 'actual_date'))}{r1 + 1}"
+    last = f"{V.col_letter(V.col_of(L.VISITS, 'state'))}{r2}"
+    V.rewrite(book, {part: lambda x: V.set_cell(V.set_cell(x, first, f'<c r="{first}" t="d"><v>2026-05-08</v></c>'),
+                                                last, f'<c r="{last}" t="e"><v>#N/A</v></c>')})
+
+
 def nothing(book: Path) -> None:
     pass
 
@@ -42,7 +55,7 @@ def nothing(book: Path) -> None:
 # variant → whether the helper's view stands (True) or is read here (False)
 CASES = [(nothing, True), (V.error_cells, True), (V.typed_rows_under_customers, True),
          (V.note_under(L.VISITS), True), (V.sum_row_under_receivables, True), (V.calc_chain, True),
-         (typed_visit_under_visits, False), (error_cell_in_visits, False)]
+         (typed_visit_under_visits, False), (error_cell_in_visits, False), (odd_first_visit_and_error_in_the_last, False)]
 
 
 def _spy(monkeypatch, method: str, taken: list) -> None:
@@ -84,6 +97,56 @@ def test_the_helpers_view_or_the_one_read_here_regrade_the_same(variant, stands,
     assert all(k[0] == L.SHEET_HOME or k[0] == L.GRADE_LOG.sheet for k in differ), sorted(differ)[:5]
 
 
+def test_the_sheet_scanned_in_the_pass_that_reads_the_view_is_looked_through_to_its_end(tmp_path, monkeypatch):
+    """The helper scans the visits sheet in the same pass as it reads the view (one inflate): when the
+    column reader stops early, the scan still goes on to the last row and finds its error cell."""
+    monkeypatch.setattr(columns, "MIN_BYTES", 0)
+    # the helper inflates in pieces of 1 KB, as it does a big sheet in pieces of 8 MB: the column
+    # reader stops in the first, the last row comes many pieces later
+    small = scan_ahead._PROGRAM.replace("from kam_xl.workbook import scan, visits_view\n",
+                                        "from kam_xl.workbook import scan, visits_view\nscan.CHUNK = 1024\n")
+    assert small != scan_ahead._PROGRAM
+    monkeypatch.setattr(scan_ahead, "_PROGRAM", small)
+    book = new_book(tmp_path / "大客户管理.xlsm", demo=True, n_customers=30)  # 120 visits
+    odd_first_visit_and_error_in_the_last(book)
+    part, _, (c1, r1, c2, r2) = V.parts(book, L.VISITS.name)
+    xml = zipfile.ZipFile(book).read(part)
+    # the reader stops in its first piece (the first 4 KB and the rows they end): the error cell
+    # comes many pieces after it
+    assert xml.find(b't="d"') < 4096 < 8 * 4096 < xml.find(b't="e"')
+    found = {}
+    for ahead in (False, True):
+        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if ahead else 1 << 62)
+        store = FileStore(book)
+        with store:
+            data = store.load(REGRADE_NEEDS)
+            last = data.last_visits()
+            found[ahead] = (store._common["scans"][part].errors, last)
+    assert found[True][0] == {V.cell_rc(f"{V.col_letter(V.col_of(L.VISITS, 'state'))}{r2}"): "#N/A"}
+    assert found[True] == found[False]
+
+
+def test_a_visits_sheet_the_scan_refuses_is_the_same_refusal_from_the_pass_that_reads_the_view(tmp_path, capsys,
+                                                                                                monkeypatch):
+    monkeypatch.setattr(columns, "MIN_BYTES", 0)
+    outs = []
+    for ahead in (False, True):
+        folder = tmp_path / ("on" if ahead else "off")
+        folder.mkdir()
+        book = V.base_book(folder / "大客户管理.xlsm")
+        part = V.sheet_part(book, L.VISITS.sheet)
+        V.rewrite(book, {part: lambda x: x.replace(b"<sheetData>", b"<sheetData>" + b" " * (300 << 20), 1)})
+        before = book.read_bytes()
+        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0 if ahead else 1 << 62)
+        capsys.readouterr()
+        assert main(["regrade", str(book)]) == 2
+        err = capsys.readouterr().err
+        assert "异常" in err and "Traceback" not in err
+        assert book.read_bytes() == before
+        outs.append(err.replace(str(folder), "<folder>"))
+    assert outs[0] == outs[1]
+
+
 def test_the_visit_typed_under_the_table_counts(tmp_path, monkeypatch):
     """The view the store hands over when a row typed under the visits table is taken in: that row's
     visit is KH000003's last one (the helper's view, made without it, is not used)."""
@@ -103,7 +166,8 @@ def test_the_visit_typed_under_the_table_counts(tmp_path, monkeypatch):
 def test_a_helper_that_dies_before_the_view_leaves_it_to_this_process(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(columns, "MIN_BYTES", 0)
     # the scans answered, then the helper is killed before the view
-    killed = scan_ahead._PROGRAM.replace("if reads:", "import os\nos._exit(9)\nif reads:")
+    killed = scan_ahead._PROGRAM.replace("def answer_read(key, got):\n",
+                                         "def answer_read(key, got):\n    import os\n    os._exit(9)\n")
     assert killed != scan_ahead._PROGRAM
     monkeypatch.setattr(scan_ahead, "_PROGRAM", killed)
     taken: list = []
