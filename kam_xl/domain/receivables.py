@@ -27,12 +27,15 @@ def overdue_days(due: Optional[dt.date], outstanding: Optional[float], as_of: dt
     return max(0, (as_of - due).days)
 
 
-def aging_bucket(due: Optional[dt.date], outstanding: Optional[float], as_of: dt.date) -> Optional[str]:
+def aging_bucket(due: Optional[dt.date], outstanding: Optional[float], as_of: dt.date,
+                 days: Optional[int] = None) -> Optional[str]:
+    """The 账龄 of an open amount (`days`: its overdue_days, when the caller has them already)."""
     if outstanding is None:
         return None
     if settled(outstanding):
         return SETTLED
-    days = overdue_days(due, outstanding, as_of)
+    if days is None:
+        days = overdue_days(due, outstanding, as_of)
     if days is None:
         return None
     for bound, label in zip(L.AGING_BOUNDS, L.AGING_BUCKETS):

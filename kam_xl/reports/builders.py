@@ -99,23 +99,26 @@ def _receivables_pass(data: Snapshot) -> tuple[pd.DataFrame, list[Dunning]]:
     amount_, paid_, open_ = array("d"), array("d"), array("d")
     days_ = array("q")
     as_of, settings = data.as_of, data.settings
+    thresholds = settings.dunning_thresholds()  # read once, not per invoice
     tally = DunningTally()
     for r in data.receivables:
-        days, level = receivable_level(r, settings, as_of)
+        days, level = receivable_level(r, settings, as_of, thresholds)
         if level and r.customer_id:
             tally.add(r, days, level)
-        if r.amount is None or r.amount <= 0:
+        amount = r.amount
+        if amount is None or amount <= 0:
             continue
         open_amt = max(0.0, r.open_amount)
         c = customers.get(r.customer_id)
         cid_.append(c.id if c is not None else r.customer_id)
         tier_.append((c.tier or UNGRADED) if c is not None else UNGRADED)
-        amount_.append(r.amount)
-        paid_.append(min(r.paid or 0.0, r.amount))
+        amount_.append(amount)
+        paid_.append(min(r.paid or 0.0, amount))
         open_.append(open_amt)
         due_.append(r.due_date)
-        days_.append(overdue_days(r.due_date, open_amt, as_of) or 0)
-        aging_.append(aging_bucket(r.due_date, open_amt, as_of))
+        late = overdue_days(r.due_date, open_amt, as_of)
+        days_.append(late or 0)
+        aging_.append(aging_bucket(r.due_date, open_amt, as_of, late))
         collector_.append(r.collector)
     frame = _frame(RECEIVABLE_COLUMNS, [cid_, tier_, _numbers(amount_), _numbers(paid_), _numbers(open_), due_,
                                         _numbers(days_), aging_, collector_])
@@ -259,13 +262,17 @@ def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
                    if a.result == L.PASSED and a.approved_on in period} if data.certifications is not None else None
     cust = customers_frame(data)
     recv = receivables_frame(data)
-    # the invoices due in the period, found once (not a date test per invoice per person)
+    # the invoices due in the period, found once (not a date test per invoice per person), their
+    # collectors as numbers (a person's invoices: a test on numbers, not on texts)
     due = recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool), ["催收人", "金额", "已回款"]]
+    collector_codes, collectors = pd.factorize(due["催收人"])
+    collector_of = dict(zip(collectors, range(len(collectors))))
+    due_amount, due_paid = due["金额"].to_numpy(dtype=float), due["已回款"].to_numpy(dtype=float)
     vis = visit_tallies(data, period).set_index("人员")
     # a customer's 客户编号 as a number (a blank one as -1): "the rows of these customers" is a
     # test on numbers per person, not on a million texts; whom a person serves is an array of them
     codes, uniques = pd.factorize(cust["客户编号"])
-    code_of = {u: i for i, u in enumerate(uniques)}
+    code_of = dict(zip(uniques, range(len(uniques))))
     people: set[str] = set()
     serves: dict[str, array] = {}
     for c in data.customers:
@@ -278,8 +285,14 @@ def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
             if code is not None:
                 mine_.append(code)
         people |= names
-    people |= set(vis.index) | set(n for n in recv["催收人"].dropna())
+    people |= set(vis.index) | set(recv["催收人"].dropna().unique())
     coverage = _survey_coverage(data, period, code_of, len(uniques))
+    complaints = _complaint_tallies(data, period)
+    # what is counted of a person's customers, as one column each over all the customers
+    satisfaction = pd.to_numeric(cust["满意度"], errors="coerce").to_numpy(dtype=float)
+    certified_in_period = None if approved_in is not None else (
+        cust["认定状态"].isin(list(L.CERTIFIED_STATUSES)).astype(bool) &
+        cust["建档日期"].map(lambda d: d in period).astype(bool)).to_numpy()
 
     def rows_of(frame_codes, wanted) -> np.ndarray:
         return np.isin(frame_codes, np.asarray(wanted, dtype=codes.dtype))
@@ -289,23 +302,24 @@ def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
     rows = []
     for p in sorted(people):
         served = np.unique(np.frombuffer(serves[p], dtype=np.int64)) if serves.get(p) else np.array([], np.int64)
-        mine_codes = rows_of(codes, served)
-        mine = cust[mine_codes]
+        mine = rows_of(codes, served)
         if approved_codes is not None:
-            new_cert = mine.loc[rows_of(codes[mine_codes], approved_codes)]
+            new_cert = int(rows_of(codes[mine], approved_codes).sum())
         else:
-            new_cert = mine.loc[mine["认定状态"].isin(list(L.CERTIFIED_STATUSES)).astype(bool) &
-                                mine["建档日期"].map(lambda d: d in period).astype(bool)]
-        r = due[due["催收人"] == p]
-        total, paid = float(r["金额"].sum()), float(r["已回款"].sum())
+            new_cert = int((certified_in_period & mine).sum())
+        k = collector_of.get(p)
+        theirs = collector_codes == k if k is not None else np.zeros(len(due_amount), dtype=bool)
+        total, paid = float(due_amount[theirs].sum()), float(due_paid[theirs].sum())
         rate = paid / total if total else None
         planned, done = (int(vis.at[p, "行数"]), int(vis.at[p, L.DONE])) if p in vis.index else (0, 0)
-        sat = mine["满意度"].dropna()
-        rows.append({"人员": p, "负责客户数": len(mine), "新认定客户": len(new_cert), "期间到期应收": total,
+        sat = satisfaction[mine]
+        sat = sat[~np.isnan(sat)]
+        resolved, received = complaints.get(p, (0, 0))
+        rows.append({"人员": p, "负责客户数": int(mine.sum()), "新认定客户": new_cert, "期间到期应收": total,
                      "期间回款": paid, "回款率": rate, "计划拜访": planned, "完成拜访": done,
                      "拜访完成率": (done / planned) if planned else None,
                      "客户满意度": float(sat.mean()) if len(sat) else None,
-                     "投诉解决率": complaint_resolution(data, period, p),
+                     "投诉解决率": resolved / received if received else None,
                      "调查覆盖率": coverage(served)})
     return pd.DataFrame(rows, columns=["人员", "负责客户数", "新认定客户", "期间到期应收", "期间回款", "回款率",
                                        "计划拜访", "完成拜访", "拜访完成率", "客户满意度", "投诉解决率", "调查覆盖率"])
@@ -430,8 +444,22 @@ def next_month_plan(data: Snapshot, month: Period) -> pd.DataFrame:
 def complaint_resolution(data: Snapshot, period: Period, person: str) -> float | None:
     """Share of the complaints received in the period that the person handles and that are
     resolved or closed."""
-    mine = [x for x in data.complaints or () if x.date in period and person in split_names(x.handler)]
-    return sum(x.state in (L.COMPLAINT_RESOLVED, L.COMPLAINT_CLOSED) for x in mine) / len(mine) if mine else None
+    resolved, received = _complaint_tallies(data, period).get(person, (0, 0))
+    return resolved / received if received else None
+
+
+def _complaint_tallies(data: Snapshot, period: Period) -> dict[str, tuple[int, int]]:
+    """Handler → (resolved or closed, received) of the complaints received in the period, in one
+    pass (a complaint with several handlers counts for each)."""
+    tallies: dict[str, list[int]] = {}
+    for x in data.complaints or ():
+        if x.date in period:
+            done = x.state in (L.COMPLAINT_RESOLVED, L.COMPLAINT_CLOSED)
+            for person in set(split_names(x.handler)):
+                t = tallies.setdefault(person, [0, 0])
+                t[0] += done
+                t[1] += 1
+    return {p: (t[0], t[1]) for p, t in tallies.items()}
 
 
 def _survey_coverage(data: Snapshot, period: Period, code_of: dict, n: int):

@@ -7,6 +7,7 @@ import zipfile
 from collections import defaultdict
 
 import openpyxl
+import pandas as pd
 import pytest
 
 from kam_xl import layout as L
@@ -165,6 +166,7 @@ def test_staff_kpis_equal_an_independent_count_per_person_also_with_a_customer_w
     """绩效考核 is computed with numbers for customers and flags for certified and surveyed (fast at a
     million customers); every figure equals the plain count per person over the records — also
     after a customer someone serves lost its 客户编号 (the blank id counts as one customer)."""
+    from kam_xl.domain.models import split_names
     from kam_xl.reports import builders as B
     from kam_xl.services import actions
     from kam_xl.workbook.store import FileStore
@@ -183,15 +185,19 @@ def test_staff_kpis_equal_an_independent_count_per_person_also_with_a_customer_w
             sats = [c.satisfaction for c in mine if c.satisfaction is not None]
             cert = certified_ids & served
             due = [r for r in data.receivables if r.amount and r.amount > 0 and r.collector == p and r.due_date in period]
+            handled = [x for x in data.complaints if x.date in period and p in split_names(x.handler)]
+            resolved = [x for x in handled if x.state in (L.COMPLAINT_RESOLVED, L.COMPLAINT_CLOSED)]
             out[p] = {"负责客户数": len(mine), "新认定客户": sum(c.id in approved for c in mine),
                       "客户满意度": (sum(sats) / len(sats)) if sats else None,
                       "调查覆盖率": (len(cert & surveyed) / len(cert)) if cert else None,
                       "期间到期应收": sum(r.amount for r in due),
-                      "期间回款": sum(min(r.paid or 0.0, r.amount) for r in due)}
+                      "期间回款": sum(min(r.paid or 0.0, r.amount) for r in due),
+                      "投诉解决率": len(resolved) / len(handled) if handled else None}
         return out
 
     for blank_one in (False, True):
         data = FileStore(_demo_master).load(actions.MEETING_NEEDS, AS_OF)
+        assert any(x.handler for x in data.complaints)  # the demo book's complaints have handlers
         if blank_one:
             served = next(c for c in data.customers if c.manager and c.status in L.CERTIFIED_STATUSES)
             served.id = None
@@ -201,4 +207,5 @@ def test_staff_kpis_equal_an_independent_count_per_person_also_with_a_customer_w
         assert want and set(want) <= set(got)
         for p, figures in want.items():
             for k, v in figures.items():
-                assert got[p][k] == pytest.approx(v, nan_ok=True) if v is not None else got[p][k] is None, (p, k)
+                # (a figure with nothing to count is blank: None, or NaN in a column of numbers)
+                assert got[p][k] == pytest.approx(v, nan_ok=True) if v is not None else pd.isna(got[p][k]), (p, k)
