@@ -193,6 +193,17 @@ class Source:
         return reader.result()
 
 
+def _prefixed_cell(seg: bytes) -> bool:
+    """Whether a <c> tag with a namespace prefix (<x:c …>) is in the piece: one search for ":c"
+    (rare in a sheet: a row's spans="1:18" has a colon, not ":c"), each hit looked at."""
+    pos = seg.find(b":c")
+    while pos >= 0:
+        if seg[pos + 2:pos + 3] in (b" ", b">"):
+            return True
+        pos = seg.find(b":c", pos + 2)
+    return False
+
+
 class _SheetReader:
     def __init__(self, src: Source, first_col: int, header_row: int, n_body: int, keep: list[int],
                  user: list[int]):
@@ -309,7 +320,7 @@ class _SheetReader:
 
     def piece(self, seg: bytes) -> None:
         # every <c> element (tags starting <co, <ce, <cf, <cu are others) must start with its r
-        if b":c " in seg or b":c>" in seg:  # a prefixed <x:c>: this reader would not see the cell
+        if _prefixed_cell(seg):  # a prefixed <x:c>: this reader would not see the cell
             raise Unusual("cells with a namespace prefix")
         with_ref = seg.count(b'<c r="')
         cells = seg.count(b"<c")
