@@ -126,6 +126,29 @@ def beyond_pattern(col: int) -> re.Pattern:
     return re.compile(rb'r="(' + b"|".join(alts) + rb')\d') if alts else re.compile(rb"(?!)")
 
 
+_NO_VALUE = re.compile(rb"</f>(?:</c>|<v></v></c>|<v/></c>)")
+_WORD = re.compile(rb"\w")
+
+
+def _masters(seg: bytes) -> Iterator[int]:
+    """Where each <f> tag holding a shared formula's text starts: t="shared" and a ref="…" among
+    its attributes, in any order — _MASTER's matches, found from the rare ref=" rather than from
+    every formula (a table's calculated column is a hundred thousand <f> tags and one master).
+    The tag of a ref=" starts at the last "<" before it: looked for only since the previous hit,
+    so that a stretch of ref=" without tags costs one pass, not one per hit."""
+    prev, lt, looked = 0, -1, -1
+    pos = seg.find(b'ref="')
+    while pos >= 0:
+        found = seg.rfind(b"<", prev, pos)
+        lt = found if found >= 0 else lt
+        if lt > looked and (pos == 0 or not _WORD.match(seg, pos - 1)):
+            looked = lt  # a tag is looked at once, however many ref=" it holds
+            if _MASTER.match(seg, lt):
+                yield lt
+        prev = pos
+        pos = seg.find(b'ref="', pos + 5)
+
+
 class _Scanner:
     def __init__(self, below: int, right: int = 16384):
         self.below = below  # rows after this one are looked at cell by cell
@@ -147,26 +170,24 @@ class _Scanner:
         # a stretch without formulas (most of a data sheet) skips their searches; an "f" is found at
         # memchr speed, and a sheet's data has none outside its formulas (tags c, row, v, is, t; no f)
         formulas = b"f" in seg and b"<f" in seg
-        for needle in (b"</f></c>", b"</f><v></v></c>", b"</f><v/></c>", b"/></c>") if formulas else ():
-            pos = seg.find(needle)
-            while pos >= 0:
-                if needle == b"/></c>" and not seg.startswith(b"<f", seg.rfind(b"<", 0, pos)):
-                    pos = seg.find(needle, pos + 1)
-                    continue
-                start = seg.rfind(b"<c ", max(0, pos - CELL_WINDOW), pos)
-                ref = _ref_of(seg, start) if start >= 0 else None
-                if ref:
-                    out.uncached.add(ref)
-                pos = seg.find(needle, pos + 1)
+        # a formula without its value: </f> then the cell's end, an empty <v>, or a self-closed
+        # <f …/> then the cell's end (one regex pass for the first three, one search for the last)
+        for m in (_NO_VALUE.finditer(seg) if formulas else ()):
+            _uncached_at(out, seg, m.start())
+        pos = seg.find(b"/></c>") if formulas else -1
+        while pos >= 0:
+            if seg.startswith(b"<f", seg.rfind(b"<", 0, pos)):
+                _uncached_at(out, seg, pos)
+            pos = seg.find(b"/></c>", pos + 1)
         if formulas and b't="shared"' in seg:
             out.shared = True
             found = set(_SI_ANY.findall(seg))
             if b'\tsi="' in seg or b'\nsi="' in seg or b'\rsi="' in seg:
                 found.update(_SI_OTHER.findall(seg))
             out.max_si = max([out.max_si, *map(int, found)])
-            for m in _MASTER.finditer(seg):
-                start = seg.rfind(b"<c ", max(0, m.start() - CELL_WINDOW), m.start())
-                ref = _ref_of(seg, start) if start >= 0 else None
+            for start in _masters(seg):
+                cell = seg.rfind(b"<c ", max(0, start - CELL_WINDOW), start)
+                ref = _ref_of(seg, cell) if cell >= 0 else None
                 if ref:
                     out.masters.add(ref)
         if self.far is not None:
@@ -193,6 +214,13 @@ class _Scanner:
                     cells[ref[1]] = cell
             if cells:
                 out.tail[rn] = cells
+
+
+def _uncached_at(out: SheetScan, seg: bytes, pos: int) -> None:
+    start = seg.rfind(b"<c ", max(0, pos - CELL_WINDOW), pos)
+    ref = _ref_of(seg, start) if start >= 0 else None
+    if ref:
+        out.uncached.add(ref)
 
 
 def scan_sheet(path: str, part: str, tables: list[TablePart]) -> SheetScan:

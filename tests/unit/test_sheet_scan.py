@@ -1,0 +1,48 @@
+"""The scanner's searches made cheaper (workbook/scan.py) find what the plain searches find: the
+masters of shared formulas (from the rare ref=" instead of every <f> tag) and the formulas without
+a value (one regex pass instead of a search per ending), on random stretches of hostile pieces."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from kam_xl.workbook import scan
+
+PIECES = [b'<c r="A1">', b'<c r="B7" s="3" t="str">', b'<f t="shared" ref="A1:A9" si="0">X</f>', b'<f t="shared" si="0"/>',
+          b'<f ref="B2:B3" t="shared" si="1">Y</f>', b'<f\tt="shared"\nref="C1:C2" si="2">Z</f>', b'<v>1</v></c>', b'</c>',
+          b'<f>1+1</f>', b'</f></c>', b'</f><v></v></c>', b'</f><v/></c>', b'<sheetView sqref="A1"/>', b'xref="', b'ref="',
+          b'<f t="shared" xref="A1">', b'<f t="shared"ref="A1">', b'<fo t="shared" ref="A1">', b'<f/>', b'>', b'<', b'/></c>']
+
+
+def masters_as_first_written(seg: bytes) -> set[int]:
+    return {m.start() for m in scan._MASTER.finditer(seg)}
+
+
+def no_value_as_first_written(seg: bytes) -> set[int]:
+    found = set()
+    for needle in (b"</f></c>", b"</f><v></v></c>", b"</f><v/></c>"):
+        pos = seg.find(needle)
+        while pos >= 0:
+            found.add(pos)
+            pos = seg.find(needle, pos + 1)
+    return found
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_cheaper_searches_find_what_the_plain_ones_find(seed):
+    rnd = random.Random(seed)
+    hits = 0
+    for _ in range(5000):
+        seg = b"".join(rnd.choice(PIECES) for _ in range(rnd.randint(0, 14)))
+        want = masters_as_first_written(seg)
+        assert set(scan._masters(seg)) == want, seg
+        assert {m.start() for m in scan._NO_VALUE.finditer(seg)} == no_value_as_first_written(seg), seg
+        hits += bool(want)
+    assert hits > 1000  # the masters were there to be found
+
+
+def test_a_stretch_of_ref_without_tags_costs_one_pass():
+    seg = b'ref="' * 200_000  # each hit looks back only to the one before
+    assert list(scan._masters(seg)) == []
+    assert list(scan._masters(b'<f t="shared" ' + seg)) == [0]
