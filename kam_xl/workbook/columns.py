@@ -108,7 +108,8 @@ def _si_bodies(data: bytes) -> list[bytes]:
     any other (attributes, <si/>, whitespace between entries) goes through the element regex."""
     n = data.count(b"<si")
     first = data.find(b"<si>")
-    if n and data.count(b"</si><si>") == n - 1 and first == data.find(b"<si"):
+    # n entries, n ends, n - 1 joints: no end inside an entry (a broken file's), cut as the regex does
+    if n and data.count(b"</si><si>") == n - 1 and first == data.find(b"<si") and data.count(b"</si>") == n:
         end = data.rfind(b"</si>")
         if end > first:
             return data[first + 4:end].split(b"</si><si>")

@@ -157,6 +157,12 @@ def test_rich_text_phonetics_entities_and_inline_strings(tmp_path, monkeypatch):
     assert t.rows[0] == ["实地 拜访", "王强", "A & B <C> 中文", None]
 
 
+def test_a_broken_shared_string_table_is_cut_as_the_element_regex_cuts_it():
+    for sst in (b"<sst><si><t>a</si>x</t></si><si><t>b</t></si></sst>", b"<sst><si><t>a</t></si><si><t>b</t></sst>",
+                b"<sst></si><si><t>a</t></si></sst>", b"<sst><si><t>a</t></si></si><si><t>b</t></si></sst>"):
+        assert columns._si_bodies(sst) == columns.SI.findall(sst), sst
+
+
 @pytest.mark.parametrize("how", ["as_written", "pretty", "attribute", "empty_entry", "nothing"])
 def test_the_shared_string_table_is_cut_the_same_whatever_its_writer_did(tmp_path, how, monkeypatch):
     """The common table is cut at its joints, any other goes through the element regex: the same
