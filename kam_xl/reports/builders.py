@@ -134,9 +134,17 @@ def _numbers(values: array) -> np.ndarray:
     return np.frombuffer(values, dtype=np.float64 if values.typecode == "d" else np.int64)
 
 
-def collection_rate(recv: pd.DataFrame, period: Period) -> tuple[float, float, float | None]:
-    """(due in period, collected of it, rate): receivables due within the period."""
-    due = recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool), ["金额", "已回款"]]
+def due_in(data: Snapshot, period: Period) -> pd.DataFrame:
+    """The invoices of the receivables frame due within the period (found once per report and
+    period: the overview and 绩效考核 both count them)."""
+    def make():
+        recv = receivables_frame(data)
+        return recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool), ["催收人", "金额", "已回款"]]
+    return _memo(data, ("due", period.start, period.end), make)
+
+
+def collection_rate(due: pd.DataFrame) -> tuple[float, float, float | None]:
+    """(due in period, collected of it, rate) of the invoices due within a period (due_in)."""
     total = float(due["金额"].sum())
     paid = float(due["已回款"].sum())
     return total, paid, (paid / total if total else None)
@@ -188,7 +196,7 @@ def overview(data: Snapshot, period: Period) -> pd.DataFrame:
     cust = customers_frame(data)
     recv = receivables_frame(data)
     key = cust[cust["等级"].isin([t for t in tier_order(data) if t not in ("非大客户", UNGRADED)])]
-    total_due, collected, rate = collection_rate(recv, period)
+    total_due, collected, rate = collection_rate(due_in(data, period))
     _, planned, done = _visits(data, period)
     rows = [
         ("大客户数（A1–D）", len(key), "户"),
@@ -264,7 +272,7 @@ def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
     recv = receivables_frame(data)
     # the invoices due in the period, found once (not a date test per invoice per person), their
     # collectors as numbers (a person's invoices: a test on numbers, not on texts)
-    due = recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool), ["催收人", "金额", "已回款"]]
+    due = due_in(data, period)
     collector_codes, collectors = pd.factorize(due["催收人"])
     collector_of = dict(zip(collectors, range(len(collectors))))
     due_amount, due_paid = due["金额"].to_numpy(dtype=float), due["已回款"].to_numpy(dtype=float)
@@ -273,17 +281,23 @@ def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
     # test on numbers per person, not on a million texts; whom a person serves is an array of them
     codes, uniques = pd.factorize(cust["客户编号"])
     code_of = dict(zip(uniques, range(len(uniques))))
+    # whom each person serves: the customers gathered per (对接人员, 客户经理) as written — a few
+    # hundred pairs over a million customers — and each pair's names split once
+    by_pair: dict[tuple, array] = {}
+    for c in data.customers:
+        pair = (c.staff, c.manager)
+        codes_ = by_pair.get(pair)
+        if codes_ is None:
+            codes_ = by_pair[pair] = array("q")
+        code = -1 if c.id is None else code_of.get(c.id)
+        if code is not None:
+            codes_.append(code)
     people: set[str] = set()
     serves: dict[str, array] = {}
-    for c in data.customers:
-        names = set(split_names(c.staff)) | ({c.manager} if c.manager else set())
-        code = -1 if c.id is None else code_of.get(c.id)
+    for (staff, manager), codes_ in by_pair.items():
+        names = set(split_names(staff)) | ({manager} if manager else set())
         for n in names:
-            mine_ = serves.get(n)
-            if mine_ is None:
-                mine_ = serves[n] = array("q")
-            if code is not None:
-                mine_.append(code)
+            serves.setdefault(n, array("q")).extend(codes_)
         people |= names
     people |= set(vis.index) | set(recv["催收人"].dropna().unique())
     coverage = _survey_coverage(data, period, code_of, len(uniques))
