@@ -108,9 +108,10 @@ def run_demo(folder: Path, pdf: bool = True) -> list[str]:
 
 
 def _sql():
-    """The database backend (PRODUCT.md §12), loaded when a database is named: SQLAlchemy and
-    Alembic take a quarter of a second to import, which every command on a workbook file would
-    otherwise pay at its start."""
+    """The database backend (PRODUCT.md §12), loaded when a database is named — or asked whether a
+    store is one (team mode's ledger): SQLAlchemy and Alembic take a quarter of a second to import,
+    which a regrade, a validation, a report or an import of a workbook file would otherwise pay at
+    its start."""
     from .store import sql
     return sql
 
