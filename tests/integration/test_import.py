@@ -1,11 +1,13 @@
 """导入历史档案 on legacy files the tests build (a real BIFF .xls, a GBK CSV, merged headers, bad files)."""
 import datetime as dt
+import pickle
 
 import pytest
 
 from kam_xl import layout as L
 from kam_xl.cli import main
 from kam_xl.files import new_book, run_import
+from kam_xl.importing.service import SourceInfo, SourceRow
 from tests import legacy_files as lf
 from tests.conftest import good_customer
 from tests.helpers import table_records
@@ -163,3 +165,15 @@ def test_limited_and_limited_liability_companies_are_different(book_factory, tmp
     lf.xls_2021_archive(d / "客户名单.xls")
     run_import(book, [d])
     assert {"深圳光明电子有限责任公司", "深圳光明电子有限公司"} <= set(customers(book))
+
+
+def test_a_source_row_crosses_the_sandbox_pipe_whole():
+    """A source row goes from the sandbox child to the import as its fields (SourceRow.__reduce__):
+    every field comes back, the sheet's shared description once for all its rows."""
+    info = SourceInfo(file="旧档案.xls", sheet="2019", table=L.CUSTOMERS.name, date=dt.date(2019, 12, 31),
+                      date_basis="年份 2019（工作表名）", mapped={"单位名称": "客户名称"}, ignored=["备注"])
+    rows = [SourceRow(info, 2, {"客户名称": "杭州第1新材料有限公司", "年用量(元)": 1.5e6}, ["电话：不像电话号码，未导入该值"], 3,
+                      {4: "KH000001"}),
+            SourceRow(info, 3, {}, [], 3)]
+    back = pickle.loads(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == rows and back[0].info is back[1].info
