@@ -114,7 +114,7 @@ def read_tables(path: str, names: Iterable[str], pkg: Package | None = None,
         tp = pkg.tables.get(name)
         if tp is None:
             continue
-        headers_all, keep = _columns_of(tp, columns.get(name))
+        headers_all, keep = columns_of(tp, columns.get(name))
         cols, n, is_exact = ready.get(name) or _load(reader, tp, headers_all, keep, name in exact, source,
                                                      loaded.get(name))
         c1, r1 = tp.bounds[0], tp.bounds[1]
@@ -144,7 +144,7 @@ def read_arrow(path: str, name: str, pkg: Package, columns: Iterable[str], reade
     cut where its data ends — for summaries computed without Python values per cell."""
     import pyarrow as pa
     tp = pkg.tables[name]
-    headers_all, keep = _columns_of(tp, columns)
+    headers_all, keep = columns_of(tp, columns)
     batch, n, _ = _load_arrow(reader if reader is not None else open_reader(path), tp, headers_all, keep, False)
     if batch is None:
         return pa.RecordBatch.from_pydict({headers_all[i]: pa.nulls(0) for i in keep})
@@ -163,13 +163,13 @@ def load_arrow(reader, tp: TablePart, columns: Iterable[str] | None, exact: bool
     rows of data, exact) — or None when it reads them otherwise (none of them, or a few
     columns of a big sheet from its XML): loaded ahead on another thread (fastexcel lets go
     of the GIL) while this one types the table before."""
-    headers_all, keep = _columns_of(tp, columns)
+    headers_all, keep = columns_of(tp, columns)
     if not keep or (source is not None and source.suits(tp.sheet_part, len(keep))):
         return None
     return _load_arrow(reader, tp, headers_all, keep, exact)
 
 
-def _columns_of(tp: TablePart, wanted: Iterable[str] | None) -> tuple[list[str], list[int]]:
+def columns_of(tp: TablePart, wanted: Iterable[str] | None) -> tuple[list[str], list[int]]:
     """(every header of the table, positions of the wanted ones — all when None)."""
     headers_all = [str(h) for h in tp.columns]
     if wanted is None:
@@ -223,9 +223,17 @@ def load_from_xml(tp: TablePart, headers_all: list[str], keep: list[int], exact:
     return cols, n, is_exact
 
 
-def columns_of(tp: TablePart, wanted: Iterable[str] | None) -> tuple[list[str], list[int]]:
-    """(every header of the table, positions of the wanted ones — all when None)."""
-    return _columns_of(tp, wanted)
+def columns_from_xml(path: str, tp: TablePart, headers: Iterable[str], date1904: bool, chunks=None):
+    """(columns, rows of data, exact) of these columns of the table `tp` as the store's column
+    reader reads them (load_from_xml) — None where it would read them otherwise (a 1904 book,
+    none of them in the table, cells it does not type).  Used by the helper process, which has
+    no store (scan_ahead.py)."""
+    if date1904:
+        return None
+    headers_all, keep = columns_of(tp, headers)
+    if not keep:
+        return None
+    return load_from_xml(tp, headers_all, keep, False, Source(path, date1904), chunks)
 
 
 def _load_arrow(reader, tp: TablePart, headers_all: list[str], keep: list[int], exact: bool):

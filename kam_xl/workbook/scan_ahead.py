@@ -25,7 +25,7 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _PROGRAM = """
 import pickle, sys
 sys.path.insert(0, sys.argv[1])
-from kam_xl.workbook import scan, visits_view
+from kam_xl.workbook import engine, scan, visits_view
 path, jobs, reads, date1904 = pickle.load(sys.stdin.buffer)
 out = sys.stdout.buffer
 
@@ -53,7 +53,7 @@ def answer_read(key, got):
 def read(tp, headers, chunks=None):
     if headers is None:
         return visits_view.from_xml(path, tp, date1904, chunks)
-    return visits_view.columns_from_xml(path, tp, headers, date1904, chunks)
+    return engine.columns_from_xml(path, tp, headers, date1904, chunks)
 
 
 def scan_and_read(part, tables, key, tp, headers):
@@ -107,7 +107,7 @@ class ScanAhead:
     book at `path`; `futures[part]` answers each (the scan, the sheet's own error, or Gone).
     After the scans it reads each of `reads` ((key, table part, headers)) from the sheet's XML
     with the column reader: the last-visit view of the visits table when headers is None
-    (visits_view.from_xml), else those columns of the table (visits_view.columns_from_xml);
+    (visits_view.from_xml), else those columns of the table (engine.columns_from_xml);
     `reads_done[key]` answers (that result, an error, or Gone)."""
 
     def __init__(self, path: str, jobs: list[tuple[str, list]], reads: list[tuple[str, object, object]] = (),

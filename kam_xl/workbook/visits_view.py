@@ -2,16 +2,14 @@
 table, without a record per visit.  One fold, used by the reading thread (loader) and by the
 helper process that reads the same view from the sheet's XML while this process reads the other
 tables (scan_ahead): there it costs this process neither the seconds of the column reader nor
-the interpreter lock the main thread needs meanwhile.  The helper reads a few columns of another
-big table the same way (columns_from_xml)."""
+the interpreter lock the main thread needs meanwhile."""
 from __future__ import annotations
 
 from typing import Any
 
 from .. import layout as L
 from ..domain.visits import last_completed
-from .columns import Source
-from .engine import columns_of, load_from_xml
+from .engine import columns_from_xml
 from .package import TablePart
 from .reading import typed_columns
 
@@ -45,27 +43,14 @@ def from_xml(path: str, tp: TablePart, date1904: bool, chunks=None) -> tuple[int
     by the column reader — None where the reading thread would read it otherwise (fastexcel:
     a 1904 book, cells the column reader does not type, an empty table, a column missing).
     `chunks`: the sheet's XML as the scan inflates it (engine.load_from_xml)."""
-    if date1904:
+    order = in_table_order([str(h) for h in tp.columns])
+    if len(order) != len(KEYS):
         return None
-    headers_all, keep = columns_of(tp, headers())
-    if len(keep) != len(KEYS):
-        return None
-    got = load_from_xml(tp, headers_all, keep, False, Source(path, date1904), chunks)
+    got = columns_from_xml(path, tp, order, date1904, chunks)
     if got is None:
         return None
     cols, n, is_exact = got
     found: dict = {}
     if n:
-        fold(found, cols, 0, [headers_all[i] for i in keep])
+        fold(found, cols, 0, order)
     return n, is_exact, found
-
-
-def columns_from_xml(path: str, tp: TablePart, headers: list[str], date1904: bool, chunks=None):
-    """(columns, rows of data, exact) of these columns of the table `tp` as the reading thread's
-    column reader reads them (engine.load_from_xml) — None where it would read them otherwise."""
-    if date1904:
-        return None
-    headers_all, keep = columns_of(tp, headers)
-    if not keep:
-        return None
-    return load_from_xml(tp, headers_all, keep, False, Source(path, date1904), chunks)

@@ -103,8 +103,8 @@ def test_the_sheet_scanned_in_the_pass_that_reads_the_view_is_looked_through_to_
     monkeypatch.setattr(columns, "MIN_BYTES", 0)
     # the helper inflates in pieces of 1 KB, as it does a big sheet in pieces of 8 MB: the column
     # reader stops in the first, the last row comes many pieces later
-    small = scan_ahead._PROGRAM.replace("from kam_xl.workbook import scan, visits_view\n",
-                                        "from kam_xl.workbook import scan, visits_view\nscan.CHUNK = 1024\n")
+    small = scan_ahead._PROGRAM.replace("from kam_xl.workbook import engine, scan, visits_view\n",
+                                        "from kam_xl.workbook import engine, scan, visits_view\nscan.CHUNK = 1024\n")
     assert small != scan_ahead._PROGRAM
     monkeypatch.setattr(scan_ahead, "_PROGRAM", small)
     book = new_book(tmp_path / "大客户管理.xlsm", demo=True, n_customers=30)  # 120 visits
