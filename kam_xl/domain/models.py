@@ -52,6 +52,9 @@ class _Customer(Record):
     def staff_list(self) -> list[str]:
         return split_names(self.staff)
 
+    def served_by(self) -> set[str]:
+        return people_serving(self.staff, self.manager)
+
 
 class _Receivable(Record):
     @property
@@ -189,6 +192,11 @@ def split_names(text: Any) -> list[str]:
     if text is None:
         return []
     return list(_split_cached(text if type(text) is str else str(text)))
+
+
+def people_serving(staff: Any, manager: Any) -> set[str]:
+    """Who serves a customer: its 对接人员 and its 客户经理 (a blank one is nobody)."""
+    return set(split_names(staff)) | ({manager} if manager else set())
 
 
 def clean_text(v: Any) -> str | None:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import layout as L
-from ..domain.models import split_names, to_date
+from ..domain.models import people_serving, split_names, to_date
 from ..domain.procedures import by_customer, latest
 from ..domain.receivables import Dunning, DunningTally, aging_bucket, overdue_days, receivable_level
 from ..domain.values import settled
@@ -295,7 +295,7 @@ def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
     people: set[str] = set()
     serves: dict[str, array] = {}
     for (staff, manager), codes_ in by_pair.items():
-        names = set(split_names(staff)) | ({manager} if manager else set())
+        names = people_serving(staff, manager)
         for n in names:
             serves.setdefault(n, array("q")).extend(codes_)
         people |= names
@@ -362,7 +362,7 @@ def graded_on(log_row: dict):
 # The monthly meeting pack (例会: 总结上月工作情况，制定下月工作计划, PRODUCT.md §10.4)
 def _serving(data: Snapshot) -> dict[str, set[str]]:
     """Customer id → the people serving it (客户经理 and 对接人员)."""
-    return {c.id: set(split_names(c.staff)) | ({c.manager} if c.manager else set()) for c in data.customers if c.id}
+    return {c.id: c.served_by() for c in data.customers if c.id}
 
 
 def _grade_log_rows(data: Snapshot) -> list[dict]:
