@@ -88,7 +88,10 @@ class _Complaint(Record):
 class _Survey(Record):
     def computed_score(self) -> Optional[float]:
         """综合得分 as the native formula computes it: the mean of the 1–5 scores given, ×20."""
-        given = [v for v in _SCORES(self) if v is not None]
+        scores = _SCORES(self)
+        if None not in scores:  # every score given (the common survey)
+            return round(sum(scores) / len(scores) * 20, 1)
+        given = [v for v in scores if v is not None]
         return round(sum(given) / len(given) * 20, 1) if given else None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import defaultdict
+from operator import attrgetter
 from typing import Iterable, Optional
 
 from .. import layout as L
@@ -46,8 +47,10 @@ def by_customer_order(records: Iterable) -> Iterable:
 def customer_groups(records: Iterable) -> Iterable[tuple[Optional[str], list]]:
     """(customer id, its records) a customer at a time, the records without a customer among
     them (id None or ""): only one customer's records are held at once."""
-    return ((cid, list(group)) for cid, group in itertools.groupby(by_customer_order(records),
-                                                                   key=lambda r: r.customer_id))
+    return ((cid, list(group)) for cid, group in itertools.groupby(by_customer_order(records), key=_CUSTOMER_ID))
+
+
+_CUSTOMER_ID = attrgetter("customer_id")
 
 
 def by_customer(records: Iterable) -> dict[str, list]:
@@ -71,7 +74,14 @@ def missing_approvals(app: Certification) -> list[str]:
 
 def failed_principles(app: Certification) -> list[str]:
     """The headers of the principles the application does not meet, in the seed's order."""
-    return [CE.header(k) for k in L.PRINCIPLES if getattr(app, k) != L.CONFORMS]
+    cells = _PRINCIPLES(app)
+    if cells == _ALL_CONFORM:  # the common application: nothing to list
+        return []
+    return [CE.header(k) for k, v in zip(L.PRINCIPLES, cells) if v != L.CONFORMS]
+
+
+_PRINCIPLES = attrgetter(*L.PRINCIPLES)
+_ALL_CONFORM = (L.CONFORMS,) * len(L.PRINCIPLES)
 
 
 def approved(app: Certification) -> bool:

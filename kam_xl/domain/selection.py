@@ -13,7 +13,7 @@ from operator import attrgetter
 from typing import Any, Iterable
 
 from .. import layout as L
-from .approvals import decisions, missing_approvals, out_of_order
+from .approvals import ALL_AGREED, decisions, missing_approvals, out_of_order
 from .findings import FindingsReport, Related
 from .models import Customer, Receivable, Settings, TierRule, Visit
 from .names import normalize_name
@@ -28,6 +28,7 @@ PLAN_FIELDS = ("planned_date", "place", "staff", "attendee", "purpose", "content
 _PLAN = attrgetter(*PLAN_FIELDS)
 _PLANNED = (L.PENDING, L.APPROVED, L.DONE)  # states whose plan must be complete
 _DECIDED = (L.APPROVED, L.DONE)              # states both approvers must have agreed to
+_BLANK = (None, "")
 
 
 @dataclass
@@ -98,7 +99,7 @@ class Checker:
         return self.derived.get(c.id) if c.id else None
 
     def missing(self, table: L.TableDef, index: int, key: str, value) -> bool:
-        return value in (None, "") and (table.name, index, table.header(key)) not in self.unreadable
+        return value in _BLANK and (table.name, index, table.header(key)) not in self.unreadable
 
     def add(self, rule: str, table: L.TableDef, index: int | None, key: str | None,
             cid: str | None = None, value: Any = None, **fields: Any) -> None:
@@ -266,15 +267,17 @@ class Checker:
             self._visit(v, firsts)
 
     def _visit(self, v: Visit, firsts: dict) -> None:
-        i, cid, state = v.rid, v.customer_id, v.state
-        self._id_and_customer(V, v, firsts)
+        i, cid, state, rec_id = v.rid, v.customer_id, v.state, v.id
+        if not (rec_id and cid and rec_id not in firsts and cid in self.by_id):  # (the common visit: no call)
+            self._id_and_customer(V, v, firsts)
         if state in _PLANNED:
             plan = _PLAN(v)
-            missing = [] if all(plan) else [k for k, value in zip(PLAN_FIELDS, plan) if value in (None, "")]
-            for k in missing:
-                self.add("VISIT-PLAN-INCOMPLETE", V, i, k, cid, count=len(missing))
+            if not all(plan):
+                missing = [k for k, value in zip(PLAN_FIELDS, plan) if value in (None, "")]
+                for k in missing:
+                    self.add("VISIT-PLAN-INCOMPLETE", V, i, k, cid, count=len(missing))
         decided = decisions(v)
-        if state in _DECIDED:
+        if state in _DECIDED and decided != ALL_AGREED:
             for k, who in missing_approvals(v, decided):  # 同意, or the approver's name, counts
                 val = getattr(v, k)
                 self.add("VISIT-APPROVAL-MISSING", V, i, k, cid, val, state=state, who=who,
@@ -318,13 +321,15 @@ class Checker:
             self.level_changes[i] = level
         if level and cid:
             tally.add(r, days, level)
-        self._id_and_customer(R, r, firsts)
+        rec_id = r.id
+        if not (rec_id and cid and rec_id not in firsts and cid in self.by_id):  # (the common invoice: no call)
+            self._id_and_customer(R, r, firsts)
         for rule, key in amount_faults(r.amount, r.paid):
             if key != "amount" or r.amount is not None or self.missing(R, i, "amount", r.amount):
                 self.add(rule, R, i, key, cid, getattr(r, key), amount=r.amount)
-        if self.missing(R, i, "invoice_date", r.invoice_date):
+        if r.invoice_date in _BLANK and self.missing(R, i, "invoice_date", r.invoice_date):
             self.add("RECV-DATE-MISSING", R, i, "invoice_date", cid, hint="")
-        if self.missing(R, i, "due_date", r.due_date):
+        if r.due_date in _BLANK and self.missing(R, i, "due_date", r.due_date):
             self.add("RECV-DATE-MISSING", R, i, "due_date", cid, hint="（按合同账期计算）")
         for rule, key in date_faults(r.invoice_date, r.due_date):
             self.add(rule, R, i, key, cid, due=r.due_date, invoice=r.invoice_date)

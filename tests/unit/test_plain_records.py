@@ -173,3 +173,33 @@ def test_a_repeated_id_found_without_going_through_every_record():
     rows = [Visit(rid=i, id=v) for i, v in enumerate(["V1", "V2", None, "", "V1", "V3", "V2"])]
     assert selection.duplicate_firsts(rows) == {"V1": 0, "V2": 1}
     assert selection.duplicate_firsts(rows[:4]) == {}
+
+
+def test_decisions_worked_out_once_per_pair_are_those_of_each_cell():
+    """An approval pair's decisions are kept once worked out: on the second visit with the same
+    cells, and for any cell people type (names, blanks, 驳回, numbers), they are each cell's own."""
+    from kam_xl.domain.approvals import ALL_AGREED, decisions
+    from kam_xl.domain.models import approval
+    cells = ["同意", "驳回", "赵主任", " 钱总 ", "", " ", None, "同意 ", 3.0, dt.date(2026, 1, 2)]
+    for first in cells:
+        for second in cells:
+            v = Visit.model_construct(rid=0, dept_approval=first, exec_approval=second)  # any cell, unchecked
+            for _ in range(2):
+                assert decisions(v) == (approval(first), approval(second))
+            assert (missing_approvals(v) == []) == (decisions(v) == ALL_AGREED)
+
+
+def test_principles_and_scores_of_the_common_record_are_those_of_the_plain_forms():
+    """failed_principles and 综合得分 take a short way for the common record (every principle 符合,
+    every score given): the same answers as going through each value."""
+    from kam_xl.domain.models import Certification, Survey
+    from kam_xl.domain.procedures import failed_principles
+    rng = random.Random(7)
+    for _ in range(500):
+        app = Certification(rid=0, **{k: _pick(rng, L.CONFORMS, L.CONFORMS, L.CONFORMS, "不符合", None)
+                                      for k in L.PRINCIPLES})
+        assert failed_principles(app) == [L.CERTIFICATIONS.header(k) for k in L.PRINCIPLES
+                                          if getattr(app, k) != L.CONFORMS]
+        survey = Survey(rid=0, **{k: _pick(rng, 1, 3, 4, 5, 5, None) for k in L.SCORE_KEYS})
+        given = [getattr(survey, k) for k in L.SCORE_KEYS if getattr(survey, k) is not None]
+        assert survey.computed_score() == (round(sum(given) / len(given) * 20, 1) if given else None)
