@@ -23,8 +23,9 @@ import threading
 import zipfile
 from typing import Any, Iterable
 
+from . import deflate
 from .package import _rels, attrs, col_letter
-from .scan import CHUNK, MAX_STRETCH, SI, T_ATTR, V_TAG, rich_text, xml_text
+from .scan import MAX_STRETCH, SI, T_ATTR, V_TAG, rich_text, xml_text
 
 MIN_BYTES = 24 << 20   # smaller sheets: fastexcel is as quick and the memory is small anyway
 MAX_COLUMNS = 4        # more value columns than this: calamine's native speed wins
@@ -185,9 +186,8 @@ class Source:
             reader.strings = self.strings(z)
             reader.styles = self.styles(z)
             if chunks is None:
-                with z.open(sheet_part) as f:
-                    while chunk := f.read(CHUNK):
-                        reader.feed(chunk)
+                for chunk in deflate.inflated(self.path, sheet_part):
+                    reader.feed(chunk)
             else:
                 for chunk in chunks:
                     reader.feed(chunk)

@@ -12,6 +12,7 @@ from xml.sax.saxutils import unescape
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from . import deflate
 from .package import TablePart, col_index, col_letter
 
 CHUNK = 8 << 20
@@ -233,9 +234,7 @@ def scan_sheet(path: str, part: str, tables: list[TablePart]) -> SheetScan:
 
 def inflated(path: str, part: str) -> Iterator[bytes]:
     """A sheet part's XML, inflated piece by piece (never held whole)."""
-    with zipfile.ZipFile(path) as z, z.open(part) as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
+    return deflate.inflated(path, part)
 
 
 class SheetScanner:

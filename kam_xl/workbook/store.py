@@ -27,7 +27,7 @@ from ..domain.values import CellError
 from ..errors import (BackupFailed, ContentInTheWay, FileOperationFailed, KamError, NotAMasterWorkbook,
                       TableLayoutUnsupported, WorkbookChanged, WorkbookLocked, WorkbookNotFound, WorkbookReadOnly,
                       WorkbookUnreadable, WriteFailed)
-from . import engine, scan, visits_view
+from . import deflate, engine, scan, visits_view
 from .columns import Source as ColumnSource
 from .rawzip import BIG_PART as STREAM_PART
 from .scan_ahead import Gone, ScanAhead
@@ -654,8 +654,7 @@ class FileStore(LoadingStore):
 
         def pieces():
             try:
-                with zipfile.ZipFile(path) as z, z.open(part) as f:
-                    yield from engine.patch_sheet_stream(f.read, rows, last, date1904)
+                yield from engine.patch_sheet_stream(deflate.Reader(path, part).read, rows, last, date1904)
             except KamError:
                 raise
             except Exception as e:  # a damaged part: the new book is not kept
