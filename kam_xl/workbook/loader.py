@@ -182,7 +182,9 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
         if rest:
             tables.update(store.read(rest, {n: c for n, c in columns.items() if n in rest and c is not None},
                                      exact=[n for n in rest if wanted[n].appends]))
-        # each big table's cells are loaded on a second thread while the one before is typed
+        # each big table's cells are loaded on a second thread while the ones before are typed: two
+        # tables ahead, so that the loads go on while the 400,000 visits are typed (one ahead, the
+        # loading thread stood idle there and the typing then waited for the table after)
         streamed = [n for n in STREAMED if n in wanted and n not in view_only]
         ahead = getattr(store, "load_ahead", None) if not full else None
 
@@ -190,6 +192,7 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
             if ahead is not None and i < len(streamed):
                 ahead(streamed[i], columns.get(streamed[i]), exact=wanted[streamed[i]].appends)
         load_next(0)
+        load_next(1)
         if L.CUSTOMERS.name in wanted:  # typed now: its cells are let go before the big tables are read
             _type_customers(out, wanted[L.CUSTOMERS.name], columns.get(L.CUSTOMERS.name) is not None, full)
         for name in LOGS:
@@ -203,7 +206,7 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
                 if background is None:
                     tables[name], data.views[LAST_VISITS] = _last_visits_view(store)
                 continue
-            load_next(streamed.index(name) + 1)
+            load_next(streamed.index(name) + 2)
             keep = None if full else wanted[name].keep
             only = wanted[name].only
             if only is not None:
