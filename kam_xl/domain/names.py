@@ -23,6 +23,9 @@ def normalize_name(name: object) -> str:
     return s.lower()
 
 
+_ID = re.compile(r"([A-Z]*)0*(\d+)")
+
+
 def normalize_id(value: object) -> str:
     """An id compared tolerant of lost leading zeros and case: KH000012 == kh12 == 12."""
     if value is None:
@@ -30,7 +33,7 @@ def normalize_id(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     s = unicodedata.normalize("NFKC", str(value)).strip().upper()
-    m = re.fullmatch(r"([A-Z]*)0*(\d+)", s)
+    m = _ID.fullmatch(s)
     if m:
         return f"{m[1]}{int(m[2])}"
     return s

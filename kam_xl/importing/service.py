@@ -283,6 +283,9 @@ class _Record:
         return self._values
 
 
+_PREFIXED = re.compile(r"[A-Z]+(\d+)")
+
+
 class _Index:
     """Customers by id (lost leading zeros tolerated: 00131 == 131), by every legacy code a
     source gave them, by normalised name, and last by the bare number of a prefixed id
@@ -299,7 +302,7 @@ class _Index:
             if any(r is rec for r in self.by_id[key]):  # the same code in another form (131, 00131)
                 return
             self.by_id[key].append(rec)
-            m = re.fullmatch(r"[A-Z]+(\d+)", key)
+            m = _PREFIXED.fullmatch(key)
             if m:
                 self.by_number[m[1]].append(rec)
         if name:
@@ -599,7 +602,8 @@ def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str
         if not cid or normalize_id(cid) in used_ids:
             values[CUST_ID] = next(free_ids)
         used_ids.add(normalize_id(values[CUST_ID]))
-        rec = _Record(values, {h: (sr.info.date, _where(sr)) for h in values})
+        came = (sr.info.date, _where(sr))
+        rec = _Record(values, {h: came for h in values})
         new.append(rec)
         index.add(rec, values[CUST_ID], name)
         if cid and cid != values[CUST_ID]:
@@ -743,7 +747,8 @@ def link_children(spec: ChildSpec, rows: list[SourceRow], records: list, index: 
         if not values.get(id_col) or normalize_id(values[id_col]) in existing:
             values[id_col] = next(ids)
         spec.defaults(values)
-        rec = _Record(values, {h: (sr.info.date, _where(sr)) for h in values})
+        came = (sr.info.date, _where(sr))
+        rec = _Record(values, {h: came for h in values})
         existing[normalize_id(values[id_col])] = rec
         keys[spec.source_key(values)] = rec
         new.append(rec)
