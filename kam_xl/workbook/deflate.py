@@ -54,12 +54,18 @@ def inflated(path: str, part: str) -> Iterator[bytes]:
         f.seek(fields[-2] + fields[-1], 1)  # the local header's own name and extra field
         d = _isal.decompressobj(-15)
         left, crc, size = info.compress_size, 0, 0
-        while left > 0 and not d.eof:
-            data = f.read(min(left, _READ))
-            if not data:
+        data = b""
+        while (left > 0 or data) and not d.eof:
+            more = f.read(min(left, _READ)) if left > 0 else b""
+            if left > 0 and not more:
                 raise zipfile.BadZipFile(f"{part}: the compressed data ends early")
-            left -= len(data)
-            while data:
+            left -= len(more)
+            data += more
+            # CHUNK at a time until this read is inflated: ISA-L may take the whole read in and
+            # hold the output back (no unconsumed tail left), so the loop goes on while there is
+            # output; input it did not take waits for the next read
+            while True:
+                before = len(data)
                 try:
                     out = d.decompress(data, CHUNK)
                 except _isal.error as e:  # damaged compressed data: as zipfile says it
@@ -70,8 +76,10 @@ def inflated(path: str, part: str) -> Iterator[bytes]:
                     if size > info.file_size:
                         raise zipfile.BadZipFile(f"{part}: more bytes than its header says")
                     yield out
-                if d.eof:
+                if d.eof or not (out or len(data) < before):
                     break
+            if left <= 0 and data and not out:
+                break  # input left that inflates to nothing more: the size check below says so
         if not d.eof or size != info.file_size:
             raise zipfile.BadZipFile(f"{part}: {size} bytes inflated of {info.file_size}")
         if crc != info.CRC:

@@ -29,10 +29,15 @@ def book(tmp_path):
     return path
 
 
+@pytest.mark.parametrize("piece", [None, 1024])
 @pytest.mark.parametrize("with_isal", [True, False])
-def test_a_part_inflates_to_what_zipfile_reads(book, monkeypatch, with_isal):
+def test_a_part_inflates_to_what_zipfile_reads(book, monkeypatch, with_isal, piece):
+    """Whole, however small the pieces it is handed over in (1 KB: every compressed read inflates
+    to many pieces, the last one's among them)."""
     if not with_isal:
         monkeypatch.setattr(deflate, "_isal", None)
+    if piece:
+        monkeypatch.setattr(deflate, "CHUNK", piece)
     with zipfile.ZipFile(book) as z:
         for name in z.namelist():
             pieces = list(deflate.inflated(str(book), name))
