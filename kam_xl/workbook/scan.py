@@ -15,7 +15,6 @@ from typing import Iterator
 from . import deflate
 from .package import TablePart, col_index, col_letter
 
-CHUNK = 8 << 20
 MAX_STRETCH = 256 << 20  # bytes without a row start: no real sheet has one; a whitespace bomb does
 CELL_WINDOW = 1 << 16    # how far back or ahead a search for a cell's own tags may look
 FAR_COLS = 64            # cells this many columns right of the tables …
@@ -227,14 +226,9 @@ def _uncached_at(out: SheetScan, seg: bytes, pos: int) -> None:
 def scan_sheet(path: str, part: str, tables: list[TablePart]) -> SheetScan:
     """Scan one sheet part; `tables` are the tables on it (their ends decide what is 'below')."""
     scanner = SheetScanner(part, tables)
-    for chunk in inflated(path, part):
+    for chunk in deflate.inflated(path, part):  # piece by piece: the sheet is never held whole
         scanner.feed(chunk)
     return scanner.result()
-
-
-def inflated(path: str, part: str) -> Iterator[bytes]:
-    """A sheet part's XML, inflated piece by piece (never held whole)."""
-    return deflate.inflated(path, part)
 
 
 class SheetScanner:

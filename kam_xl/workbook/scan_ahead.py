@@ -25,7 +25,7 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _PROGRAM = """
 import pickle, sys
 sys.path.insert(0, sys.argv[1])
-from kam_xl.workbook import engine, scan, visits_view
+from kam_xl.workbook import deflate, engine, scan, visits_view
 path, jobs, reads, date1904 = pickle.load(sys.stdin.buffer)
 out = sys.stdout.buffer
 
@@ -62,7 +62,7 @@ def scan_and_read(part, tables, key, tp, headers):
     failed = []
 
     def pieces():
-        for chunk in scan.inflated(path, part):
+        for chunk in deflate.inflated(path, part):
             try:
                 scanner.feed(chunk)
             except Exception as e:

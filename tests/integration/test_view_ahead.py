@@ -16,7 +16,7 @@ from kam_xl import layout as L
 from kam_xl.cli import main
 from kam_xl.files import new_book
 from kam_xl.services.actions import REGRADE_NEEDS
-from kam_xl.workbook import columns, scan_ahead, store as store_mod
+from kam_xl.workbook import columns, deflate, scan_ahead, store as store_mod
 from kam_xl.workbook.store import FileStore
 from tests import variants as V
 
@@ -103,14 +103,19 @@ def test_the_sheet_scanned_in_the_pass_that_reads_the_view_is_looked_through_to_
     monkeypatch.setattr(columns, "MIN_BYTES", 0)
     # the helper inflates in pieces of 1 KB, as it does a big sheet in pieces of 8 MB: the column
     # reader stops in the first, the last row comes many pieces later
-    small = scan_ahead._PROGRAM.replace("from kam_xl.workbook import engine, scan, visits_view\n",
-                                        "from kam_xl.workbook import engine, scan, visits_view\nscan.CHUNK = 1024\n")
+    # (deflate.CHUNK: the most inflated bytes handed over at a time — the knob the helper's pass reads)
+    small = scan_ahead._PROGRAM.replace("from kam_xl.workbook import deflate, engine, scan, visits_view\n",
+                                        "from kam_xl.workbook import deflate, engine, scan, visits_view\n"
+                                        "deflate.CHUNK = 1024\n")
     assert small != scan_ahead._PROGRAM
     monkeypatch.setattr(scan_ahead, "_PROGRAM", small)
     book = new_book(tmp_path / "大客户管理.xlsm", demo=True, n_customers=30)  # 120 visits
     odd_first_visit_and_error_in_the_last(book)
     part, _, (c1, r1, c2, r2) = V.parts(book, L.VISITS.name)
     xml = zipfile.ZipFile(book).read(part)
+    with monkeypatch.context() as m:  # the knob does cut this sheet into many pieces
+        m.setattr(deflate, "CHUNK", 1024)
+        assert len(list(deflate.inflated(str(book), part))) > 8
     # the reader stops in its first piece (the first 4 KB and the rows they end): the error cell
     # comes many pieces after it
     assert xml.find(b't="d"') < 4096 < 8 * 4096 < xml.find(b't="e"')
