@@ -461,16 +461,9 @@ def next_month_plan(data: Snapshot, month: Period) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def complaint_resolution(data: Snapshot, period: Period, person: str) -> float | None:
-    """Share of the complaints received in the period that the person handles and that are
-    resolved or closed."""
-    resolved, received = _complaint_tallies(data, period).get(person, (0, 0))
-    return resolved / received if received else None
-
-
 def _complaint_tallies(data: Snapshot, period: Period) -> dict[str, tuple[int, int]]:
     """Handler → (resolved or closed, received) of the complaints received in the period, in one
-    pass (a complaint with several handlers counts for each)."""
+    pass (a complaint with several handlers counts for each): 投诉解决率 is the first over the second."""
     tallies: dict[str, list[int]] = {}
     for x in data.complaints or ():
         if x.date in period:
