@@ -248,6 +248,8 @@ class Checker:
         """Record ids unique and present (`firsts`: duplicate_firsts of the table); the customer
         reference filled and known."""
         i, rec_id, cid = rec.rid, rec.id, rec.customer_id
+        if rec_id and cid and rec_id not in firsts and cid in self.by_id:
+            return  # the common record: its own id, a known customer
         if not rec_id:
             self.add(ID_CODES[table.name][0], table, i, "id", cid)
         elif rec_id in firsts and firsts[rec_id] != i:
@@ -267,9 +269,8 @@ class Checker:
             self._visit(v, firsts)
 
     def _visit(self, v: Visit, firsts: dict) -> None:
-        i, cid, state, rec_id = v.rid, v.customer_id, v.state, v.id
-        if not (rec_id and cid and rec_id not in firsts and cid in self.by_id):  # (the common visit: no call)
-            self._id_and_customer(V, v, firsts)
+        i, cid, state = v.rid, v.customer_id, v.state
+        self._id_and_customer(V, v, firsts)
         if state in _PLANNED:
             plan = _PLAN(v)
             if not all(plan):
@@ -321,9 +322,7 @@ class Checker:
             self.level_changes[i] = level
         if level and cid:
             tally.add(r, days, level)
-        rec_id = r.id
-        if not (rec_id and cid and rec_id not in firsts and cid in self.by_id):  # (the common invoice: no call)
-            self._id_and_customer(R, r, firsts)
+        self._id_and_customer(R, r, firsts)
         for rule, key in amount_faults(r.amount, r.paid):
             if key != "amount" or r.amount is not None or self.missing(R, i, "amount", r.amount):
                 self.add(rule, R, i, key, cid, getattr(r, key), amount=r.amount)
