@@ -233,13 +233,15 @@ def test_a_book_patched_as_a_stream_recalculates_as_python_does_and_validates(tm
     rawzip's block deflate); forced here on a small book: an import appends customers (with their
     cached 建议等级), a regrade changes tiers in place — LibreOffice recalculates every calculated
     cell as the Python core does, the cached values are what it computes, and the Open XML SDK
-    validator finds nothing."""
+    validator finds nothing.  Every part they replace is deflated as a big one is: by ISA-L
+    (workbook/deflate.py), in blocks or in two halves joined into one stream."""
     from kam_xl.files import run_import, run_regrade
-    from kam_xl.workbook import columns, engine, store as store_mod
+    from kam_xl.workbook import columns, deflate, engine, rawzip, store as store_mod
     from tests.conftest import good_customer, good_receivable, make_book
     from tests.legacy_files import xlsx_2019_archive
     from tests.tools import ooxml
     monkeypatch.setattr(store_mod, "STREAM_PART", 0)
+    monkeypatch.setattr(rawzip, "BIG_PART", 0)
     monkeypatch.setattr(columns, "MIN_BYTES", 0)
     streamed = []
     real = engine.patch_sheet_stream
@@ -248,11 +250,16 @@ def test_a_book_patched_as_a_stream_recalculates_as_python_does_and_validates(tm
         streamed.append(1)
         yield from real(*a, **k)
     monkeypatch.setattr(engine, "patch_sheet_stream", counting)
+    assert deflate._isal is not None  # the compressor under test is ISA-L's (pinned in pyproject.toml)
+    compressors = []
+    real_compressor = deflate.fast_compressor
+    monkeypatch.setattr(rawzip, "fast_compressor", lambda: compressors.append(1) or real_compressor())
     book = make_book(tmp_path / "b.xlsm", customers=[good_customer(i, 客户等级=None) for i in range(1, 6)],
                      receivables=[good_receivable(i, f"KH{i:06d}") for i in range(1, 6)])
     run_import(book, [xlsx_2019_archive(tmp_path / "档案2019.xlsx")])
     run_regrade(book)
     assert streamed  # the stream path wrote the sheets
+    assert compressors  # and ISA-L deflated them
     _compare(book, 8, 5)
     _cached_equals_recalculated(book)
     if ooxml.available():
