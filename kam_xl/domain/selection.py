@@ -10,7 +10,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .. import layout as L
 from .approvals import ALL_AGREED, decisions, missing_approvals, out_of_order
@@ -110,14 +110,38 @@ class Checker:
         self.rep.add(rule, table.name, index if index is not None and index >= 0 else None,
                      key if key in table.keys else None, msg, cid, value, related)
 
-    def run(self) -> FindingsReport:
+    def run(self, parallel: Callable[[Callable[[], Any]], Any] | None = None) -> FindingsReport:
+        """Every check.  parallel(fn), where the caller can, starts fn beside what comes next and
+        gives what has result() (fn's result) and cancel(): the checks of the invoices and the
+        customers then run beside those of the visits, the rule table and the procedures, which
+        need nothing of them.  The findings come in the order of a run on one: theirs first."""
+        pending = parallel(self._invoices_and_customers) if parallel is not None else None
+        first = self._invoices_and_customers() if pending is None else None
+        self.rep = FindingsReport()
+        try:
+            self.visits()
+            self.rule_table()
+            self.procedures()
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        rest = self.rep
+        if pending is not None:
+            first = pending.result()  # (computed here after all when the other process could not)
+        findings, self.dunning, self.level_changes, self.derived, self.derived_bad = first
+        rest.findings[:0] = findings
+        self.rep = rest
+        return rest
+
+    def _invoices_and_customers(self) -> tuple:
+        """The checks of what reading found, the invoices (first: the customers' checks use the
+        credit derived from them) and the customers; what they found and derived."""
+        self.rep = FindingsReport()
         self.types()
-        self.receivables()  # first: the customers' checks use the credit derived from them
+        self.receivables()
         self.customers()
-        self.visits()
-        self.rule_table()
-        self.procedures()
-        return self.rep
+        return self.rep.findings, self.dunning, self.level_changes, self.derived, self.derived_bad
 
     def procedures(self) -> None:
         """认定申请, 客户投诉, 满意度调查 (PRODUCT.md §10)."""

@@ -75,7 +75,7 @@ def _checker(data: Snapshot) -> Checker:
 def validate(data: Snapshot, now: dt.datetime | None = None) -> ValidationReport:
     now = now or dt.datetime.now().replace(microsecond=0)
     checker = _checker(data)
-    report = checker.run()
+    report = checker.run(data.parallel)
     for n in data.notices:  # rows typed under a table, taken in or left outside it
         report.add(n.code, n.table or "", None, None, n.message, outside=(n.sheet, n.row))
     out = ValidationReport(data.as_of, report, checker.dunning)

@@ -44,6 +44,10 @@ class Snapshot:
     extras: Callable[[Customer], dict[str, Any]] | None = field(default=None, repr=False)
     # how the store names a record's field in a message (a cell for a workbook)
     where: Callable[[str, int | None, str | None], str] = field(default=_nowhere, repr=False)
+    # parallel(fn): fn started beside what the action computes next, where the store can (the file
+    # store forks: a second process with the records as they are, none copied); gives what has
+    # result() and cancel().  None: everything is computed here, one step after the other.
+    parallel: Callable[[Callable[[], Any]], Any] | None = field(default=None, repr=False)
 
     # -- records ------------------------------------------------------------------
     def records_of(self, name: str) -> list | None:

@@ -283,6 +283,7 @@ class LoadingStore:
     def load(self, needs: Needs, as_of: dt.date | None = None) -> Snapshot:
         """The records the needs ask for; what applying changes will need is kept."""
         self._loaded = load(self, needs, as_of, full=self.full_reads)
+        self._loaded.snapshot.parallel = getattr(self, "parallel", None)
         if getattr(self, "_gc_was", False):
             gc.freeze()  # what was read lives on: the collection before the write walks only what came since
         return self._loaded.snapshot

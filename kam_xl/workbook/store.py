@@ -31,6 +31,7 @@ from . import deflate, engine, scan, visits_view
 from .columns import Source as ColumnSource
 from .rawzip import BIG_PART as STREAM_PART
 from .scan_ahead import Gone, ScanAhead
+from .parallel import forked
 from .loader import LoadingStore
 from .reading import read_settings
 from .package import Package, col_letter, make_ref, parse_ref, read_package
@@ -512,6 +513,12 @@ class FileStore(LoadingStore):
         if tp is not self.pkg.tables.get(name) or path != self._reading_path():
             return None
         return result
+
+    def parallel(self, fn):
+        """fn computed in a second process beside the action (workbook/parallel.py): the
+        threads that loaded ahead (every load taken by now) are let go first."""
+        self._stop_loading_ahead()
+        return forked(fn)
 
     def _stop_loading_ahead(self) -> None:
         """Wait for a load still under way (the file is not replaced while it is read)."""

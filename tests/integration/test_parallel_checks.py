@@ -1,0 +1,67 @@
+"""全面校验 on a workbook file checks the invoices and the customers in a second process (a fork)
+beside the visits and the procedures: on the demo book (findings of every kind planted) after
+ordinary use, the command's output and every cell it writes are those of the checks run one
+after the other, also when the second process dies on the way (its part is then checked here)."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+
+import pytest
+
+from kam_xl.cli import main
+from kam_xl.domain.selection import Checker
+from kam_xl.workbook import parallel
+from kam_xl.workbook.store import FileStore
+from tests import variants as V
+from tests.integration.test_scan_ahead import _timed
+
+pytestmark = pytest.mark.skipif(not parallel.CAN_FORK, reason="no fork on this system: checked in one process")
+
+
+def _validate(book, folder, capsys) -> tuple:
+    capsys.readouterr()
+    rc = main(["validate", str(book), "--json"])
+    got = capsys.readouterr()
+    return rc, got.out.replace(str(folder), "<folder>"), got.err.replace(str(folder), "<folder>"), V.cells_of(book)
+
+
+@pytest.mark.parametrize("variant", [V.error_cells, V.sum_row_under_receivables, V.typed_rows_under_customers])
+@pytest.mark.parametrize("how", ["forked", "dies"])
+def test_checked_in_two_processes_or_in_one_validate_writes_the_same(variant, how, demo_book, tmp_path, capsys,
+                                                                    monkeypatch):
+    results = []
+    for mode in ("one", how):
+        folder = tmp_path / mode
+        folder.mkdir()
+        book = shutil.copy2(demo_book, folder / "大客户管理.xlsm")
+        variant(book)
+        forks = []
+        with monkeypatch.context() as m:
+            if mode == "one":
+                m.setattr(FileStore, "parallel", None)
+            else:
+                real = parallel.forked
+
+                def counting(fn):
+                    forks.append(real(fn))
+                    return forks[-1]
+                m.setattr("kam_xl.workbook.store.forked", counting)
+            if mode == "dies":
+                here, receivables = os.getpid(), Checker.receivables
+
+                def dying(self):
+                    if os.getpid() != here:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    receivables(self)
+                m.setattr(Checker, "receivables", dying)
+            results.append(_validate(book, folder, capsys))
+        assert len(forks) == (0 if mode == "one" else 1)
+        assert all(isinstance(f, parallel.Forked) and f.pid is None for f in forks)  # taken, reaped
+    one, two = results
+    assert "Traceback" not in one[2] + two[2]
+    assert one[0] == 1 and '"CUST-' in one[1] and '"RECV-' in one[1] and '"VISIT-' in one[1]  # both parts found
+    assert two[:3] == one[:3]
+    differ = {k for k in set(one[3]) | set(two[3]) if one[3].get(k) != two[3].get(k)}
+    assert all(_timed(k) for k in differ), sorted(differ)[:5]
