@@ -95,3 +95,44 @@ def test_a_big_part_deflated_in_two_halves_and_in_blocks_is_one_stream(tmp_path,
     with zipfile.ZipFile(out) as z:  # zipfile checks each CRC as it reads
         assert z.testzip() is None
         assert z.read("xl/worksheets/sheet1.xml") == data == z.read("xl/spaces.xml")
+
+
+def _raw(path, name: str) -> bytes:
+    """A member's compressed bytes as stored."""
+    with zipfile.ZipFile(path) as z, open(path, "rb") as f:
+        info = z.getinfo(name)
+        f.seek(info.header_offset + 26)
+        skip = int.from_bytes(f.read(2), "little") + int.from_bytes(f.read(2), "little")
+        f.seek(skip, 1)
+        return f.read(info.compress_size)
+
+
+@pytest.mark.parametrize("kernel", ["copies", "fails_half_way", "missing"])
+def test_an_unchanged_member_is_copied_byte_for_byte(tmp_path, book, monkeypatch, kernel):
+    """A big unchanged member is copied file to file by the kernel; where the kernel cannot
+    (another system or file system, or it fails half-way), it is read and written instead."""
+    noise = random.Random(1).randbytes(3 << 20)  # does not compress: 3 MB stored as deflate
+    with zipfile.ZipFile(book, "a") as z:
+        z.writestr("xl/media/noise.bin", noise, zipfile.ZIP_DEFLATED)
+    monkeypatch.setattr(rawzip.RawCopy, "kernel", kernel != "missing")
+    calls = []
+    real = getattr(rawzip.os, "copy_file_range", None)
+
+    def copy_file_range(src, dst, count, offset_src, offset_dst):
+        calls.append(count)
+        if kernel == "fails_half_way" and len(calls) > 1:
+            raise OSError(18, "Invalid cross-device link")
+        return real(src, dst, min(count, 1 << 20), offset_src, offset_dst)
+    if real is not None:
+        monkeypatch.setattr(rawzip.os, "copy_file_range", copy_file_range)
+    out = tmp_path / "copy.xlsx"
+    rawzip.copy_with_replacements(str(book), str(out), {"empty.xml": b"<new/>"})
+    with zipfile.ZipFile(out) as z:
+        assert z.testzip() is None
+        assert z.read("xl/media/noise.bin") == noise and z.read("empty.xml") == b"<new/>"
+        names = [n for n in z.namelist() if n != "empty.xml"]
+    for name in names:
+        assert _raw(out, name) == _raw(book, name), name
+    if real is not None:
+        assert bool(calls) == (kernel != "missing")
+        assert rawzip.RawCopy.kernel == (kernel == "copies")
