@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import signal
 import sys
+import time
 from typing import Any, Callable
 
 CAN_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
+# how long result() waits for the other process once asked: PATIENCE seconds, or four times as
+# long as the part took to be asked for (what the caller computed meanwhile), whichever is more;
+# then the process is stopped and its part computed here (a process that hangs never hangs the action)
+PATIENCE = 30.0
 
 
 class Done:
@@ -41,13 +47,36 @@ class Forked:
 
     def __init__(self, fn: Callable[[], Any], pid: int, fd: int):
         self.fn, self.pid, self.fd = fn, pid, fd
+        self.started = time.monotonic()
 
     def result(self) -> Any:
         if self.pid is None:
             raise RuntimeError("result() of a part already taken or cancelled")
+        try:
+            data = self._receive()
+        except BaseException:  # interrupted (Ctrl-C): the process goes with the action
+            self.cancel()
+            raise
+        if data is not None:
+            try:
+                return pickle.loads(data)
+            except Exception:  # a damaged or partial result: computed here
+                pass
+        return self.fn()
+
+    def _receive(self) -> bytes | None:
+        """The pickled result, or None: the process ended without one, or took too long."""
+        now = time.monotonic()
+        deadline = now + max(PATIENCE, 4 * (now - self.started))
         chunks = []
+        poll = select.poll()  # (not select(): a descriptor above 1023 is fine)
+        poll.register(self.fd, select.POLLIN)
         try:
             while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not poll.poll(left * 1000):
+                    self.cancel()  # it hangs: stopped
+                    return None
                 got = os.read(self.fd, 1 << 20)
                 if not got:
                     break
@@ -55,12 +84,7 @@ class Forked:
         except OSError:
             chunks = []
         status = self._reap()
-        if status == 0 and chunks:
-            try:
-                return pickle.loads(b"".join(chunks))
-            except Exception:  # a damaged or partial result: computed here
-                pass
-        return self.fn()
+        return b"".join(chunks) if status == 0 and chunks else None
 
     def cancel(self) -> None:
         """Stop the process (the caller met an error and will not ask for the result)."""

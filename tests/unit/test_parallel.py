@@ -108,3 +108,38 @@ def test_an_error_in_the_checks_made_here_stops_the_other_process(monkeypatch):
     with pytest.raises(ValueError):
         Checker(_data(0)).run(beside)
     assert used[0].pid is None  # cancelled: killed and reaped
+
+
+def test_a_part_that_hangs_there_is_stopped_and_computed_here(monkeypatch):
+    """A second process that never answers (a lock another thread held when it was forked)
+    never hangs the action: after PATIENCE it is stopped and its part computed here."""
+    monkeypatch.setattr(parallel, "PATIENCE", 0.5)
+    here = os.getpid()
+
+    def part():
+        if os.getpid() != here:
+            __import__("time").sleep(60)
+        return "computed here"
+    got = parallel.forked(part)
+    pid = got.pid
+    assert got.result() == "computed here"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_an_interrupted_wait_stops_the_other_process(monkeypatch):
+    got = parallel.forked(lambda: __import__("time").sleep(60))
+    pid = got.pid
+
+    class Interrupted:
+        def register(self, *a):
+            pass
+
+        def poll(self, *a):
+            raise KeyboardInterrupt
+    monkeypatch.setattr(parallel.select, "poll", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        got.result()
+    assert got.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
