@@ -392,6 +392,15 @@ def column_styles(sheet_xml: bytes) -> dict[int, int]:
 
 
 _letters = functools.lru_cache(maxsize=None)(col_letter)
+_HEADS: dict[tuple[int, int | None], tuple[str, str]] = {}  # (column, style) → a new cell's text around its row
+
+
+def _head(c: int, style: int | None) -> tuple[str, str]:
+    if len(_HEADS) > 4096:  # a long-lived process writes many books: a bounded cache
+        _HEADS.clear()
+    s = f' s="{style}"' if style else ""
+    got = _HEADS[(c, style)] = (f'<c r="{_letters(c)}', f'"{s}')
+    return got
 
 
 def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
@@ -402,8 +411,21 @@ def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
     that gains or loses cells is taken apart and put back together in column order."""
     if row_xml is None:  # a new row (appended): its cells in column order, as text, encoded once
         out = []
+        r = str(rownum)
         for c in sorted(cells):
             v = cells[c]
+            kind = type(v)
+            if kind is str or kind is float:  # the common cells: text and numbers, as cell_text makes them
+                head = _HEADS.get((c, styles.get(c)))
+                if head is None:
+                    head = _head(c, styles.get(c))
+                if kind is str:
+                    out.append(f'{head[0]}{r}{head[1]} t="inlineStr"><is><t xml:space="preserve">{_esc(v)}'
+                               '</t></is></c>')
+                    continue
+                if math.isfinite(v):
+                    out.append(f"{head[0]}{r}{head[1]}><v>{_num(v)}</v></c>")
+                    continue
             if v is DELETE:
                 continue
             if isinstance(v, Restyle):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import random
 import zipfile
 import zlib
 
@@ -20,7 +21,7 @@ from kam_xl.workbook.loader import EVERYTHING, LAST_VISITS, Needs
 from kam_xl.workbook import engine, rawzip
 from kam_xl.workbook.package import col_letter
 from kam_xl.workbook.store import FileStore
-from kam_xl.workbook.tables import Changes
+from kam_xl.workbook.tables import Changes, Formula
 from tests.conftest import good_customer, good_visit
 from tests.helpers import table_records
 
@@ -218,3 +219,28 @@ def test_a_renamed_column_the_action_needs_is_refused_by_name(book_factory):
     # PRODUCT.md §9: a header the action needs either matches after normalising or is refused by name
     with pytest.raises(TableLayoutUnsupported, match="缺少列：状态"):
         FileStore(book).load(REGRADE_NEEDS, AS_OF)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_new_row_is_the_cells_cell_text_makes(seed):
+    """A new row's text and number cells are made on a short way (a head per column and
+    style): every cell is still the one cell_text makes, whatever the value and style."""
+    rng = random.Random(seed)
+    values = ["客户A", "a&b<c>", "\x01控制", "", " 前后空格 ", 3.0, -0.0, 12.5, 1e16, 1.5e-7, float("inf"),
+              float("nan"), 7, True, None, dt.date(2026, 6, 30), dt.datetime(2026, 6, 30, 8, 30), Formula("A1*2", 4.0),
+              engine.Styled("红", 9), engine.Restyle(4), engine.Restyle(None), engine.DELETE]
+    for _ in range(200):
+        cells = {c: rng.choice(values) for c in rng.sample(range(40), rng.randrange(1, 12))}
+        styles = {c: rng.choice([None, 0, 3, 12]) for c in range(40) if rng.random() < 0.5}
+        expected = []
+        for c in sorted(cells):
+            v, style = cells[c], styles.get(c)
+            if v is engine.DELETE or (v is None and not style):
+                continue
+            if isinstance(v, engine.Restyle):
+                if v.style:
+                    expected.append(f'<c r="{engine.col_letter(c)}9" s="{v.style}"/>')
+                continue
+            expected.append(engine.cell_text(f"{engine.col_letter(c)}9", v, style, False))
+        got = engine._merge_row(None, 9, cells, styles)
+        assert got == (f'<row r="9">{"".join(expected)}</row>'.encode() if expected else None)
