@@ -39,8 +39,40 @@ def _memo(data: Snapshot, key, make):
     the sections that share them."""
     memo = data.__dict__.setdefault("_report_memo", {})
     if key not in memo:
-        memo[key] = make()
+        later = memo.get(_LATER, {}).pop(key, None)  # computed beside (start_invoices_pass)
+        memo[key] = later() if later is not None else make()
     return memo[key]
+
+
+_LATER = "later"
+
+
+def start_invoices_pass(data: Snapshot, period: Period) -> None:
+    """The invoices' pass — the report's longest step, which every section about money waits
+    for — started beside the rest where the store computes in parallel (the file store's
+    second process): the receivables frame, the dunning list and the invoices due in the
+    period come back when a section first asks for them.  settle() after the sections."""
+    memo = data.__dict__.setdefault("_report_memo", {})
+    if data.parallel is None or "receivables" in memo or _LATER in memo:
+        return
+    due_key = ("due", period.start, period.end)
+    pending = data.parallel(lambda: _invoices_and_due(data, period))
+    taken: list = []
+
+    def take(i: int):
+        def value():
+            if not taken:
+                taken.extend(pending.result())
+            return taken[i]
+        return value
+    memo[_LATER] = {"receivables": take(0), due_key: take(1), None: pending}
+
+
+def settle(data: Snapshot) -> None:
+    """A pass started beside and not asked for (an error on the way) is stopped."""
+    later = data.__dict__.get("_report_memo", {}).pop(_LATER, None)
+    if later is not None:
+        later[None].cancel()  # (nothing to stop when its result was taken)
 
 
 CUSTOMER_COLUMNS = ["客户编号", "客户名称", "等级", "年用量", "客户经理", "对接人员", "认定状态", "满意度", "建档日期"]
@@ -139,10 +171,18 @@ def _numbers(values: array) -> np.ndarray:
 def due_in(data: Snapshot, period: Period) -> pd.DataFrame:
     """The invoices of the receivables frame due within the period (found once per report and
     period: the overview and 绩效考核 both count them)."""
-    def make():
-        recv = receivables_frame(data)
-        return recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool), ["催收人", "金额", "已回款"]]
-    return _memo(data, ("due", period.start, period.end), make)
+    return _memo(data, ("due", period.start, period.end), lambda: _due(receivables_frame(data), period))
+
+
+def _due(recv: pd.DataFrame, period: Period) -> pd.DataFrame:
+    return recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool), ["催收人", "金额", "已回款"]]
+
+
+def _invoices_and_due(data: Snapshot, period: Period) -> tuple:
+    """The invoices' pass and the invoices due in the period, made without the memo (in the
+    second process, or here when it gave nothing)."""
+    got = _receivables_pass(data)
+    return got, _due(got[0], period)
 
 
 def collection_rate(due: pd.DataFrame) -> tuple[float, float, float | None]:

@@ -49,13 +49,20 @@ def meeting_sections(data: Snapshot, month: str) -> list[Section]:
 
 def sections(data: Snapshot, month: str | None = None) -> list[Section]:
     period = P.Period.year_to_date(data.as_of)
-    overdue = B.overdue_customers(data)
-    ov = B.overview(data, period)
-    dist = B.tier_distribution(data)
-    aging = B.aging_by_tier(data)
-    visits = B.visit_execution(data, period)
-    kpis = B.staff_kpis(data, period)
-    changes = B.grade_changes(data, period)
+    B.start_invoices_pass(data, period)  # beside what needs no invoice, where the store can
+    try:
+        dist = B.tier_distribution(data)
+        visits = B.visit_execution(data, period)
+        changes = B.grade_changes(data, period)
+        complaints = B.open_complaints(data) if data.complaints is not None else None
+        overdue = B.overdue_customers(data)
+        ov = B.overview(data, period)
+        aging = B.aging_by_tier(data)
+        kpis = B.staff_kpis(data, period)
+        dunning = B.dunning_list(overdue, data)
+        meeting = meeting_sections(data, month) if month else []
+    finally:
+        B.settle(data)
     buckets = [c for c in aging.columns if c not in ("等级", "合计")]
     span = f"统计期间 {period.label}"
     return [
@@ -67,15 +74,15 @@ def sections(data: Snapshot, month: str | None = None) -> list[Section]:
         Section("账龄分析", "应收账款账龄（按等级，未回款金额，万元）", in_wan(aging, buckets + ["合计"], rename=False),
                 "已结清的不计入；金额单位：万元",
                 [Chart("column", "账龄结构（万元）", "等级", buckets, stacked=True, skip_last_row=True)]),
-        Section("催讨清单", "逾期应收催讨清单（每户一行，按最高级别）", B.dunning_list(overdue, data),
+        Section("催讨清单", "逾期应收催讨清单（每户一行，按最高级别）", dunning,
                 "催讨级别按参数表的逾期天数阈值；金额单位：元"),
         Section("拜访执行", "拜访计划执行情况（按人员）", visits, f"{span}：期间内计划的拜访（不含草稿、已取消）",
                 [Chart("bar", "拜访计划与完成", "人员", ["计划", L.DONE, "逾期未完成"])]),
         Section("绩效考核", "大客户人员绩效考核指标", in_wan(kpis, ["期间到期应收", "期间回款"]),
                 f"{span}：新认定客户按期间内建档且已认定/已签约统计；回款率按催收人统计期间内到期的应收；金额单位：万元"),
         Section("等级变动", "期间内客户等级变动", changes, f"{span}：按定级的基准日期，来自调级记录"),
-    ] + ([Section("投诉情况", "未结投诉（按客户）", B.open_complaints(data), "状态为待处理、处理中的投诉")]
-         if data.complaints is not None else []) + (meeting_sections(data, month) if month else [])
+    ] + ([Section("投诉情况", "未结投诉（按客户）", complaints, "状态为待处理、处理中的投诉")]
+         if complaints is not None else []) + meeting
 
 
 def report_paths(book_path: Path, out: str | None, as_of) -> Path:

@@ -18,6 +18,7 @@ import threading
 import time
 import weakref
 import zipfile
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
@@ -516,8 +517,10 @@ class FileStore(LoadingStore):
 
     def parallel(self, fn):
         """fn computed in a second process beside the action (workbook/parallel.py): the
-        threads that loaded ahead (every load taken by now) are let go first."""
+        threads that loaded ahead (every load taken by now) are let go first, and a view
+        still being read is waited for (the fork has no thread to finish it)."""
         self._stop_loading_ahead()
+        futures.wait(list(self.pending_reads))
         return forked(fn)
 
     def _stop_loading_ahead(self) -> None:

@@ -65,3 +65,62 @@ def test_checked_in_two_processes_or_in_one_validate_writes_the_same(variant, ho
     assert two[:3] == one[:3]
     differ = {k for k in set(one[3]) | set(two[3]) if one[3].get(k) != two[3].get(k)}
     assert all(_timed(k) for k in differ), sorted(differ)[:5]
+
+
+def _report_cells(book, folder, capsys) -> tuple:
+    import openpyxl
+    capsys.readouterr()
+    rc = main(["report", str(book), "--out", str(folder / "报表"), "--month", "2026-10"])
+    got = capsys.readouterr()
+    files = sorted((folder / "报表").glob("*.xlsx"))
+    cells = {f.name: [list(row) for ws in openpyxl.load_workbook(f, read_only=True)
+                      for row in ws.iter_rows(values_only=True)] for f in files}
+    return rc, got.out.replace(str(folder), "<folder>"), got.err.replace(str(folder), "<folder>"), cells
+
+
+@pytest.mark.parametrize("how", ["forked", "dies", "fails_here"])
+def test_the_report_with_its_invoices_pass_beside_is_the_report_made_in_one(how, demo_book, tmp_path, capsys,
+                                                                            monkeypatch):
+    """生成报表 makes the invoices' pass (receivables frame, dunning list, invoices due in the
+    period) in a second process while the sections that need no invoice are made here: the
+    same report and meeting pack, also when that process dies (the pass is made here), and a
+    section's own error stops it (no process is left behind)."""
+    from kam_xl.reports import builders
+    results = []
+    for mode in ("one", how):
+        folder = tmp_path / mode
+        folder.mkdir()
+        book = shutil.copy2(demo_book, folder / "大客户管理.xlsm")
+        forks = []
+        with monkeypatch.context() as m:
+            if mode == "one":
+                m.setattr(FileStore, "parallel", None)
+            else:
+                real = parallel.forked
+
+                def counting(fn):
+                    forks.append(real(fn))
+                    return forks[-1]
+                m.setattr("kam_xl.workbook.store.forked", counting)
+            here, invoices = os.getpid(), builders._receivables_pass
+            if mode == "dies":
+                def dying(data):
+                    if os.getpid() != here:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return invoices(data)
+                m.setattr(builders, "_receivables_pass", dying)
+            if mode == "fails_here":
+                def failing(*a, **k):
+                    raise RuntimeError("a section's own error")
+                m.setattr(builders, "staff_kpis", failing)
+            results.append(_report_cells(book, folder, capsys))
+        assert len(forks) == (0 if mode == "one" else 1)
+        assert all(f.pid is None for f in forks)  # taken or stopped, and reaped
+    one, two = results
+    assert one[0] == 0 and "Traceback" not in one[2] + two[2]
+    rows = [r for f in one[3].values() for r in f]
+    assert len(rows) > 100 and any("工作总结" in str(r[0]) for r in rows)  # the report with the meeting pack
+    if how == "fails_here":  # refused as the error it is, nothing written, the second process stopped
+        assert two[0] != 0 and "a section's own error" in two[2] and not two[3]
+    else:
+        assert two == one
