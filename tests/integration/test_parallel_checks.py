@@ -12,6 +12,7 @@ import pytest
 
 from kam_xl.cli import main
 from kam_xl.domain.selection import Checker
+from kam_xl.reports import builders
 from kam_xl.workbook import parallel
 from kam_xl.workbook.store import FileStore
 from tests import variants as V
@@ -27,6 +28,32 @@ def _validate(book, folder, capsys) -> tuple:
     return rc, got.out.replace(str(folder), "<folder>"), got.err.replace(str(folder), "<folder>"), V.cells_of(book)
 
 
+def _processes(m, mode: str) -> list:
+    """One process (no parallel offered), or the forks the file store makes, counted."""
+    forks: list = []
+    if mode == "one":
+        m.setattr(FileStore, "parallel", None)
+        return forks
+    real = parallel.forked
+
+    def counting(fn):
+        forks.append(real(fn))
+        return forks[-1]
+    m.setattr("kam_xl.workbook.store.forked", counting)
+    return forks
+
+
+def _dies_in_the_second_process(m, owner, name: str) -> None:
+    """owner.name kills the process it runs in when that is the second one."""
+    here, real = os.getpid(), getattr(owner, name)
+
+    def dying(*a, **k):
+        if os.getpid() != here:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*a, **k)
+    m.setattr(owner, name, dying)
+
+
 @pytest.mark.parametrize("variant", [V.error_cells, V.sum_row_under_receivables, V.typed_rows_under_customers])
 @pytest.mark.parametrize("how", ["forked", "dies"])
 def test_checked_in_two_processes_or_in_one_validate_writes_the_same(variant, how, demo_book, tmp_path, capsys,
@@ -37,25 +64,10 @@ def test_checked_in_two_processes_or_in_one_validate_writes_the_same(variant, ho
         folder.mkdir()
         book = shutil.copy2(demo_book, folder / "大客户管理.xlsm")
         variant(book)
-        forks = []
         with monkeypatch.context() as m:
-            if mode == "one":
-                m.setattr(FileStore, "parallel", None)
-            else:
-                real = parallel.forked
-
-                def counting(fn):
-                    forks.append(real(fn))
-                    return forks[-1]
-                m.setattr("kam_xl.workbook.store.forked", counting)
+            forks = _processes(m, mode)
             if mode == "dies":
-                here, receivables = os.getpid(), Checker.receivables
-
-                def dying(self):
-                    if os.getpid() != here:
-                        os.kill(os.getpid(), signal.SIGKILL)
-                    receivables(self)
-                m.setattr(Checker, "receivables", dying)
+                _dies_in_the_second_process(m, Checker, "receivables")
             results.append(_validate(book, folder, capsys))
         assert len(forks) == (0 if mode == "one" else 1)
         assert all(isinstance(f, parallel.Forked) and f.pid is None for f in forks)  # taken, reaped
@@ -85,30 +97,15 @@ def test_the_report_with_its_invoices_pass_beside_is_the_report_made_in_one(how,
     period) in a second process while the sections that need no invoice are made here: the
     same report and meeting pack, also when that process dies (the pass is made here), and a
     section's own error stops it (no process is left behind)."""
-    from kam_xl.reports import builders
     results = []
     for mode in ("one", how):
         folder = tmp_path / mode
         folder.mkdir()
         book = shutil.copy2(demo_book, folder / "大客户管理.xlsm")
-        forks = []
         with monkeypatch.context() as m:
-            if mode == "one":
-                m.setattr(FileStore, "parallel", None)
-            else:
-                real = parallel.forked
-
-                def counting(fn):
-                    forks.append(real(fn))
-                    return forks[-1]
-                m.setattr("kam_xl.workbook.store.forked", counting)
-            here, invoices = os.getpid(), builders._receivables_pass
+            forks = _processes(m, mode)
             if mode == "dies":
-                def dying(data):
-                    if os.getpid() != here:
-                        os.kill(os.getpid(), signal.SIGKILL)
-                    return invoices(data)
-                m.setattr(builders, "_receivables_pass", dying)
+                _dies_in_the_second_process(m, builders, "_receivables_pass")
             if mode == "fails_here":
                 def failing(*a, **k):
                     raise RuntimeError("a section's own error")
