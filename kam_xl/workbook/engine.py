@@ -332,15 +332,19 @@ def cell_xml(ref: str, value: Any, style: int | None, date1904: bool = False) ->
     return cell_text(ref, value, style, date1904).encode()
 
 
+def _plain(open_tag: str, value: Any) -> str:
+    """A text cell (a str) or a number cell (a finite number), from its opening `<c r=… s=…`:
+    the one place their XML is written (cell_text, and the new rows' short way in _merge_row)."""
+    if type(value) is str:
+        return f'{open_tag} t="inlineStr"><is><t xml:space="preserve">{_esc(value)}</t></is></c>'
+    return f"{open_tag}><v>{_num(value)}</v></c>"
+
+
 def cell_text(ref: str, value: Any, style: int | None, date1904: bool = False) -> str:
     """A cell's XML as text (new rows are joined as text and encoded once)."""
     kind = type(value)
-    if kind is str:  # the common cases first
-        s = f' s="{style}"' if style else ""
-        return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{_esc(value)}</t></is></c>'
-    if kind is float and math.isfinite(value):
-        s = f' s="{style}"' if style else ""
-        return f'<c r="{ref}"{s}><v>{_num(value)}</v></c>'
+    if kind is str or kind is float and math.isfinite(value):  # the common cases first
+        return _plain(f'<c r="{ref}" s="{style}"' if style else f'<c r="{ref}"', value)
     if isinstance(value, RawCell):
         return value.xml.decode()
     if isinstance(value, Styled):
@@ -370,11 +374,10 @@ def cell_text(ref: str, value: Any, style: int | None, date1904: bool = False) -
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             return f'<c r="{ref}"{s} t="e"><v>#NUM!</v></c>'
-        return f'<c r="{ref}"{s}><v>{_num(value)}</v></c>'
+        return _plain(f'<c r="{ref}"{s}', value)
     if isinstance(value, dt.date):
-        return f'<c r="{ref}"{s}><v>{_num(to_serial(value, date1904))}</v></c>'
-    text = _esc(str(value))
-    return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+        return _plain(f'<c r="{ref}"{s}', to_serial(value, date1904))
+    return _plain(f'<c r="{ref}"{s}', str(value))
 
 
 def column_styles(sheet_xml: bytes) -> dict[int, int]:
@@ -392,14 +395,13 @@ def column_styles(sheet_xml: bytes) -> dict[int, int]:
 
 
 _letters = functools.lru_cache(maxsize=None)(col_letter)
-_HEADS: dict[tuple[int, int | None], tuple[str, str]] = {}  # (column, style) → a new cell's text around its row
+_HEADS: dict[tuple[int, int | None], tuple[str, str]] = {}  # (column, style) → a cell's opening around its row
 
 
 def _head(c: int, style: int | None) -> tuple[str, str]:
     if len(_HEADS) > 4096:  # a long-lived process writes many books: a bounded cache
         _HEADS.clear()
-    s = f' s="{style}"' if style else ""
-    got = _HEADS[(c, style)] = (f'<c r="{_letters(c)}', f'"{s}')
+    got = _HEADS[(c, style)] = (f'<c r="{_letters(c)}', f'" s="{style}"' if style else '"')
     return got
 
 
@@ -415,17 +417,12 @@ def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
         for c in sorted(cells):
             v = cells[c]
             kind = type(v)
-            if kind is str or kind is float:  # the common cells: text and numbers, as cell_text makes them
+            if kind is str or kind is float and math.isfinite(v):  # the common cells, as cell_text makes them
                 head = _HEADS.get((c, styles.get(c)))
                 if head is None:
                     head = _head(c, styles.get(c))
-                if kind is str:
-                    out.append(f'{head[0]}{r}{head[1]} t="inlineStr"><is><t xml:space="preserve">{_esc(v)}'
-                               '</t></is></c>')
-                    continue
-                if math.isfinite(v):
-                    out.append(f"{head[0]}{r}{head[1]}><v>{_num(v)}</v></c>")
-                    continue
+                out.append(_plain(f"{head[0]}{r}{head[1]}", v))
+                continue
             if v is DELETE:
                 continue
             if isinstance(v, Restyle):
