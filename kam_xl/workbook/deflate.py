@@ -19,7 +19,7 @@ except ImportError:  # a platform without its wheel: zlib, slower, same bytes fo
 
 CHUNK = 8 << 20    # inflated bytes handed over at a time (at most)
 _READ = 1 << 20    # compressed bytes read from the file at a time
-_LOCAL = struct.Struct("<4s5H3L2H")
+LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # a zip member's local header (rawzip writes it)
 Z_SYNC_FLUSH, Z_FINISH = zlib.Z_SYNC_FLUSH, zlib.Z_FINISH
 
 crc32 = _isal.crc32 if _isal is not None else zlib.crc32
@@ -47,10 +47,10 @@ def inflated(path: str, part: str) -> Iterator[bytes]:
                         yield chunk
                 return
         f.seek(info.header_offset)
-        head = f.read(_LOCAL.size)
-        if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
+        head = f.read(LOCAL_HEADER.size)
+        if len(head) < LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
             raise zipfile.BadZipFile(f"Bad magic number for file header of {part}")
-        fields = _LOCAL.unpack(head)
+        fields = LOCAL_HEADER.unpack(head)
         f.seek(fields[-2] + fields[-1], 1)  # the local header's own name and extra field
         d = _isal.decompressobj(-15)
         left, crc, size = info.compress_size, 0, 0

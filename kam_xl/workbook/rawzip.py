@@ -8,9 +8,8 @@ import struct
 import zipfile
 import zlib
 
-from .deflate import Z_FINISH, Z_SYNC_FLUSH, crc32, fast_compressor
+from .deflate import LOCAL_HEADER as _LOCAL, Z_FINISH, Z_SYNC_FLUSH, crc32, fast_compressor
 
-_LOCAL = struct.Struct("<4s5H3L2H")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")
 _END = struct.Struct("<4s4H2LH")
 

@@ -620,13 +620,8 @@ class FileStore(LoadingStore):
                         continue
                     moves = plan.moves.get(part, [])
                     sc = self._common["scans"].get(part)
-                    # the shared formulas' masters about to be overwritten or moved: looked up among
-                    # the few masters, not by a set of every cell written (3 million for 100,000 rows)
-                    hit = sc is None or any(c in rows.get(r, ()) or any(frm == r and c1 <= c <= c2
-                                                                        for frm, _, c1, c2 in moves)
-                                            for r, c in sc.masters)
-                    touched = {(r, c) for r, cells in rows.items() for c in cells} | \
-                        {(frm, c) for frm, _, c1, c2 in moves for c in range(c1, c2 + 1)} if hit else set()
+                    # a shared formula's master about to be overwritten or moved (unknown: not scanned)
+                    hit = sc is None or _masters_touched(sc.masters, rows, moves)
                     if (part not in typed and not moves and sc is not None and not hit
                             and z.getinfo(part).file_size >= STREAM_PART):
                         # cells changed and rows appended in place: the sheet is patched as it is
@@ -637,7 +632,7 @@ class FileStore(LoadingStore):
                     for absorbed, template, c1, c2 in typed.get(part, ()):
                         engine.restyle_rows(xml, rows, absorbed, template, c1, c2)
                     if hit:  # a shared formula's text is about to go
-                        xml = engine.expand_shared(xml, touched)
+                        xml = engine.expand_shared(xml, _cells_touched(rows, moves))
                     for r, cells in engine.moved_cells(xml, moves).items():
                         mine = rows.setdefault(r, {})
                         for c, v in cells.items():  # a value written there wins; a clearing does not
@@ -788,6 +783,19 @@ class _SharedReader:
             if self.reader is None:
                 self.reader = engine.open_reader(self.path)
             return self.reader.load_sheet(*args, **kwargs)
+
+
+def _masters_touched(masters: set[tuple[int, int]], rows: dict[int, dict[int, object]], moves: list) -> bool:
+    """Whether a write overwrites or moves a shared formula's master cell: looked up among the
+    few masters, not by a set of every cell written (3 million for 100,000 imported rows)."""
+    return any(c in rows.get(r, ()) or any(frm == r and c1 <= c <= c2 for frm, _, c1, c2 in moves)
+               for r, c in masters)
+
+
+def _cells_touched(rows: dict[int, dict[int, object]], moves: list) -> set[tuple[int, int]]:
+    """Every cell a write overwrites, deletes or moves away."""
+    return {(r, c) for r, cells in rows.items() for c in cells} | \
+        {(frm, c) for frm, _, c1, c2 in moves for c in range(c1, c2 + 1)}
 
 
 def _swap(tmp: str, path: Path) -> None:
