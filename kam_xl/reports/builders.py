@@ -39,12 +39,25 @@ def _memo(data: Snapshot, key, make):
     the sections that share them."""
     memo = data.__dict__.setdefault("_report_memo", {})
     if key not in memo:
-        later = memo.get(_LATER, {}).pop(key, None)  # computed beside (start_invoices_pass)
-        memo[key] = later() if later is not None else make()
+        beside = memo.get(_BESIDE)
+        memo[key] = beside.take(key) if beside is not None and key in beside.keys else make()
     return memo[key]
 
 
-_LATER = "later"
+_BESIDE = "beside"
+
+
+class _Beside:
+    """What the second process makes for the memo (start_invoices_pass): its values by key,
+    taken once, when the first of them is asked for."""
+
+    def __init__(self, pending, keys: tuple):
+        self.pending, self.keys, self.values = pending, keys, None
+
+    def take(self, key):
+        if self.values is None:
+            self.values = dict(zip(self.keys, self.pending.result()))
+        return self.values[key]
 
 
 def start_invoices_pass(data: Snapshot, period: Period) -> None:
@@ -53,26 +66,17 @@ def start_invoices_pass(data: Snapshot, period: Period) -> None:
     second process): the receivables frame, the dunning list and the invoices due in the
     period come back when a section first asks for them.  settle() after the sections."""
     memo = data.__dict__.setdefault("_report_memo", {})
-    if data.parallel is None or "receivables" in memo or _LATER in memo:
+    if data.parallel is None or "receivables" in memo or _BESIDE in memo:
         return
-    due_key = ("due", period.start, period.end)
     pending = data.parallel(lambda: _invoices_and_due(data, period))
-    taken: list = []
-
-    def take(i: int):
-        def value():
-            if not taken:
-                taken.extend(pending.result())
-            return taken[i]
-        return value
-    memo[_LATER] = {"receivables": take(0), due_key: take(1), None: pending}
+    memo[_BESIDE] = _Beside(pending, ("receivables", ("due", period.start, period.end)))
 
 
 def settle(data: Snapshot) -> None:
     """A pass started beside and not asked for (an error on the way) is stopped."""
-    later = data.__dict__.get("_report_memo", {}).pop(_LATER, None)
-    if later is not None:
-        later[None].cancel()  # (nothing to stop when its result was taken)
+    beside = data.__dict__.get("_report_memo", {}).pop(_BESIDE, None)
+    if beside is not None:
+        beside.pending.cancel()  # (nothing to stop when its result was taken)
 
 
 CUSTOMER_COLUMNS = ["客户编号", "客户名称", "等级", "年用量", "客户经理", "对接人员", "认定状态", "满意度", "建档日期"]
