@@ -156,14 +156,18 @@ def test_validate_reports_a_bad_cell_in_a_column_its_records_do_not_keep(book_fa
     assert "last_dunning_date" not in FileStore(book).load(actions.VALIDATE_NEEDS, AS_OF).receivables[0].__dict__
 
 
-def test_validate_does_not_read_the_calculated_columns_its_records_do_not_keep(book_factory):
+def test_validate_does_not_read_the_calculated_columns_its_records_do_not_keep(book_factory, tmp_path):
     """A calculated column's cells are not input: validate neither reads nor types 未回款, 逾期天数
     and 账龄 (600,000 cells of the 100k book), and junk a user pasted over them is no finding —
-    on the optimised read as on the full one."""
+    on the optimised read as on the full one, and on the book's records loaded into a database."""
+    from kam_xl.files import db_load
+    from kam_xl.store.sql import open_database
     import openpyxl
     from kam_xl.workbook import loader
     from kam_xl.workbook.package import col_letter
-    book = book_factory(receivables=[good_receivable(1), good_receivable(2)])
+    # and invoices with findings of their own (a customer unknown, paid more than billed)
+    book = book_factory(receivables=[good_receivable(1), good_receivable(2), good_receivable(3, "KH999999"),
+                                     good_receivable(4, 已回款=99_999_999.0)])
     wb = openpyxl.load_workbook(book, keep_vba=True)
     ws = wb[L.SHEET_RECEIVABLES]
     R = L.RECEIVABLES
@@ -179,6 +183,15 @@ def test_validate_does_not_read_the_calculated_columns_its_records_do_not_keep(b
     for rep in reports:
         assert not [f for f in rep.findings if f.column in calculated]
     assert [f.message for f in reports[0].findings] == [f.message for f in reports[1].findings]
+    url = f"sqlite:///{tmp_path / 'calculated.db'}"
+    db_load(url, book)
+    in_db = _validate(open_database(url))
+    keys = {c.key for c in R.columns if c.formula}
+    assert not [f for f in in_db.report.findings if f.table == R.name and f.key in keys]
+    assert len(reports[0].report.findings) >= 2
+    # (a record's rid is its store's key: a row index in the book, a row id in the database)
+    assert [(f.rule, f.table, f.key, f.customer_id) for f in in_db.report.sorted()] == \
+        [(f.rule, f.table, f.key, f.customer_id) for f in reports[0].report.sorted()]
 
 
 def test_records_only_for_some_ids_and_every_id_to_its_record(rich_book, tmp_path):
