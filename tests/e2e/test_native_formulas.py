@@ -234,7 +234,8 @@ def test_a_book_patched_as_a_stream_recalculates_as_python_does_and_validates(tm
     cached 建议等级), a regrade changes tiers in place — LibreOffice recalculates every calculated
     cell as the Python core does, the cached values are what it computes, and the Open XML SDK
     validator finds nothing.  Every part they replace is deflated as a big one is: by ISA-L
-    (workbook/deflate.py), in blocks or in two halves joined into one stream."""
+    (workbook/deflate.py), in blocks or in two halves joined into one stream; every part they
+    keep is copied as a big one is, file to file by the kernel (rawzip.RawCopy)."""
     from kam_xl.files import run_import, run_regrade
     from kam_xl.workbook import columns, deflate, engine, rawzip, store as store_mod
     from tests.conftest import good_customer, good_receivable, make_book
@@ -243,6 +244,10 @@ def test_a_book_patched_as_a_stream_recalculates_as_python_does_and_validates(tm
     monkeypatch.setattr(store_mod, "STREAM_PART", 0)
     monkeypatch.setattr(rawzip, "BIG_PART", 0)
     monkeypatch.setattr(columns, "MIN_BYTES", 0)
+    monkeypatch.setattr(rawzip, "KERNEL_COPY", 0)
+    copied = []
+    real_copy = rawzip.os.copy_file_range
+    monkeypatch.setattr(rawzip.os, "copy_file_range", lambda *a: copied.append(1) or real_copy(*a))
     streamed = []
     real = engine.patch_sheet_stream
 
@@ -260,6 +265,7 @@ def test_a_book_patched_as_a_stream_recalculates_as_python_does_and_validates(tm
     run_regrade(book)
     assert streamed  # the stream path wrote the sheets
     assert compressors  # and ISA-L deflated them
+    assert copied and rawzip.RawCopy.kernel  # the kernel copied the parts kept
     _compare(book, 8, 5)
     _cached_equals_recalculated(book)
     if ooxml.available():
