@@ -7,6 +7,7 @@ official 客户等级 (blank → 未定级).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from array import array
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..domain.procedures import by_customer, latest
 from ..domain.receivables import Dunning, DunningTally, aging_bucket, overdue_days, receivable_level
 from ..domain.values import settled
 from ..domain.visits import next_visit_due
-from ..store import Snapshot
+from ..store import Beside, Snapshot
 from .periods import Period
 
 UNGRADED = "未定级"
@@ -36,47 +37,54 @@ def tier_order(data: Snapshot) -> list[str]:
 def _memo(data: Snapshot, key, make):
     """What several sections use, made once per report (the frames of a million customers
     and two million invoices, the one pass over the visits): the frames are not changed by
-    the sections that share them."""
+    the sections that share them.  A value a part begun beside gives (BESIDE) is taken from it."""
     memo = data.__dict__.setdefault("_report_memo", {})
     if key not in memo:
-        beside = memo.get(_BESIDE)
-        memo[key] = beside.take(key) if beside is not None and key in beside.keys else make()
+        period = Period.year_to_date(data.as_of)
+        for b in BESIDE:
+            if b.name in data.begun and key in _GIVES[b.name](period):
+                memo.update(data.begun.pop(b.name).result())
+        if key not in memo:
+            memo[key] = make()
     return memo[key]
 
 
-_BESIDE = "beside"
+def _visits_of_the_year(data: Snapshot) -> dict:
+    period = Period.year_to_date(data.as_of)
+    return {("visits", period.start, period.end): _visits_pass(data, period)}
 
 
-class _Beside:
-    """What the second process makes for the memo (start_invoices_pass): its values by key,
-    taken once, when the first of them is asked for."""
-
-    def __init__(self, pending, keys: tuple):
-        self.pending, self.keys, self.values = pending, keys, None
-
-    def take(self, key):
-        if self.values is None:
-            self.values = dict(zip(self.keys, self.pending.result()))
-        return self.values[key]
+def _invoices_of_the_year(data: Snapshot) -> dict:
+    period = Period.year_to_date(data.as_of)
+    got = _receivables_pass(data)
+    return {"receivables": got, ("due", period.start, period.end): _due(got[0], period)}
 
 
-def start_invoices_pass(data: Snapshot, period: Period) -> None:
-    """The invoices' pass — the report's longest step, which every section about money waits
-    for — started beside the rest where the store computes in parallel (the file store's
-    second process): the receivables frame, the dunning list and the invoices due in the
-    period come back when a section first asks for them.  settle() after the sections."""
+# the report's passes over its two big tables, each needing that table alone (and the customers):
+# a store that computes in a second process begins them while it loads the tables after them,
+# else start_beside() starts them beside the sections that need neither
+BESIDE = (Beside("report: the year's visits", (L.VISITS.name,), _visits_of_the_year),
+          Beside("report: the invoices", (L.CUSTOMERS.name, L.RECEIVABLES.name), _invoices_of_the_year))
+_GIVES = {BESIDE[0].name: lambda p: (("visits", p.start, p.end),),
+          BESIDE[1].name: lambda p: ("receivables", ("due", p.start, p.end))}
+
+
+def start_beside(data: Snapshot) -> None:
+    """The report's passes (BESIDE) not begun while loading started beside the sections where
+    the store computes in parallel (the file store's second process); settle() after them."""
     memo = data.__dict__.setdefault("_report_memo", {})
-    if data.parallel is None or "receivables" in memo or _BESIDE in memo:
-        return
-    pending = data.parallel(lambda: _invoices_and_due(data, period))
-    memo[_BESIDE] = _Beside(pending, ("receivables", ("due", period.start, period.end)))
+    period = Period.year_to_date(data.as_of)
+    for b in BESIDE:
+        if data.parallel is not None and b.name not in data.begun and not memo.keys() & set(_GIVES[b.name](period)):
+            data.begun[b.name] = data.parallel(functools.partial(b.make, data))
 
 
 def settle(data: Snapshot) -> None:
-    """A pass started beside and not asked for (an error on the way) is stopped."""
-    beside = data.__dict__.get("_report_memo", {}).pop(_BESIDE, None)
-    if beside is not None:
-        beside.pending.cancel()  # (nothing to stop when its result was taken)
+    """A pass begun beside and not asked for (an error on the way) is stopped."""
+    for b in BESIDE:
+        part = data.begun.pop(b.name, None)
+        if part is not None:
+            part.cancel()
 
 
 CUSTOMER_COLUMNS = ["客户编号", "客户名称", "等级", "年用量", "客户经理", "对接人员", "认定状态", "满意度", "建档日期"]
@@ -180,13 +188,6 @@ def due_in(data: Snapshot, period: Period) -> pd.DataFrame:
 
 def _due(recv: pd.DataFrame, period: Period) -> pd.DataFrame:
     return recv.loc[recv["到期日"].map(lambda d: d in period).astype(bool), ["催收人", "金额", "已回款"]]
-
-
-def _invoices_and_due(data: Snapshot, period: Period) -> tuple:
-    """The invoices' pass and the invoices due in the period, made without the memo (in the
-    second process, or here when it gave nothing)."""
-    got = _receivables_pass(data)
-    return got, _due(got[0], period)
 
 
 def collection_rate(due: pd.DataFrame) -> tuple[float, float, float | None]:

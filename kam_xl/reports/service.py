@@ -8,6 +8,7 @@ from .. import layout as L
 from ..errors import BadArgument
 from ..store import Snapshot
 from . import builders as B
+from .builders import BESIDE  # noqa: F401  (the actions declare them in the report's needs)
 from . import periods as P
 from .pdf import to_pdf
 from .writer import Chart, Section, write_output, write_report
@@ -49,7 +50,7 @@ def meeting_sections(data: Snapshot, month: str) -> list[Section]:
 
 def sections(data: Snapshot, month: str | None = None) -> list[Section]:
     period = P.Period.year_to_date(data.as_of)
-    B.start_invoices_pass(data, period)  # beside what needs no invoice, where the store can
+    B.start_beside(data)  # the passes not begun while loading, beside what needs neither
     try:
         dist = B.tier_distribution(data)
         visits = B.visit_execution(data, period)

@@ -9,7 +9,7 @@ knows of Excel rows, headers or how a store reads fast: that stays inside each s
 `diff` and `merge3` compare keyed records three ways (team mode, the import's merge).
 """
 from .changes import ChangeSet
-from .needs import EVERYTHING, LAST_VISITS, Needs, Read
+from .needs import EVERYTHING, LAST_VISITS, Beside, Needs, Read
 from .snapshot import Snapshot
 
 __all__ = ["ChangeSet", "EVERYTHING", "LAST_VISITS", "Needs", "Read", "Snapshot"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 LAST_VISITS = "last completed visit per customer"
 
@@ -44,9 +44,20 @@ EVERYTHING = Read()
 
 
 @dataclass(frozen=True)
+class Beside:
+    """A part of the action computed from a few of its tables alone (`after`): a store that can
+    compute in a second process starts it there as soon as those tables are loaded, while it
+    loads the rest (Snapshot.begun[name]); any other store leaves it to the action."""
+    name: str
+    after: tuple[str, ...]
+    make: Callable[[Any], Any]  # the snapshot → the part's result (it reads only `after` and the settings)
+
+
+@dataclass(frozen=True)
 class Needs:
     tables: Mapping[str, Read]
     views: frozenset = frozenset()
+    beside: tuple[Beside, ...] = ()
 
     def names(self) -> list[str]:
         return list(self.tables)

@@ -48,6 +48,8 @@ class Snapshot:
     # store forks: a second process with the records as they are, none copied); gives what has
     # result() and cancel().  None: everything is computed here, one step after the other.
     parallel: Callable[[Callable[[], Any]], Any] | None = field(default=None, repr=False)
+    # Needs.beside's parts the store began while it loaded: name → what has result() and cancel()
+    begun: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- records ------------------------------------------------------------------
     def records_of(self, name: str) -> list | None:

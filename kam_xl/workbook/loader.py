@@ -150,6 +150,8 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
         data.problems += probs
     data.settings, probs = read_settings(tables[L.SETTINGS.name].records())
     data.problems += probs
+    data.as_of = as_of or data.settings.as_of or dt.date.today()  # (a part begun beside counts from it)
+    begin = _beginner(store, needs, data)
     columns = {n: _headers(store, n, r, data.rules, full) for n, r in wanted.items() if n not in first}
 
     # a view whose table is not kept as records is read on a second thread when the
@@ -195,6 +197,7 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
         load_next(1)
         if L.CUSTOMERS.name in wanted:  # typed now: its cells are let go before the big tables are read
             _type_customers(out, wanted[L.CUSTOMERS.name], columns.get(L.CUSTOMERS.name) is not None, full)
+            begin()
         for name in LOGS:
             if name in wanted:
                 t = tables[name]
@@ -217,9 +220,12 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
             tables[name] = shape
             data.records[name] = records
             data.problems += probs
+            begin()
     except BaseException:
         if background is not None:
             background.cancel() or background.exception()  # the second thread finishes first
+        for part in data.begun.values():
+            part.cancel()
         raise
     finally:
         if pool is not None:
@@ -235,7 +241,6 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     if LAST_VISITS in needs.views and LAST_VISITS not in data.views and not data.deferred \
             and data.records.get(L.VISITS.name) is not None:
         data.views[LAST_VISITS] = last_completed_by_customer(data.records[L.VISITS.name])
-    data.as_of = as_of or data.settings.as_of or dt.date.today()
     data.notices = store.notices
     for n in wanted:
         tdef = L.TABLES[n]
@@ -246,6 +251,23 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     taken = store.taken_in() if hasattr(store, "taken_in") else {}
     out.taken_in = {n: [r - tables[n].header_row - 1 for r in rows] for n, rows in taken.items() if n in tables}
     return out
+
+
+def _beginner(store, needs: Needs, data: Snapshot):
+    """begin(): each part of needs.beside whose tables are all loaded by now started in a
+    second process (the store's fork_beside), once; nothing where the store has none."""
+    fork = getattr(store, "fork_beside", None) if getattr(store, "parallel", None) is not None else None
+    waiting = [b for b in needs.beside if b.name not in data.begun] if fork is not None else []
+
+    def begin() -> None:
+        for b in list(waiting):
+            if all(data.records.get(n) is not None for n in b.after):
+                waiting.remove(b)
+                part = fork(functools.partial(b.make, data))
+                if part is not None:
+                    data.begun[b.name] = part
+                    store.begun_parts.append(part)
+    return begin
 
 
 def _type_customers(out: Loaded, read: Read, partial: bool, full: bool) -> None:
@@ -306,6 +328,14 @@ class LoadingStore:
         return [place(f, tables) for f in findings]
 
     @property
+    def begun_parts(self) -> list:
+        """Parts of the needs begun in a second process while loading (Snapshot.begun): the
+        ones the action did not take are stopped when the session ends."""
+        if "_begun_parts" not in self.__dict__:
+            self._begun_parts = []
+        return self._begun_parts
+
+    @property
     def pending_reads(self) -> list:
         """Reads this store started on a second thread that may still run."""
         if "_pending_reads" not in self.__dict__:
@@ -326,6 +356,8 @@ class LoadingStore:
         return self
 
     def __exit__(self, *exc) -> None:
+        while self.begun_parts:
+            self.begun_parts.pop().cancel()  # (nothing to stop for a part taken)
         self.settle_reads(raise_errors=exc[0] is None)
         if getattr(self, "_gc_was", False):
             gc.freeze()

@@ -32,7 +32,7 @@ from . import deflate, engine, scan, visits_view
 from .columns import Source as ColumnSource
 from .rawzip import BIG_PART as STREAM_PART
 from .scan_ahead import Gone, ScanAhead
-from .parallel import forked
+from .parallel import CAN_FORK, forked
 from .loader import LoadingStore
 from .reading import read_settings
 from .package import Package, col_letter, make_ref, parse_ref, read_package
@@ -522,6 +522,12 @@ class FileStore(LoadingStore):
         self._stop_loading_ahead()
         futures.wait(list(self.pending_reads))
         return forked(fn)
+
+    def fork_beside(self, fn):
+        """fn computed in a second process while this one goes on loading (Needs.beside): a fork
+        of the records loaded so far; the thread loading the next table goes on here (the fork
+        takes nothing of it).  None where no fork can be had (the action computes fn itself)."""
+        return forked(fn) if CAN_FORK else None
 
     def _stop_loading_ahead(self) -> None:
         """Wait for a load still under way (the file is not replaced while it is read)."""

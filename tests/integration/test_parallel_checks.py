@@ -91,12 +91,12 @@ def _report_cells(book, folder, capsys) -> tuple:
 
 
 @pytest.mark.parametrize("how", ["forked", "dies", "fails_here"])
-def test_the_report_with_its_invoices_pass_beside_is_the_report_made_in_one(how, demo_book, tmp_path, capsys,
-                                                                            monkeypatch):
-    """生成报表 makes the invoices' pass (receivables frame, dunning list, invoices due in the
-    period) in a second process while the sections that need no invoice are made here: the
-    same report and meeting pack, also when that process dies (the pass is made here), and a
-    section's own error stops it (no process is left behind)."""
+def test_the_report_with_its_passes_beside_is_the_report_made_in_one(how, demo_book, tmp_path, capsys,
+                                                                    monkeypatch):
+    """生成报表 makes the visits' pass and the invoices' pass (receivables frame, dunning list,
+    invoices due in the period) in second processes, begun while the tables after them load: the
+    same report and meeting pack, also when those processes die (the passes are made here), and
+    a section's own error stops them (no process is left behind)."""
     results = []
     for mode in ("one", how):
         folder = tmp_path / mode
@@ -106,12 +106,13 @@ def test_the_report_with_its_invoices_pass_beside_is_the_report_made_in_one(how,
             forks = _processes(m, mode)
             if mode == "dies":
                 _dies_in_the_second_process(m, builders, "_receivables_pass")
+                _dies_in_the_second_process(m, builders, "_visits_pass")
             if mode == "fails_here":
                 def failing(*a, **k):
                     raise RuntimeError("a section's own error")
                 m.setattr(builders, "staff_kpis", failing)
             results.append(_report_cells(book, folder, capsys))
-        assert len(forks) == (0 if mode == "one" else 1)
+        assert len(forks) == (0 if mode == "one" else 2)
         assert all(f.pid is None for f in forks)  # taken or stopped, and reaped
     one, two = results
     assert one[0] == 0 and "Traceback" not in one[2] + two[2]
@@ -121,3 +122,70 @@ def test_the_report_with_its_invoices_pass_beside_is_the_report_made_in_one(how,
         assert two[0] != 0 and "a section's own error" in two[2] and not two[3]
     else:
         assert two == one
+
+
+def _begun_needs():
+    """The report's needs with two parts beside it: one needing the visits alone, one the
+    customers and the invoices; each records which tables the snapshot held when it ran."""
+    from kam_xl import layout as L
+    from kam_xl.services.actions import REPORT_NEEDS
+    from kam_xl.store import Beside
+    from dataclasses import replace
+
+    def tables_then(data):
+        return sorted(n for n, r in data.records.items() if r is not None), len(data.records[L.VISITS.name])
+    return replace(REPORT_NEEDS, beside=(Beside("visits", (L.VISITS.name,), tables_then),
+                                         Beside("invoices", (L.CUSTOMERS.name, L.RECEIVABLES.name), tables_then)))
+
+
+def test_a_part_beside_begins_once_its_tables_are_loaded_while_the_rest_loads(demo_book, tmp_path):
+    """Needs.beside: the file store forks each part as soon as the tables it names are loaded
+    (the later tables not yet there), the action takes its result; a part not taken is stopped
+    and reaped when the session ends."""
+    from kam_xl import layout as L
+    book = shutil.copy2(demo_book, tmp_path / "大客户管理.xlsm")
+    store = FileStore(book)
+    with store:
+        data = store.load(_begun_needs())
+        assert set(data.begun) == {"visits", "invoices"}
+        parts = dict(data.begun)
+        assert all(isinstance(p, parallel.Forked) for p in parts.values())
+        tables, visits = data.begun.pop("visits").result()
+        # begun after the visits were typed: the invoices and the tables after them were not loaded yet
+        assert L.VISITS.name in tables and L.RECEIVABLES.name not in tables and L.SURVEYS.name not in tables
+        assert visits == len(data.visits) > 0
+        pid = parts["invoices"].pid
+        assert pid is not None  # not taken: still there …
+    assert parts["invoices"].pid is None and parts["visits"].pid is None  # … until the session ends
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # stopped and reaped
+
+
+def test_without_a_second_process_no_part_is_begun(demo_book, tmp_path, monkeypatch):
+    """A store that offers no second process (parallel None: the database, the live book, no
+    fork) begins nothing: the action computes the parts itself."""
+    book = shutil.copy2(demo_book, tmp_path / "大客户管理.xlsm")
+    monkeypatch.setattr(FileStore, "parallel", None)
+    with FileStore(book) as store:
+        assert store.load(_begun_needs()).begun == {}
+
+
+def test_a_load_that_fails_after_a_part_began_stops_it(demo_book, tmp_path, monkeypatch):
+    """The load refuses a table after the visits' part began: that process is stopped and reaped."""
+    from kam_xl import layout as L
+    from kam_xl.workbook import loader
+    book = shutil.copy2(demo_book, tmp_path / "大客户管理.xlsm")
+    real, begun = loader._stream, []
+
+    def failing(store, name, *a, **k):
+        if name == L.RECEIVABLES.name:
+            begun.extend((part, part.pid) for part in store.begun_parts)
+            raise RuntimeError("the invoices cannot be read")
+        return real(store, name, *a, **k)
+    monkeypatch.setattr(loader, "_stream", failing)
+    with pytest.raises(RuntimeError, match="cannot be read"):
+        with FileStore(book) as store:
+            store.load(_begun_needs())
+    assert len(begun) == 1 and begun[0][1] is not None and begun[0][0].pid is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(begun[0][1], os.WNOHANG)
