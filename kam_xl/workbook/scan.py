@@ -61,7 +61,8 @@ class SheetScan:
     masters: set[tuple[int, int]] = field(default_factory=set)             # cells holding a shared formula's text
     tail: dict[int, dict[int, TailCell]] = field(default_factory=dict)     # rows below the tables
     max_row: int = 0                                                       # the last row of the sheet
-    max_col: int = 0                                                       # the last column far beyond the tables
+    # the last column far beyond the tables; None: not looked for (a read that ignores them)
+    max_col: int | None = 0
 
 
 def _cell_at(seg: bytes, pos: int) -> tuple[int, int] | None:
@@ -235,11 +236,16 @@ class SheetScanner:
     """scan_sheet fed the sheet's XML in order, in pieces of any size — so that another reader
     of the same sheet (the column reader, in the helper process) takes the same inflated pieces."""
 
-    def __init__(self, part: str, tables: list[TablePart]):
+    def __init__(self, part: str, tables: list[TablePart], far: bool = True):
+        """far=False: cells far right of the tables are not looked for (max_col None) — what
+        only a reader that builds the sheet's whole grid needs, not one that reads a few
+        columns (the column reader): a regular expression tried at every cell of the sheet."""
         below = min((t.data_end for t in tables), default=0)
         right = max((t.bounds[2] for t in tables), default=0) + FAR_COLS
         self.part = part
-        self.sc = _Scanner(below, right)
+        self.sc = _Scanner(below, right if far else 16384)
+        if not far:
+            self.sc.out.max_col = None
         self.pending: list[bytes] = []  # the stretch since the last row start, in pieces (linear, never re-copied)
         self.size = 0
         self.offset = 0  # stream offset of the stretch's first byte

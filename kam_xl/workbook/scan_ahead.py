@@ -57,8 +57,10 @@ def read(tp, headers, chunks=None):
 
 
 def scan_and_read(part, tables, key, tp, headers):
-    # one inflate of the sheet for both: the scan takes each piece the column reader is given
-    scanner = scan.SheetScanner(part, tables)
+    # one inflate of the sheet for both: the scan takes each piece the column reader is given (cells
+    # far right of the tables are not looked for: the column reader ignores them; a read of the
+    # whole grid looks for them first, FileStore._scan)
+    scanner = scan.SheetScanner(part, tables, far=False)
     failed = []
 
     def pieces():

@@ -176,11 +176,40 @@ class FileStore(LoadingStore):
                 self._stop_scanning_ahead()
 
     # -- what the tables alone do not show ------------------------------------
-    def _scan(self, names: list[str]) -> None:
+    def _scan(self, names: list[str], far: bool = True) -> None:
         """Scan the sheets of these tables once (in parallel): error cells, formulas
         without a result, what lies below each table.  Rows typed directly under a
         table that look like its rows are taken in (its ref grows, in memory, and
-        the next write keeps that); error cells make a cleaned copy for the reader."""
+        the next write keeps that); error cells make a cleaned copy for the reader.
+        far=False: a sheet the helper process looked through for the column reader alone
+        (scan.SheetScanner far=False) is not looked through again for cells far beyond
+        its tables; by default it is, before a reader that builds the whole grid reads it."""
+        self._look_through(names)
+        if far:
+            self._look_far(names)
+
+    def _look_far(self, names: list[str]) -> None:
+        """Cells far beyond the tables looked for on the sheets of these tables where the scan
+        did not (a second pass, only when such a sheet is read whole after all: the helper's
+        column read could not be used); a trimmed copy for the reader when there are some."""
+        common = self._common
+        with common["lock"]:
+            parts = {self.pkg.tables[n].sheet_part for n in names if n in self.pkg.tables}
+            unknown = [p for p in sorted(parts) if p in common["scans"] and common["scans"][p].max_col is None]
+            if not unknown:
+                return
+            try:
+                for p in unknown:
+                    common["scans"][p].max_col = scan.scan_sheet(
+                        str(self.path), p, [t for t in self.pkg.tables.values() if t.sheet_part == p]).max_col
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:
+                raise _unreadable(self.path, e) from None
+            if any(self._far(p, common["scans"][p]) for p in unknown):
+                self._clean_copy()
+
+    def _look_through(self, names: list[str]) -> None:
         common = self._common
         with common["lock"]:
             wanted = {self.pkg.tables[n].sheet_part for n in names} - set(common["scans"])
@@ -300,7 +329,7 @@ class FileStore(LoadingStore):
         if fut is None or asked != headers:
             return None
         try:  # the helper keeps running while the read is wanted (a finished scan does not stop it)
-            self._scan([name])  # as the read would: the sheet's own refusal comes from here
+            self._scan([name], far=False)  # as the read would: the sheet's own refusal comes from here
             tp = self.pkg.tables[name]
             sc = common["scans"].get(tp.sheet_part)
             if tp.ref != ref or tp.file_ref or common["cells"].get(name) or sc is None or sc.errors \

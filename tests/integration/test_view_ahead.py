@@ -5,6 +5,7 @@ books after ordinary use; where the helper's view would not stand for what this 
 under the visits table taken into it, error cells in it, the helper gone) it is read here instead."""
 from __future__ import annotations
 
+import datetime as dt
 import zipfile
 from pathlib import Path
 
@@ -48,6 +49,21 @@ def odd_first_visit_and_error_in_the_last(book: Path) -> None:
                                                 last, f'<c r="{last}" t="e"><v>#N/A</v></c>')})
 
 
+def far_note_in_visits(book: Path) -> None:
+    """A note typed far right of the visits table, in one of its rows (column XFD): a reader that
+    builds the sheet's grid reads a trimmed copy; the column reader, which reads three columns,
+    has no use for looking for it."""
+    part, _, (c1, r1, c2, r2) = V.parts(book, L.VISITS.name)
+    V.rewrite(book, {part: lambda x: V.add_rows(x, {r1 + 2: {16384: "备注：远处的一条笔记"}})})
+
+
+def far_note_and_typed_visit(book: Path) -> None:
+    """The far note, and a visit typed under the table: the helper's view does not stand, the view
+    is read here after all — from a copy trimmed of the note, which the helper did not look for."""
+    far_note_in_visits(book)
+    typed_visit_under_visits(book)
+
+
 def nothing(book: Path) -> None:
     pass
 
@@ -55,7 +71,8 @@ def nothing(book: Path) -> None:
 # variant → whether the helper's view stands (True) or is read here (False)
 CASES = [(nothing, True), (V.error_cells, True), (V.typed_rows_under_customers, True),
          (V.note_under(L.VISITS), True), (V.sum_row_under_receivables, True), (V.calc_chain, True),
-         (typed_visit_under_visits, False), (error_cell_in_visits, False), (odd_first_visit_and_error_in_the_last, False)]
+         (typed_visit_under_visits, False), (error_cell_in_visits, False), (odd_first_visit_and_error_in_the_last, False),
+         (far_note_in_visits, True), (far_note_and_typed_visit, False)]
 
 
 def _spy(monkeypatch, method: str, taken: list) -> None:
@@ -288,3 +305,30 @@ def test_the_last_visits_are_read_whatever_the_order_of_the_columns(ahead, tmp_p
         got = store.load(REGRADE_NEEDS).last_visits()
     assert taken == [(L.VISITS.name, ahead)]
     assert got == want and want
+
+
+@pytest.mark.parametrize("variant,trimmed", [(far_note_in_visits, False), (far_note_and_typed_visit, True)])
+def test_cells_far_right_of_the_visits_are_looked_for_only_when_the_sheet_is_read_whole(variant, trimmed, tmp_path,
+                                                                                        monkeypatch):
+    """The helper's pass that reads the view does not look for cells far right of the tables (the
+    column reader ignores them).  When its view is used nothing looks for them; when the sheet is
+    read here after all, they are looked for first and the reader gets a copy without them."""
+    from kam_xl.workbook import scan
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
+    monkeypatch.setattr(columns, "MIN_BYTES", 0)  # the helper reads the view with the column reader
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    variant(book)
+    part = V.parts(book, L.VISITS.name)[0]
+    trims, scans = [], []
+    real_trim, real_scan = scan.trim_sheet, scan.scan_sheet
+    monkeypatch.setattr(scan, "trim_sheet", lambda xml, *a: trims.append(a) or real_trim(xml, *a))
+    monkeypatch.setattr(scan, "scan_sheet", lambda path, p, *a: scans.append(p) or real_scan(path, p, *a))
+    with FileStore(book) as st:
+        data = st.load(REGRADE_NEEDS)
+        last = data.last_visits()
+    assert scans.count(part) == (1 if trimmed else 0)  # the second pass, only where the sheet is read here
+    assert bool(trims) == trimmed
+    if trimmed:
+        assert trims[0][1] < 16384  # the note's column left out of the reader's copy
+    if trimmed:  # read here, the typed visit taken in: it is KH000003's last
+        assert last["KH000003"] == dt.date(1899, 12, 30) + dt.timedelta(days=46150)
