@@ -12,4 +12,4 @@ from .changes import ChangeSet
 from .needs import EVERYTHING, LAST_VISITS, Beside, Needs, Read
 from .snapshot import Snapshot
 
-__all__ = ["ChangeSet", "EVERYTHING", "LAST_VISITS", "Needs", "Read", "Snapshot"]
+__all__ = ["Beside", "ChangeSet", "EVERYTHING", "LAST_VISITS", "Needs", "Read", "Snapshot"]
