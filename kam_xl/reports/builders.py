@@ -320,14 +320,6 @@ def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
     approved_in = {a.customer_id for a in data.certifications or ()
                    if a.result == L.PASSED and a.approved_on in period} if data.certifications is not None else None
     cust = customers_frame(data)
-    recv = receivables_frame(data)
-    # the invoices due in the period, found once (not a date test per invoice per person), their
-    # collectors as numbers (a person's invoices: a test on numbers, not on texts)
-    due = due_in(data, period)
-    collector_codes, collectors = pd.factorize(due["催收人"])
-    collector_of = dict(zip(collectors, range(len(collectors))))
-    due_amount, due_paid = due["金额"].to_numpy(dtype=float), due["已回款"].to_numpy(dtype=float)
-    vis = visit_tallies(data, period).set_index("人员")
     # a customer's 客户编号 as a number (a blank one as -1): "the rows of these customers" is a
     # test on numbers per person, not on a million texts; whom a person serves is an array of them
     codes, uniques = pd.factorize(cust["客户编号"])
@@ -350,9 +342,19 @@ def staff_kpis(data: Snapshot, period: Period) -> pd.DataFrame:
         for n in names:
             serves.setdefault(n, array("q")).extend(codes_)
         people |= names
-    people |= set(vis.index) | set(recv["催收人"].dropna().unique())
     coverage = _survey_coverage(data, period, code_of, len(uniques))
     complaints = _complaint_tallies(data, period)
+    # what the visits' and the invoices' passes give, asked for after what needs neither (the passes
+    # may still run in a second process)
+    vis = visit_tallies(data, period).set_index("人员")
+    recv = receivables_frame(data)
+    # the invoices due in the period, found once (not a date test per invoice per person), their
+    # collectors as numbers (a person's invoices: a test on numbers, not on texts)
+    due = due_in(data, period)
+    collector_codes, collectors = pd.factorize(due["催收人"])
+    collector_of = dict(zip(collectors, range(len(collectors))))
+    due_amount, due_paid = due["金额"].to_numpy(dtype=float), due["已回款"].to_numpy(dtype=float)
+    people |= set(vis.index) | set(recv["催收人"].dropna().unique())
     # what is counted of a person's customers, as one column each over all the customers
     satisfaction = pd.to_numeric(cust["满意度"], errors="coerce").to_numpy(dtype=float)
     certified_in_period = None if approved_in is not None else (

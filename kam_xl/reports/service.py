@@ -52,14 +52,15 @@ def sections(data: Snapshot, month: str | None = None) -> list[Section]:
     period = P.Period.year_to_date(data.as_of)
     B.start_beside(data)  # the passes not begun while loading, beside what needs neither
     try:
+        # what needs neither pass first, then 绩效考核 (its customers' part before it asks for them)
         dist = B.tier_distribution(data)
-        visits = B.visit_execution(data, period)
         changes = B.grade_changes(data, period)
         complaints = B.open_complaints(data) if data.complaints is not None else None
+        kpis = B.staff_kpis(data, period)
+        visits = B.visit_execution(data, period)
         overdue = B.overdue_customers(data)
         ov = B.overview(data, period)
         aging = B.aging_by_tier(data)
-        kpis = B.staff_kpis(data, period)
         dunning = B.dunning_list(overdue, data)
         meeting = meeting_sections(data, month) if month else []
     finally:
