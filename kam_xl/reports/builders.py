@@ -49,15 +49,27 @@ def _memo(data: Snapshot, key, make):
     return memo[key]
 
 
+# the memo's keys of what the passes make (the passes begun beside give them under the same keys)
+RECEIVABLES_KEY = "receivables"
+
+
+def _visits_key(period: Period) -> tuple:
+    return "visits", period.start, period.end
+
+
+def _due_key(period: Period) -> tuple:
+    return "due", period.start, period.end
+
+
 def _visits_of_the_year(data: Snapshot) -> dict:
     period = Period.year_to_date(data.as_of)
-    return {("visits", period.start, period.end): _visits_pass(data, period)}
+    return {_visits_key(period): _visits_pass(data, period)}
 
 
 def _invoices_of_the_year(data: Snapshot) -> dict:
     period = Period.year_to_date(data.as_of)
     got = _receivables_pass(data)
-    return {"receivables": got, ("due", period.start, period.end): _due(got[0], period)}
+    return {RECEIVABLES_KEY: got, _due_key(period): _due(got[0], period)}
 
 
 # the report's passes over its two big tables, each needing that table alone (and the customers):
@@ -65,8 +77,7 @@ def _invoices_of_the_year(data: Snapshot) -> dict:
 # else start_beside() starts them beside the sections that need neither
 BESIDE = (Beside("report: the year's visits", (L.VISITS.name,), _visits_of_the_year),
           Beside("report: the invoices", (L.CUSTOMERS.name, L.RECEIVABLES.name), _invoices_of_the_year))
-_GIVES = {BESIDE[0].name: lambda p: (("visits", p.start, p.end),),
-          BESIDE[1].name: lambda p: ("receivables", ("due", p.start, p.end))}
+_GIVES = {BESIDE[0].name: lambda p: (_visits_key(p),), BESIDE[1].name: lambda p: (RECEIVABLES_KEY, _due_key(p))}
 
 
 def start_beside(data: Snapshot) -> None:
@@ -131,7 +142,7 @@ def overdue_customers(data: Snapshot) -> list[Dunning]:
 
 
 def _receivables(data: Snapshot) -> tuple[pd.DataFrame, list[Dunning]]:
-    return _memo(data, "receivables", lambda: _receivables_pass(data))
+    return _memo(data, RECEIVABLES_KEY, lambda: _receivables_pass(data))
 
 
 def _receivables_pass(data: Snapshot) -> tuple[pd.DataFrame, list[Dunning]]:
@@ -183,7 +194,7 @@ def _numbers(values: array) -> np.ndarray:
 def due_in(data: Snapshot, period: Period) -> pd.DataFrame:
     """The invoices of the receivables frame due within the period (found once per report and
     period: the overview and 绩效考核 both count them)."""
-    return _memo(data, ("due", period.start, period.end), lambda: _due(receivables_frame(data), period))
+    return _memo(data, _due_key(period), lambda: _due(receivables_frame(data), period))
 
 
 def _due(recv: pd.DataFrame, period: Period) -> pd.DataFrame:
@@ -209,7 +220,7 @@ def visit_tallies(data: Snapshot, period: Period) -> pd.DataFrame:
 
 def _visits(data: Snapshot, period: Period) -> tuple[pd.DataFrame, int, int]:
     """(visit_tallies, visits planned in the period, of them done): one pass over the visits."""
-    return _memo(data, ("visits", period.start, period.end), lambda: _visits_pass(data, period))
+    return _memo(data, _visits_key(period), lambda: _visits_pass(data, period))
 
 
 def _visits_pass(data: Snapshot, period: Period) -> tuple[pd.DataFrame, int, int]:

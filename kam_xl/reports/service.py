@@ -2,13 +2,13 @@
 (and optionally the PDF) named by the as-of date."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from .. import layout as L
 from ..errors import BadArgument
-from ..store import Snapshot
+from ..store import Needs, Snapshot
 from . import builders as B
-from .builders import BESIDE  # noqa: F401  (the actions declare them in the report's needs)
 from . import periods as P
 from .pdf import to_pdf
 from .writer import Chart, Section, write_output, write_report
@@ -34,6 +34,12 @@ def _overview_in_wan(frame):
     out.loc[is_yuan, "数值"] = out.loc[is_yuan, "数值"].astype(float) / P.WAN
     out.loc[is_yuan, "单位"] = "万元"
     return out
+
+
+def report_needs(needs: Needs) -> Needs:
+    """The report's needs with the passes it makes from a few tables alone (builders.BESIDE):
+    a store that computes in a second process begins them while it loads the rest."""
+    return replace(needs, beside=B.BESIDE)
 
 
 def meeting_sections(data: Snapshot, month: str) -> list[Section]:

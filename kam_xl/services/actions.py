@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
@@ -160,10 +159,10 @@ def report_book(store: Store, book_path: Path, out: str | None = None,
     as-of date looks back on) also the monthly meeting pack."""
     # the report's builders (pandas: a fifth of a second to import) are loaded when a report is
     # made, not by every command that imports the actions
-    from ..reports.service import BESIDE, build_report
+    from ..reports.service import build_report, report_needs
     with store:
         # the report's passes over the visits and the invoices begun while the rest loads, where the store can
-        data = store.load(replace(MEETING_NEEDS if month else REPORT_NEEDS, beside=BESIDE), as_of)
+        data = store.load(report_needs(MEETING_NEEDS if month else REPORT_NEEDS), as_of)
         refuse_unusable_rules(data, _where(store), as_of is not None)
         if month == MEETING_AUTO:
             month = meeting_month(data.as_of)
