@@ -171,7 +171,8 @@ def test_without_a_second_process_no_part_is_begun(demo_book, tmp_path, monkeypa
 
 
 def test_a_load_that_fails_after_a_part_began_stops_it(demo_book, tmp_path, monkeypatch):
-    """The load refuses a table after the visits' part began: that process is stopped and reaped."""
+    """The load refuses a table after the visits' part began: the load itself stops and reaps that
+    process (here outside a session, whose end would stop it too)."""
     from kam_xl import layout as L
     from kam_xl.workbook import loader
     book = shutil.copy2(demo_book, tmp_path / "大客户管理.xlsm")
@@ -183,9 +184,10 @@ def test_a_load_that_fails_after_a_part_began_stops_it(demo_book, tmp_path, monk
             raise RuntimeError("the invoices cannot be read")
         return real(store, name, *a, **k)
     monkeypatch.setattr(loader, "_stream", failing)
+    store = FileStore(book)
     with pytest.raises(RuntimeError, match="cannot be read"):
-        with FileStore(book) as store:
-            store.load(_begun_needs())
+        store.load(_begun_needs())
+    store.close()
     assert len(begun) == 1 and begun[0][1] is not None and begun[0][0].pid is None
     with pytest.raises(ChildProcessError):
         os.waitpid(begun[0][1], os.WNOHANG)
