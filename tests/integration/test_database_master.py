@@ -332,25 +332,34 @@ def full_store_visits(url):
     return SqlStore(url).load(Needs({L.VISITS.name: EVERYTHING}), AS_OF).visits
 
 
-def test_the_report_from_the_databases_streamed_visits_equals_the_whole_read(db):
+def test_the_report_from_the_databases_streamed_visits_equals_the_whole_read(db, demo_book):
     """The report goes through the visits and the invoices as streams (never all in memory; the
     invoices once, for their frame and the dunning list): its figures equal those of the tables
-    read whole."""
+    read whole.  Its needs name the passes a file store begins in second processes while loading
+    (report_needs): a database begins none, the sections make them, and the figures equal those
+    the book's own file store gives with its passes begun beside."""
     import pandas as pd
 
-    from kam_xl.reports import service as report_service
+    from kam_xl.reports import builders, service as report_service
     from kam_xl.services import actions
+    from kam_xl.workbook import parallel
 
     store = SqlStore(db)
-    streamed = store.load(actions.REPORT_NEEDS, AS_OF)
+    streamed = store.load(report_service.report_needs(actions.REPORT_NEEDS), AS_OF)
     assert not isinstance(streamed.visits, list) and not isinstance(streamed.receivables, list)
+    assert streamed.begun == {}
     fast = report_service.sections(streamed, None)
     store.close()
     whole = Needs({**{n: EVERYTHING for n in actions.REPORT_NEEDS.tables}})
     full = report_service.sections(SqlStore(db).load(whole, AS_OF), None)
-    assert [s.sheet for s in fast] == [s.sheet for s in full]
-    for a, b in zip(fast, full):
+    with FileStore(demo_book) as book_store:
+        in_book = book_store.load(report_service.report_needs(actions.REPORT_NEEDS), AS_OF)
+        assert set(in_book.begun) == ({b.name for b in builders.BESIDE} if parallel.CAN_FORK else set())
+        from_book = report_service.sections(in_book, None)
+    assert [s.sheet for s in fast] == [s.sheet for s in full] == [s.sheet for s in from_book]
+    for a, b, c in zip(fast, full, from_book):
         pd.testing.assert_frame_equal(a.frame, b.frame, obj=a.sheet)
+        pd.testing.assert_frame_equal(a.frame, c.frame, obj=a.sheet)
 
 
 def test_a_visit_without_an_id_in_the_database_gets_one_and_is_not_reported_missing(db):
