@@ -216,8 +216,12 @@ class _SheetReader:
         self.kept_user = [keep.index(i) for i in user if i in keep]
         self.other_user = sorted({col_letter(first_col + i) for i in user if i not in keep})
         alt = b"|".join(re.escape(k) for k in self.slot)
-        # the common cell (<v> alone) has its value in group 4, any other body is group 5
-        self.cell = re.compile(rb'<c r="(' + alt + rb')(\d+)"([^>]*?)(?:/>|><v>([^<]*)</v></c>|>(.*?)</c>)', re.S)
+        # the common cell (<v> alone) has its value in group 4, any other body is group 5; a <c>
+        # tag that does not start with its reference (no r, another attribute first, other
+        # whitespace) matches the second branch, with no group: this reader would not see that
+        # cell (looked for in the same pass as the cells, not by counting tags over the sheet)
+        self.cell = re.compile(rb'<c(?: r="(' + alt + rb')(\d+)"([^>]*?)(?:/>|><v>([^<]*)</v></c>|>(.*?)</c>)'
+                               rb'|(?! r=")(?=[\s/>]))', re.S)
         if self.other_user:
             alt = "|".join(self.other_user).encode()
             self.user_cell = re.compile(rb'<c r="(?:' + alt + rb')(\d+)"([^>]*?)(?:/>|>(.*?)</c>)', re.S)
@@ -320,13 +324,8 @@ class _SheetReader:
         return t != "e"
 
     def piece(self, seg: bytes) -> None:
-        # every <c> element (tags starting <co, <ce, <cf, <cu are others) must start with its r
         if _prefixed_cell(seg):  # a prefixed <x:c>: this reader would not see the cell
             raise Unusual("cells with a namespace prefix")
-        with_ref = seg.count(b'<c r="')
-        cells = seg.count(b"<c")
-        if cells != with_ref and cells - sum(seg.count(x) for x in (b"<co", b"<ce", b"<cf", b"<cu")) != with_ref:
-            raise Unusual("cells without their reference first")
         lo, n, slot, values = self.lo, self.hi - self.lo + 1, self.slot, self.values
         value, known = self.value, self.attrs
         strings = self.strings
@@ -337,6 +336,8 @@ class _SheetReader:
         try:
             for m in self.cell.finditer(seg):
                 letters, row, attrs, v, body = m.groups()
+                if row is None:  # every <c> element must start with its r (see self.cell)
+                    raise Unusual("cells without their reference first")
                 r = int(row) - lo
                 if r < 0 or r >= n:
                     continue

@@ -190,6 +190,10 @@ def _fallback_book(tmp_path: Path, how: str) -> Path:
                                   f"D{row + 1}", f'<c r="D{row + 1}" t="inlineStr"><is><t>待定</t></is></c>')
     elif how == "no_ref":  # cells without their reference (allowed; some writers do it)
         edit = lambda x: x.replace(f'<c r="I{row}" '.encode(), b'<c ')
+    elif how == "attribute_first":  # the reference after another attribute (legal XML, any order)
+        edit = lambda x: re.sub(rf'<c r="(I{row})"( [^>]*?)>'.encode(), rb'<c\2 r="\1">', x)
+    elif how == "other_space":  # a tab between the tag's name and its reference (legal XML)
+        edit = lambda x: x.replace(f'<c r="I{row}"'.encode(), f'<c\tr="I{row}"'.encode())
     elif how == "prefixed":  # the main namespace bound to a prefix for the cells only (legal XML)
         def edit(x: bytes) -> bytes:
             x = x.replace(b"<worksheet ", b'<worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main" ', 1)
@@ -210,7 +214,7 @@ def _date_style(book: Path) -> int:
         return src.styles(z).index("date")
 
 
-@pytest.mark.parametrize("how", ["mixed", "no_ref", "prefixed", "escape", "time"])
+@pytest.mark.parametrize("how", ["mixed", "no_ref", "attribute_first", "other_space", "prefixed", "escape", "time"])
 def test_what_it_does_not_type_like_calamine_goes_to_fastexcel(tmp_path, how, monkeypatch):
     book = _fallback_book(tmp_path, how)
     _same_reads(book, monkeypatch)
@@ -218,7 +222,8 @@ def test_what_it_does_not_type_like_calamine_goes_to_fastexcel(tmp_path, how, mo
     with zipfile.ZipFile(book) as z:
         tp = read_package(z).tables[L.VISITS.name]
     src = columns.Source(str(book))
-    cols = {"mixed": [7, 3], "no_ref": [8], "prefixed": [0], "escape": [8], "time": [3]}[how]
+    cols = {"mixed": [7, 3], "no_ref": [8], "attribute_first": [8], "other_space": [8], "prefixed": [0],
+            "escape": [8], "time": [3]}[how]
     with pytest.raises(columns.Unusual):
         for c in cols:
             src.load(sheet, c1, r1, tp.data_end - r1, [c], [c])
