@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import functools
 import os
 import re
 import shutil
@@ -647,50 +648,71 @@ class FileStore(LoadingStore):
             template = r1 + 1 if r1 + 1 < absorb.absorb[0] else None
             typed.setdefault(tp.sheet_part, []).append((absorb.absorb, template, c1, c2))
             plan.edits.setdefault(tp.sheet_part, {})
-        replaced: dict[str, object] = {}
+        begun: list = []  # a part patched in a second process (taken by the zip writer, else stopped)
         try:
-            with zipfile.ZipFile(self.path) as z:
-                for part, rows in plan.edits.items():
-                    if not rows and part not in typed:
-                        continue
-                    moves = plan.moves.get(part, [])
-                    sc = self._common["scans"].get(part)
-                    # a shared formula's master about to be overwritten or moved (unknown: not scanned)
-                    hit = sc is None or _masters_touched(sc.masters, rows, moves)
-                    if (part not in typed and not moves and sc is not None and not hit
-                            and z.getinfo(part).file_size >= STREAM_PART):
-                        # cells changed and rows appended in place: the sheet is patched as it is
-                        # read, while the new book is written, never held whole
-                        replaced[part] = self._patched(part, rows, self._last_cell(part, plan.refs))
-                        continue
-                    xml = z.read(part)
-                    for absorbed, template, c1, c2 in typed.get(part, ()):
-                        engine.restyle_rows(xml, rows, absorbed, template, c1, c2)
-                    if hit:  # a shared formula's text is about to go
-                        xml = engine.expand_shared(xml, _cells_touched(rows, moves))
-                    for r, cells in engine.moved_cells(xml, moves).items():
-                        mine = rows.setdefault(r, {})
-                        for c, v in cells.items():  # a value written there wins; a clearing does not
-                            if mine.get(c, engine.DELETE) is engine.DELETE:
-                                mine[c] = v
-                    last = self._last_cell(part, plan.refs)
-                    replaced[part] = engine.patch_sheet_chunks(xml, rows, last, self.pkg.date1904)
-                by_part = {tp.part: tp for tp in self.pkg.tables.values()}
-                for part in set(plan.refs) | set(plan.calculated):
-                    xml = z.read(part)
-                    if part in plan.calculated:
-                        xml = engine.patch_calculated(xml, plan.calculated[part], by_part[part].columns)
-                    if part in plan.refs:
-                        xml = engine.patch_table_ref(xml, *plan.refs[part])
-                    replaced[part] = xml
-                if self.pkg.calc_chain and self.pkg.calc_chain in z.namelist() and any(plan.edits.values()):
-                    replaced.update(engine.without_calc_chain(z, self.pkg.calc_chain))
-        except KamError:
-            raise
-        except Exception as e:  # a damaged part: refuse before anything is written
-            raise _unreadable(self.path, e) from None
-        self._commit(replaced)
+            try:
+                replaced = self._parts(plan, typed, begun)
+            except KamError:
+                raise
+            except Exception as e:  # a damaged part: refuse before anything is written
+                raise _unreadable(self.path, e) from None
+            self._commit(replaced)
+        finally:
+            for pending in begun:
+                pending.cancel()  # a part not taken (an error on the way) is stopped; one taken has nothing left
         return self.last_backup
+
+    def _parts(self, plan, typed: dict, begun: list) -> dict[str, object]:
+        """The new contents of every part the write changes (bytes, pieces, or pieces made as the
+        new book is written); a part patched in a second process is added to `begun`."""
+        replaced: dict[str, object] = {}
+        jobs: list[tuple[str, bytes, dict, object]] = []  # (part, its XML, rows, last cell): patched below
+        with zipfile.ZipFile(self.path) as z:
+            for part, rows in plan.edits.items():
+                if not rows and part not in typed:
+                    continue
+                moves = plan.moves.get(part, [])
+                sc = self._common["scans"].get(part)
+                # a shared formula's master about to be overwritten or moved (unknown: not scanned)
+                hit = sc is None or _masters_touched(sc.masters, rows, moves)
+                if (part not in typed and not moves and sc is not None and not hit
+                        and z.getinfo(part).file_size >= STREAM_PART):
+                    # cells changed and rows appended in place: the sheet is patched as it is
+                    # read, while the new book is written, never held whole
+                    replaced[part] = self._patched(part, rows, self._last_cell(part, plan.refs))
+                    continue
+                xml = z.read(part)
+                for absorbed, template, c1, c2 in typed.get(part, ()):
+                    engine.restyle_rows(xml, rows, absorbed, template, c1, c2)
+                if hit:  # a shared formula's text is about to go
+                    xml = engine.expand_shared(xml, _cells_touched(rows, moves))
+                for r, cells in engine.moved_cells(xml, moves).items():
+                    mine = rows.setdefault(r, {})
+                    for c, v in cells.items():  # a value written there wins; a clearing does not
+                        if mine.get(c, engine.DELETE) is engine.DELETE:
+                            mine[c] = v
+                jobs.append((part, xml, rows, self._last_cell(part, plan.refs)))
+            date1904 = self.pkg.date1904
+            beside = _patched_beside(jobs, streamed=len(replaced))
+            for part, xml, rows, last in jobs:
+                if part == beside:
+                    pending = forked(functools.partial(_patch_to_hand_over, xml, rows, last, date1904))
+                    begun.append(pending)
+                    replaced[part] = _when_written(pending)
+                else:
+                    replaced[part] = engine.patch_sheet_chunks(xml, rows, last, date1904)
+            jobs.clear()  # (the XML of the parts made here is let go)
+            by_part = {tp.part: tp for tp in self.pkg.tables.values()}
+            for part in set(plan.refs) | set(plan.calculated):
+                xml = z.read(part)
+                if part in plan.calculated:
+                    xml = engine.patch_calculated(xml, plan.calculated[part], by_part[part].columns)
+                if part in plan.refs:
+                    xml = engine.patch_table_ref(xml, *plan.refs[part])
+                replaced[part] = xml
+            if self.pkg.calc_chain and self.pkg.calc_chain in z.namelist() and any(plan.edits.values()):
+                replaced.update(engine.without_calc_chain(z, self.pkg.calc_chain))
+        return replaced
 
     def _patched(self, part: str, rows: dict[int, dict[int, object]], last):
         """The sheet part with these rows patched, as pieces handed to the zip writer while
@@ -818,6 +840,32 @@ class _SharedReader:
             if self.reader is None:
                 self.reader = engine.open_reader(self.path)
             return self.reader.load_sheet(*args, **kwargs)
+
+
+# a sheet part with at least this many rows to patch is made in a second process while this one
+# makes the other parts of the write (the import's log of 100,000 rows beside its customers)
+BESIDE_ROWS = 2000
+
+
+def _patched_beside(jobs: list, streamed: int) -> str | None:
+    """The part whose patch is made in a second process: the one with the most rows, when it has
+    BESIDE_ROWS of them and this process has another part to make meanwhile (patched here or
+    streamed into the new book); None otherwise, or where no fork can be had."""
+    if not CAN_FORK or len(jobs) + streamed < 2:
+        return None
+    part, _, rows, _ = max(jobs, key=lambda j: len(j[2]), default=(None, None, {}, None))
+    return part if len(rows) >= BESIDE_ROWS else None
+
+
+def _patch_to_hand_over(xml: bytes, rows: dict, last, date1904: bool) -> list[bytes]:
+    """engine.patch_sheet_chunks as bytes that pickle (its untouched stretches are views of the XML)."""
+    return [bytes(c) if isinstance(c, memoryview) else c for c in engine.patch_sheet_chunks(xml, rows, last, date1904)]
+
+
+def _when_written(pending):
+    """The pieces of a part made in a second process, asked for when the zip writer reaches the
+    part (the parts before it are written meanwhile); made here where the process gives none."""
+    yield from pending.result()
 
 
 def _masters_touched(masters: set[tuple[int, int]], rows: dict[int, dict[int, object]], moves: list) -> bool:

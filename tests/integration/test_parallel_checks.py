@@ -13,9 +13,9 @@ import pytest
 from kam_xl.cli import main
 from kam_xl.domain.selection import Checker
 from kam_xl.reports import builders
-from kam_xl.workbook import parallel
+from kam_xl.workbook import parallel, store as store_mod
 from kam_xl.workbook.store import FileStore
-from tests import variants as V
+from tests import legacy_files as lf, variants as V
 from tests.integration.test_scan_ahead import _timed
 
 pytestmark = pytest.mark.skipif(not parallel.CAN_FORK, reason="no fork on this system: checked in one process")
@@ -191,3 +191,91 @@ def test_a_load_that_fails_after_a_part_began_stops_it(demo_book, tmp_path, monk
     assert len(begun) == 1 and begun[0][1] is not None and begun[0][0].pid is None
     with pytest.raises(ChildProcessError):
         os.waitpid(begun[0][1], os.WNOHANG)
+
+
+def _imported(book, sources, folder, capsys) -> tuple:
+    capsys.readouterr()
+    rc = main(["import", str(book), str(sources), "--report", str(folder / "导入报告.csv")])
+    got = capsys.readouterr()
+    return rc, got.out.replace(str(folder), "<folder>"), got.err.replace(str(folder), "<folder>"), V.cells_of(book)
+
+
+def _import_log_time(key) -> bool:
+    """导入记录's 时间 column (its first): the time of the run."""
+    sheet, coord = key
+    return sheet == V.L.IMPORT_LOG.sheet and V.re.fullmatch(V.col_letter(V.L.IMPORT_LOG.first_col) + r"\d+", coord)
+
+
+@pytest.mark.parametrize("how", ["forked", "dies"])
+def test_a_part_of_a_write_patched_in_a_second_process_is_written_as_here(how, demo_book, tmp_path, capsys,
+                                                                          monkeypatch):
+    """The write patches its biggest sheet part in a second process while this one makes the others
+    (the threshold lowered so that the demo book's parts take that path): regrade, validate and an
+    import write every cell as the write made in one process, also when that process dies (the part
+    is made here); no process is left behind."""
+    sources = tmp_path / "旧档案"
+    sources.mkdir()
+    lf.xlsx_2019_archive(sources / "2019客户档案.xlsx")
+    lf.xls_2021_archive(sources / "客户名单.xls")
+    lf.gbk_visits_csv(sources / "拜访.csv")
+    lf.utf8_bom_receivables_csv(sources / "应收.csv")
+    results = []
+    for mode in ("one", how):
+        folder = tmp_path / mode
+        folder.mkdir()
+        book = shutil.copy2(demo_book, folder / "大客户管理.xlsm")
+        forks: list = []
+        with monkeypatch.context() as m:
+            m.setattr(FileStore, "parallel", None)  # (the checks in one process: only the write forks)
+            if mode == "one":
+                m.setattr(store_mod, "_patched_beside", lambda jobs, streamed: None)
+            else:
+                m.setattr(store_mod, "BESIDE_ROWS", 1)
+                real = parallel.forked
+
+                def counting(fn):
+                    forks.append(real(fn))
+                    return forks[-1]
+                m.setattr(store_mod, "forked", counting)
+                if mode == "dies":
+                    _dies_in_the_second_process(m, store_mod, "_patch_to_hand_over")
+            got = {}
+            for action, args in (("regrade", ["regrade", str(book), "-v", "--as-of", "2026-06-30"]),
+                                 ("validate", ["validate", str(book), "--json", "--as-of", "2026-06-30"])):
+                capsys.readouterr()
+                rc = main(args)
+                out = capsys.readouterr()
+                got[action] = (rc, out.out.replace(str(folder), "<folder>"), out.err.replace(str(folder), "<folder>"))
+            got["import"] = _imported(book, sources, folder, capsys)
+        results.append(got)
+        assert len(forks) == (0 if mode == "one" else 3)  # one part of each write
+        assert all(isinstance(f, parallel.Forked) and f.pid is None for f in forks)  # taken, reaped
+    one, two = results
+    for action in ("regrade", "validate"):
+        assert "Traceback" not in one[action][2] + two[action][2]
+        assert two[action] == one[action]
+    assert one["import"][0] in (0, 1) and two["import"][:3] == one["import"][:3]
+    differ = {k for k in set(one["import"][3]) | set(two["import"][3])
+              if one["import"][3].get(k) != two["import"][3].get(k)}
+    assert differ and all(_timed(k) or _import_log_time(k) for k in differ), sorted(differ)[:5]
+
+
+def test_a_write_that_fails_after_a_part_began_stops_it(demo_book, tmp_path, monkeypatch):
+    """The zip writer fails (the disk full, say) while a part is being patched in a second
+    process: the write refuses as before, the book is untouched, and that process is stopped."""
+    before = demo_book.read_bytes()
+    forks: list = []
+    real = parallel.forked
+
+    def counting(fn):
+        forks.append(real(fn))
+        return forks[-1]
+    monkeypatch.setattr(store_mod, "forked", counting)
+    monkeypatch.setattr(store_mod, "BESIDE_ROWS", 1)
+
+    def full(src, dst, replaced):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(store_mod.engine, "write_package", full)
+    assert main(["regrade", str(demo_book), "--as-of", "2026-06-30"]) != 0
+    assert demo_book.read_bytes() == before
+    assert len(forks) == 1 and forks[0].pid is None  # stopped and reaped
