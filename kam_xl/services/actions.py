@@ -35,7 +35,7 @@ from ..workbook.outputs import safe_name_part, write_output
 from .checks import refuse_unusable_rules
 from .credit import calculators
 from .typed_rows import assign_ids
-from .regrade import RegradeResult, regrade
+from .regrade import BESIDE as REGRADE_BESIDE, RegradeResult, regrade
 from .validate import ValidationReport, validate
 
 C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
@@ -62,7 +62,7 @@ REGRADE_NEEDS = Needs({
     R.name: Read(keys=("customer_id", "invoice_date", "amount", "due_date", "paid", "paid_date"),
                  window="invoice_date", stream=True, order="customer_id"),
     L.TIER_RULES.name: EVERYTHING,
-}, views=frozenset({LAST_VISITS}))
+}, views=frozenset({LAST_VISITS}), beside=REGRADE_BESIDE)  # the second half of the customers graded beside
 
 
 def regrade_book(store: Store, operator: str, as_of: dt.date | None = None,

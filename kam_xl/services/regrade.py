@@ -9,7 +9,7 @@ from .. import layout as L
 from ..domain.receivables import derive_credit
 from ..domain.tiering import TierInputs, grade, rules_version, sort_rules, validate_rules
 from ..domain.visits import next_visit_due
-from ..store import ChangeSet, Snapshot
+from ..store import Beside, ChangeSet, Snapshot
 from .credit import calculators, write_derived_credit
 
 CUST = L.CUSTOMERS
@@ -82,45 +82,30 @@ def regrade(data: Snapshot, operator: str, now: dt.datetime | None = None) -> Re
     for r in rules:
         rank.setdefault(r.tier, len(rank))
     res.tier_rank = rank
-    # the credit derived from each customer's receivables, a customer at a time (a database
-    # hands them ordered by customer, so only one customer's invoices are held at once)
-    derived = {}
-    for cid, recs in data.groups(L.RECEIVABLES.name):
-        found = derive_credit(recs, data.as_of, data.settings)
-        if found.derived:
-            derived[cid] = found
     visiting: list[tuple[str | None, str]] = []  # (customer id, tier) of tiers with a visit frequency
     frequency: dict = {}  # tier → visit frequency in days (Settings), looked up once per tier
-    conditions = any(r.extra for r in rules)  # 附加条件 may name any customer column
     credits = {}
-    for c in data.customers:
+    for c, (credit, tier, why) in zip(data.customers, _all_grades(data)):
         if not (c.id or c.name):
             continue
-        credit = (derived.get(c.id) if c.id else None) or derive_credit([], data.as_of, data.settings, c.credit)
-        credits[c.rid] = credit.credit if credit.derived else None
-        x = TierInputs(volume=c.volume, credit=credit.credit, margin=c.margin, growth=c.growth,
-                       extra=data.customer_extra(c) if conditions else {},
-                       credit_source=credit.text if credit.derived else ("录入值" if c.credit else ""))
-        result = grade(x, rules, data.settings)
-        if not result.graded:
-            res.ungraded.append((data.where(CUST.name, c.rid, None), c.id, result.explanation))
+        credits[c.rid] = credit
+        if tier is None:
+            res.ungraded.append((data.where(CUST.name, c.rid, None), c.id, why))
             continue
-        res.by_tier[result.tier] += 1
-        days = frequency.get(result.tier, frequency)
+        res.by_tier[tier] += 1
+        days = frequency.get(tier, frequency)
         if days is frequency:
-            days = frequency[result.tier] = data.settings.visit_days(result.tier)
+            days = frequency[tier] = data.settings.visit_days(tier)
         if days is not None:
-            visiting.append((c.id, result.tier))
-        if result.tier == c.tier:
+            visiting.append((c.id, tier))
+        if tier == c.tier:
             continue
-        res.changes.update(CUST.name, c.rid, "tier", result.tier)
+        res.changes.update(CUST.name, c.rid, "tier", tier)
         res.changes.update(CUST.name, c.rid, "graded_on", data.as_of)
-        why = result.explanation
-        res.moves.append(GradeChange(c.rid, data.where(CUST.name, c.rid, None), c.id, c.name, c.tier,
-                                     result.tier, why))
+        res.moves.append(GradeChange(c.rid, data.where(CUST.name, c.rid, None), c.id, c.name, c.tier, tier, why))
         res.changes.add(L.GRADE_LOG.name, dict(
             time=now, customer_id=c.id, customer_name=c.name, old_tier=c.tier or "（空）",
-            new_tier=result.tier, reason=why, operator=operator, rules_version=res.version, as_of=data.as_of))
+            new_tier=tier, reason=why, operator=operator, rules_version=res.version, as_of=data.as_of))
     last_visits = data.last_visits()
     for cid, tier in visiting:
         due = next_visit_due(tier, last_visits.get(cid), data.settings, data.as_of)
@@ -134,3 +119,63 @@ def regrade(data: Snapshot, operator: str, now: dt.datetime | None = None) -> Re
     res.changes.status = (f"{now:%Y-%m-%d %H:%M} 重新分级：{len(res.moves)} 户等级变动"
                           f"（升 {res.ups} / 降 {res.downs}），无法定级 {len(res.ungraded)} 户")
     return res
+
+
+# Each customer's grade.  Where the store can compute a part of the action in a second process, the
+# second half of the customers is graded there, begun as soon as the customers and their invoices are
+# loaded (Needs.beside), while this process grades the first half.
+SECOND_HALF = "regrade: the second half of the customers"
+
+
+def _half(customers: list) -> int:
+    return len(customers) // 2
+
+
+def grades(data: Snapshot, customers: list) -> tuple[list, list]:
+    """(the customers' ids as graded, for each customer (the credit derived from its invoices, None
+    where none could be; its tier, None where none is found; the explanation where the tier is not
+    the one it has or none is found, else None)).  A customer is graded on the credit derived from
+    its invoices of the window, else on the value entered."""
+    rules = sort_rules(data.rules)
+    conditions = any(r.extra for r in rules)  # 附加条件 may name any customer column
+    wanted = {c.id for c in customers if c.id}
+    # the invoices a customer at a time (a database hands them ordered by customer, so only one
+    # customer's invoices are held at once)
+    derived = {}
+    for cid, recs in data.groups(L.RECEIVABLES.name):
+        if cid in wanted:
+            found = derive_credit(recs, data.as_of, data.settings)
+            if found.derived:
+                derived[cid] = found
+    out = []
+    for c in customers:
+        credit = (derived.get(c.id) if c.id else None) or derive_credit([], data.as_of, data.settings, c.credit)
+        x = TierInputs(volume=c.volume, credit=credit.credit, margin=c.margin, growth=c.growth,
+                       extra=data.customer_extra(c) if conditions else {},
+                       credit_source=credit.text if credit.derived else ("录入值" if c.credit else ""))
+        result = grade(x, rules, data.settings)
+        why = result.explanation if result.tier is None or result.tier != c.tier else None  # (made when shown)
+        out.append((credit.credit if credit.derived else None, result.tier, why))
+    return [c.id for c in customers], out
+
+
+def _second_half(data: Snapshot) -> tuple[list, list]:
+    return grades(data, data.customers[_half(data.customers):])
+
+
+BESIDE = (Beside(SECOND_HALF, (CUST.name, L.RECEIVABLES.name), _second_half),)
+
+
+def _all_grades(data: Snapshot) -> list:
+    """grades() of every customer: the second half from the part begun beside where there is one
+    (graded here after all when an id was given since it began: a row typed without one)."""
+    customers = data.customers
+    pending = data.begun.get(SECOND_HALF)
+    if pending is None:
+        return grades(data, customers)[1]
+    half = _half(customers)
+    first = grades(data, customers[:half])[1]
+    ids, second = pending.result()
+    if ids != [c.id for c in customers[half:]]:
+        second = grades(data, customers[half:])[1]
+    return first + second

@@ -272,6 +272,7 @@ def test_a_write_that_fails_after_a_part_began_stops_it(demo_book, tmp_path, mon
         return forks[-1]
     monkeypatch.setattr(store_mod, "forked", counting)
     monkeypatch.setattr(store_mod, "BESIDE_ROWS", 1)
+    monkeypatch.setattr(FileStore, "parallel", None)  # (no part of the action beside: only the write forks)
 
     def full(src, dst, replaced):
         raise OSError(28, "No space left on device")
@@ -279,3 +280,60 @@ def test_a_write_that_fails_after_a_part_began_stops_it(demo_book, tmp_path, mon
     assert main(["regrade", str(demo_book), "--as-of", "2026-06-30"]) != 0
     assert demo_book.read_bytes() == before
     assert len(forks) == 1 and forks[0].pid is None  # stopped and reaped
+
+
+def _typed_without_ids(book) -> None:
+    """Two customers typed under the table without a 客户编号: the action gives them their ids."""
+    part, _, (c1, r1, c2, r2) = V.parts(book, V.L.CUSTOMERS.name)
+    C = V.L.CUSTOMERS
+    rows = {rn: {V.col_of(C, "name"): f"手工补录第{k + 1}有限公司", V.col_of(C, "manager"): "手工经理",
+                 V.col_of(C, "volume"): 900000 * (k + 1), V.col_of(C, "margin"): 0.2, V.col_of(C, "credit"): "好",
+                 V.col_of(C, "growth"): "高"} for k, rn in enumerate((r2 + 1, r2 + 2))}
+    V.rewrite(book, {part: lambda x: V.add_rows(x, rows)})
+
+
+@pytest.mark.parametrize("variant", [_typed_without_ids, V.typed_rows_under_customers, V.error_cells,
+                                     V.shared_formula_in_tier])
+@pytest.mark.parametrize("how", ["forked", "dies"])
+def test_the_customers_graded_in_two_halves_are_graded_as_in_one(variant, how, demo_book, tmp_path, capsys,
+                                                                 monkeypatch):
+    """重新分级 grades the second half of the customers in a second process, begun as soon as the
+    customers and their invoices are loaded: the same summary, grade log and cells as graded in one
+    process — also when that process dies, and when rows typed under the table get their ids only
+    after it began (that half is graded here again)."""
+    from kam_xl.services import regrade as regrade_mod
+    results = []
+    for mode in ("one", how):
+        folder = tmp_path / mode
+        folder.mkdir()
+        book = shutil.copy2(demo_book, folder / "大客户管理.xlsm")
+        variant(book)
+        with monkeypatch.context() as m:
+            forks = _processes(m, mode)
+            if mode == "dies":
+                _dies_in_the_second_process(m, regrade_mod, "grades")
+            here, real, halves = os.getpid(), regrade_mod.grades, []
+
+            def counted(data, customers):
+                if os.getpid() == here:
+                    halves.append(len(customers))
+                return real(data, customers)
+            m.setattr(regrade_mod, "grades", counted)
+            capsys.readouterr()
+            rc = main(["regrade", str(book), "-v", "--as-of", "2026-06-30"])
+            got = capsys.readouterr()
+            results.append((rc, got.out.replace(str(folder), "<folder>"), got.err.replace(str(folder), "<folder>"),
+                            V.cells_of(book)))
+        assert len(forks) == (0 if mode == "one" else 1)
+        assert all(isinstance(f, parallel.Forked) and f.pid is None for f in forks)  # taken, reaped
+        if mode == "one":
+            assert len(halves) == 1  # every customer graded here at once
+            n = halves[0]
+        else:  # the first half here; the second taken from the other process, or graded here after all
+            again = how == "dies" or variant is _typed_without_ids  # (ids given since it began)
+            assert halves == [n // 2] + ([n - n // 2] if again else [])
+    one, two = results
+    assert one[0] == 0 and "Traceback" not in one[2] + two[2]
+    assert "等级变动" in one[1] and two[:3] == one[:3]
+    differ = {k for k in set(one[3]) | set(two[3]) if one[3].get(k) != two[3].get(k)}
+    assert all(_timed(k) for k in differ), sorted(differ)[:5]
