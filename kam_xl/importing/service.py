@@ -56,9 +56,14 @@ class Outcome:
     record_id: str | None = None
     message: str = ""
 
+    def as_keys(self, when: dt.datetime) -> dict[str, Any]:
+        """The 导入记录 row by layout key (what the import's change set adds)."""
+        return dict(time=when, file=self.file, sheet=self.sheet, row=self.row, outcome=self.outcome,
+                    target=self.target, record_id=self.record_id, message=self.message)
+
     def as_row(self, when: dt.datetime) -> dict[str, Any]:
-        return L.IMPORT_LOG.row(time=when, file=self.file, sheet=self.sheet, row=self.row, outcome=self.outcome,
-                                target=self.target, record_id=self.record_id, message=self.message)
+        """The same row by header (the import report's CSV)."""
+        return L.IMPORT_LOG.row(**self.as_keys(when))
 
 
 @dataclass
@@ -299,9 +304,10 @@ class _Index:
     def add(self, rec: _Record, cid: str | None, name: str | None):
         if cid:
             key = normalize_id(cid)
-            if any(r is rec for r in self.by_id[key]):  # the same code in another form (131, 00131)
+            same = self.by_id[key]
+            if same and any(r is rec for r in same):  # the same code in another form (131, 00131)
                 return
-            self.by_id[key].append(rec)
+            same.append(rec)
             m = _PREFIXED.fullmatch(key)
             if m:
                 self.by_number[m[1]].append(rec)
@@ -312,8 +318,9 @@ class _Index:
         key = normalize_id(cid) if cid else ""
         if key and self.by_id.get(key):
             return self.by_id[key], "编号"
-        if name and self.by_name.get(normalize_name(name)):
-            return self.by_name[normalize_name(name)], "名称"
+        hits = self.by_name.get(normalize_name(name)) if name else None
+        if hits:
+            return hits, "名称"
         if key.isdigit() and self.by_number.get(key):
             return self.by_number[key], "编号"
         return [], "编号" if cid else "名称" if name else ""
@@ -363,6 +370,8 @@ def _merge_into(rec: _Record, sr: SourceRow, skip: set[str]) -> tuple[list[str],
 
 
 def _same(a: Any, b: Any) -> bool:
+    if a == b:  # the common case, a value the archive already holds (equal is the same on every path below)
+        return True
     if isinstance(a, dt.datetime):
         a = a.date()
     if isinstance(b, dt.datetime):
@@ -764,8 +773,8 @@ def import_report(result: ImportResult, data: Snapshot, appended: dict[str, list
     _add_cached_values(appended, data)
     for name, rows in appended.items():  # fresh dicts: the change set keeps them as they are
         result.changes.add_many(name, (to_keys(L.TABLES[name], r) for r in rows), owned=True)
-    result.changes.replace(L.IMPORT_LOG.name, [to_keys(L.IMPORT_LOG, o.as_row(now)) for o in result.outcomes] + [
-        to_keys(L.IMPORT_LOG, Outcome(f, "", None, REJECTED, "", None, f"无法读取：{why}").as_row(now))
+    result.changes.replace(L.IMPORT_LOG.name, [o.as_keys(now) for o in result.outcomes] + [
+        Outcome(f, "", None, REJECTED, "", None, f"无法读取：{why}").as_keys(now)
         for f, why in result.unreadable], owned=True)
     c = result.counts
     result.changes.status = (f"{now:%Y-%m-%d %H:%M} 导入历史档案：新增 {c[NEW]}，合并 {c[MERGED]}，"
