@@ -77,6 +77,17 @@ def utf8_bom_receivables_csv(path: Path) -> Path:
     return path
 
 
+def old_archive_folder(d: Path) -> Path:
+    """A folder of the old spreadsheets the import tests use: two customer archives (a 2019 xlsx,
+    a 2021 BIFF xls), GBK visits and UTF-8-BOM invoices."""
+    d.mkdir()
+    xlsx_2019_archive(d / "2019客户档案.xlsx")
+    xls_2021_archive(d / "客户名单.xls")
+    gbk_visits_csv(d / "拜访.csv")
+    utf8_bom_receivables_csv(d / "应收.csv")
+    return d
+
+
 def corrupt_xlsx(path: Path) -> Path:
     path.write_bytes(b"PK\x03\x04 this is not really a zip file")
     return path

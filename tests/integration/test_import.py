@@ -15,13 +15,7 @@ from tests.helpers import table_records
 
 @pytest.fixture
 def sources(tmp_path):
-    d = tmp_path / "旧档案"
-    d.mkdir()
-    lf.xlsx_2019_archive(d / "2019客户档案.xlsx")
-    lf.xls_2021_archive(d / "客户名单.xls")
-    lf.gbk_visits_csv(d / "拜访.csv")
-    lf.utf8_bom_receivables_csv(d / "应收.csv")
-    return d
+    return lf.old_archive_folder(tmp_path / "旧档案")
 
 
 @pytest.fixture

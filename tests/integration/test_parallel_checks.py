@@ -43,6 +43,24 @@ def _processes(m, mode: str) -> list:
     return forks
 
 
+def _book_for(mode: str, demo_book, tmp_path, variant=None) -> tuple:
+    """(a folder of the mode's own, the demo book copied there and lived in as `variant` says)."""
+    folder = tmp_path / mode
+    folder.mkdir()
+    book = shutil.copy2(demo_book, folder / "大客户管理.xlsm")
+    if variant is not None:
+        variant(book)
+    return folder, book
+
+
+def _second_process(m, mode: str, owner, name: str) -> list:
+    """_processes, and owner.name dying in the second process when the mode is "dies"."""
+    forks = _processes(m, mode)
+    if mode == "dies":
+        _dies_in_the_second_process(m, owner, name)
+    return forks
+
+
 def _dies_in_the_second_process(m, owner, name: str) -> None:
     """owner.name kills the process it runs in when that is the second one."""
     here, real = os.getpid(), getattr(owner, name)
@@ -60,14 +78,9 @@ def test_checked_in_two_processes_or_in_one_validate_writes_the_same(variant, ho
                                                                     monkeypatch):
     results = []
     for mode in ("one", how):
-        folder = tmp_path / mode
-        folder.mkdir()
-        book = shutil.copy2(demo_book, folder / "大客户管理.xlsm")
-        variant(book)
+        folder, book = _book_for(mode, demo_book, tmp_path, variant)
         with monkeypatch.context() as m:
-            forks = _processes(m, mode)
-            if mode == "dies":
-                _dies_in_the_second_process(m, Checker, "receivables")
+            forks = _second_process(m, mode, Checker, "receivables")
             results.append(_validate(book, folder, capsys))
         assert len(forks) == (0 if mode == "one" else 1)
         assert all(isinstance(f, parallel.Forked) and f.pid is None for f in forks)  # taken, reaped
@@ -99,9 +112,7 @@ def test_the_report_with_its_passes_beside_is_the_report_made_in_one(how, demo_b
     a section's own error stops them (no process is left behind)."""
     results = []
     for mode in ("one", how):
-        folder = tmp_path / mode
-        folder.mkdir()
-        book = shutil.copy2(demo_book, folder / "大客户管理.xlsm")
+        folder, book = _book_for(mode, demo_book, tmp_path)
         with monkeypatch.context() as m:
             forks = _processes(m, mode)
             if mode == "dies":
@@ -213,17 +224,10 @@ def test_a_part_of_a_write_patched_in_a_second_process_is_written_as_here(how, d
     (the threshold lowered so that the demo book's parts take that path): regrade, validate and an
     import write every cell as the write made in one process, also when that process dies (the part
     is made here); no process is left behind."""
-    sources = tmp_path / "旧档案"
-    sources.mkdir()
-    lf.xlsx_2019_archive(sources / "2019客户档案.xlsx")
-    lf.xls_2021_archive(sources / "客户名单.xls")
-    lf.gbk_visits_csv(sources / "拜访.csv")
-    lf.utf8_bom_receivables_csv(sources / "应收.csv")
+    sources = lf.old_archive_folder(tmp_path / "旧档案")
     results = []
     for mode in ("one", how):
-        folder = tmp_path / mode
-        folder.mkdir()
-        book = shutil.copy2(demo_book, folder / "大客户管理.xlsm")
+        folder, book = _book_for(mode, demo_book, tmp_path)
         forks: list = []
         with monkeypatch.context() as m:
             m.setattr(FileStore, "parallel", None)  # (the checks in one process: only the write forks)
@@ -304,14 +308,9 @@ def test_the_customers_graded_in_two_halves_are_graded_as_in_one(variant, how, d
     from kam_xl.services import regrade as regrade_mod
     results = []
     for mode in ("one", how):
-        folder = tmp_path / mode
-        folder.mkdir()
-        book = shutil.copy2(demo_book, folder / "大客户管理.xlsm")
-        variant(book)
+        folder, book = _book_for(mode, demo_book, tmp_path, variant)
         with monkeypatch.context() as m:
-            forks = _processes(m, mode)
-            if mode == "dies":
-                _dies_in_the_second_process(m, regrade_mod, "grades")
+            forks = _second_process(m, mode, regrade_mod, "grades")
             here, real, halves = os.getpid(), regrade_mod.grades, []
 
             def counted(data, customers):
