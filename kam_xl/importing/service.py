@@ -23,7 +23,6 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .. import layout as L
 from ..domain.names import next_ids, normalize_id, normalize_name
-from ..store import Snapshot
 from ..workbook.reading import customer_values, receivable_values, survey_values
 from ..domain.receivables import amount_faults, date_faults, due_from_term
 from ..domain.values import same_amount
