@@ -85,9 +85,10 @@ def regrade(data: Snapshot, operator: str, now: dt.datetime | None = None) -> Re
     visiting: list[tuple[str | None, str]] = []  # (customer id, tier) of tiers with a visit frequency
     frequency: dict = {}  # tier → visit frequency in days (Settings), looked up once per tier
     credits = {}
-    for c, (credit, tier, why) in zip(data.customers, _all_grades(data)):
-        if not (c.id or c.name):
+    for c, graded in zip(data.customers, _all_grades(data)):
+        if graded is None:  # a row with neither 客户编号 nor 客户名称: not a customer to grade
             continue
+        credit, tier, why = graded
         credits[c.rid] = credit
         if tier is None:
             res.ungraded.append((data.where(CUST.name, c.rid, None), c.id, why))
@@ -134,8 +135,9 @@ def _half(customers: list) -> int:
 def grades(data: Snapshot, customers: list) -> tuple[list, list]:
     """(the customers' ids as graded, for each customer (the credit derived from its invoices, None
     where none could be; its tier, None where none is found; the explanation where the tier is not
-    the one it has or none is found, else None)).  A customer is graded on the credit derived from
-    its invoices of the window, else on the value entered."""
+    the one it has or none is found, else None), or None for a row with neither id nor name).  A
+    customer is graded on the credit derived from its invoices of the window, else on the value
+    entered."""
     rules = sort_rules(data.rules)
     conditions = any(r.extra for r in rules)  # 附加条件 may name any customer column
     wanted = {c.id for c in customers if c.id}
@@ -149,6 +151,9 @@ def grades(data: Snapshot, customers: list) -> tuple[list, list]:
                 derived[cid] = found
     out = []
     for c in customers:
+        if not (c.id or c.name):
+            out.append(None)
+            continue
         credit = (derived.get(c.id) if c.id else None) or derive_credit([], data.as_of, data.settings, c.credit)
         x = TierInputs(volume=c.volume, credit=credit.credit, margin=c.margin, growth=c.growth,
                        extra=data.customer_extra(c) if conditions else {},

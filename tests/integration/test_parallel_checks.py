@@ -296,8 +296,17 @@ def _typed_without_ids(book) -> None:
     V.rewrite(book, {part: lambda x: V.add_rows(x, rows)})
 
 
-@pytest.mark.parametrize("variant", [_typed_without_ids, V.typed_rows_under_customers, V.error_cells,
-                                     V.shared_formula_in_tier])
+def _row_without_id_or_name(book) -> None:
+    """The last customer's 客户编号 and 客户名称 cleared, its other cells left (a row half deleted):
+    not a customer to grade, nor one the action numbers."""
+    part, _, (c1, r1, c2, r2) = V.parts(book, V.L.CUSTOMERS.name)
+    C = V.L.CUSTOMERS
+    refs = [f"{V.col_letter(V.col_of(C, k))}{r2}" for k in ("id", "name")]
+    V.rewrite(book, {part: lambda x: V.set_cell(V.set_cell(x, refs[0], ""), refs[1], "")})
+
+
+@pytest.mark.parametrize("variant", [_typed_without_ids, _row_without_id_or_name, V.typed_rows_under_customers,
+                                     V.error_cells, V.shared_formula_in_tier])
 @pytest.mark.parametrize("how", ["forked", "dies"])
 def test_the_customers_graded_in_two_halves_are_graded_as_in_one(variant, how, demo_book, tmp_path, capsys,
                                                                  monkeypatch):
@@ -336,3 +345,13 @@ def test_the_customers_graded_in_two_halves_are_graded_as_in_one(variant, how, d
     assert "等级变动" in one[1] and two[:3] == one[:3]
     differ = {k for k in set(one[3]) | set(two[3]) if one[3].get(k) != two[3].get(k)}
     assert all(_timed(k) for k in differ), sorted(differ)[:5]
+    if variant is _row_without_id_or_name:  # left as it was: not numbered, not graded, not logged
+        _, _, (c1, r1, c2, r2) = V.parts(tmp_path / "one" / "大客户管理.xlsm", V.L.CUSTOMERS.name)
+        C = V.L.CUSTOMERS
+        for k in ("id", "name"):
+            assert (C.sheet, f"{V.col_letter(V.col_of(C, k))}{r2}") not in one[3]
+        assert f"第{r2}行" not in one[1]
+        line = next(ln for ln in one[1].splitlines() if "各等级客户数" in ln)
+        graded = sum(int(x) for x in V.re.findall(r" (\d+)", line.split("：", 1)[1]))
+        ungraded = V.re.search(r"无法定级 (\d+) 户", one[1])
+        assert graded + (int(ungraded[1]) if ungraded else 0) == r2 - r1 - 1  # every row but that one
