@@ -271,3 +271,41 @@ def test_a_book_patched_as_a_stream_recalculates_as_python_does_and_validates(tm
     if ooxml.available():
         found = ooxml.validate([book])
         assert all(v == [] for v in found.values()), {k: v[:3] for k, v in found.items() if v}
+
+
+def test_a_book_whose_parts_are_patched_in_a_second_process_recalculates_and_validates(tmp_path, monkeypatch):
+    """A write makes its sheet part with the most rows to patch in a second process and hands its
+    pieces to the zip writer as a stream (store._patched_beside); forced here on a small book with the
+    sheets patched whole: an import appends customers and the import log, a regrade changes tiers and
+    appends to the grade log — LibreOffice recalculates every calculated cell as the Python core does,
+    the cached values are what it computes, and the Open XML SDK validator finds nothing."""
+    from kam_xl.files import run_import, run_regrade
+    from kam_xl.workbook import parallel, store as store_mod
+    from tests.conftest import good_customer, good_receivable, make_book
+    from tests.legacy_files import xlsx_2019_archive
+    from tests.tools import ooxml
+    if not parallel.CAN_FORK:
+        pytest.skip("no fork on this system: every part is made in one process")
+    monkeypatch.setattr(store_mod, "STREAM_PART", 1 << 62)  # the sheets patched whole, as the small ones are
+    monkeypatch.setattr(store_mod, "BESIDE_ROWS", 1)
+    beside = []
+    real = store_mod._patch_to_hand_over
+
+    def counting(*a):
+        beside.append(1)  # (counted in the second process: its list is its own)
+        return real(*a)
+    monkeypatch.setattr(store_mod, "_patch_to_hand_over", counting)
+    taken = []
+    real_when = store_mod._when_written
+    monkeypatch.setattr(store_mod, "_when_written", lambda pending: taken.append(pending) or real_when(pending))
+    book = make_book(tmp_path / "b.xlsm", customers=[good_customer(i, 客户等级=None) for i in range(1, 6)],
+                     receivables=[good_receivable(i, f"KH{i:06d}") for i in range(1, 6)])
+    run_import(book, [xlsx_2019_archive(tmp_path / "档案2019.xlsx")])
+    run_regrade(book)
+    assert len(taken) == 2 and not beside  # one part of each write made in the second process, none here
+    assert all(p.pid is None for p in taken)  # taken and reaped
+    _compare(book, 8, 5)
+    _cached_equals_recalculated(book)
+    if ooxml.available():
+        found = ooxml.validate([book])
+        assert all(v == [] for v in found.values()), {k: v[:3] for k, v in found.items() if v}
