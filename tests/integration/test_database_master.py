@@ -60,6 +60,15 @@ def test_a_loaded_database_holds_the_book_and_loading_again_changes_nothing(db, 
 
 
 def test_regrade_and_validate_on_the_database_equal_the_workbook(db, demo_book):
+    """The book's file store grades the second half of the customers in a second process begun while
+    it loads; a database begins nothing and grades every customer here: the same moves and tiers."""
+    from kam_xl.services import actions, regrade as regrade_mod
+    from kam_xl.workbook import parallel
+    with FileStore(demo_book) as book_store:
+        begun = set(book_store.load(actions.REGRADE_NEEDS, AS_OF).begun)
+    assert begun == ({regrade_mod.SECOND_HALF} if parallel.CAN_FORK else set())
+    with SqlStore(db) as db_store:
+        assert db_store.load(actions.REGRADE_NEEDS, AS_OF).begun == {}
     on_book = run_regrade(demo_book, as_of=AS_OF, operator="测试")
     on_db = run_regrade(db, as_of=AS_OF, operator="测试")
     assert [(m.customer_id, m.old, m.new) for m in on_book.moves] == [(m.customer_id, m.old, m.new) for m in on_db.moves]
