@@ -143,6 +143,15 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     tables = out.tables
     # the rule table first: its 附加条件 decide which customer columns are read
     first = [n for n in (L.TIER_RULES.name, L.SETTINGS.name) if n in wanted]
+    # a view whose table is not kept as records is read on a second thread when the
+    # store can (the parser lets go of the GIL); the rest is read one table at a time
+    view_only = [n for n, r in wanted.items() if n == L.VISITS.name and not r.records and not full]
+    # the order the sheets are read in (a view last: the helper process reads it after every scan,
+    # while the tables the loads wait for are looked through first)
+    order = [n for n in wanted if n not in first and n not in STREAMED] \
+        + [n for n in STREAMED if n in wanted and n not in view_only] + view_only
+    if hasattr(store, "look_ahead"):  # the big sheets after the first looked through meanwhile
+        store.look_ahead(order)
     tables.update(store.read(first))
     if L.TIER_RULES.name in tables:
         t = tables[L.TIER_RULES.name]
@@ -154,18 +163,12 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
     begin = _beginner(store, needs, data)
     columns = {n: _headers(store, n, r, data.rules, full) for n, r in wanted.items() if n not in first}
 
-    # a view whose table is not kept as records is read on a second thread when the
-    # store can (the parser lets go of the GIL); the rest is read one table at a time
-    view_only = [n for n, r in wanted.items() if n == L.VISITS.name and not r.records and not full]
     background = None
     pool = None
     if hasattr(store, "prepare"):  # the file's sheets looked through ahead, in the order they are read
-        # (a view last: the helper process reads it after every scan, while the tables the
-        # loads wait for are looked through first)
-        rest = [n for n in wanted if n not in first and n not in STREAMED]
-        store.prepare(rest + [n for n in STREAMED if n in wanted and n not in view_only] + view_only,
-                      views=view_only, reads={n: columns[n] for n in STREAMED if n in wanted and n not in view_only
-                                               and columns.get(n) is not None and not wanted[n].appends})
+        store.prepare(order, views=view_only,
+                      reads={n: columns[n] for n in STREAMED if n in wanted and n not in view_only
+                             and columns.get(n) is not None and not wanted[n].appends})
     if view_only and hasattr(store, "concurrent"):
         pool = ThreadPoolExecutor(1, thread_name_prefix="kam-read")
         other = store.concurrent()  # its own reader: a reader is not shared between threads

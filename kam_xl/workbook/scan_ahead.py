@@ -17,7 +17,7 @@ import pickle
 import subprocess
 import sys
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -26,8 +26,20 @@ _PROGRAM = """
 import pickle, sys
 sys.path.insert(0, sys.argv[1])
 from kam_xl.workbook import deflate, engine, scan, visits_view
-path, jobs, reads, date1904 = pickle.load(sys.stdin.buffer)
+path, jobs, date1904 = pickle.load(sys.stdin.buffer)
 out = sys.stdout.buffer
+asked = []
+
+
+def reads():
+    # what to read after the scans comes in a second message, when the caller knows it (it may
+    # still be reading the rule table when the scans begin); none when it closes the pipe instead
+    if not asked:
+        try:
+            asked.append(pickle.load(sys.stdin.buffer))
+        except Exception:
+            asked.append([])
+    return asked[0]
 
 
 def outcome(work):
@@ -88,13 +100,15 @@ def scan_and_read(part, tables, key, tp, headers):
 # the last sheet looked through, when something is read of it, is scanned and read in one pass
 # (nothing waits behind it); every other read comes after all the scans (the loads wait for those)
 last = jobs[-1][0] if jobs else None
-fused = next((r for r in reads if r[1].sheet_part == last), None)
+fused = None
 for part, tables in jobs:
+    if part == last:
+        fused = next((r for r in reads() if r[1].sheet_part == last), None)
     if fused is not None and part == last:
         scan_and_read(part, tables, *fused)
     else:
         answer(part, outcome(lambda: scan.scan_sheet(path, part, tables)))
-for key, tp, headers in reads:
+for key, tp, headers in reads():
     if fused is None or key != fused[0]:
         answer_read(key, outcome(lambda: read(tp, headers)))
 """
@@ -110,46 +124,89 @@ class ScanAhead:
     After the scans it reads each of `reads` ((key, table part, headers)) from the sheet's XML
     with the column reader: the last-visit view of the visits table when headers is None
     (visits_view.from_xml), else those columns of the table (engine.columns_from_xml);
-    `reads_done[key]` answers (that result, an error, or Gone)."""
+    `reads_done[key]` answers (that result, an error, or Gone).  reads=None: they are given
+    later (give_reads), when the caller knows them — the process starts and looks through the
+    sheets meanwhile (its interpreter's start and the first scans overlap the caller's first
+    reads); it waits for them before the last sheet, which it scans and reads in one pass."""
 
-    def __init__(self, path: str, jobs: list[tuple[str, list]], reads: list[tuple[str, object, object]] = (),
+    def __init__(self, path: str, jobs: list[tuple[str, list]], reads: list[tuple[str, object, object]] | None = (),
                  date1904: bool = False):
         self.futures: dict[str, Future] = {part: Future() for part, _ in jobs}
-        self.reads_done: dict[str, Future] = {key: Future() for key, _, _ in reads}
+        self.parts = [part for part, _ in jobs]
+        self.reads_done: dict[str, Future] = {}
+        self.waiting = reads is None  # for give_reads
+        self._lock = threading.Lock()
+        self._ended = False
         try:
             self.proc = subprocess.Popen([sys.executable, "-I", "-c", _PROGRAM, _PACKAGE_ROOT],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL)
-            self.proc.stdin.write(pickle.dumps((path, jobs, list(reads), date1904),
-                                               protocol=pickle.HIGHEST_PROTOCOL))
-            self.proc.stdin.close()
+            self.proc.stdin.write(pickle.dumps((path, jobs, date1904), protocol=pickle.HIGHEST_PROTOCOL))
+            self.proc.stdin.flush()
         except OSError as e:
             self.proc = None
+            self._ended = True
             self._fail_rest(Gone(str(e)))
             return
         self.reader = threading.Thread(target=self._answers, name="kam-scan-ahead", daemon=True)
         self.reader.start()
+        if reads is not None:
+            self.give_reads(reads)
+
+    def give_reads(self, reads: list[tuple[str, object, object]]) -> None:
+        """What to read after the scans ((key, table part, headers)); given once (an empty list:
+        nothing — the helper then finishes its scans and stops)."""
+        self.waiting = False
+        with self._lock:  # (a helper already gone answers nothing: Gone at once)
+            for key, _, _ in reads:
+                self.reads_done[key] = fut = Future()
+                if self._ended:
+                    fut.set_exception(Gone("the helper process stopped"))
+            if self._ended or self.proc is None:
+                return
+        try:
+            self.proc.stdin.write(pickle.dumps(list(reads), protocol=pickle.HIGHEST_PROTOCOL))
+            self.proc.stdin.close()
+        except (OSError, ValueError) as e:  # it died meanwhile (its pipe is closed)
+            self._fail_rest(Gone(str(e)))
 
     def _answers(self) -> None:
         try:
             while True:
                 key, (ok, value) = pickle.load(self.proc.stdout)  # our own child's answers
-                fut = self.reads_done.get(key[1]) if isinstance(key, tuple) else self.futures.get(key)
+                with self._lock:
+                    fut = self.reads_done.get(key[1]) if isinstance(key, tuple) else self.futures.get(key)
                 if fut is not None and not fut.done():
-                    fut.set_result(value) if ok else fut.set_exception(value)
+                    try:
+                        fut.set_result(value) if ok else fut.set_exception(value)
+                    except InvalidStateError:  # given up on meanwhile (its pipe broke)
+                        pass
         except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError):
             pass
         finally:
+            with self._lock:
+                self._ended = True
             self._fail_rest(Gone("the helper process stopped"))
             self.proc.stdout.close()
             self.proc.wait()
 
     def _fail_rest(self, e: Exception) -> None:
-        for fut in [*self.futures.values(), *self.reads_done.values()]:
+        with self._lock:
+            waiting = [*self.futures.values(), *self.reads_done.values()]
+        for fut in waiting:
             if not fut.done():
-                fut.set_exception(e)
+                try:
+                    fut.set_exception(e)
+                except InvalidStateError:  # answered meanwhile by the other thread
+                    pass
 
     def stop(self) -> None:
         """Stop the helper (its answers no longer wanted); the waiting futures get Gone."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
+        if self.proc is not None and self.waiting:  # never given its reads: the pipe is let go
+            self.waiting = False
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass

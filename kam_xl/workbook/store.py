@@ -215,6 +215,10 @@ class FileStore(LoadingStore):
         with common["lock"]:
             wanted = {self.pkg.tables[n].sheet_part for n in names} - set(common["scans"])
             waiting = {p: common["ahead"][p] for p in wanted if p in common["ahead"]}
+            begun = common.get("awaiting")
+            if begun is not None and set(waiting) & set(begun.parts):  # waited for before prepare() told it
+                common.pop("awaiting")                                 # what to read: nothing (it would
+                begun.give_reads([])                                   # wait for that before its last sheet)
         got = {}
         for p, fut in waiting.items():  # looked through by the second process; waited for outside
             try:                        # the lock, so another thread reads what is ready meanwhile
@@ -269,17 +273,56 @@ class FileStore(LoadingStore):
             if any(sc.errors or self._far(part, sc) for part, sc in scans.items()):
                 self._clean_copy()
 
+    def look_ahead(self, names: Iterable[str]) -> None:
+        """Start the helper process on the sheets after the first of these tables (in the order they
+        will be read) before the action's first read — its interpreter's start and its first scans
+        overlap the reading of the rule table here; prepare() then tells it what to read after its
+        scans.  Nothing when those sheets are small (prepare looks through them here)."""
+        names = [n for n in names if n in self.pkg.tables]
+        common = self._common
+        with common["lock"]:
+            if self.__dict__.get("_view") or common.get("awaiting") is not None:
+                return
+            parts = self._unscanned_parts(names)
+            later = parts[1:]  # the first is wanted at once: looked through here
+            if later and self._parts_size(later) >= SCAN_AHEAD_BYTES:
+                common["awaiting"] = self._start_helper(later, None)
+
+    def _unscanned_parts(self, names: list[str]) -> list[str]:
+        """The sheet parts of these tables, in order, neither looked through nor being looked through."""
+        common = self._common
+        parts = list(dict.fromkeys(self.pkg.tables[n].sheet_part for n in names))
+        return [p for p in parts if p not in common["scans"] and p not in common["ahead"]]
+
+    def _start_helper(self, parts: list[str], reads) -> ScanAhead:
+        """A helper process looking through these sheet parts (under the lock); `reads` as ScanAhead's."""
+        common = self._common
+        helper = ScanAhead(str(self.path), [(p, [t for t in self.pkg.tables.values() if t.sheet_part == p])
+                                            for p in parts], reads, self.pkg.date1904)
+        common["helpers"].append(helper)
+        common["ahead"].update(helper.futures)
+        return helper
+
+    def _give_reads(self, helper: ScanAhead, readable: list) -> None:
+        """The reads of `readable` ((table, its part, headers)) whose sheets the helper looks through,
+        given to it (under the lock)."""
+        ahead = [(n, tp, headers) for n, tp, headers in readable if tp.sheet_part in helper.parts]
+        helper.give_reads([(n, tp, None if headers is None else list(headers)) for n, tp, headers in ahead])
+        for n, tp, headers in ahead:
+            self._common["reads"][n] = (helper.reads_done[n], tp.ref, headers)
+
     def prepare(self, names: Iterable[str], views: Iterable[str] = (),
                 reads: dict[str, list[str]] | None = None) -> None:
         """Look through the sheets of these tables ahead of reading them, in the order given
         (the order they will be read).  The first is looked through here; when the others are
         big, a second process looks through them, one after the other, while this one reads
         the sheets already looked through: the scan then costs about one sheet's time instead
-        of all of theirs.  Otherwise all are looked through here, together (two threads, their
-        inflating overlapping).  After its scans the second process also reads, from the XML,
-        what this one would read with the column reader: `views` (the visits table when the
-        action asks only for the last-visit view of it: view_ahead takes it) and `reads` (table
-        → the few columns an action reads of it: the read takes them)."""
+        of all of theirs (begun already when look_ahead started it).  Otherwise all are looked
+        through here, together (two threads, their inflating overlapping).  After its scans the
+        second process also reads, from the XML, what this one would read with the column
+        reader: `views` (the visits table when the action asks only for the last-visit view of
+        it: view_ahead takes it) and `reads` (table → the few columns an action reads of it:
+        the read takes them)."""
         names = [n for n in names if n in self.pkg.tables]
         if not names:
             return
@@ -292,20 +335,16 @@ class FileStore(LoadingStore):
             if tp is not None and cols and self._column_source().suits(tp.sheet_part, cols):
                 readable.append((n, tp, None if headers is None else tuple(headers)))
         with common["lock"]:
-            parts = list(dict.fromkeys(self.pkg.tables[n].sheet_part for n in names))
-            parts = [p for p in parts if p not in common["scans"] and p not in common["ahead"]]
+            begun = common.pop("awaiting", None)
+            if begun is not None:
+                self._give_reads(begun, readable)
+            parts = self._unscanned_parts(names)
             later = parts[1:]  # the first is wanted at once: looked through here, meanwhile
             if later and self._parts_size(later) >= SCAN_AHEAD_BYTES and not self.__dict__.get("_view"):
-                ahead = [(n, tp, headers) for n, tp, headers in readable if tp.sheet_part in later]
-                helper = ScanAhead(str(self.path), [(p, [t for t in self.pkg.tables.values() if t.sheet_part == p])
-                                                    for p in later],
-                                   [(n, tp, None if headers is None else list(headers)) for n, tp, headers in ahead],
-                                   self.pkg.date1904)
-                common["helpers"].append(helper)
-                common["ahead"].update(helper.futures)
-                for n, tp, headers in ahead:
-                    common["reads"][n] = (helper.reads_done[n], tp.ref, headers)
+                self._give_reads(self._start_helper(later, None), readable)
                 names = [n for n in names if self.pkg.tables[n].sheet_part == parts[0]]
+            else:  # (the sheets a helper looks through are not waited for here)
+                names = [n for n in names if self.pkg.tables[n].sheet_part not in common["ahead"]]
         self._scan(names)
 
     def view_ahead(self, name: str) -> tuple[Table, dict] | None:
@@ -371,6 +410,7 @@ class FileStore(LoadingStore):
         common["helpers"].clear()
         common["ahead"].clear()
         common["reads"].clear()
+        common.pop("awaiting", None)
 
     def _take_in(self, tp, sc, text_of) -> None:
         tdef = L.TABLES.get(tp.name)

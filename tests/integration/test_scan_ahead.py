@@ -7,6 +7,7 @@ problem found by the helper is the same clear refusal."""
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,95 @@ def test_the_helper_stops_with_the_session(tmp_path, monkeypatch):
     for h in helpers:
         assert h.proc.wait(timeout=30) != 0  # killed, not finished
     assert not store._common["helpers"] and not store._common["ahead"]
+
+
+def test_the_helper_starts_before_the_rule_table_is_read(tmp_path, monkeypatch):
+    """A big book's helper process is started before the first read (the rule table's: its own start
+    and its first scans overlap that read), is told what to read once the rules are known, and the
+    load comes out as with the sheets looked through here."""
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    V.typed_rows_under_customers(book)
+    from kam_xl.services.actions import REGRADE_NEEDS, VALIDATE_NEEDS
+    for needs in (REGRADE_NEEDS, VALIDATE_NEEDS):
+        events: list = []
+        real_read, real_init, real_give = FileStore.read, scan_ahead.ScanAhead.__init__, scan_ahead.ScanAhead.give_reads
+
+        def read(self, names, *a, **k):
+            events.append(("read", tuple(names)))
+            return real_read(self, names, *a, **k)
+
+        def init(self, path, jobs, reads=(), date1904=False):
+            events.append(("helper", tuple(p for p, _ in jobs), reads is None))
+            real_init(self, path, jobs, reads, date1904)
+
+        def give(self, reads):
+            events.append(("reads", tuple(k for k, _, _ in reads)))
+            real_give(self, reads)
+        monkeypatch.setattr(FileStore, "read", read)
+        monkeypatch.setattr(scan_ahead.ScanAhead, "__init__", init)
+        monkeypatch.setattr(scan_ahead.ScanAhead, "give_reads", give)
+        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
+        store = FileStore(book)
+        with store:
+            ahead = store.load(needs)
+            got_ahead = {n: [r.__dict__ for r in rs] for n, rs in ahead.records.items()}
+            last_ahead = dict(ahead.last_visits())
+        monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 1 << 62)
+        with FileStore(book) as here_store:
+            here = here_store.load(needs)
+            assert {n: [r.__dict__ for r in rs] for n, rs in here.records.items()} == got_ahead
+            assert dict(here.last_visits()) == last_ahead
+        monkeypatch.undo()
+        kinds = [e[0] for e in events]
+        helper = events[kinds.index("helper")]
+        assert kinds.index("helper") < kinds.index("read")  # begun before the rule table is read
+        assert helper[2] and V.sheet_part(book, V.L.CUSTOMERS.sheet) not in helper[1]  # its reads told later
+        assert kinds.index("reads") > kinds.index("read")
+
+
+def test_a_helper_waited_for_before_it_is_told_what_to_read_does_not_hang(tmp_path, monkeypatch):
+    """Sheets the helper looks through, read before prepare() told it what to read after its scans
+    (it would wait for that before its last sheet): it is told "nothing" and the read goes on."""
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
+    names = [V.L.CUSTOMERS.name, V.L.RECEIVABLES.name, V.L.VISITS.name]
+    with FileStore(book) as store:
+        store.look_ahead(names)
+        helper = store._common["awaiting"]
+        assert helper.waiting
+        got: dict = {}
+        reading = threading.Thread(target=lambda: got.update(store.read([V.L.VISITS.name])), daemon=True)
+        reading.start()  # the helper's last sheet
+        reading.join(timeout=60)
+        assert not reading.is_alive(), "the read waited for a helper that waited to be told what to read"
+        assert len(got[V.L.VISITS.name].rows) == 2
+        assert not helper.waiting and "awaiting" not in store._common
+
+
+def test_a_helper_gone_before_it_is_told_what_to_read_answers_gone(tmp_path, monkeypatch):
+    """A helper that dies before prepare() gives it its reads: every read it was to make is Gone at once
+    (read here), the scans too, and the load is the same as without it."""
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
+    monkeypatch.setattr(scan_ahead, "_PROGRAM", "import os; os._exit(9)")
+    from kam_xl.services.actions import REGRADE_NEEDS
+    with FileStore(book) as store:
+        store.look_ahead([V.L.CUSTOMERS.name, V.L.RECEIVABLES.name, V.L.VISITS.name])
+        helper = store._common["awaiting"]
+        helper.proc.wait(timeout=30)
+        helper.reader.join(timeout=30)
+        helper.give_reads([("Visits", store.pkg.tables["Visits"], None)])
+        with pytest.raises(scan_ahead.Gone):
+            helper.reads_done["Visits"].result(timeout=30)
+        assert all(isinstance(f.exception(timeout=30), scan_ahead.Gone) for f in helper.futures.values())
+    monkeypatch.undo()
+    monkeypatch.setattr(store_mod, "SCAN_AHEAD_BYTES", 0)
+    monkeypatch.setattr(scan_ahead, "_PROGRAM", "import os; os._exit(9)")
+    with FileStore(book) as store:
+        died = store.load(REGRADE_NEEDS)
+        got = {n: [r.__dict__ for r in rs] for n, rs in died.records.items()}
+        last = dict(died.last_visits())
+    with FileStore(book) as store:
+        here = store.load(REGRADE_NEEDS)
+        assert {n: [r.__dict__ for r in rs] for n, rs in here.records.items()} == got
+        assert dict(here.last_visits()) == last
