@@ -320,7 +320,7 @@ class LoadingStore:
             raise RuntimeError("apply() before load(): a store applies changes to what it read")
         self.settle_reads()
         cells = cell_changes(changes, loaded)
-        self._loaded = None  # the records may now be freed
+        self._loaded = loaded = None  # the records may now be freed (before the write: it needs the room)
         self.write(cells)
         return cells.notes
 

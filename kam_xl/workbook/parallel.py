@@ -57,12 +57,13 @@ class Forked:
         except BaseException:  # interrupted (Ctrl-C): the process goes with the action
             self.cancel()
             raise
-        if data is not None:
+        fn, self.fn = self.fn, None  # let go of what fn holds (the action's records: a snapshot that
+        if data is not None:         # keeps its begun parts would otherwise be a cycle kept to the end)
             try:
                 return pickle.loads(data)
             except Exception:  # a damaged or partial result: computed here
                 pass
-        return self.fn()
+        return fn()
 
     def _receive(self) -> bytes | None:
         """The pickled result, or None: the process ended without one, or took too long."""
@@ -88,6 +89,7 @@ class Forked:
 
     def cancel(self) -> None:
         """Stop the process (the caller met an error and will not ask for the result)."""
+        self.fn = None
         if self.pid is None:
             return
         try:
