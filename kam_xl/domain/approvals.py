@@ -33,6 +33,14 @@ def decisions(record) -> tuple:
     return got
 
 
+def known_decisions(record) -> tuple | None:
+    """decisions(record) where this pair of approval cells was worked out before, else None."""
+    try:
+        return _DECIDED.get(_CELLS(record))
+    except TypeError:
+        return None
+
+
 def missing_approvals(record, decided: tuple | None = None) -> list[tuple[str, str]]:
     """(key, who) of each approver who has not agreed (驳回 or blank), in order (`decided`: the
     record's decisions when the caller has them)."""

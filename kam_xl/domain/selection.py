@@ -13,7 +13,7 @@ from operator import attrgetter
 from typing import Any, Callable, Iterable
 
 from .. import layout as L
-from .approvals import ALL_AGREED, decisions, missing_approvals, out_of_order
+from .approvals import ALL_AGREED, decisions, known_decisions, missing_approvals, out_of_order
 from .findings import FindingsReport, Related
 from .models import Customer, Receivable, Settings, TierRule, Visit
 from .names import normalize_name
@@ -49,6 +49,8 @@ class Inputs:
     complaints: list | None = None
     surveys: list | None = None
     levels_kept: bool = False  # the receivables have 催讨级别: the levels that change are collected
+    # the findings of Checker.customers_alone, made beforehand (beside the loading); None: made here
+    customers_alone: list | None = None
 
 
 def duplicate_firsts(records: Iterable, key: str = "id") -> dict:
@@ -168,6 +170,18 @@ class Checker:
 
     # -- customers ----------------------------------------------------------------
     def customers(self) -> None:
+        """Every customer's checks: its own (customers_alone, or their findings made beforehand),
+        then those that need its invoices and visits."""
+        if self.x.customers_alone is None:
+            self.customers_alone()
+        else:
+            self.rep.findings += self.x.customers_alone
+        self.customers_with_history()
+
+    def customers_alone(self) -> None:
+        """What the customers' rows tell alone (no invoice, no visit needed: checked while those
+        load): ids and names present and not repeated, the principles of a certified customer but
+        the payment credit, the agreement of a signed one, the staff of an important one."""
         x = self.x
         # a repeated id or name: the first record's row index by value while going through (the
         # groups are made for the repeated values only: a million customers hold no list each)
@@ -175,7 +189,7 @@ class Checker:
         first_name: dict[str, int] = {}
         repeated_ids: set[str] = set()
         repeated_names: set[str] = set()
-        last_visits = x.last_visits if x.last_visits is not None else last_completed_by_customer(x.visits)
+        need = x.settings.min_staff_important
         for c in x.customers:
             i, cid = c.rid, c.id
             if not cid:
@@ -189,22 +203,16 @@ class Checker:
                 if first_name.setdefault(key, i) != i:
                     repeated_names.add(key)
             if c.status in L.CERTIFIED_STATUSES:
-                self._certification(c)
+                self._certification(c, credit=False)
             if c.status == L.SIGNED:
                 self._agreement(c)
             important = c.tier in L.IMPORTANT_TIERS or c.status == L.APPLYING
-            need = x.settings.min_staff_important
-            staff = set(c.staff_list())
-            if important and len(staff) < need:
-                why = f"等级为{c.tier}" if c.tier in L.IMPORTANT_TIERS else "正在申请认定"
-                self.add("CUST-STAFF-FEW", C, i, "staff", cid, c.staff, why=why, need=need, count=len(staff),
-                         names="、".join(sorted(staff)) or "无")
-            if c.tier in L.A_TIERS and c.status != L.INACTIVE:
-                days = x.settings.visit_days(c.tier)
-                last = last_visits.get(cid) if cid else None
-                if days and (last is None or (x.as_of - last).days > days):
-                    since = f"最近一次已完成拜访为 {last:%Y-%m-%d}" if last else "没有已完成的拜访记录"
-                    self.add("CUST-VISIT-OVERDUE", C, i, "tier", cid, tier=c.tier, days=days, since=since)
+            if important:
+                staff = set(c.staff_list())
+                if len(staff) < need:
+                    why = f"等级为{c.tier}" if c.tier in L.IMPORTANT_TIERS else "正在申请认定"
+                    self.add("CUST-STAFF-FEW", C, i, "staff", cid, c.staff, why=why, need=need, count=len(staff),
+                             names="、".join(sorted(staff)) or "无")
         del first_id, first_name
         by_id: dict[str, list[Customer]] = defaultdict(list)
         by_name: dict[str, list[Customer]] = defaultdict(list)
@@ -225,13 +233,33 @@ class Checker:
             for c in cs[1:]:
                 self.add("CUST-NAME-DUP", C, c.rid, "name", c.id, c.name, rows=rows)
 
+    def customers_with_history(self) -> None:
+        """What the customers' invoices and visits tell: a certified customer's payment credit (as
+        derived from its invoices where it can be), an A-tier customer's visit overdue."""
+        x = self.x
+        last_visits = x.last_visits if x.last_visits is not None else last_completed_by_customer(x.visits)
+        for c in x.customers:
+            if c.status in L.CERTIFIED_STATUSES:
+                self._certification(c, credit=True)
+            if c.tier in L.A_TIERS and c.status != L.INACTIVE:
+                i, cid = c.rid, c.id
+                days = x.settings.visit_days(c.tier)
+                last = last_visits.get(cid) if cid else None
+                if days and (last is None or (x.as_of - last).days > days):
+                    since = f"最近一次已完成拜访为 {last:%Y-%m-%d}" if last else "没有已完成的拜访记录"
+                    self.add("CUST-VISIT-OVERDUE", C, i, "tier", cid, tier=c.tier, days=days, since=since)
+
     GATES = {"CUST-CREDIT-BAD": lambda v: v != L.CREDIT_BAD, "CUST-FINANCE-WEAK": lambda v: v != L.FINANCIAL_WEAK,
              "CUST-ATTITUDE-NEG": lambda v: v != L.ATTITUDE_NEGATIVE, "CUST-CONFIDENTIALITY": lambda v: v == L.YES,
              "CUST-COST": lambda v: v == L.CONFORMS}
 
-    def _certification(self, c: Customer) -> None:
+    def _certification(self, c: Customer, credit: bool) -> None:
+        """The principles a certified customer must meet: the payment credit alone (credit=True),
+        or every other one."""
         i, cid, st = c.rid, c.id, c.status
         for name, (key, rule) in PRINCIPLE_CODES.items():
+            if (key == "credit") != credit:
+                continue
             v = getattr(c, key)
             derived = self.derived_credit(c) if key == "credit" else None
             if derived is not None:  # judged as regrade grades: by the receivables
@@ -288,9 +316,24 @@ class Checker:
     PLAN_FIELDS = PLAN_FIELDS
 
     def visits(self) -> None:
-        firsts = duplicate_firsts(self.x.visits)
-        for v in self.x.visits:
-            self._visit(v, firsts)
+        x = self.x
+        firsts = duplicate_firsts(x.visits)
+        by_id, as_of, slow = self.by_id, x.as_of, self._visit
+        for v in x.visits:
+            # the common visit, with nothing to report, told without a call: its own id and a known
+            # customer; its plan complete where its state needs one; both approvers agreed, or (a
+            # state not yet decided) no leader before the department; done: dated by the as-of date,
+            # with its outcome.  Any other goes through every check (_visit).
+            rec_id, cid, state = v.id, v.customer_id, v.state
+            if rec_id and cid and rec_id not in firsts and cid in by_id \
+                    and (state not in _PLANNED or all(_PLAN(v))):
+                decided = known_decisions(v)
+                if decided == ALL_AGREED:
+                    if state != L.DONE or (v.outcome and (d := v.actual_date) is not None and d <= as_of):
+                        continue
+                elif decided is not None and state not in _DECIDED and not out_of_order(v, decided):
+                    continue
+            slow(v, firsts)
 
     def _visit(self, v: Visit, firsts: dict) -> None:
         i, cid, state = v.rid, v.customer_id, v.state

@@ -36,7 +36,7 @@ from .checks import refuse_unusable_rules
 from .credit import calculators
 from .typed_rows import assign_ids
 from .regrade import BESIDE as REGRADE_BESIDE, RegradeResult, regrade
-from .validate import ValidationReport, validate
+from .validate import BESIDE as VALIDATE_BESIDE, ValidationReport, validate
 
 C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
 PROCEDURES = {n: Read(optional=True) for n in (L.CERTIFICATIONS.name, L.COMPLAINTS.name, L.SURVEYS.name)}
@@ -106,7 +106,7 @@ VALIDATE_NEEDS = Needs({
                                                  "handler", "confirmation")),
     L.SURVEYS.name: Read(optional=True, keep=("id", "customer_id", "date", *L.SCORE_KEYS), stream=True,
                          order="customer_id"),
-}, views=frozenset({LAST_VISITS}))
+}, views=frozenset({LAST_VISITS}), beside=VALIDATE_BESIDE)  # the customers' own checks beside the visits' load
 
 
 def validate_book(store: Store, as_of: dt.date | None = None, dry_run: bool = False,

@@ -82,7 +82,8 @@ def test_checked_in_two_processes_or_in_one_validate_writes_the_same(variant, ho
         with monkeypatch.context() as m:
             forks = _second_process(m, mode, Checker, "receivables")
             results.append(_validate(book, folder, capsys))
-        assert len(forks) == (0 if mode == "one" else 1)
+        # the customers' own checks beside the visits' load, the invoices and customers beside the visits' checks
+        assert len(forks) == (0 if mode == "one" else 2)
         assert all(isinstance(f, parallel.Forked) and f.pid is None for f in forks)  # taken, reaped
     one, two = results
     assert "Traceback" not in one[2] + two[2]
@@ -390,3 +391,50 @@ def test_the_records_of_an_action_are_let_go_when_it_ends(action, demo_book, tmp
         Snapshot.__init__ = real_init
         if was:
             gc.enable()
+
+
+@pytest.mark.parametrize("variant", [_typed_without_ids, V.typed_rows_under_customers, V.error_cells, None])
+@pytest.mark.parametrize("how", ["forked", "dies"])
+def test_the_customers_own_checks_made_beside_the_visits_load_find_what_one_process_finds(
+        variant, how, demo_book, tmp_path, capsys, monkeypatch):
+    """全面校验 makes the customers' own checks (ids, names, principles but the payment credit, agreements,
+    staff) in a second process as soon as the customers are loaded, while the visits load here: the same
+    output and cells as checked in one process — also when that process dies (checked here after all),
+    and when rows typed under the table get their ids only after it began (checked here again: they are
+    not missing one)."""
+    from kam_xl.services import validate as validate_mod
+    results = []
+    for mode in ("one", how):
+        folder, book = _book_for(mode, demo_book, tmp_path, variant)
+        with monkeypatch.context() as m:
+            forks = _second_process(m, mode, Checker, "customers_alone")
+            here, real, made_here = os.getpid(), Checker.customers_alone, []
+
+            def counted(self):
+                if os.getpid() == here:
+                    made_here.append(len(self.x.customers))
+                return real(self)
+            m.setattr(Checker, "customers_alone", counted)
+            taken = []  # what the checker got of the part begun beside: its findings, or None (checks itself)
+            real_found = validate_mod._customers_alone_found
+            m.setattr(validate_mod, "_customers_alone_found", lambda data: taken.append(real_found(data)) or taken[-1])
+            begun = []  # (the part begun, whether the visits were loaded by then)
+            real_fork = FileStore.fork_beside
+            m.setattr(FileStore, "fork_beside", lambda self, fn: begun.append(
+                (fn.func is validate_mod._customers_alone, V.L.VISITS.name in fn.args[0].records))
+                or real_fork(self, fn))
+            results.append(_validate(book, folder, capsys))
+        assert len(forks) == (0 if mode == "one" else 2)
+        if mode == "one":
+            assert len(made_here) == 1 and not begun  # checked here, once, with the invoices
+        else:
+            assert begun == [(True, False)]  # begun before the visits were loaded
+            # died: checked here after all (the ids given by then); ids given since it began: not taken, checked
+            # again with the invoices in the other second process
+            assert len(taken) == 1 and (taken[0] is None) == (how == "forked" and variant is _typed_without_ids)
+            assert len(made_here) == (1 if how == "dies" else 0)
+    one, two = results
+    assert "Traceback" not in one[2] + two[2]
+    assert '"CUST-' in one[1] and two[:3] == one[:3]
+    differ = {k for k in set(one[3]) | set(two[3]) if one[3].get(k) != two[3].get(k)}
+    assert all(_timed(k) for k in differ), sorted(differ)[:5]
