@@ -81,6 +81,7 @@ def failed_principles(app: Certification) -> list[str]:
 
 
 _PRINCIPLES = attrgetter(*L.PRINCIPLES)
+_JUDGED = frozenset((L.APPLYING, *L.CERTIFIED_STATUSES))  # the 认定状态 judged against the applications
 _ALL_CONFORM = (L.CONFORMS,) * len(L.PRINCIPLES)
 
 
@@ -151,17 +152,20 @@ class ProcedureChecks:
         application's own checks, then its customer's 认定状态 against them; the customers
         without any application after."""
         seen: set[str] = set()
+        each, application, status, customers_of = self.each, self._application, self._status, self.customers_of
+        judged = _JUDGED
         for cid, mine in customer_groups(self.certifications):
             for a in mine:
-                self.each(CE, a)
-                self._application(a)
+                each(CE, a)
+                application(a)
             if cid:
                 seen.add(cid)
-                for c in self.customers_of(cid):
-                    self._status(c, mine)
+                for c in customers_of(cid):
+                    if c.status in judged:
+                        status(c, mine)
         for c in self.customers:
-            if not c.id or c.id not in seen:
-                self._status(c, [])
+            if c.status in judged and (not c.id or c.id not in seen):
+                status(c, [])
 
     def _application(self, a: Certification) -> None:
         i, cid = a.rid, a.customer_id
@@ -173,28 +177,28 @@ class ProcedureChecks:
                          names="、".join(staff) or "无")
             elif c is not None and c.manager and c.manager not in staff:
                 self.add("CERT-FIELD-MANAGER", CE, i, "field_staff", cid, a.field_staff, manager=c.manager)
-        decided = a.result in (L.PASSED, L.NOT_PASSED) or approvals.any_decision(a)
+        decisions = approvals.decisions(a)
+        decided = a.result in (L.PASSED, L.NOT_PASSED) or any(decisions)
         if decided and not a.investigated:
             gaps = [CE.header(k) for k in ("general_date", "general_result", "field_date", "field_staff",
                                           "field_result") if not getattr(a, k)]
             self.add("CERT-INVESTIGATION-INCOMPLETE", CE, i,
                      "general_result" if not a.general_result else "field_result", cid, gaps="、".join(gaps))
         if a.result == L.PASSED:
-            missing = missing_approvals(a)
-            for key, who in approvals.APPROVERS:
-                if who in missing:
-                    self.add("CERT-APPROVAL-MISSING", CE, i, key, cid, getattr(a, key), who=who,
-                             current=getattr(a, key) or "未审批")
+            for key, who in approvals.missing_approvals(a, decisions):
+                self.add("CERT-APPROVAL-MISSING", CE, i, key, cid, getattr(a, key), who=who,
+                         current=getattr(a, key) or "未审批")
             bad = failed_principles(a)
             if bad:
                 self.add("CERT-PRINCIPLE", CE, i, [k for k in L.PRINCIPLES if CE.header(k) in bad][0], cid,
                          principles="、".join(bad))
             if a.approved_on is None:
                 self.add("CERT-APPROVAL-DATE", CE, i, "approved_on", cid)
-        if approvals.out_of_order(a):
+        if approvals.out_of_order(a, decisions):
             self.add("CERT-APPROVAL-ORDER", CE, i, "dept_approval", cid)
 
     def _status(self, c: Customer, mine: list[Certification]) -> None:
+        """A customer's 认定状态 against its applications (a status in _JUDGED: any other says nothing)."""
         i, cid, st = c.rid, c.id, c.status
         if st == L.APPLYING and not any(a.investigated for a in mine):
             self.add("CUST-CERT-NO-APPLICATION", C, i, "status", cid, st)
@@ -249,26 +253,30 @@ class ProcedureChecks:
         s = self.settings
         low = []
         seen: set[str] = set()
+        each, survey_due, customers_of, certified = self.each, self._survey_due, self.customers_of, \
+            L.CERTIFIED_STATUSES
+        below, follow = s.survey_follow_below, dt.timedelta(days=s.survey_follow_days)
         for cid, mine in customer_groups(self.surveys):
             for v in mine:
-                self.each(SU, v)
+                each(SU, v)
                 score = v.computed_score()
-                if score is None or v.date is None or score >= s.survey_follow_below:
+                if score is None or v.date is None or score >= below:
                     continue
-                until = v.date + dt.timedelta(days=s.survey_follow_days)
+                until = v.date + follow
                 if self.as_of <= until:
                     continue  # still time to plan the follow-up
                 low.append((v, score, until))
             if cid:
                 seen.add(cid)
                 last = latest(mine)
-                customers = self.customers_of(cid)
+                customers = customers_of(cid)
                 for c in customers:
-                    self._survey_due(c, last)
+                    if c.status in certified:
+                        survey_due(c, last)
                 _satisfaction(customers, last, self.satisfaction)
         for c in self.customers:
-            if not c.id or c.id not in seen:
-                self._survey_due(c, None)
+            if c.status in certified and (not c.id or c.id not in seen):
+                survey_due(c, None)
         wanted = {v.customer_id for v, _, _ in low}
         days: dict[str, list[dt.date]] = defaultdict(list)  # their visits' dates (planned, else actual)
         for x in among(self._visits, "customer_id", wanted) if low else ():
