@@ -52,13 +52,14 @@ class Forked:
     def result(self) -> Any:
         if self.pid is None:
             raise RuntimeError("result() of a part already taken or cancelled")
+        fn = self.fn  # (a process that hangs is stopped on the way: cancel() lets go of self.fn)
         try:
             data = self._receive()
         except BaseException:  # interrupted (Ctrl-C): the process goes with the action
             self.cancel()
             raise
-        fn, self.fn = self.fn, None  # let go of what fn holds (the action's records: a snapshot that
-        if data is not None:         # keeps its begun parts would otherwise be a cycle kept to the end)
+        self.fn = None  # let go of what fn holds (the action's records: a snapshot that keeps
+        if data is not None:  # its begun parts would otherwise be a cycle kept to the end)
             try:
                 return pickle.loads(data)
             except Exception:  # a damaged or partial result: computed here
