@@ -183,13 +183,10 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
                 other.close()
         background = pool.submit(read_view)
     try:
-        rest = [n for n in wanted if n not in first and n not in STREAMED]
-        if rest:
-            tables.update(store.read(rest, {n: c for n, c in columns.items() if n in rest and c is not None},
-                                     exact=[n for n in rest if wanted[n].appends]))
-        # each big table's cells are loaded on a second thread while the ones before are typed: two
-        # tables ahead, so that the loads go on while the 400,000 visits are typed (one ahead, the
-        # loading thread stood idle there and the typing then waited for the table after)
+        # each big table's cells are loaded on a second thread (its own reader) while the customers are
+        # read and typed here, and while the ones before are typed: two tables ahead, so that the loads
+        # go on while the 400,000 visits are typed (one ahead, the loading thread stood idle there and
+        # the typing then waited for the table after)
         streamed = [n for n in STREAMED if n in wanted and n not in view_only]
         ahead = getattr(store, "load_ahead", None) if not full else None
 
@@ -198,6 +195,10 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
                 ahead(streamed[i], columns.get(streamed[i]), exact=wanted[streamed[i]].appends)
         load_next(0)
         load_next(1)
+        rest = [n for n in wanted if n not in first and n not in STREAMED]
+        if rest:
+            tables.update(store.read(rest, {n: c for n, c in columns.items() if n in rest and c is not None},
+                                     exact=[n for n in rest if wanted[n].appends]))
         if L.CUSTOMERS.name in wanted:  # typed now: its cells are let go before the big tables are read
             _type_customers(out, wanted[L.CUSTOMERS.name], columns.get(L.CUSTOMERS.name) is not None, full)
             begin()

@@ -558,7 +558,7 @@ class FileStore(LoadingStore):
         def work():
             view._scan([name])  # rows typed below it taken in, error cells found: as the read will
             tp = view.pkg.tables[name]
-            reader = self._fast_reader()  # this store's: its shared strings are read once
+            reader = view._fast_reader()  # its own: it loads while this store's reads the customers
             got = engine.load_arrow(reader, tp, cols, exact, view._column_source())
             return None if got is None else (tp, reader.path, got)
         ahead[(name, cols, exact)] = pool.submit(work)

@@ -111,3 +111,47 @@ def test_a_cleaned_copy_made_by_the_loading_thread_outlives_it(tmp_path):
         got = store.read([V.L.RECEIVABLES.name])  # looked through already: read from that copy
         assert store._common["clean"] is clean and got[V.L.RECEIVABLES.name].rows
         assert store.read([V.L.CUSTOMERS.name])[V.L.CUSTOMERS.name].rows  # another copy made here
+
+
+def test_the_first_table_ahead_loads_on_its_own_reader_while_the_customers_are_read(tmp_path, monkeypatch):
+    """The visits (validate reads every column of them: the longest load) begin loading on the loading
+    thread's own reader while the customers' cells are loaded here, not after: two readers, each used by
+    one thread only, and the records are those of loading each table when it is read."""
+    from kam_xl.services.actions import VALIDATE_NEEDS
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    V.typed_rows_under_customers(book)
+    events: list = []
+    real = engine._load_arrow
+    lock = threading.Lock()
+
+    def load(reader, tp, *a, **k):
+        with lock:
+            events.append(("begin", tp.name, threading.current_thread().name, id(reader)))
+        try:
+            return real(reader, tp, *a, **k)
+        finally:
+            with lock:
+                events.append(("end", tp.name, threading.current_thread().name, id(reader)))
+    monkeypatch.setattr(engine, "_load_arrow", load)
+    asked: list = []
+    real_ahead, real_read = FileStore.load_ahead, FileStore.read
+    monkeypatch.setattr(FileStore, "load_ahead", lambda self, name, *a, **k: asked.append(("ahead", name)) or
+                        real_ahead(self, name, *a, **k))
+    monkeypatch.setattr(FileStore, "read", lambda self, names, *a, **k: asked.append(("read", tuple(names))) or
+                        real_read(self, names, *a, **k))
+    with FileStore(book) as store:
+        data = store.load(VALIDATE_NEEDS)
+        got = {n: [r.__dict__ for r in rs] for n, rs in data.records.items()}
+    # the visits asked for on the loading thread before the customers are read here
+    assert asked.index(("ahead", V.L.VISITS.name)) < asked.index(("read", (V.L.CUSTOMERS.name,)))
+    assert any(e[:3] == ("begin", V.L.VISITS.name, "kam-ahead_0") for e in events)
+    readers = {e[2]: set() for e in events}
+    for e in events:
+        readers[e[2]].add(e[3])
+    threads = [t for t in readers if t != "MainThread"]
+    assert threads and all(not (readers[t] & readers["MainThread"]) for t in threads)  # a reader of its own
+    monkeypatch.undo()
+    with FileStore(book, full_reads=False) as store:
+        store.load_ahead = None  # each table loaded when it is read
+        here = store.load(VALIDATE_NEEDS)
+        assert {n: [r.__dict__ for r in rs] for n, rs in here.records.items()} == got
