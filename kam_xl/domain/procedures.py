@@ -33,7 +33,8 @@ def among(records: Iterable, key: str, values: set) -> Iterable:
     narrow = getattr(records, "among", None)
     if narrow is not None:
         return narrow(key, values)
-    return (r for r in records if getattr(r, key) in values)
+    of = attrgetter(key)
+    return (r for r in records if of(r) in values)
 
 
 def by_customer_order(records: Iterable) -> Iterable:

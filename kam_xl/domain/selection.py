@@ -150,9 +150,15 @@ class Checker:
         x = self.x
         firsts = {table.name: duplicate_firsts(records or ()) for table, records in (
             (L.CERTIFICATIONS, x.certifications), (L.COMPLAINTS, x.complaints), (L.SURVEYS, x.surveys))}
+        by_id = self.by_id
+
+        def each(table: L.TableDef, rec) -> None:
+            found = firsts[table.name]
+            rec_id, cid = rec.id, rec.customer_id
+            if not (rec_id and cid and rec_id not in found and cid in by_id):  # (the common record: no call)
+                self._id_and_customer(table, rec, found)
         checks = ProcedureChecks(self.add, x.customers, x.visits, x.settings, x.as_of, x.certifications,
-                                 x.complaints, x.surveys, by_id=self.by_id,
-                                 each=lambda table, rec: self._id_and_customer(table, rec, firsts[table.name]))
+                                 x.complaints, x.surveys, by_id=by_id, each=each)
         checks.run()
         self.satisfaction = checks.satisfaction
 
