@@ -358,7 +358,7 @@ def test_the_customers_graded_in_two_halves_are_graded_as_in_one(variant, how, d
         assert graded + (int(ungraded[1]) if ungraded else 0) == r2 - r1 - 1  # every row but that one
 
 
-@pytest.mark.parametrize("action", ["regrade", "validate"])
+@pytest.mark.parametrize("action", ["regrade", "validate", "report"])
 def test_the_records_of_an_action_are_let_go_when_it_ends(action, demo_book, tmp_path):
     """A part begun beside holds the snapshot it computes from (its function), and the snapshot holds
     the part: once the part is taken (or stopped) that cycle is broken, so the records are freed when
@@ -383,9 +383,12 @@ def test_the_records_of_an_action_are_let_go_when_it_ends(action, demo_book, tmp
         if action == "regrade":
             res = actions.regrade_book(store, "测试")
             assert res.moves is not None
-        else:
+        elif action == "validate":
             res = actions.validate_book(store)
             assert res.report.findings
+        else:  # (no write: the store kept what it read for apply() until the session ended)
+            res = actions.report_book(store, book, out=str(tmp_path / "报表"), month="2026-10")
+            assert res
         assert made and all(r() is None for r in made)
     finally:
         Snapshot.__init__ = real_init
