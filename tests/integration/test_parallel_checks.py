@@ -61,6 +61,18 @@ def _second_process(m, mode: str, owner, name: str) -> list:
     return forks
 
 
+def _calls_here(m, owner, name: str, note) -> list:
+    """note(*args) of each call of owner.name made in this process (not in a second one), in order."""
+    here, real, calls = os.getpid(), getattr(owner, name), []
+
+    def counted(*a, **k):
+        if os.getpid() == here:
+            calls.append(note(*a, **k))
+        return real(*a, **k)
+    m.setattr(owner, name, counted)
+    return calls
+
+
 def _dies_in_the_second_process(m, owner, name: str) -> None:
     """owner.name kills the process it runs in when that is the second one."""
     here, real = os.getpid(), getattr(owner, name)
@@ -321,13 +333,7 @@ def test_the_customers_graded_in_two_halves_are_graded_as_in_one(variant, how, d
         folder, book = _book_for(mode, demo_book, tmp_path, variant)
         with monkeypatch.context() as m:
             forks = _second_process(m, mode, regrade_mod, "grades")
-            here, real, halves = os.getpid(), regrade_mod.grades, []
-
-            def counted(data, customers):
-                if os.getpid() == here:
-                    halves.append(len(customers))
-                return real(data, customers)
-            m.setattr(regrade_mod, "grades", counted)
+            halves = _calls_here(m, regrade_mod, "grades", lambda data, customers: len(customers))
             capsys.readouterr()
             rc = main(["regrade", str(book), "-v", "--as-of", "2026-06-30"])
             got = capsys.readouterr()
@@ -411,13 +417,7 @@ def test_the_customers_own_checks_made_beside_the_visits_load_find_what_one_proc
         folder, book = _book_for(mode, demo_book, tmp_path, variant)
         with monkeypatch.context() as m:
             forks = _second_process(m, mode, Checker, "customers_alone")
-            here, real, made_here = os.getpid(), Checker.customers_alone, []
-
-            def counted(self):
-                if os.getpid() == here:
-                    made_here.append(len(self.x.customers))
-                return real(self)
-            m.setattr(Checker, "customers_alone", counted)
+            made_here = _calls_here(m, Checker, "customers_alone", lambda self: len(self.x.customers))
             taken = []  # what the checker got of the part begun beside: its findings, or None (checks itself)
             real_found = validate_mod._customers_alone_found
             m.setattr(validate_mod, "_customers_alone_found", lambda data: taken.append(real_found(data)) or taken[-1])
