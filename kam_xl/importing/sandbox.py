@@ -12,6 +12,7 @@ parent found it, so a pickle.py or csv.py in the folder the user works in never 
 """
 from __future__ import annotations
 
+import gc
 import pickle
 import subprocess
 import sys
@@ -68,5 +69,6 @@ def child_main(path: str, work: Callable[[Path, object], object]) -> None:
         result = "文件过大或结构异常，读取时超出内存上限（2 GB），未导入"
     except BaseException as e:  # noqa: BLE001 — a native panic, a bug: report, do not crash the parent
         result = f"文件已损坏或无法解析（{type(e).__name__}）"
+    gc.disable()  # (pickling the answer makes no cycles, and the process ends after it)
     sys.stdout.buffer.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     sys.stdout.flush()

@@ -25,6 +25,7 @@ from typing import Any, Callable
 from .. import layout as L
 from . import cleaning as cl
 from .headers import TARGETS, HeaderMap, candidate, lookup, norm_header, score, synonyms
+from ..workbook import parallel
 from ..workbook.package import col_letter
 from .readers import SheetGrid, UncachedFormula
 
@@ -418,37 +419,28 @@ def _total_text(cells: list[Any]) -> bool:
     return False
 
 
+# a sheet with this many rows has them read in two processes (the second half in a fork):
+# the reading is the row's own; only the totals and the footers below depend on the rows before
+SPLIT_ROWS = 10_000
+
+
 def classify(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]] | None = None) -> list[SheetRow]:
     """Every row of the sheet other than the header, classified (see the module doc)."""
     table = L.TABLES[hm.table]
     rows = rows if rows is not None else filled(grid)
     off = grid.offset + 1  # a row's index → its sheet row
-    repeats = _HeaderRepeat([rows[r] for r in hm.header_rows], sorted(hm.columns))
     money = [c for c, h in hm.columns.items() if (table.by_header().get(h) or L.Column(h, h)).kind == L.MONEY]
     units = {c: hm.multipliers.get(c, 1.0) or 1.0 for c in money}
     out: list[SheetRow] = []
     for r in range(hm.header_rows[0]):
         if any(not cl.is_blank(v) for v in rows[r]):
             out.append(SheetRow(r + off, TITLE, reason="表头上方的标题/说明"))
+    looked = _look_at_rows(grid, hm, rows, hm.first_data_row, len(rows))
     sums = {c: 0.0 for c in money}
-    for r in range(hm.first_data_row, len(rows)):
-        cells = rows[r]
-        original = grid.rows[r] if r < len(grid.rows) else []
-        if all(cl.is_blank(v) for v in original):
-            if any(not cl.is_blank(v) for v in cells):  # only merged values from above
-                out.append(SheetRow(r + off, BLANK, reason="只有合并单元格延续的值"))
-            else:
-                out.append(SheetRow(r + off, BLANK))
-            continue
-        if repeats(cells):
-            out.append(SheetRow(r + off, REPEATED_HEADER, reason="与表头相同（分页重复的表头）"))
-            continue
-        if _total_text(original):
-            out.append(SheetRow(r + off, TOTAL, reason="合计/小计行"))
+    for r, row in zip(range(hm.first_data_row, len(rows)), looked):
+        if row.kind == TOTAL:
             sums = {c: 0.0 for c in money}
-            continue
-        row = read_row(table, hm, cells, r + off)
-        if row.kind == NOT_DATA and _sums_above(cells, money, sums, units):
+        elif row.kind == NOT_DATA and _sums_above(rows[r], money, sums, units):
             row.kind, row.reason = TOTAL, "各金额等于上方各行之和"
             sums = {c: 0.0 for c in money}
         elif row.kind == DATA:
@@ -463,6 +455,44 @@ def classify(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]] | None = None
     for x in out:
         if x.kind == NOT_DATA and x.no_identity:
             x.kind = NO_IDENTITY
+    return out
+
+
+def _look_at_rows(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]], start: int, end: int) -> list[SheetRow]:
+    """Rows start..end each by itself: blank, a repeated header, a total by its text, or
+    read_row's reading.  A long sheet's second half is read in a second process meanwhile
+    (the same readings, pickled back; computed here where no second process can be had)."""
+    if end - start < SPLIT_ROWS:
+        return _look(grid, hm, rows, start, end)
+    mid = start + (end - start) * 11 // 20  # (this process also unpickles the other half)
+    other = parallel.forked(lambda: _look(grid, hm, rows, mid, end))
+    try:
+        first = _look(grid, hm, rows, start, mid)
+    except BaseException:
+        other.cancel()
+        raise
+    return first + other.result()
+
+
+def _look(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]], start: int, end: int) -> list[SheetRow]:
+    table = L.TABLES[hm.table]
+    off = grid.offset + 1
+    repeats = _HeaderRepeat([rows[r] for r in hm.header_rows], sorted(hm.columns))
+    out: list[SheetRow] = []
+    for r in range(start, end):
+        cells = rows[r]
+        original = grid.rows[r] if r < len(grid.rows) else []
+        if all(cl.is_blank(v) for v in original):
+            if any(not cl.is_blank(v) for v in cells):  # only merged values from above
+                out.append(SheetRow(r + off, BLANK, reason="只有合并单元格延续的值"))
+            else:
+                out.append(SheetRow(r + off, BLANK))
+        elif repeats(cells):
+            out.append(SheetRow(r + off, REPEATED_HEADER, reason="与表头相同（分页重复的表头）"))
+        elif _total_text(original):
+            out.append(SheetRow(r + off, TOTAL, reason="合计/小计行"))
+        else:
+            out.append(read_row(table, hm, cells, r + off))
     return out
 
 

@@ -1,0 +1,120 @@
+"""A long source sheet's rows are read in two processes (importing/sheets.py SPLIT_ROWS): the
+second half in a fork while this process reads the first.  Totals (by their text and by their
+sums), repeated headers, blank rows, placeholders and footers are the same whichever half
+they fall in, and where the second process gives nothing its half is read here."""
+from __future__ import annotations
+
+import csv
+import os
+import signal
+
+import pytest
+
+from kam_xl import layout as L
+from kam_xl.files import new_book, run_import
+from kam_xl.importing import sheets
+from kam_xl.importing.readers import read_source
+from kam_xl.importing.service import parse_file
+from kam_xl.workbook import parallel
+from tests.helpers import table_records
+from tests.integration.test_import_structure import regional_workbook
+
+HEADER = ["单位名称", "业务员", "年用量（万元）", "回款情况", "电话"]
+
+
+def _long_csv(path, n: int):
+    """n customers with what a printed archive leaves between them: a 合计 row, a row of
+    sums without a label, a header again at a page break, blank rows, a placeholder, a row
+    with data but no name, and an export footer — spread over the whole sheet."""
+    rows, since = [HEADER], 0.0
+    for i in range(n):
+        amount = float(10 + i % 7)
+        rows.append([f"{'华东华南西北'[i % 3 * 2:i % 3 * 2 + 2]}精工{i:05d}有限公司", f"业务员{i % 9}", amount,
+                     "优良中差"[i % 4], f"139{i:08d}"])
+        since += amount
+        if i % 23 == 11:
+            rows.append(["合计", None, since, None, None])
+            since = 0.0
+        elif i % 23 == 17:
+            rows.append([None, None, since, None, None])  # the sums above, with no label
+            since = 0.0
+        elif i % 31 == 5 and i > 60:  # (below the rows the header is looked for in)
+            rows.append(HEADER)
+        elif i % 37 == 3:
+            rows.append([])
+        elif i % 41 == 7:
+            rows.append(["XX有限公司", "张三", 50, None, None])
+        elif i % 43 == 9:
+            rows.append([None, "业务员1", 12, "优", "13900000000"])
+    rows.append(["导出人：王芳", None, "导出时间：2024-01-02 09:30"])
+    with open(path, "w", encoding="gb18030", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def _parsed(path) -> str:
+    fp = parse_file(path, read_source(path), 0)
+    return repr(([(t, [(r.row, sorted(r.values.items()), r.notes, sorted(r.codes.items())) for r in rows])
+                  for t, rows in sorted(fp.rows.items())], fp.outcomes, fp.unreadable, fp.lines))
+
+
+def _looked_here(m) -> list:
+    """(start, end) of each stretch of rows read in this process."""
+    here, real, calls = os.getpid(), sheets._look, []
+
+    def counted(grid, hm, rows, start, end):
+        if os.getpid() == here:
+            calls.append((start, end))
+        return real(grid, hm, rows, start, end)
+    m.setattr(sheets, "_look", counted)
+    return calls
+
+
+@pytest.mark.parametrize("how", ["forked", "dies"])
+@pytest.mark.parametrize("source", ["csv", "workbook"])
+def test_rows_read_in_two_processes_are_classified_as_in_one(how, source, tmp_path, monkeypatch):
+    path = _long_csv(tmp_path / "客户档案.csv", 400) if source == "csv" else \
+        regional_workbook(tmp_path / "大客户档案2023.xlsx")
+    with monkeypatch.context() as m:
+        m.setattr(sheets, "SPLIT_ROWS", 10 ** 9)
+        here = _looked_here(m)
+        one = _parsed(path)
+        assert here and all(end - start < 10 ** 9 for start, end in here)
+    forks = []
+    with monkeypatch.context() as m:
+        m.setattr(sheets, "SPLIT_ROWS", 2)
+        here = _looked_here(m)
+        real_fork = parallel.forked
+        m.setattr(parallel, "forked", lambda fn: forks.append(real_fork(fn)) or forks[-1])
+        if how == "dies":
+            real_look, parent = sheets._look, os.getpid()
+
+            def dying(*a):
+                if os.getpid() != parent:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return real_look(*a)
+            m.setattr(sheets, "_look", dying)
+        two = _parsed(path)
+    assert two == one
+    assert forks and all(isinstance(f, parallel.Forked) and f.pid is None for f in forks)  # taken, reaped
+    if how == "forked":  # each sheet's first half here, its second half in the other process
+        assert all(start < end for start, end in here) and len(here) == len(forks)
+    if source == "csv":
+        for kind in (sheets.TOTAL, sheets.REPEATED_HEADER, sheets.EXAMPLE, sheets.FOOTER, "无法确定是哪个客户"):
+            assert kind in one, kind
+
+
+def test_a_long_archive_imports_as_its_rows_read_in_one_process(tmp_path, monkeypatch):
+    """Through the whole import, whose sandbox child reads a sheet this long in two processes:
+    every row skipped or rejected as one process reads it, every customer row a customer."""
+    split = sheets.SPLIT_ROWS
+    src = _long_csv(tmp_path / "客户档案.csv", split + 500)
+    monkeypatch.setattr(sheets, "SPLIT_ROWS", 10 ** 9)  # (here only: the child reads in two)
+    one = parse_file(src, read_source(src), 0)
+    book = new_book(tmp_path / "master.xlsm")
+    res = run_import(book, [src])
+    assert sorted((o.row, o.outcome, o.message) for o in res.outcomes if o.outcome != "新增") == \
+        sorted((o.row, o.outcome, o.message) for o in one.outcomes)
+    customers = {r["客户名称"] for r in table_records(book, L.SHEET_CUSTOMERS, "Customers")}
+    assert customers == {r.values["客户名称"] for r in one.rows[L.CUSTOMERS.name]}
+    assert len(customers) > split and {o.outcome for o in one.outcomes} >= {"跳过", "拒绝"}
