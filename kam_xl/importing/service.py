@@ -34,6 +34,7 @@ from .headers import HeaderMap, title_text
 from .mapping import guess_text, sheet_lines, unread_sheet_lines
 from .readers import SheetGrid, UnreadableSource, expand_sources, read_source
 from .sandbox import child_main, run_isolated
+from ..workbook import parallel
 from ..workbook.outputs import write_csv
 from .sheets import LINK_NAME, REF_ID, TERM
 
@@ -840,15 +841,30 @@ def _collect(changes: ChangeSet, appended: dict[str, list[dict]], tdef: L.TableD
 
 def _add_cached_values(appended: dict[str, list[dict]], data: Snapshot) -> None:
     """Formula columns of appended rows carry Python-computed cached values."""
-    if appended.get(L.CUSTOMERS.name):
-        rows = appended[L.CUSTOMERS.name]
-        for row, extra in zip(rows, customer_values(rows, data.rules, data.settings)):
-            row.update(extra)
-    if appended.get(L.RECEIVABLES.name):
-        rows = appended[L.RECEIVABLES.name]
-        for row, extra in zip(rows, receivable_values(rows, data.as_of)):
-            row.update(extra)
-    if appended.get(L.SURVEYS.name):
-        rows = appended[L.SURVEYS.name]
-        for row, extra in zip(rows, survey_values(rows)):
-            row.update(extra)
+    for table, values in ((L.CUSTOMERS.name, lambda rows: customer_values(rows, data.rules, data.settings)),
+                          (L.RECEIVABLES.name, lambda rows: receivable_values(rows, data.as_of)),
+                          (L.SURVEYS.name, survey_values)):
+        rows = appended.get(table)
+        if rows:
+            for row, extra in zip(rows, _in_two_processes(values, rows)):
+                row.update(extra)
+
+
+CACHED_SPLIT = 20_000  # appended rows from which their cached values are computed in two processes
+
+
+def _in_two_processes(values: Callable[[list], list], rows: list) -> list:
+    """values(rows), each row's own: the second half computed in a forked process meanwhile
+    (computed here where no second process can be had)."""
+    if len(rows) < CACHED_SPLIT:
+        return values(rows)
+    mid = len(rows) // 2
+    other = parallel.forked(lambda: values(rows[mid:]))
+    try:
+        first = values(rows[:mid])
+    except BaseException:
+        other.cancel()
+        raise
+    return first + other.result()
+
+

@@ -118,3 +118,38 @@ def test_a_long_archive_imports_as_its_rows_read_in_one_process(tmp_path, monkey
     customers = {r["客户名称"] for r in table_records(book, L.SHEET_CUSTOMERS, "Customers")}
     assert customers == {r.values["客户名称"] for r in one.rows[L.CUSTOMERS.name]}
     assert len(customers) > split and {o.outcome for o in one.outcomes} >= {"跳过", "拒绝"}
+
+
+@pytest.mark.parametrize("how", ["forked", "dies"])
+def test_appended_rows_cached_values_computed_in_two_processes_are_the_same(how, tmp_path, monkeypatch):
+    """Many appended rows have their cached values (建议等级, an invoice's open amount and
+    overdue days) computed in two processes (service.CACHED_SPLIT): the same cells as in one."""
+    from kam_xl.importing import service
+    from tests.legacy_files import old_archive_folder
+    src = old_archive_folder(tmp_path / "旧档案")
+    got = []
+    for split in (10 ** 9, 2):
+        book = new_book(tmp_path / f"master{split}.xlsm")
+        forks = []
+        with monkeypatch.context() as m:
+            m.setattr(service, "CACHED_SPLIT", split)
+            real_fork, parent = parallel.forked, os.getpid()
+
+            def fork(fn):
+                if how == "dies":
+                    def dying():
+                        if os.getpid() != parent:
+                            os.kill(os.getpid(), signal.SIGKILL)
+                        return fn()
+                    forks.append(real_fork(dying))
+                else:
+                    forks.append(real_fork(fn))
+                return forks[-1]
+            m.setattr(parallel, "forked", fork)
+            run_import(book, [src])
+        assert len(forks) == (0 if split > 2 else 2)  # the customers and the invoices
+        got.append([table_records(book, t.sheet, t.name, data_only=True) for t in (L.CUSTOMERS, L.RECEIVABLES)])
+    assert got[0] == got[1]
+    customers, invoices = got[0]
+    assert len(customers) >= 4 and all(c["建议等级"] for c in customers)
+    assert invoices and all(r[L.RECEIVABLES.header("outstanding")] is not None for r in invoices)
