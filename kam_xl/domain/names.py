@@ -9,17 +9,22 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_BRACKETS = str.maketrans({"（": "(", "）": ")", "【": "(", "】": ")", "[": "(", "]": ")",
-                           "〔": "(", "〕": ")", "｛": "(", "｝": ")", "{": "(", "}": ")"})
+_BRACKETS_FROM = {"（": "(", "）": ")", "【": "(", "】": ")", "[": "(", "]": ")",
+                  "〔": "(", "〕": ")", "｛": "(", "｝": ")", "{": "(", "}": ")"}
+_BRACKETS = str.maketrans(_BRACKETS_FROM)
 _SPACES = re.compile(r"[\s\u3000\u00a0]+")
+
+
+# what the two steps below change: a name with none of these (most names) skips them
+_BRACKET_OR_SPACE = re.compile("[" + re.escape("".join(_BRACKETS_FROM)) + r"\s\u3000\u00a0]")
 
 
 def normalize_name(name: object) -> str:
     if name is None:
         return ""
     s = unicodedata.normalize("NFKC", str(name))
-    s = s.translate(_BRACKETS)
-    s = _SPACES.sub("", s)
+    if _BRACKET_OR_SPACE.search(s):
+        s = _SPACES.sub("", s.translate(_BRACKETS))
     return s.lower()
 
 
@@ -32,7 +37,8 @@ def normalize_id(value: object) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    s = unicodedata.normalize("NFKC", str(value)).strip().upper()
+    s = str(value)
+    s = (s if s.isascii() else unicodedata.normalize("NFKC", s)).strip().upper()
     m = _ID.fullmatch(s)
     if m:
         return f"{m[1]}{int(m[2])}"

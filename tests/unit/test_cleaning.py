@@ -113,5 +113,24 @@ def test_name_normalisation_keeps_legal_forms_apart():
     assert normalize_name("恒泰有限公司") != normalize_name("恒泰有限责任公司")
 
 
+_ODD = "（）【】[]〔〕｛｝{}() \t\n\u3000\u00a0\u2003ＡａＫＨ０１２kh012有限公司杭州①㈱ﬁ\u200b"
+
+
+@given(st.one_of(st.text(max_size=12), st.text(alphabet=_ODD, max_size=12), st.integers(), st.floats()))
+def test_names_and_ids_normalise_as_every_step_taken_each_time(text):
+    """The fast paths (a name without brackets or spaces, an ASCII id) give what the whole
+    of each step gives."""
+    import re
+    import unicodedata
+    brackets = str.maketrans({"（": "(", "）": ")", "【": "(", "】": ")", "[": "(", "]": ")",
+                              "〔": "(", "〕": ")", "｛": "(", "｝": ")", "{": "(", "}": ")"})
+    s = unicodedata.normalize("NFKC", str(text)).translate(brackets)
+    assert normalize_name(text) == re.sub(r"[\s\u3000\u00a0]+", "", s).lower()
+    v = int(text) if isinstance(text, float) and text.is_integer() else text
+    s = unicodedata.normalize("NFKC", str(v)).strip().upper()
+    m = re.fullmatch(r"([A-Z]*)0*(\d+)", s)
+    assert normalize_id(text) == (f"{m[1]}{int(m[2])}" if m else s)
+
+
 def test_header_units():
     assert cl.unit_of("年用量（万元）") == 10000 and cl.unit_of("金额(元)") == 1 and cl.unit_of("年用量") == 1
