@@ -122,6 +122,19 @@ def typed_rows_under_customers(book: Path) -> None:
     rewrite(book, {part: lambda x: add_rows(x, rows)})
 
 
+def typed_rows_under_visits(book: Path) -> None:
+    """Two visits typed directly under the table (dates as Excel serials): not in its ref."""
+    part, _, (c1, r1, c2, r2) = parts(book, L.VISITS.name)
+    V = L.VISITS
+    rows = {}
+    for k, rn in enumerate((r2 + 1, r2 + 2)):
+        rows[rn] = {col_of(V, "id"): f"BF00090{k + 1}", col_of(V, "customer_id"): "KH000001",
+                    col_of(V, "method"): "电话回访", col_of(V, "planned_date"): 46300 + k,
+                    col_of(V, "actual_date"): 46300 + k, col_of(V, "staff"): "手工录入", col_of(V, "state"): "已完成",
+                    col_of(V, "outcome"): "手工补录的拜访"}
+    rewrite(book, {part: lambda x: add_rows(x, rows)})
+
+
 def note_under(table: L.TableDef, gap: int = 0):
     def edit(book: Path) -> None:
         part, _, (c1, r1, c2, r2) = parts(book, table.name)

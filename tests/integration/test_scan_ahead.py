@@ -17,8 +17,8 @@ from kam_xl.workbook import scan_ahead, store as store_mod
 from kam_xl.workbook.store import FileStore
 from tests import variants as V
 
-LIVED_IN = [V.error_cells, V.typed_rows_under_customers, V.note_under(V.L.VISITS), V.sum_row_under_receivables,
-            V.shared_formula_in_tier, V.calc_chain]
+LIVED_IN = [V.error_cells, V.typed_rows_under_customers, V.typed_rows_under_visits, V.note_under(V.L.VISITS),
+            V.sum_row_under_receivables, V.shared_formula_in_tier, V.calc_chain]
 
 
 def _run_all(book: Path, folder: Path, capsys) -> dict:
