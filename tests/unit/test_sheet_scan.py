@@ -46,3 +46,22 @@ def test_a_stretch_of_ref_without_tags_costs_one_pass():
     seg = b'ref="' * 5_000  # each hit looks back only to the one before, each tag is looked at once
     assert list(scan._masters(seg)) == []
     assert list(scan._masters(b'<f t="shared" ' + seg)) == [0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_formula_tag_is_found_from_its_f_as_a_plain_search_finds_it(seed):
+    """_has_formula_tag is b"<f" in seg, on stretches with few and with many an "f" (the search
+    from each "f" gives way to a whole search after _F_TRIES of them)."""
+    rnd = random.Random(seed)
+    pieces = PIECES + [b"f", b"off", b"<c r=\"F1\" t=\"inlineStr\"><is><t>fluff of fifty</t></is></c>", b"<", b"<<"]
+    found = 0
+    for n in (3, 14, 80):
+        for _ in range(3000):
+            seg = b"".join(rnd.choice(pieces if rnd.random() < 0.5 else pieces[-5:] + [b"<v>1</v>"])
+                           for _ in range(rnd.randint(0, n)))
+            want = b"<f" in seg
+            assert scan._has_formula_tag(seg) == want, seg
+            found += want
+    assert 0 < found < 3 * 3000  # both answers were there to be given
+    assert scan._has_formula_tag(b"<f>1</f>") and not scan._has_formula_tag(b"f" * 1000 + b"<")
+    assert scan._has_formula_tag(b"f" * 1000 + b"<f")  # after the tries, the whole search
