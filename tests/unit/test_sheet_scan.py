@@ -65,3 +65,21 @@ def test_a_formula_tag_is_found_from_its_f_as_a_plain_search_finds_it(seed):
     assert 0 < found < 3 * 3000  # both answers were there to be given
     assert scan._has_formula_tag(b"<f>1</f>") and not scan._has_formula_tag(b"f" * 1000 + b"<")
     assert scan._has_formula_tag(b"f" * 1000 + b"<f")  # after the tries, the whole search
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_error_cells_are_found_from_their_e_as_a_plain_search_finds_them(seed):
+    """_find_error is seg.find(b't="e"', start), on stretches with few and with many an "e"."""
+    rnd = random.Random(seed)
+    pieces = PIECES + [b'<c r="A1" t="e"><v>#N/A</v></c>', b't="e"', b'e"', b't="', b"e", b"free text here"]
+    found = 0
+    for n in (3, 14, 80):
+        for _ in range(3000):
+            seg = b"".join(rnd.choice(pieces if rnd.random() < 0.5 else pieces[-6:] + [b"<v>1</v>"])
+                           for _ in range(rnd.randint(0, n)))
+            start = rnd.randint(0, len(seg))
+            want = seg.find(b't="e"', start)
+            assert scan._find_error(seg, start) == want, (seg, start)
+            found += want >= 0
+    assert 0 < found < 3 * 3000
+    assert scan._find_error(b"e" * 1000 + b't="e"', 0) == 1000  # after the tries, the whole search
