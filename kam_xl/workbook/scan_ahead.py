@@ -164,10 +164,17 @@ class ScanAhead:
                     fut.set_exception(Gone("the helper process stopped"))
             if self._ended or self.proc is None:
                 return
+        data = pickle.dumps(list(reads), protocol=pickle.HIGHEST_PROTOCOL)
+        threading.Thread(target=self._send, args=(data,), name="kam-scan-ahead-reads", daemon=True).start()
+
+    def _send(self, data: bytes) -> None:
+        """The reads written to the helper's pipe on a thread of their own: the helper takes them only
+        before its last sheet, and a message larger than the pipe holds (a book of many wide tables)
+        would otherwise block the caller — who holds the store's lock — until then."""
         try:
-            self.proc.stdin.write(pickle.dumps(list(reads), protocol=pickle.HIGHEST_PROTOCOL))
+            self.proc.stdin.write(data)
             self.proc.stdin.close()
-        except (OSError, ValueError) as e:  # it died meanwhile (its pipe is closed)
+        except (OSError, ValueError) as e:  # it died or was stopped meanwhile (its pipe is closed)
             self._fail_rest(Gone(str(e)))
 
     def _answers(self) -> None:

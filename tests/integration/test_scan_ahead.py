@@ -6,8 +6,10 @@ shared formulas); a helper that dies is replaced by looking through in-process, 
 problem found by the helper is the same clear refusal."""
 from __future__ import annotations
 
+import pickle
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,26 @@ def test_a_helper_gone_before_it_is_told_what_to_read_answers_gone(tmp_path, mon
         here = store.load(REGRADE_NEEDS)
         assert {n: [r.__dict__ for r in rs] for n, rs in here.records.items()} == got
         assert dict(here.last_visits()) == last
+
+
+def test_reads_larger_than_the_pipe_holds_do_not_block_the_caller(tmp_path, monkeypatch):
+    """The helper takes what to read only before its last sheet; a message larger than its pipe holds
+    (a book of many wide tables) is written on a thread of its own, so prepare() — which gives it under
+    the store's lock — goes on at once, and the helper still gets it whole."""
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    got = tmp_path / "got"
+    # a helper busy with its scans for two seconds before it takes what to read
+    monkeypatch.setattr(scan_ahead, "_PROGRAM", (
+        "import pickle, sys, time\n"
+        "pickle.load(sys.stdin.buffer)\n"
+        "time.sleep(2)\n"
+        f"open({str(got)!r}, 'wb').write(pickle.dumps(len(pickle.load(sys.stdin.buffer))))\n"))
+    with FileStore(book) as store:
+        tp = store.pkg.tables[V.L.VISITS.name]
+        helper = scan_ahead.ScanAhead(str(book), [(tp.sheet_part, [tp])], None)
+        reads = [(f"表{i}", tp, [f"很长的列名{i}-{j}" * 20 for j in range(40)]) for i in range(60)]  # ~1.5 MB
+        started = time.monotonic()
+        helper.give_reads(reads)
+        assert time.monotonic() - started < 1.0  # not blocked until the helper takes it
+        assert helper.proc.wait(timeout=60) == 0
+    assert pickle.loads(got.read_bytes()) == len(reads)
