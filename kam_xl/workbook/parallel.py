@@ -128,6 +128,7 @@ def forked(fn: Callable[[], Any]) -> Done | Forked:
         code = 1  # (the files, threads and helper processes are this process's, not its)
         try:
             os.close(r)
+            _let_go_of_outputs()
             view = memoryview(pickle.dumps(fn(), pickle.HIGHEST_PROTOCOL))
             while view:
                 view = view[os.write(w, view):]
@@ -138,3 +139,17 @@ def forked(fn: Callable[[], Any]) -> Done | Forked:
             os._exit(code)
     os.close(w)
     return Forked(fn, pid, r)
+
+
+def _let_go_of_outputs() -> None:
+    """The second process writes nothing to this process's standard output and error, and does not
+    keep them open: whoever reads them to their end (the import's sandbox child's parent, a script
+    running a command) is not kept waiting by a part still computing after this process ended (a
+    time limit killed it)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+    except OSError:
+        pass

@@ -143,3 +143,32 @@ def test_an_interrupted_wait_stops_the_other_process(monkeypatch):
     assert got.pid is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_part_does_not_keep_this_processs_outputs_open(tmp_path):
+    """A process killed (the import's sandbox child at its time limit) while its part still computes:
+    whoever reads its standard output and error to their end is not kept waiting for the part."""
+    import subprocess
+    import sys
+    import time
+    pid_file = tmp_path / "part.pid"
+    program = (f"import os, sys, time\nsys.path.insert(0, {os.getcwd()!r})\n"
+               "from kam_xl.workbook import parallel\n"
+               f"part = parallel.forked(lambda: open({str(pid_file)!r}, 'w').write(str(os.getpid())) and time.sleep(30))\n"
+               "print('parent done', flush=True)\n"
+               "os._exit(0)\n")  # (not waiting for the part, as a process killed does not)
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, timeout=60)
+    took = time.monotonic() - started
+    try:
+        assert out.stdout == b"parent done\n"
+        assert took < 15, took  # not the part's 30 s
+    finally:
+        for _ in range(100):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.05)
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
