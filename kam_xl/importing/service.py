@@ -34,7 +34,6 @@ from .headers import HeaderMap, title_text
 from .mapping import guess_text, sheet_lines, unread_sheet_lines
 from .readers import SheetGrid, UnreadableSource, expand_sources, read_source
 from .sandbox import child_main, run_isolated
-from ..workbook import parallel
 from ..workbook.outputs import write_csv
 from .sheets import LINK_NAME, REF_ID, TERM
 
@@ -846,20 +845,20 @@ def _add_cached_values(appended: dict[str, list[dict]], data: Snapshot) -> None:
                           (L.SURVEYS.name, survey_values)):
         rows = appended.get(table)
         if rows:
-            for row, extra in zip(rows, _in_two_processes(values, rows)):
+            for row, extra in zip(rows, _in_two_processes(values, rows, data.parallel)):
                 row.update(extra)
 
 
 CACHED_SPLIT = 20_000  # appended rows from which their cached values are computed in two processes
 
 
-def _in_two_processes(values: Callable[[list], list], rows: list) -> list:
-    """values(rows), each row's own: the second half computed in a forked process meanwhile
-    (computed here where no second process can be had)."""
-    if len(rows) < CACHED_SPLIT:
+def _in_two_processes(values: Callable[[list], list], rows: list, fork) -> list:
+    """values(rows), each row's own: the second half computed meanwhile in a second process, by
+    `fork` (the store's: Snapshot.parallel), where the store offers one."""
+    if len(rows) < CACHED_SPLIT or fork is None:
         return values(rows)
     mid = len(rows) // 2
-    other = parallel.forked(lambda: values(rows[mid:]))
+    other = fork(lambda: values(rows[mid:]))
     try:
         first = values(rows[:mid])
     except BaseException:

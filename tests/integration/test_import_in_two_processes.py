@@ -16,6 +16,7 @@ from kam_xl.importing import sheets
 from kam_xl.importing.readers import read_source
 from kam_xl.importing.service import parse_file
 from kam_xl.workbook import parallel
+from kam_xl.workbook.store import FileStore
 from tests.helpers import table_records
 from tests.integration.test_import_structure import regional_workbook
 
@@ -123,7 +124,8 @@ def test_a_long_archive_imports_as_its_rows_read_in_one_process(tmp_path, monkey
 @pytest.mark.parametrize("how", ["forked", "dies"])
 def test_appended_rows_cached_values_computed_in_two_processes_are_the_same(how, tmp_path, monkeypatch):
     """Many appended rows have their cached values (建议等级, an invoice's open amount and
-    overdue days) computed in two processes (service.CACHED_SPLIT): the same cells as in one."""
+    overdue days) computed in two processes (service.CACHED_SPLIT, by the store's second process):
+    the same cells as in one."""
     from kam_xl.importing import service
     from tests.legacy_files import old_archive_folder
     src = old_archive_folder(tmp_path / "旧档案")
@@ -133,21 +135,22 @@ def test_appended_rows_cached_values_computed_in_two_processes_are_the_same(how,
         forks = []
         with monkeypatch.context() as m:
             m.setattr(service, "CACHED_SPLIT", split)
-            real_fork, parent = parallel.forked, os.getpid()
+            real_fork, parent = FileStore.parallel, os.getpid()
 
-            def fork(fn):
+            def fork(self, fn):
                 if how == "dies":
                     def dying():
                         if os.getpid() != parent:
                             os.kill(os.getpid(), signal.SIGKILL)
                         return fn()
-                    forks.append(real_fork(dying))
+                    forks.append(real_fork(self, dying))
                 else:
-                    forks.append(real_fork(fn))
+                    forks.append(real_fork(self, fn))
                 return forks[-1]
-            m.setattr(parallel, "forked", fork)
+            m.setattr(FileStore, "parallel", fork)  # (the store's second process, Snapshot.parallel)
             run_import(book, [src])
         assert len(forks) == (0 if split > 2 else 2)  # the customers and the invoices
+        assert all(isinstance(f, parallel.Forked) and f.pid is None for f in forks)  # taken, reaped
         got.append([table_records(book, t.sheet, t.name, data_only=True) for t in (L.CUSTOMERS, L.RECEIVABLES)])
     assert got[0] == got[1]
     customers, invoices = got[0]
