@@ -127,6 +127,7 @@ def beyond_pattern(col: int) -> re.Pattern:
     return re.compile(rb'r="(' + b"|".join(alts) + rb')\d') if alts else re.compile(rb"(?!)")
 
 
+_TWO_LETTERS = re.compile(rb'r="[A-Z][A-Z]')
 _NO_VALUE = re.compile(rb"</f>(?:</c>|<v></v></c>|<v/></c>)")
 _WORD = re.compile(rb"\w")
 
@@ -155,6 +156,10 @@ class _Scanner:
         self.below = below  # rows after this one are looked at cell by cell
         self.out = SheetScan()
         self.far = beyond_pattern(right) if right < 16384 else None
+        # a column right of `right` (never left of Z: FAR_COLS) has two letters or more: a stretch
+        # without a reference of two letters (a table up to Z, most data sheets) has no far cell —
+        # one simple search instead of the alternatives tried at every cell (0.4 s of 400,000 visits)
+        self.two_letters = _TWO_LETTERS if right >= 26 else None
 
     def segment(self, seg: bytes, offset: int) -> None:
         out = self.out
@@ -190,7 +195,7 @@ class _Scanner:
                 ref = _ref_of(seg, cell) if cell >= 0 else None
                 if ref:
                     out.masters.add(ref)
-        if self.far is not None:
+        if self.far is not None and (self.two_letters is None or self.two_letters.search(seg)):
             for m in self.far.finditer(seg):
                 out.max_col = max(out.max_col, col_index(m[1].decode()))
         last = seg.rfind(b"<row ")

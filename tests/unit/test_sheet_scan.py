@@ -83,3 +83,27 @@ def test_error_cells_are_found_from_their_e_as_a_plain_search_finds_them(seed):
             found += want >= 0
     assert 0 < found < 3 * 3000
     assert scan._find_error(b"e" * 1000 + b't="e"', 0) == 1000  # after the tries, the whole search
+
+
+@pytest.mark.parametrize("right", [15 + scan.FAR_COLS, 27 + scan.FAR_COLS, 700, 16383])
+@pytest.mark.parametrize("seed", range(3))
+def test_far_cells_are_found_as_the_far_pattern_alone_finds_them(right, seed):
+    """A stretch is searched for far cells only when it holds a reference of two letters (a column
+    right of the tables' and FAR_COLS more has two letters or more): what the scanner finds equals
+    what the far pattern finds tried at every cell — near and far references of one to three letters."""
+    from kam_xl.workbook.package import col_letter
+    rnd = random.Random(seed)
+    near = [col_letter(c) for c in (0, 5, 14, 25, 26, 27, 40, right - 1, right)]
+    far = [col_letter(c) for c in (right + 1, right + 2, 701, 702, 1500, 16383) if c > right and c < 16384]
+    far_pattern = scan.beyond_pattern(right)
+    found = 0
+    for _ in range(3000):
+        cells = [f'<c r="{rnd.choice(far if far and rnd.random() < 0.05 else near)}{rnd.randint(1, 99)}"><v>1</v></c>'
+                 for _ in range(rnd.randint(0, 12))]
+        seg = ("<row r=\"1\">" + "".join(cells) + "</row>").encode()
+        sc = scan._Scanner(10 ** 9, right)
+        sc.segment(seg, 0)
+        want = max([0] + [scan.col_index(m[1].decode()) for m in far_pattern.finditer(seg)])
+        assert sc.out.max_col == want, seg
+        found += bool(want)
+    assert found > 50 or not far  # far cells were there to be found
