@@ -292,15 +292,11 @@ def to_python(arr) -> list[Any]:
     if text and len(arr) >= 64 and len(arr.slice(0, 1024).unique()) == min(len(arr), 1024):
         return [v or None for v in arr.to_pylist()]  # ids, names (no repeat in the first rows): nothing to share
     if text or pa.types.is_date(t) or pa.types.is_timestamp(t):
-        import numpy as np
         enc = arr.dictionary_encode()
         values = enc.dictionary.to_pylist()
         if text:
             values = [v if v != "" else None for v in values]
-        values.append(None)  # an empty cell's: the last
-        # each row's value taken by its index at C speed (a NumPy array of the objects: the same
-        # objects come out), not an index object made and looked up per row
-        return np.array(values, dtype=object)[enc.indices.fill_null(len(values) - 1).to_numpy()].tolist()
+        return [None if k is None else values[k] for k in enc.indices.to_pylist()]
     return arr.to_pylist()
 
 
