@@ -190,6 +190,10 @@ def run_pandas(action: str, base: Path, tables: list[str], work: Path) -> float:
 # the whole process's seconds of the last run of each name: the interpreter's start and end too (an
 # action that leaves its records to the interpreter's end to free does not show that in ELAPSED)
 WHOLE: dict[str, float] = {}
+# its CPU seconds (user + system) with every process it started and waited for (the helper, the forks):
+# the work done, which a slower or faster machine state changes less than the ratio of wall seconds
+# between an action on two cores and a floor on one
+CPU: dict[str, float] = {}
 
 
 def measure(name: str, code: str, work: Path) -> tuple[float, float]:
@@ -201,6 +205,7 @@ def measure(name: str, code: str, work: Path) -> tuple[float, float]:
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=o, stderr=e)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
         WHOLE[name] = time.perf_counter() - started
+        CPU[name] = usage.ru_utime + usage.ru_stime
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{name} failed: {err_f.read_text()[-2000:]}")
     elapsed = float(out_f.read_text().strip().splitlines()[-1].split()[1])
@@ -289,10 +294,12 @@ def run_size(args, folder: Path, n_cust: int, n_visits: int, n_recv: int, openpy
         order = [a for a in order if a in wanted]
     own: dict[str, list[float]] = {}
     pandas_t: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     for r in range(args.rounds):
         for a in order + (["openpyxl"] if openpyxl and r < args.openpyxl_rounds else []):
             t, peak = run_once(a, master, legacy, work)
             times[a].append(t)
+            cpu.setdefault(a, []).append(CPU[a])
             whole[a].append(WHOLE[a])
             peaks[a] = max(peaks[a], peak)
             print(f"round {r + 1} {a:9s} {t:8.2f} s  peak {peak:7.0f} MB  (whole process {WHOLE[a]:.2f} s)",
@@ -304,6 +311,7 @@ def run_size(args, folder: Path, n_cust: int, n_visits: int, n_recv: int, openpy
                 sources = {"import": [str(legacy)], "import-new": [str(new_csv(legacy))]}.get(a, [])
                 f_t = run_floor(a, base, tables, parts, work, sources)
                 own.setdefault(a, []).append(f_t)
+                cpu.setdefault(f"floor-{a}", []).append(CPU[f"floor-{a}"])
                 p_t = run_pandas(a, base, tables, work)
                 pandas_t.setdefault(a, []).append(p_t)
                 print(f"round {r + 1} {a:9s} own floor {f_t:6.2f} s (reads {len(sources)} sources, "
@@ -311,11 +319,14 @@ def run_size(args, folder: Path, n_cust: int, n_visits: int, n_recv: int, openpy
                       flush=True)
     med = {a: statistics.median(v) for a, v in times.items() if v}
     own_med = {a: statistics.median(v) for a, v in own.items()}
+    cpu_med = {a: statistics.median(v) for a, v in cpu.items()}
     if own:
-        print("\naction      median s   own floor s   action/own floor   pandas read s")
+        print("\naction      median s   own floor s   action/own floor   pandas read s   CPU s   floor CPU s   "
+              "CPU/floor CPU")
         for a in own:
             print(f"{a:10s} {med[a]:9.2f} {own_med[a]:13.2f} {med[a] / own_med[a]:18.2f} "
-                  f"{statistics.median(pandas_t[a]):15.2f}")
+                  f"{statistics.median(pandas_t[a]):15.2f} {cpu_med[a]:7.2f} {cpu_med[f'floor-{a}']:13.2f} "
+                  f"{cpu_med[a] / cpu_med[f'floor-{a}']:15.2f}")
     whole_med = {a: statistics.median(v) for a, v in whole.items() if v}
     print("\naction      median s   peak MB   action/floor   openpyxl/action   whole process s")
     for a, m in med.items():
@@ -328,6 +339,7 @@ def run_size(args, folder: Path, n_cust: int, n_visits: int, n_recv: int, openpy
         print(f"LibreOffice (macros off): load {lo['load']:.1f} s, full recalculation {lo['calculate']:.1f} s "
               f"of every native formula cell ({n_cust} 建议等级 + {n_recv} × 3 receivable columns)")
     return {"median_s": med, "whole_process_s": whole_med, "peak_mb": peaks, "libreoffice": lo, "own_floor_s": own_med,
+            "cpu_s": cpu_med,
             "pandas_s": {a: statistics.median(v) for a, v in pandas_t.items()}, "generation": gen,
             "book_mib": master.stat().st_size / 2**20, "rows": [n_cust, n_visits, n_recv]}
 
