@@ -162,7 +162,13 @@ class ScanAhead:
                 self.reads_done[key] = fut = Future()
                 if self._ended:
                     fut.set_exception(Gone("the helper process stopped"))
-            if self._ended or self.proc is None:
+            if self.proc is None:
+                return
+            if self._ended:  # nothing more to tell it: its pipe is let go
+                try:
+                    self.proc.stdin.close()
+                except (OSError, ValueError):
+                    pass
                 return
         data = pickle.dumps(list(reads), protocol=pickle.HIGHEST_PROTOCOL)
         threading.Thread(target=self._send, args=(data,), name="kam-scan-ahead-reads", daemon=True).start()
@@ -173,9 +179,13 @@ class ScanAhead:
         would otherwise block the caller — who holds the store's lock — until then."""
         try:
             self.proc.stdin.write(data)
-            self.proc.stdin.close()
         except (OSError, ValueError) as e:  # it died or was stopped meanwhile (its pipe is closed)
             self._fail_rest(Gone(str(e)))
+        finally:  # let go of the pipe either way (what a broken pipe left buffered is dropped with it)
+            try:
+                self.proc.stdin.close()
+            except (OSError, ValueError):
+                pass
 
     def _answers(self) -> None:
         try:

@@ -232,3 +232,31 @@ def test_reads_larger_than_the_pipe_holds_do_not_block_the_caller(tmp_path, monk
         assert time.monotonic() - started < 1.0  # not blocked until the helper takes it
         assert helper.proc.wait(timeout=60) == 0
     assert pickle.loads(got.read_bytes()) == len(reads)
+
+
+@pytest.mark.parametrize("gone", ["before", "meanwhile"])
+def test_reads_the_helper_never_takes_let_go_of_its_pipe(gone, tmp_path, monkeypatch):
+    """A helper that stops before it takes what to read (it died, or was stopped) — before it is told, or
+    while the message larger than its pipe is being written: its reads answer Gone, and the pipe is
+    closed all the same (not left open, with the rest of the message buffered, until the collector)."""
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    monkeypatch.setattr(scan_ahead, "_PROGRAM", "import pickle, sys, time\npickle.load(sys.stdin.buffer)\n"
+                        + ("time.sleep(1)\n" if gone == "meanwhile" else ""))
+    with FileStore(book) as store:
+        tp = store.pkg.tables[V.L.VISITS.name]
+        helper = scan_ahead.ScanAhead(str(book), [(tp.sheet_part, [tp])], None)
+        if gone == "before":
+            assert helper.proc.wait(timeout=60) == 0
+            for _ in range(200):  # its answers' end seen
+                if helper._ended:
+                    break
+                time.sleep(0.05)
+        reads = [(f"表{i}", tp, [f"很长的列名{i}-{j}" * 20 for j in range(40)]) for i in range(60)]  # ~1.5 MB
+        helper.give_reads(reads)
+        with pytest.raises(scan_ahead.Gone):
+            helper.reads_done["表0"].result(timeout=30)
+        for _ in range(200):
+            if helper.proc.stdin.closed:
+                break
+            time.sleep(0.05)
+        assert helper.proc.stdin.closed
