@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -152,7 +153,8 @@ def test_a_part_does_not_keep_this_processs_outputs_open(tmp_path):
     import sys
     import time
     pid_file = tmp_path / "part.pid"
-    program = (f"import os, sys, time\nsys.path.insert(0, {os.getcwd()!r})\n"
+    root = str(Path(parallel.__file__).resolve().parents[2])  # the package's, wherever the tests run from
+    program = (f"import os, sys, time\nsys.path.insert(0, {root!r})\n"
                "from kam_xl.workbook import parallel\n"
                f"part = parallel.forked(lambda: open({str(pid_file)!r}, 'w').write(str(os.getpid())) and time.sleep(30))\n"
                "print('parent done', flush=True)\n"
