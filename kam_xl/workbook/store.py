@@ -219,9 +219,19 @@ class FileStore(LoadingStore):
             if begun is not None and set(waiting) & set(begun.parts):  # waited for before prepare() told it
                 common.pop("awaiting")                                 # what to read: nothing (it would
                 begun.give_reads([])                                   # wait for that before its last sheet)
+            # the sheets nobody looks through yet are looked through by this thread outside the lock
+            # (the loading thread takes in meanwhile the sheet the helper process has looked through:
+            # it does not wait for the customers' sheet looked through here); marked as under way, so
+            # that another thread that wants one waits for it rather than looking through it again
+            own = {p: futures.Future() for p in sorted(wanted - set(waiting))}
+            common["ahead"].update(own)
+        if own:
+            self._look_through_here(own)
         got = {}
-        for p, fut in waiting.items():  # looked through by the second process; waited for outside
-            try:                        # the lock, so another thread reads what is ready meanwhile
+        # looked through by the second process, another thread or this one; waited for outside the
+        # lock, so another thread reads what is ready meanwhile
+        for p, fut in {**waiting, **own}.items():
+            try:
                 got[p] = fut.result()
             except Gone:
                 pass  # the helper process is gone (killed, out of memory): looked through here
@@ -230,7 +240,7 @@ class FileStore(LoadingStore):
             except BaseException as e:  # the sheet's own problem, as if found here
                 raise _unreadable(self.path, e) from None
         with common["lock"]:
-            for p in waiting:
+            for p in [*waiting, *own]:
                 common["ahead"].pop(p, None)
             if not common["ahead"] and not common["reads"] and common["helpers"]:
                 self._stop_scanning_ahead()
@@ -239,16 +249,10 @@ class FileStore(LoadingStore):
                 return
             by_part = {p: [t for t in self.pkg.tables.values() if t.sheet_part == p] for p in parts}
             scans = {p: got[p] for p in parts if p in got}
-            parts = [p for p in parts if p not in scans]
+            parts = [p for p in parts if p not in scans]  # (the helper gone before it answered)
             try:
-                if not parts:
-                    pass
-                elif len(parts) > 1:
-                    with ThreadPoolExecutor(2, thread_name_prefix="kam-scan") as pool:
-                        scans.update(zip(parts, pool.map(lambda p: scan.scan_sheet(str(self.path), p, by_part[p]),
-                                                         parts)))
-                else:
-                    scans[parts[0]] = scan.scan_sheet(str(self.path), parts[0], by_part[parts[0]])
+                for p in parts:
+                    scans[p] = scan.scan_sheet(str(self.path), p, by_part[p])
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as e:
@@ -272,6 +276,26 @@ class FileStore(LoadingStore):
                     self._take_in(tp, sc, text_of)
             if any(sc.errors or self._far(part, sc) for part, sc in scans.items()):
                 self._clean_copy()
+
+    def _look_through_here(self, own: dict[str, futures.Future]) -> None:
+        """Look through these sheet parts (two at once: their inflating overlaps), each one's scan or
+        error set on its future; none left unset, whatever happens (another thread may wait for it)."""
+        def one(part: str) -> None:
+            try:
+                own[part].set_result(scan.scan_sheet(str(self.path), part, [
+                    t for t in self.pkg.tables.values() if t.sheet_part == part]))
+            except BaseException as e:
+                own[part].set_exception(e)
+        try:
+            if len(own) > 1:
+                with ThreadPoolExecutor(2, thread_name_prefix="kam-scan") as pool:
+                    list(pool.map(one, own))
+            else:
+                one(next(iter(own)))
+        finally:
+            for fut in own.values():
+                if not fut.done():  # interrupted before it was looked through
+                    fut.set_exception(KeyboardInterrupt())
 
     def look_ahead(self, names: Iterable[str]) -> None:
         """Start the helper process on the sheets after the first of these tables (in the order they
@@ -550,9 +574,7 @@ class FileStore(LoadingStore):
         cols = None if columns is None else tuple(columns)
         common = self._common
         with common["lock"]:
-            if common.get("loader") is None:
-                common["loader"] = (ThreadPoolExecutor(1, thread_name_prefix="kam-ahead"), self.concurrent())
-            pool, view = common["loader"]
+            pool, view = self._loader()
             ahead = common.setdefault("loaded_ahead", {})
 
         def work():
@@ -562,6 +584,13 @@ class FileStore(LoadingStore):
             got = engine.load_arrow(reader, tp, cols, exact, view._column_source())
             return None if got is None else (tp, reader.path, got)
         ahead[(name, cols, exact)] = pool.submit(work)
+
+    def _loader(self) -> tuple[ThreadPoolExecutor, "FileStore"]:
+        """The thread that loads ahead and its view of this store, made the first time (under the lock)."""
+        common = self._common
+        if common.get("loader") is None:
+            common["loader"] = (ThreadPoolExecutor(1, thread_name_prefix="kam-ahead"), self.concurrent())
+        return common["loader"]
 
     def _reading_path(self) -> str:
         clean = self._common["clean"]

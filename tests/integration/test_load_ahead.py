@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,96 @@ def test_the_first_table_ahead_loads_on_its_own_reader_while_the_customers_are_r
         store.load_ahead = None  # each table loaded when it is read
         here = store.load(VALIDATE_NEEDS)
         assert {n: [r.__dict__ for r in rs] for n, rs in here.records.items()} == got
+
+
+def _part(store: FileStore, name: str) -> str:
+    return store.pkg.tables[name].sheet_part
+
+
+def test_a_sheet_looked_through_elsewhere_is_taken_in_while_this_thread_looks_through_another(tmp_path, monkeypatch):
+    """The loading thread takes in the visits' sheet (looked through by the helper process, or here by
+    it) while the main thread is still looking through the customers' sheet: the scan is made outside
+    the store's lock, so that the longest load does not wait for another sheet's scan."""
+    from kam_xl.workbook import scan
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    real = scan.scan_sheet
+    visits_done = threading.Event()
+    waited: list = []
+
+    def scan_sheet(path, part, tables):
+        if tables and tables[0].name == V.L.CUSTOMERS.name:
+            waited.append(visits_done.wait(10))  # the customers' scan goes on until the visits are taken in
+        return real(path, part, tables)
+    monkeypatch.setattr(scan, "scan_sheet", scan_sheet)
+    with FileStore(book) as store:
+        here = threading.Thread(target=store._scan, args=([V.L.CUSTOMERS.name],))
+        here.start()
+        deadline = time.monotonic() + 10
+        while _part(store, V.L.CUSTOMERS.name) not in store._common["ahead"] and time.monotonic() < deadline:
+            time.sleep(0.01)  # the customers' scan under way on the other thread
+        view = store.concurrent()
+        view._scan([V.L.VISITS.name])
+        assert _part(store, V.L.VISITS.name) in store._common["scans"]
+        visits_done.set()
+        here.join(20)
+        assert waited == [True]  # taken in while the customers' sheet was still being looked through
+        assert _part(store, V.L.CUSTOMERS.name) in store._common["scans"]
+
+
+def test_a_sheet_being_looked_through_is_waited_for_not_looked_through_again(tmp_path, monkeypatch):
+    """Two threads that want the same sheet: the second waits for the first one's scan (one scan),
+    and both go on with what it found — a refusal too."""
+    from kam_xl.workbook import scan
+    book = V.base_book(tmp_path / "大客户管理.xlsm")
+    real = scan.scan_sheet
+    calls: list = []
+    go = threading.Event()
+
+    def scan_sheet(path, part, tables):
+        calls.append(part)
+        go.wait(10)
+        return real(path, part, tables)
+    monkeypatch.setattr(scan, "scan_sheet", scan_sheet)
+    with FileStore(book) as store:
+        first = threading.Thread(target=store._scan, args=([V.L.VISITS.name],))
+        first.start()
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = threading.Thread(target=store.concurrent()._scan, args=([V.L.VISITS.name],))
+        second.start()
+        time.sleep(0.2)
+        go.set()
+        first.join(20)
+        second.join(20)
+        assert calls == [_part(store, V.L.VISITS.name)]
+        assert _part(store, V.L.VISITS.name) in store._common["scans"] and not store._common["ahead"]
+
+    def refusing(path, part, tables):
+        calls.append(part)
+        go.wait(10)
+        raise scan.SheetTooStrange(f"{part}: 300 MB without a row")
+    monkeypatch.setattr(scan, "scan_sheet", refusing)
+    calls.clear()
+    go.clear()
+    errors: list = []
+
+    def scan_of(store):
+        try:
+            store._scan([V.L.VISITS.name])
+        except Exception as e:  # noqa: BLE001 — the refusal each thread meets
+            errors.append(e)
+    with FileStore(book) as store:
+        first = threading.Thread(target=scan_of, args=(store,))
+        first.start()
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = threading.Thread(target=scan_of, args=(store.concurrent(),))
+        second.start()
+        time.sleep(0.2)
+        go.set()
+        first.join(20)
+        second.join(20)
+    assert len(calls) == 1 and len(errors) == 2
+    assert all(type(e).__name__ == "WorkbookUnreadable" and "拖垮" in str(e) for e in errors)
