@@ -112,11 +112,18 @@ class Checker:
         self.rep.add(rule, table.name, index if index is not None and index >= 0 else None,
                      key if key in table.keys else None, msg, cid, value, related)
 
-    def run(self, parallel: Callable[[Callable[[], Any]], Any] | None = None) -> FindingsReport:
+    def run(self, parallel: Callable[[Callable[[], Any]], Any] | None = None,
+            made: Callable[[], tuple | None] | None = None) -> FindingsReport:
         """Every check.  parallel(fn), where the caller can, starts fn beside what comes next and
         gives what has result() (fn's result) and cancel(): the checks of the invoices and the
         customers then run beside those of the visits, the rule table and the procedures, which
-        need nothing of them.  The findings come in the order of a run on one: theirs first."""
+        need nothing of them.  made(): what invoices_and_customers() gives for these inputs, made
+        beforehand (beside the loading of the tables after theirs; None: not made after all) —
+        asked for after the visits' checks, while the procedures' are made beside.  The findings
+        come in the order of a run on one: what reading found, the invoices' and the customers',
+        the visits', the rule table's, the procedures'."""
+        if made is not None:
+            return self._run_with(parallel, made)
         pending = parallel(self._invoices_and_customers) if parallel is not None else None
         first = self._invoices_and_customers() if pending is None else None
         self.rep = FindingsReport()
@@ -131,16 +138,58 @@ class Checker:
         rest = self.rep
         if pending is not None:
             first = pending.result()  # (computed here after all when the other process could not)
+        return self._joined(first, rest)
+
+    def _run_with(self, parallel, made: Callable[[], tuple | None]) -> FindingsReport:
+        pending = parallel(self._procedures_apart) if parallel is not None else None
+        try:
+            self.rep = FindingsReport()
+            self.types()
+            read = self.rep.findings
+            self.rep = FindingsReport()
+            self.visits()
+            self.rule_table()
+            if pending is None:
+                self.procedures()
+            rest = self.rep
+            first = made()
+            if first is None:
+                first = self.invoices_and_customers()
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        if pending is not None:
+            found, self.satisfaction = pending.result()  # (computed here after all when the other process could not)
+            rest.findings += found
+        return self._joined((read + first[0], *first[1:]), rest)
+
+    def _joined(self, first: tuple, rest: FindingsReport) -> FindingsReport:
         findings, self.dunning, self.level_changes, self.derived, self.derived_bad = first
         rest.findings[:0] = findings
         self.rep = rest
         return rest
 
+    def _procedures_apart(self) -> tuple[list, dict]:
+        """The procedures' checks in a report of their own: (their findings, the satisfaction to write)."""
+        rep, self.rep = self.rep, FindingsReport()
+        try:
+            self.procedures()
+            return self.rep.findings, self.satisfaction
+        finally:
+            self.rep = rep
+
     def _invoices_and_customers(self) -> tuple:
-        """The checks of what reading found, the invoices (first: the customers' checks use the
-        credit derived from them) and the customers; what they found and derived."""
+        """The checks of what reading found, then invoices_and_customers()."""
         self.rep = FindingsReport()
         self.types()
+        return self.invoices_and_customers(self.rep)
+
+    def invoices_and_customers(self, rep: FindingsReport | None = None) -> tuple:
+        """The checks of the invoices (first: the customers' checks use the credit derived from
+        them) and the customers, into `rep` (a new report when None); what they found and derived.
+        They need the customers, visits and invoices, and what reading those three tables found."""
+        self.rep = FindingsReport() if rep is None else rep
         self.receivables()
         self.customers()
         return self.rep.findings, self.dunning, self.level_changes, self.derived, self.derived_bad

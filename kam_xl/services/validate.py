@@ -63,11 +63,13 @@ class ValidationReport:
         }
 
 
-def _checker(data: Snapshot) -> Checker:
+def _checker(data: Snapshot, last_visits: bool = True) -> Checker:
+    """The checker of the snapshot's tables (last_visits=False: the view made from the visits
+    themselves, not asked of the store — a part begun before the load has made it)."""
     return Checker(Inputs(
         customers=data.customers, visits=data.visits, receivables=data.receivables,
         rules=data.rules, settings=data.settings, as_of=data.as_of, problems=data.problems,
-        last_visits=data.last_visits(),
+        last_visits=data.last_visits() if last_visits else None,
         certifications=data.certifications, complaints=data.complaints, surveys=data.surveys,
         levels_kept=data.has_field(R.name, "dunning_level"), customers_alone=_customers_alone_found(data)))
 
@@ -96,13 +98,51 @@ def _customers_alone_found(data: Snapshot) -> list | None:
     return found if ids == [c.id for c in data.customers] else None
 
 
-BESIDE = (Beside(CUSTOMERS_ALONE, (L.CUSTOMERS.name,), _customers_alone),)
+# The checks of the invoices and the customers (Checker.invoices_and_customers) need the customers, visits
+# and invoices alone: where the store can, they are made in a second process as soon as those are loaded,
+# while the procedures' tables are read and typed here — not after them, beside this process's own checks.
+INVOICES_AND_CUSTOMERS = "validate: the invoices' and the customers' checks"
+
+
+def _without_id(data: Snapshot) -> list[list[int]]:
+    """The rows of the customers and the invoices without an id (assign_ids may give them one)."""
+    return [[r.rid for r in records if not r.id] for records in (data.customers, data.receivables)]
+
+
+def _invoices_and_customers(data: Snapshot) -> tuple[list, tuple]:
+    """(the rows without an id when they began, what Checker.invoices_and_customers gives)."""
+    return _without_id(data), _checker(data, last_visits=False).invoices_and_customers()
+
+
+def _every_id(data: Snapshot) -> bool:
+    """Whether every customer and invoice has its id: else the part is not begun (assign_ids gives them
+    one after the load; the checks are made with them then)."""
+    return not any(_without_id(data))
+
+
+def _invoices_and_customers_begun(data: Snapshot):
+    """made() for Checker.run: what the part begun beside gives, where it was begun and stands (no row
+    of those tables without an id then), else None; None where it was not begun."""
+    pending = data.begun.pop(INVOICES_AND_CUSTOMERS, None)
+    if pending is None:
+        return None
+
+    def made() -> tuple | None:
+        without_id, found = pending.result()
+        return found if not any(without_id) else None
+    return made
+
+
+BESIDE = (Beside(CUSTOMERS_ALONE, (L.CUSTOMERS.name,), _customers_alone),
+          Beside(INVOICES_AND_CUSTOMERS, (L.CUSTOMERS.name, L.VISITS.name, R.name), _invoices_and_customers,
+                 takes=(CUSTOMERS_ALONE,), when=_every_id))
 
 
 def validate(data: Snapshot, now: dt.datetime | None = None) -> ValidationReport:
     now = now or dt.datetime.now().replace(microsecond=0)
+    made = _invoices_and_customers_begun(data)
     checker = _checker(data)
-    report = checker.run(data.parallel)
+    report = checker.run(data.parallel, made)
     for n in data.notices:  # rows typed under a table, taken in or left outside it
         report.add(n.code, n.table or "", None, None, n.message, outside=(n.sheet, n.row))
     out = ValidationReport(data.as_of, report, checker.dunning)

@@ -51,6 +51,11 @@ class Beside:
     name: str
     after: tuple[str, ...]
     make: Callable[[Any], Any]  # the snapshot → the part's result (it reads only `after` and the settings)
+    # parts begun before whose results this one takes (Snapshot.begun): in hand before it begins
+    # (a second process cannot take another's result)
+    takes: tuple[str, ...] = ()
+    # whether to begin it, asked of the snapshot once its tables are loaded (None: always)
+    when: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True)

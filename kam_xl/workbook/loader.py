@@ -30,6 +30,7 @@ from ..domain.visits import last_completed_by_customer
 from ..store.changes import ChangeSet
 from ..store.needs import EVERYTHING, LAST_VISITS, Needs, Read
 from ..store.snapshot import Snapshot
+from .parallel import Done
 from .reading import coerce_columns, coerce_rows, read_settings
 from . import visits_view
 from ..domain.findings import Placed
@@ -201,6 +202,7 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
                                      exact=[n for n in rest if wanted[n].appends]))
         if L.CUSTOMERS.name in wanted:  # typed now: its cells are let go before the big tables are read
             _type_customers(out, wanted[L.CUSTOMERS.name], columns.get(L.CUSTOMERS.name) is not None, full)
+            data.fields[L.CUSTOMERS.name] = _fields(store, tables, L.CUSTOMERS.name)
             begin()
         for name in LOGS:
             if name in wanted:
@@ -224,6 +226,7 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
             tables[name] = shape
             data.records[name] = records
             data.problems += probs
+            data.fields[name] = _fields(store, tables, name)  # (a part begun beside may ask)
             begin()
     except BaseException:
         if background is not None:
@@ -247,14 +250,18 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
         data.views[LAST_VISITS] = last_completed_by_customer(data.records[L.VISITS.name])
     data.notices = store.notices
     for n in wanted:
-        tdef = L.TABLES[n]
-        have = set(tables[n].all_headers) if n in tables else set(store.headers(n))
-        data.fields[n] = frozenset(c.key for c in tdef.columns if c.header in have)
+        data.fields[n] = _fields(store, tables, n)
     out.formulas = {n: store.formulas(n) for n in (L.CUSTOMERS.name, L.RECEIVABLES.name, L.SURVEYS.name)
                     if n in wanted}
     taken = store.taken_in() if hasattr(store, "taken_in") else {}
     out.taken_in = {n: [r - tables[n].header_row - 1 for r in rows] for n, rows in taken.items() if n in tables}
     return out
+
+
+def _fields(store, tables: dict, name: str) -> frozenset:
+    """The layout keys of the table's columns that the book has."""
+    have = set(tables[name].all_headers) if name in tables else set(store.headers(name))
+    return frozenset(c.key for c in L.TABLES[name].columns if c.header in have)
 
 
 def _beginner(store, needs: Needs, data: Snapshot):
@@ -267,6 +274,11 @@ def _beginner(store, needs: Needs, data: Snapshot):
         for b in list(waiting):
             if all(data.records.get(n) is not None for n in b.after):
                 waiting.remove(b)
+                if b.when is not None and not b.when(data):
+                    continue
+                for name in b.takes:  # (computed here after all where its process gave nothing)
+                    if name in data.begun:
+                        data.begun[name] = Done(data.begun[name].result())
                 part = fork(functools.partial(b.make, data))
                 if part is not None:
                     data.begun[b.name] = part

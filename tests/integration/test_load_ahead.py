@@ -9,7 +9,6 @@ import gc
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import pytest
 

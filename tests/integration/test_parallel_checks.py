@@ -94,8 +94,9 @@ def test_checked_in_two_processes_or_in_one_validate_writes_the_same(variant, ho
         with monkeypatch.context() as m:
             forks = _second_process(m, mode, Checker, "receivables")
             results.append(_validate(book, folder, capsys))
-        # the customers' own checks beside the visits' load, the invoices and customers beside the visits' checks
-        assert len(forks) == (0 if mode == "one" else 2)
+        # the customers' own checks beside the visits' load, the invoices' and customers' beside the procedures'
+        # load, the procedures' checks beside the visits'
+        assert len(forks) == (0 if mode == "one" else 3)
         assert all(isinstance(f, parallel.Forked) and f.pid is None for f in forks)  # taken, reaped
     one, two = results
     assert "Traceback" not in one[2] + two[2]
@@ -427,17 +428,91 @@ def test_the_customers_own_checks_made_beside_the_visits_load_find_what_one_proc
                 (fn.func is validate_mod._customers_alone, V.L.VISITS.name in fn.args[0].records))
                 or real_fork(self, fn))
             results.append(_validate(book, folder, capsys))
-        assert len(forks) == (0 if mode == "one" else 2)
+        typed = variant is _typed_without_ids
+        # the customers' own checks begun beside; the invoices' and customers' too where every row has its id
+        # (the procedures' checks then made in a second process beside the visits'), else made in a second
+        # process beside the visits' and the procedures' once the ids are given
+        assert len(forks) == (0 if mode == "one" else 2 if typed else 3)
         if mode == "one":
             assert len(made_here) == 1 and not begun  # checked here, once, with the invoices
         else:
-            assert begun == [(True, False)]  # begun before the visits were loaded
+            # begun before the visits were loaded; the invoices' and customers' checks after them (taking its
+            # result: made here first when it died)
+            assert begun == ([(True, False)] if typed else [(True, False), (False, True)])
             # died: checked here after all (the ids given by then); ids given since it began: not taken, checked
             # again with the invoices in the other second process
-            assert len(taken) == 1 and (taken[0] is None) == (how == "forked" and variant is _typed_without_ids)
+            assert len(taken) == 1 and (taken[0] is None) == (how == "forked" and typed)
             assert len(made_here) == (1 if how == "dies" else 0)
     one, two = results
     assert "Traceback" not in one[2] + two[2]
     assert '"CUST-' in one[1] and two[:3] == one[:3]
     differ = {k for k in set(one[3]) | set(two[3]) if one[3].get(k) != two[3].get(k)}
     assert all(_timed(k) for k in differ), sorted(differ)[:5]
+
+
+@pytest.mark.parametrize("variant", [None, V.error_cells, _typed_without_ids])
+@pytest.mark.parametrize("how", ["forked", "dies"])
+def test_the_invoices_and_customers_checks_made_beside_the_procedures_load_find_what_one_process_finds(
+        variant, how, demo_book, tmp_path, capsys, monkeypatch):
+    """全面校验 checks the invoices and the customers in a second process as soon as the customers, visits and
+    invoices are loaded, while the procedures' tables load here, and then the procedures' rows in a second
+    process while the visits are checked here: the same output and cells as checked in one process — also when
+    those processes die (checked here after all).  Rows without an id when those tables are loaded (typed under
+    the table: they get theirs after the load) are checked with their ids: that part is not begun then."""
+    from kam_xl.services import validate as validate_mod
+    results = []
+    for mode in ("one", how):
+        folder, book = _book_for(mode, demo_book, tmp_path, variant)
+        with monkeypatch.context() as m:
+            forks = _processes(m, mode)
+            if mode == "dies":
+                _dies_in_the_second_process(m, Checker, "receivables")
+                _dies_in_the_second_process(m, Checker, "procedures")
+            here = _calls_here(m, Checker, "invoices_and_customers", lambda self, *a: True)
+            procedures_here = _calls_here(m, Checker, "procedures", lambda self: True)
+            begun = []  # the tables loaded when the invoices' part began
+            real_fork = FileStore.fork_beside
+            m.setattr(FileStore, "fork_beside", lambda self, fn: (
+                fn.func is validate_mod._invoices_and_customers and begun.append(sorted(fn.args[0].records)))
+                or real_fork(self, fn))
+            results.append(_validate(book, folder, capsys))
+        typed = variant is _typed_without_ids
+        if mode == "one":
+            assert not begun and len(here) == 1 and len(procedures_here) == 1
+        elif typed:
+            assert not begun  # rows without an id then: checked with the invoices once the ids are given
+        else:
+            # begun before the procedures' tables were loaded
+            assert begun == [sorted({V.L.CUSTOMERS.name, V.L.VISITS.name, V.L.RECEIVABLES.name})]
+            # made in the second processes; here after all where they died
+            assert len(here) == (0 if how == "forked" else 1)
+            assert len(procedures_here) == (0 if how == "forked" else 1)
+        assert all(f.pid is None for f in forks)  # taken, reaped
+    one, two = results
+    assert "Traceback" not in one[2] + two[2]
+    assert '"CUST-' in one[1] and '"RECV-' in one[1] and '"VISIT-' in one[1] and two[:3] == one[:3]
+    differ = {k for k in set(one[3]) | set(two[3]) if one[3].get(k) != two[3].get(k)}
+    assert all(_timed(k) for k in differ), sorted(differ)[:5]
+
+
+def test_the_checks_with_the_invoices_part_made_beforehand_come_in_the_order_of_one_run(demo_book, tmp_path,
+                                                                                      monkeypatch):
+    """Checker.run with the invoices' and customers' checks made beforehand (or not made after all: made here)
+    gives the findings, in the same order, and everything else it derives, as the checks run one after the
+    other."""
+    from kam_xl.services import validate as validate_mod
+    from kam_xl.services.actions import VALIDATE_NEEDS
+    book = shutil.copy2(demo_book, tmp_path / "大客户管理.xlsm")
+    monkeypatch.setattr(FileStore, "parallel", None)  # nothing begun beside: every part made here
+    with FileStore(book) as store:
+        data = store.load(VALIDATE_NEEDS)
+
+    def outcome(checker, report) -> tuple:
+        return (report.findings, checker.dunning, checker.level_changes, checker.derived, checker.derived_bad,
+                checker.satisfaction)
+    one = validate_mod._checker(data)
+    expected = outcome(one, one.run(None))
+    assert expected[0] and expected[1] and expected[3]
+    for made in (lambda: validate_mod._checker(data, last_visits=False).invoices_and_customers(), lambda: None):
+        checker = validate_mod._checker(data)
+        assert outcome(checker, checker.run(None, made)) == expected
