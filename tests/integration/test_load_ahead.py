@@ -161,6 +161,16 @@ def _part(store: FileStore, name: str) -> str:
     return store.pkg.tables[name].sheet_part
 
 
+def _started(target, args: tuple, until) -> threading.Thread:
+    """A thread running target(*args), once until() holds (or ten seconds passed)."""
+    thread = threading.Thread(target=target, args=args)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return thread
+
+
 def test_a_sheet_looked_through_elsewhere_is_taken_in_while_this_thread_looks_through_another(tmp_path, monkeypatch):
     """The loading thread takes in the visits' sheet (looked through by the helper process, or here by
     it) while the main thread is still looking through the customers' sheet: the scan is made outside
@@ -177,11 +187,9 @@ def test_a_sheet_looked_through_elsewhere_is_taken_in_while_this_thread_looks_th
         return real(path, part, tables)
     monkeypatch.setattr(scan, "scan_sheet", scan_sheet)
     with FileStore(book) as store:
-        here = threading.Thread(target=store._scan, args=([V.L.CUSTOMERS.name],))
-        here.start()
-        deadline = time.monotonic() + 10
-        while _part(store, V.L.CUSTOMERS.name) not in store._common["ahead"] and time.monotonic() < deadline:
-            time.sleep(0.01)  # the customers' scan under way on the other thread
+        # the customers' scan under way on another thread
+        here = _started(store._scan, ([V.L.CUSTOMERS.name],),
+                        lambda: _part(store, V.L.CUSTOMERS.name) in store._common["ahead"])
         view = store.concurrent()
         view._scan([V.L.VISITS.name])
         assert _part(store, V.L.VISITS.name) in store._common["scans"]
@@ -206,11 +214,7 @@ def test_a_sheet_being_looked_through_is_waited_for_not_looked_through_again(tmp
         return real(path, part, tables)
     monkeypatch.setattr(scan, "scan_sheet", scan_sheet)
     with FileStore(book) as store:
-        first = threading.Thread(target=store._scan, args=([V.L.VISITS.name],))
-        first.start()
-        deadline = time.monotonic() + 10
-        while not calls and time.monotonic() < deadline:
-            time.sleep(0.01)
+        first = _started(store._scan, ([V.L.VISITS.name],), lambda: calls)
         second = threading.Thread(target=store.concurrent()._scan, args=([V.L.VISITS.name],))
         second.start()
         time.sleep(0.2)
@@ -235,11 +239,7 @@ def test_a_sheet_being_looked_through_is_waited_for_not_looked_through_again(tmp
         except Exception as e:  # noqa: BLE001 — the refusal each thread meets
             errors.append(e)
     with FileStore(book) as store:
-        first = threading.Thread(target=scan_of, args=(store,))
-        first.start()
-        deadline = time.monotonic() + 10
-        while not calls and time.monotonic() < deadline:
-            time.sleep(0.01)
+        first = _started(scan_of, (store,), lambda: calls)
         second = threading.Thread(target=scan_of, args=(store.concurrent(),))
         second.start()
         time.sleep(0.2)
