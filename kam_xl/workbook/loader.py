@@ -249,8 +249,9 @@ def load(store, needs: Needs, as_of: dt.date | None = None, *, full: bool = Fals
             and data.records.get(L.VISITS.name) is not None:
         data.views[LAST_VISITS] = last_completed_by_customer(data.records[L.VISITS.name])
     data.notices = store.notices
-    for n in wanted:
-        data.fields[n] = _fields(store, tables, n)
+    for n in wanted:  # (the tables typed here have theirs already)
+        if n not in data.fields:
+            data.fields[n] = _fields(store, tables, n)
     out.formulas = {n: store.formulas(n) for n in (L.CUSTOMERS.name, L.RECEIVABLES.name, L.SURVEYS.name)
                     if n in wanted}
     taken = store.taken_in() if hasattr(store, "taken_in") else {}

@@ -574,7 +574,9 @@ class FileStore(LoadingStore):
         cols = None if columns is None else tuple(columns)
         common = self._common
         with common["lock"]:
-            pool, view = self._loader()
+            if common.get("loader") is None:
+                common["loader"] = (ThreadPoolExecutor(1, thread_name_prefix="kam-ahead"), self.concurrent())
+            pool, view = common["loader"]
             ahead = common.setdefault("loaded_ahead", {})
 
         def work():
@@ -584,13 +586,6 @@ class FileStore(LoadingStore):
             got = engine.load_arrow(reader, tp, cols, exact, view._column_source())
             return None if got is None else (tp, reader.path, got)
         ahead[(name, cols, exact)] = pool.submit(work)
-
-    def _loader(self) -> tuple[ThreadPoolExecutor, "FileStore"]:
-        """The thread that loads ahead and its view of this store, made the first time (under the lock)."""
-        common = self._common
-        if common.get("loader") is None:
-            common["loader"] = (ThreadPoolExecutor(1, thread_name_prefix="kam-ahead"), self.concurrent())
-        return common["loader"]
 
     def _reading_path(self) -> str:
         clean = self._common["clean"]
