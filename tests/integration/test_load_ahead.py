@@ -161,9 +161,9 @@ def _part(store: FileStore, name: str) -> str:
     return store.pkg.tables[name].sheet_part
 
 
-def _started(target, args: tuple, until) -> threading.Thread:
+def _started(target, args: tuple, until, name: str | None = None) -> threading.Thread:
     """A thread running target(*args), once until() holds (or ten seconds passed)."""
-    thread = threading.Thread(target=target, args=args)
+    thread = threading.Thread(target=target, args=args, name=name)
     thread.start()
     deadline = time.monotonic() + 10
     while not until() and time.monotonic() < deadline:
@@ -202,11 +202,19 @@ def test_a_sheet_looked_through_elsewhere_is_taken_in_while_this_thread_looks_th
 def test_a_sheet_being_looked_through_is_waited_for_not_looked_through_again(tmp_path, monkeypatch):
     """Two threads that want the same sheet: the second waits for the first one's scan (one scan),
     and both go on with what it found — a refusal too."""
+    from concurrent import futures
     from kam_xl.workbook import scan
     book = V.base_book(tmp_path / "大客户管理.xlsm")
     real = scan.scan_sheet
     calls: list = []
     go = threading.Event()
+    waits: list = []  # (the thread that waits for a scan under way, whether that scan had been let go on)
+
+    class Watched(futures.Future):
+        def result(self, timeout=None):
+            waits.append((threading.current_thread().name, go.is_set()))
+            return super().result(timeout)
+    monkeypatch.setattr(futures, "Future", Watched)
 
     def scan_sheet(path, part, tables):
         calls.append(part)
@@ -215,12 +223,12 @@ def test_a_sheet_being_looked_through_is_waited_for_not_looked_through_again(tmp
     monkeypatch.setattr(scan, "scan_sheet", scan_sheet)
     with FileStore(book) as store:
         first = _started(store._scan, ([V.L.VISITS.name],), lambda: calls)
-        second = threading.Thread(target=store.concurrent()._scan, args=([V.L.VISITS.name],))
-        second.start()
-        time.sleep(0.2)
+        second = _started(store.concurrent()._scan, ([V.L.VISITS.name],), lambda: ("second", False) in waits,
+                          name="second")
         go.set()
         first.join(20)
         second.join(20)
+        assert ("second", False) in waits  # it waited for the first one's scan, still under way
         assert calls == [_part(store, V.L.VISITS.name)]
         assert _part(store, V.L.VISITS.name) in store._common["scans"] and not store._common["ahead"]
 
@@ -231,6 +239,7 @@ def test_a_sheet_being_looked_through_is_waited_for_not_looked_through_again(tmp
     monkeypatch.setattr(scan, "scan_sheet", refusing)
     calls.clear()
     go.clear()
+    waits.clear()
     errors: list = []
 
     def scan_of(store):
@@ -240,11 +249,10 @@ def test_a_sheet_being_looked_through_is_waited_for_not_looked_through_again(tmp
             errors.append(e)
     with FileStore(book) as store:
         first = _started(scan_of, (store,), lambda: calls)
-        second = threading.Thread(target=scan_of, args=(store.concurrent(),))
-        second.start()
-        time.sleep(0.2)
+        second = _started(scan_of, (store.concurrent(),), lambda: ("second", False) in waits, name="second")
         go.set()
         first.join(20)
         second.join(20)
+    assert ("second", False) in waits
     assert len(calls) == 1 and len(errors) == 2
     assert all(type(e).__name__ == "WorkbookUnreadable" and "拖垮" in str(e) for e in errors)

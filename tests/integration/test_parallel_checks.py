@@ -481,6 +481,8 @@ def test_the_invoices_and_customers_checks_made_beside_the_procedures_load_find_
             assert not begun and len(here) == 1 and len(procedures_here) == 1
         elif typed:
             assert not begun  # rows without an id then: checked with the invoices once the ids are given
+            # (in a second process beside the visits' and the procedures' here; here after all where it died)
+            assert len(here) == (0 if how == "forked" else 1) and len(procedures_here) == 1
         else:
             # begun before the procedures' tables were loaded
             assert begun == [sorted({V.L.CUSTOMERS.name, V.L.VISITS.name, V.L.RECEIVABLES.name})]
