@@ -68,11 +68,12 @@ def is_blank(v: Any) -> bool:
 def means_nothing(v: Any) -> bool:
     """Blank, or what people type for "nothing" in a legacy sheet or a date cell (- or —)."""
     if type(v) is str:
-        return not v.strip(_NOTHING)
+        return not v.strip(NOTHING)
     return is_blank(v)
 
 
-_NOTHING = " \t\r\n\u3000\xa0-—－–"
+# what a cell holding "nothing" may hold: a text beginning with none of these is not blank
+NOTHING = " \t\r\n\u3000\xa0-—－–"
 
 
 EPOCH_1904 = dt.datetime(1904, 1, 1)

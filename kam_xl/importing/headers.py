@@ -35,6 +35,28 @@ _UNIT = re.compile(r"[(\[（【][^)\]）】]*[)\]）】]")
 _NOISE = re.compile(r"[\s:：*＊._'’\-#/]+")  # Cust. No. · Account-Name · Invoice #
 
 
+def header_shape(text: Any) -> tuple[int, bool]:
+    """(length, all ASCII?) of norm_header(text), without its Traditional → Simplified step, the
+    costly one: OpenCC's t2s maps letters (Lo) one to one — never to a bracket, a space or a
+    cased letter — so it changes neither (tests check it).  A text of a shape no header has is
+    no header: a data row's name is told apart from a repeated header without converting it."""
+    if text is None:
+        return 0, True
+    s = _NOISE.sub("", _UNIT.sub("", nfkc(text))).lower()
+    return len(s), s.isascii()
+
+
+def shape(key: str) -> tuple[int, bool]:
+    """A normalised header's (length, all ASCII?): what header_shape gives for its texts."""
+    return len(key), key.isascii()
+
+
+@functools.lru_cache(maxsize=None)
+def header_shapes() -> frozenset[tuple[int, bool]]:
+    """The shapes of every normalised header of every target table."""
+    return frozenset(shape(k) for table in TARGETS for k in lookup(table))
+
+
 @functools.lru_cache(maxsize=None)  # one per target table (an LRU smaller than TARGETS thrashes)
 def lookup(table: str) -> dict[str, str]:
     out = {}

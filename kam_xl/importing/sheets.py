@@ -24,7 +24,9 @@ from typing import Any, Callable
 
 from .. import layout as L
 from . import cleaning as cl
-from .headers import TARGETS, HeaderMap, candidate, lookup, norm_header, score, synonyms
+from .headers import (TARGETS, HeaderMap, candidate, header_shape, header_shapes, lookup, norm_header, score, shape,
+                      synonyms)
+from ..domain.values import NOTHING
 from ..workbook import parallel
 from ..workbook.package import col_letter
 from .readers import SheetGrid, UncachedFormula
@@ -192,9 +194,10 @@ def _name_problem(raw: Any, text: str | None) -> tuple[str, str] | None:
         return EXAMPLE, f"“{text}”是示例/占位名称"
     if _LABEL.match(t) or len(t) < 2 or not _LETTER.search(t):
         return NOT_DATA, f"“{text}”不像客户名称"
-    key = norm_header(t)
-    if any(key in lookup(table) for table in TARGETS):
-        return REPEATED_HEADER, f"“{text}”是表头文字"
+    if header_shape(t) in header_shapes():  # (most names are longer than any header: not converted)
+        key = norm_header(t)
+        if any(key in lookup(table) for table in TARGETS):
+            return REPEATED_HEADER, f"“{text}”是表头文字"
     return None
 
 
@@ -204,9 +207,14 @@ TYPED_KINDS = (L.MONEY, L.PERCENT, L.DATE, L.DATETIME, L.ENUM, L.NUMBER, L.INT)
 _READERS: dict[int, tuple] = {}
 
 
-def _columns(table: L.TableDef, hm: HeaderMap) -> list[tuple[int, str, Callable, float, bool]]:
-    """Per mapped column: (source column, field, its cleaner, the header's unit, typed?) —
-    made once per header, not per cell."""
+def _columns(table: L.TableDef, hm: HeaderMap) -> list[tuple[int, str, Callable, float, bool, dict]]:
+    """Per mapped column: (source column, field, its cleaner, the header's unit, typed?, the
+    texts of the column cleaned so far) — made once per header, not per cell."""
+    return _reader(table, hm)[0]
+
+
+def _reader(table: L.TableDef, hm: HeaderMap) -> tuple[list[tuple[int, str, Callable, float, bool, dict]], int | None]:
+    """(_columns, the source column of the customer's name or None), made once per header."""
     key = id(hm)
     hit = _READERS.get(key)
     if hit is not None and hit[0] is hm:
@@ -216,11 +224,18 @@ def _columns(table: L.TableDef, hm: HeaderMap) -> list[tuple[int, str, Callable,
     for c, header in hm.columns.items():
         col = by_header.get(header)
         typed = header in (TERM, C.header("phone")) or (col is not None and col.kind in TYPED_KINDS)
-        out.append((c, header, cleaner(table, header), hm.multipliers.get(c, 1.0), typed))
+        out.append((c, header, cleaner(table, header), hm.multipliers.get(c, 1.0), typed, {}))
+    name_header = CUST_NAME if table is C else LINK_NAME
+    got = out, next((c for c, h in hm.columns.items() if h == name_header), None)
     if len(_READERS) > 64:
         _READERS.clear()
-    _READERS[key] = (hm, out)
-    return out
+    _READERS[key] = (hm, got)
+    return got
+
+
+# a column's texts cleaned once each (a 业务员, 地区 or 回款情况 column repeats a few hundred texts
+# down 100,000 rows; the cleaners depend on the text and the header alone): kept up to this many
+_CLEANED_KEPT = 4096
 
 
 EXCEL_CELL_MAX = 32767
@@ -298,6 +313,7 @@ def _split_contacts(values: dict[str, Any], notes: list[str]) -> None:
 
 
 _CJK_OR_WORD = re.compile(r"[\u4e00-\u9fff]{2,}|[A-Za-z]{3,}")
+_UNSEEN = object()
 
 
 def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int) -> SheetRow:
@@ -307,9 +323,19 @@ def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int)
     destroyed: list[str] = []
     typed = failed = 0
     width = len(cells)
-    for c, header, clean, unit, is_typed in _columns(table, hm):
+    columns, name_col = _reader(table, hm)
+    for c, header, clean, unit, is_typed, cleaned in columns:
         raw = cells[c] if c < width else None
-        if raw is None or cl.is_blank(raw):
+        if raw is None:
+            continue
+        if type(raw) is str:
+            v = cleaned.get(raw, _UNSEEN)
+            if v is not _UNSEEN:  # a text this column held before, cleaned then
+                typed += is_typed
+                if v is not None:
+                    values[header] = v
+                continue
+        if cl.is_blank(raw):
             continue
         if type(raw) is UncachedFormula:  # its value is unknown: refused, never blank, never a key
             notes.append(f"{header}：公式“{raw}”没有保存计算结果（文件由不计算公式的程序生成），未导入该值"
@@ -331,13 +357,14 @@ def read_row(table: L.TableDef, hm: HeaderMap, cells: list[Any], excel_row: int)
             notes.append(f"{header}：内容长 {len(v)} 字，超过 Excel 单元格上限 {EXCEL_CELL_MAX} 字，未导入该值"
                          f"（请在源文件中缩短或拆分）")
             continue
+        if type(raw) is str and len(cleaned) < _CLEANED_KEPT:
+            cleaned[raw] = v
         if v is not None:
             values[header] = v
     _split_fields(table, values, notes)
     row = SheetRow(excel_row, DATA, values, notes)
     name_header = CUST_NAME if table is C else LINK_NAME
-    name_col = next((c for c, h in hm.columns.items() if h == name_header), None)
-    raw_name = cells[name_col] if name_col is not None and name_col < len(cells) else None
+    raw_name = cells[name_col] if name_col is not None and name_col < width else None
     id_header = CUST_ID if table is C else REF_ID
     pending = values.get(name_header) and _PENDING.match(cl.nfkc(values[name_header]).replace(" ", ""))
     if pending:  # 待补充: a placeholder, never a customer's name nor a key to match on
@@ -391,12 +418,15 @@ class _HeaderRepeat:
         self.wanted = [_texts(hdr, cols) for hdr in header_rows]
         self.probes = [[(c, w) for c, w in zip(cols, want) if w][:2] for want in self.wanted]
         self.probes = [(want, probe) for want, probe in zip(self.wanted, self.probes) if len(probe) == 2]
+        self.shapes = {shape(w) for want, probe in self.probes for c, w in probe}
         self.normalised: dict[str, str] = {}
 
     def _norm(self, text: str) -> str:
+        """norm_header(text) — or "" for a text of a shape no probed header has (a name longer
+        than any header), without converting it."""
         got = self.normalised.get(text)
         if got is None:
-            got = norm_header(text)
+            got = norm_header(text) if header_shape(text) in self.shapes else ""
             if len(self.normalised) < _NORMALISED_KEPT:  # a column of names repeats none: not kept beyond
                 self.normalised[text] = got
         return got
@@ -495,7 +525,9 @@ def _look(grid: SheetGrid, hm: HeaderMap, rows: list[list[Any]], start: int, end
     for r in range(start, end):
         cells = rows[r]
         original = grid.rows[r] if r < len(grid.rows) else []
-        if all(cl.is_blank(v) for v in original):
+        first = original[0] if original else None
+        texted = type(first) is str and first and first[0] not in NOTHING  # (most rows: not blank)
+        if not texted and all(cl.is_blank(v) for v in original):
             if any(not cl.is_blank(v) for v in cells):  # only merged values from above
                 out.append(SheetRow(r + off, BLANK, reason="只有合并单元格延续的值"))
             else:

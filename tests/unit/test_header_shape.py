@@ -1,0 +1,90 @@
+"""A text's header shape — (length, all ASCII?) of its normalised header — worked out without the
+Traditional → Simplified conversion (headers.header_shape), and a column's texts cleaned once each
+(sheets.read_row): the same rows, values and notes as converting and cleaning every cell."""
+from __future__ import annotations
+
+import random
+import unicodedata
+
+import pytest
+
+from kam_xl import layout as L
+from kam_xl.importing import cleaning as cl
+from kam_xl.importing import sheets
+from kam_xl.importing.headers import (TARGETS, HeaderMap, header_shape, header_shapes, lookup, norm_header, shape,
+                                      synonyms)
+
+# the characters norm_header removes or treats apart: a conversion must never make or take one
+_SPECIAL = set("([（【)]）】 \t\n\r\f\v:：*＊._'’-#/")
+
+
+def _letters(lo: int, hi: int) -> list[str]:
+    return [chr(i) for i in range(lo, hi) if unicodedata.category(chr(i)) == "Lo"]
+
+
+def test_the_conversion_maps_letters_one_to_one():
+    # every CJK letter of the basic plane (the unified ideographs, extension A, the compatibility ones)
+    letters = _letters(0x3400, 0x4DC0) + _letters(0x4E00, 0xA000) + _letters(0xF900, 0xFB00)
+    changed = 0
+    for ch in letters:
+        got = cl.simplified(ch)
+        assert len(got) == 1, (ch, got)
+        assert unicodedata.category(got) == "Lo" and got not in _SPECIAL and got.lower() == got.upper() == got
+        changed += got != ch
+    assert changed > 2000  # the conversion did convert (客戶 → 客户 …)
+    # phrases are converted as a whole (乾淨 → 干净, 頭髮 → 头发): no length changes either
+    text = "乾隆皇帝的頭髮乾淨了，著名的著作裡麵包與麵條都有，後來的後面，鬆髮與鬆弛。客戶名稱、聯絡電話、業務員"
+    assert len(cl.simplified(text)) == len(text)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_shape_is_that_of_the_normalised_header(seed):
+    rnd = random.Random(seed)
+    texts = [t for table in TARGETS for target, names in synonyms()["tables"][table].items()
+             for t in [target, *names]]
+    trad = "客戶名稱聯絡電話業務員區域負責人備註應收帳款發票號碼開票日期滿意度調查投訴處理"
+    odd = ["Kelvin \u212a", "\u0130stanbul", "\ufb01nance", "㈱精工", "﨑山", "（万元）", "金额（万元）", "Cust. No.",
+           "客户 名称：", "ＡＢＣ－１２", "", " ", "单位名称（全称）*", None, 12.5, 131]
+    for _ in range(300):
+        n = rnd.randint(1, 14)
+        texts.append("".join(rnd.choice(trad + "（）() :*-abcXYZ　１２") for _ in range(n)))
+        texts.append(f"{rnd.choice(['天津', '杭州', '臺北', '香港'])}{rnd.choice(['盛達', '恒泰'])}物流集團有限公司")
+    for t in [*texts, *odd]:
+        assert header_shape(t) == shape(norm_header(t)), t
+
+
+def test_no_header_is_of_a_shape_the_headers_lack():
+    keys = [k for table in TARGETS for k in lookup(table)]
+    assert {shape(k) for k in keys} == header_shapes()
+    assert (12, False) not in header_shapes()  # a company's name of twelve characters: never converted
+
+
+def _read(rows: list[list], kept: int, monkeypatch) -> list[tuple]:
+    monkeypatch.setattr(sheets, "_CLEANED_KEPT", kept)
+    sheets._READERS.clear()  # (the memo lives with the header's readers)
+    hm = HeaderMap(L.CUSTOMERS.name, (0,), {0: sheets.CUST_NAME, 1: L.CUSTOMERS.header("manager"),
+                                            2: L.CUSTOMERS.header("volume"), 3: L.CUSTOMERS.header("credit"),
+                                            4: L.CUSTOMERS.header("phone")}, {2: 1e4}, {})
+    out = []
+    for i, cells in enumerate(rows):
+        r = sheets.read_row(L.CUSTOMERS, hm, cells, i + 2)
+        out.append((r.kind, r.reason, r.values, r.notes, r.no_identity))
+    sheets._READERS.clear()
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_columns_texts_cleaned_once_read_as_cleaned_every_time(seed, monkeypatch):
+    rnd = random.Random(seed)
+    rows = []
+    for i in range(2000):
+        rows.append([rnd.choice([f"精工{rnd.randint(0, 50)}有限公司", "待补充", "客户名称", "XX公司", "  ", None, 12]),
+                     rnd.choice(["刘晓梅", " 王立新 ", "業務員甲", "", "—", 3.0]),
+                     rnd.choice(["181.0", "12万", "五十万", "-5", "abc", 3.5, "", None]),
+                     rnd.choice(["优", "較好", "很差劲", "良", "", None]),
+                     rnd.choice(["13912345678", "0571-8888888", "电话", 13912345678.0, "12", ""])])
+    every_time = _read(rows, 0, monkeypatch)
+    once = _read(rows, 4096, monkeypatch)
+    assert once == every_time
+    assert sum(1 for kind, _, _, notes, _ in once if any("很差劲" in n for n in notes)) > 100  # refused on every row
+    assert sum(1 for _, _, values, _, _ in once if values.get(L.CUSTOMERS.header("credit")) == "较好") > 100
