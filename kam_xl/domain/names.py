@@ -48,8 +48,9 @@ def normalize_id(value: object) -> str:
 def next_ids(existing, prefix: str):
     """New ids after the highest of `existing` with this prefix: KH000301, KH000302 …"""
     n = 0
+    numbered = re.compile(re.escape(prefix) + r"(\d+)")
     for v in existing:
-        m = re.fullmatch(prefix + r"(\d+)", str(v or ""))
+        m = numbered.fullmatch(v if type(v) is str else str(v or ""))
         if m:
             n = max(n, int(m[1]))
     while True:

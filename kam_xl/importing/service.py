@@ -315,7 +315,10 @@ class _Index:
             self.by_name[normalize_name(name)].append(rec)
 
     def find(self, cid: str | None, name: str | None) -> tuple[list[_Record], str]:
-        key = normalize_id(cid) if cid else ""
+        return self.find_key(normalize_id(cid) if cid else "", name)
+
+    def find_key(self, key: str, name: str | None) -> tuple[list[_Record], str]:
+        """find, the id given normalised ("" for none)."""
         if key and self.by_id.get(key):
             return self.by_id[key], "编号"
         hits = self.by_name.get(normalize_name(name)) if name else None
@@ -323,7 +326,7 @@ class _Index:
             return hits, "名称"
         if key.isdigit() and self.by_number.get(key):
             return self.by_number[key], "编号"
-        return [], "编号" if cid else "名称" if name else ""
+        return [], "编号" if key else "名称" if name else ""
 
 
 def _where(sr: SourceRow) -> str:
@@ -381,10 +384,6 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return cl.nfkc(a) == cl.nfkc(b)
     return a == b
-
-
-def _as_date(v: Any) -> Any:
-    return v.date() if isinstance(v, dt.datetime) else v
 
 
 # ---------------------------------------------------------------------------
@@ -538,11 +537,18 @@ def index_customers(data: Snapshot) -> tuple[_Index, Iterator[str], set[str]]:
     """The workbook's customers by id, legacy number and name; the ids still free."""
     index = _Index()
     for c in data.customers:
-        rec = _Record(None, {}, rid=c.rid,
-                      load=lambda c=c: {h: _as_date(v) for h, v in data.customer_extra(c).items()})
-        index.add(rec, c.id, c.name)
-    ids = [c.id for c in data.customers]
-    return index, next_ids(ids, L.CUSTOMERS.id_prefix), {normalize_id(v) for v in ids if v}
+        index.add(_Record(None, {}, rid=c.rid, load=lambda c=c: _with_dates(data.customer_extra(c))), c.id, c.name)
+    # (the normalised ids are the index's keys so far: every customer with an id was added by it)
+    return index, next_ids([c.id for c in data.customers], L.CUSTOMERS.id_prefix), set(index.by_id)
+
+
+def _with_dates(row: dict[str, Any]) -> dict[str, Any]:
+    """A workbook row's values (a copy), its date-times as dates."""
+    out = dict(row)
+    for h, v in row.items():
+        if isinstance(v, dt.datetime):
+            out[h] = v.date()
+    return out
 
 
 SKIP_CUSTOMER_COLUMNS = {C.header("tier"), C.header("graded_on"), C.header("suggested_tier")}  # regrade's
@@ -583,7 +589,8 @@ def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str
         if not cid and not name:
             result.outcomes.append(_outcome(sr, REJECTED, table, None, "缺少客户名称和客户编号，无法识别客户"))
             continue
-        hits, how = index.find(cid, name)
+        key = normalize_id(cid) if cid else ""
+        hits, how = index.find_key(key, name)
         if len(hits) > 1:
             result.outcomes.append(_outcome(sr, REJECTED, table, None,
                                             f"客户{how}“{cid if how == '编号' else name}”对应 {len(hits)} 个客户，无法确定合并对象"))
@@ -594,7 +601,7 @@ def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str
             if how == "编号" and name and rec.values.get(CUST_NAME) and \
                     normalize_name(name) != normalize_name(rec.values[CUST_NAME]):
                 notes.append(f"名称“{name}”与按编号匹配到的客户“{rec.values[CUST_NAME]}”不一致，请核对")
-            if cid and normalize_id(cid) != normalize_id(rec.values.get(CUST_ID)):
+            if cid and key != normalize_id(rec.values.get(CUST_ID)):
                 index.add(rec, cid, None)  # its legacy code: visits and invoices may name it so
             elif rec.rid is None and cid and len(cid) > len(rec.values.get(CUST_ID) or "") \
                     and cid.startswith("0"):  # the same code with the zeros another file lost
@@ -612,9 +619,9 @@ def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str
         if padded != cid:
             values[CUST_ID] = padded
             sr.notes.append(f"客户编号“{cid}”按档案的编号格式写作“{padded}”（源文件丢了前导零）")
-        if not cid or normalize_id(cid) in used_ids:
+        if not cid or key in used_ids:
             values[CUST_ID] = next(free_ids)
-        used_ids.add(normalize_id(values[CUST_ID]))
+        used_ids.add(key if values[CUST_ID] is cid else normalize_id(values[CUST_ID]))
         came = (sr.info.date, _where(sr))
         rec = _Record(values, {h: came for h in values})
         new.append(rec)

@@ -48,7 +48,9 @@ LOOK_AHEAD = 15  # rows after a candidate header that are type-checked
 
 _INSTRUCTION_NAME = re.compile(r"说明|示例|样例|模板|范例|填表|帮助|instruction|readme|example|template", re.I)
 _INSTRUCTION_TEXT = re.compile(r"^(填表|填写|使用|导入)?说明|^示例|^样例")
-_TOTAL_TEXT = re.compile(r"^(合计|小计|总计|累计|共计|总合计|本页合计|总额)")
+_TOTAL_WORDS = ("合计", "小计", "总计", "累计", "共计", "总合计", "本页合计", "总额")
+_TOTAL_TEXT = re.compile("^(" + "|".join(_TOTAL_WORDS) + ")")
+_TOTAL_FIRST = frozenset(w[0] for w in _TOTAL_WORDS)
 _LABEL = re.compile(r"^[\u4e00-\u9fffA-Za-z]{1,8}[:：]")        # 导出人：张三 · 打印时间：…
 _PLACEHOLDER = re.compile(r"[XＸ×x]{2,}|某某|示例|样例|范例|例如|^例[:：]|\.\.\.|…")
 _PENDING = re.compile(r"^(待补充|待补|待定|待填|待查|暂无|暂缺|未知|不详|无名称|TBD|TBC|N/?A|未命名)$", re.I)
@@ -454,7 +456,9 @@ def _total_text(cells: list[Any]) -> bool:
     seen = 0
     for v in cells:
         if isinstance(v, str) and v.strip():
-            if not v.isascii() and _TOTAL_TEXT.match(cl.nfkc(v).replace(" ", "")):
+            first = v[0]  # an ideograph other than these begins the text as normalised too: no total
+            if not v.isascii() and not ("\u4e00" <= first <= "\u9fff" and first not in _TOTAL_FIRST) \
+                    and _TOTAL_TEXT.match(cl.nfkc(v).replace(" ", "")):
                 return True
             seen += 1
             if seen == 4:

@@ -88,3 +88,28 @@ def test_a_columns_texts_cleaned_once_read_as_cleaned_every_time(seed, monkeypat
     assert once == every_time
     assert sum(1 for kind, _, _, notes, _ in once if any("很差劲" in n for n in notes)) > 100  # refused on every row
     assert sum(1 for _, _, values, _, _ in once if values.get(L.CUSTOMERS.header("credit")) == "较好") > 100
+
+
+def _total_every_time(cells: list) -> bool:  # every text normalised, as first written
+    seen = 0
+    for v in cells:
+        if isinstance(v, str) and v.strip():
+            if not v.isascii() and sheets._TOTAL_TEXT.match(cl.nfkc(v).replace(" ", "")):
+                return True
+            seen += 1
+            if seen == 4:
+                break
+    return False
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_total_row_is_found_as_when_every_text_is_normalised(seed):
+    rnd = random.Random(seed)
+    totals = ["合计", " 合计", "\u3000合 计", "合计：", "本页合计", "总额（元）", "\U0001f234计", "⼩计", "累计金额", "总合计"]
+    others = ["天津盛达物流集团有限公司", "刘晓梅", "合肥精工", "小米科技", "总部", "本溪钢铁", "共青城", "181.0", "Total",
+              "", " ", None, 12.5, "—", "\u3000天津", "㈱精工"]
+    rows = [[rnd.choice(others + totals if rnd.random() < 0.3 else others) for _ in range(rnd.randint(0, 6))]
+            for _ in range(3000)]
+    found = [sheets._total_text(r) for r in rows]
+    assert found == [_total_every_time(r) for r in rows]
+    assert sum(found) > 100 and not all(found)
