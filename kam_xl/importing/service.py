@@ -302,8 +302,11 @@ class _Index:
         self.by_name: dict[str, list[_Record]] = defaultdict(list)
 
     def add(self, rec: _Record, cid: str | None, name: str | None):
-        if cid:
-            key = normalize_id(cid)
+        self.add_keyed(rec, normalize_id(cid) if cid else None, normalize_name(name) if name else None)
+
+    def add_keyed(self, rec: _Record, key: str | None, name_key: str | None):
+        """add, the id and the name given normalised (None for none)."""
+        if key is not None:
             same = self.by_id[key]
             if same and any(r is rec for r in same):  # the same code in another form (131, 00131)
                 return
@@ -311,22 +314,22 @@ class _Index:
             m = _PREFIXED.fullmatch(key)
             if m:
                 self.by_number[m[1]].append(rec)
-        if name:
-            self.by_name[normalize_name(name)].append(rec)
+        if name_key is not None:
+            self.by_name[name_key].append(rec)
 
     def find(self, cid: str | None, name: str | None) -> tuple[list[_Record], str]:
-        return self.find_key(normalize_id(cid) if cid else "", name)
+        return self.find_keyed(normalize_id(cid) if cid else "", normalize_name(name) if name else None)
 
-    def find_key(self, key: str, name: str | None) -> tuple[list[_Record], str]:
-        """find, the id given normalised ("" for none)."""
+    def find_keyed(self, key: str, name_key: str | None) -> tuple[list[_Record], str]:
+        """find, the id given normalised ("" for none) and the name too (None for none)."""
         if key and self.by_id.get(key):
             return self.by_id[key], "编号"
-        hits = self.by_name.get(normalize_name(name)) if name else None
+        hits = self.by_name.get(name_key) if name_key is not None else None
         if hits:
             return hits, "名称"
         if key.isdigit() and self.by_number.get(key):
             return self.by_number[key], "编号"
-        return [], "编号" if key else "名称" if name else ""
+        return [], "编号" if key else "名称" if name_key is not None else ""
 
 
 def _where(sr: SourceRow) -> str:
@@ -590,7 +593,8 @@ def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str
             result.outcomes.append(_outcome(sr, REJECTED, table, None, "缺少客户名称和客户编号，无法识别客户"))
             continue
         key = normalize_id(cid) if cid else ""
-        hits, how = index.find_key(key, name)
+        name_key = normalize_name(name) if name else None
+        hits, how = index.find_keyed(key, name_key)
         if len(hits) > 1:
             result.outcomes.append(_outcome(sr, REJECTED, table, None,
                                             f"客户{how}“{cid if how == '编号' else name}”对应 {len(hits)} 个客户，无法确定合并对象"))
@@ -599,7 +603,7 @@ def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str
             rec = hits[0]
             filled, notes = _merge_into(rec, sr, SKIP_CUSTOMER_COLUMNS | {CUST_ID})
             if how == "编号" and name and rec.values.get(CUST_NAME) and \
-                    normalize_name(name) != normalize_name(rec.values[CUST_NAME]):
+                    name_key != normalize_name(rec.values[CUST_NAME]):
                 notes.append(f"名称“{name}”与按编号匹配到的客户“{rec.values[CUST_NAME]}”不一致，请核对")
             if cid and key != normalize_id(rec.values.get(CUST_ID)):
                 index.add(rec, cid, None)  # its legacy code: visits and invoices may name it so
@@ -621,11 +625,12 @@ def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str
             sr.notes.append(f"客户编号“{cid}”按档案的编号格式写作“{padded}”（源文件丢了前导零）")
         if not cid or key in used_ids:
             values[CUST_ID] = next(free_ids)
-        used_ids.add(key if values[CUST_ID] is cid else normalize_id(values[CUST_ID]))
+        new_key = key if values[CUST_ID] is cid else normalize_id(values[CUST_ID])
+        used_ids.add(new_key)
         came = (sr.info.date, _where(sr))
         rec = _Record(values, {h: came for h in values})
         new.append(rec)
-        index.add(rec, values[CUST_ID], name)
+        index.add_keyed(rec, new_key if values[CUST_ID] else None, name_key)
         if cid and cid != values[CUST_ID]:
             index.add(rec, cid, None)  # the legacy code still finds it (visits, invoices)
         result.outcomes.append(_outcome(sr, NEW, table, values[CUST_ID], "新建客户档案"))

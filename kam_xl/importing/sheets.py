@@ -70,6 +70,11 @@ class SheetRow:
     no_identity: bool = False  # it holds data (two values or more read) but nothing says whose
     codes: dict[int, str] = field(default_factory=dict)  # code-shaped cells of unknown columns
 
+    def __reduce__(self):
+        # from the second process reading a long sheet's second half as its fields (not as objects
+        # with their attribute dicts: half the time to pickle and unpickle)
+        return SheetRow, (self.row, self.kind, self.values, self.notes, self.reason, self.no_identity, self.codes)
+
 
 # -- the sheet as a whole ----------------------------------------------------------
 def sheet_kind(grid: SheetGrid) -> str | None:
