@@ -417,11 +417,20 @@ def _merge_row(row_xml: bytes | None, rownum: int, cells: dict[int, Any],
         for c in sorted(cells):
             v = cells[c]
             kind = type(v)
-            if kind is str or kind is float and math.isfinite(v):  # the common cells, as cell_text makes them
-                head = _HEADS.get((c, styles.get(c)))
+            # the common cells (a text, a number, a date, an empty styled cell), as cell_text makes them
+            if kind is str or kind is int or kind is float and math.isfinite(v) or kind is dt.datetime \
+                    or kind is dt.date or v is None:
+                style = styles.get(c)
+                if v is None and not style:
+                    continue
+                head = _HEADS.get((c, style))
                 if head is None:
-                    head = _head(c, styles.get(c))
-                out.append(_plain(f"{head[0]}{r}{head[1]}", v))
+                    head = _head(c, style)
+                if v is None:
+                    out.append(f"{head[0]}{r}{head[1]}/>")
+                else:
+                    out.append(_plain(f"{head[0]}{r}{head[1]}", v if kind is str or kind is int or kind is float
+                                      else to_serial(v, date1904)))
                 continue
             if v is DELETE:
                 continue

@@ -221,13 +221,14 @@ def test_a_renamed_column_the_action_needs_is_refused_by_name(book_factory):
         FileStore(book).load(REGRADE_NEEDS, AS_OF)
 
 
+@pytest.mark.parametrize("date1904", [False, True])
 @pytest.mark.parametrize("seed", range(3))
-def test_a_new_row_is_the_cells_cell_text_makes(seed):
-    """A new row's text and number cells are made on a short way (a head per column and
-    style): every cell is still the one cell_text makes, whatever the value and style."""
+def test_a_new_row_is_the_cells_cell_text_makes(seed, date1904):
+    """A new row's text, number, date and empty styled cells are made on a short way (a head per
+    column and style): every cell is still the one cell_text makes, whatever the value and style."""
     rng = random.Random(seed)
     values = ["客户A", "a&b<c>", "\x01控制", "", " 前后空格 ", 3.0, -0.0, 12.5, 1e16, 1.5e-7, float("inf"),
-              float("nan"), 7, True, None, dt.date(2026, 6, 30), dt.datetime(2026, 6, 30, 8, 30), Formula("A1*2", 4.0),
+              float("nan"), 7, -3, 10 ** 16, True, False, None, dt.date(2026, 6, 30), dt.datetime(2026, 6, 30, 8, 30), Formula("A1*2", 4.0),
               engine.Styled("红", 9), engine.Restyle(4), engine.Restyle(None), engine.DELETE]
     for _ in range(200):
         cells = {c: rng.choice(values) for c in rng.sample(range(40), rng.randrange(1, 12))}
@@ -241,8 +242,8 @@ def test_a_new_row_is_the_cells_cell_text_makes(seed):
                 if v.style:
                     expected.append(f'<c r="{engine.col_letter(c)}9" s="{v.style}"/>')
                 continue
-            expected.append(engine.cell_text(f"{engine.col_letter(c)}9", v, style, False))
-        got = engine._merge_row(None, 9, cells, styles)
+            expected.append(engine.cell_text(f"{engine.col_letter(c)}9", v, style, date1904))
+        got = engine._merge_row(None, 9, cells, styles, date1904)
         assert got == (f'<row r="9">{"".join(expected)}</row>'.encode() if expected else None)
 
 
