@@ -153,12 +153,6 @@ class DunningList:
     levels: dict     # receivable row index → its 催讨级别 (None: not overdue)
 
 
-def due_from_term(invoice_date: dt.date, term_days: int) -> dt.date:
-    """到期日 of an invoice on a payment term (账期 N 天): the invoice date + N days (seed: 账期
-    counts calendar days from the invoice)."""
-    return invoice_date + dt.timedelta(days=int(term_days))
-
-
 def amount_faults(amount: Optional[float], paid: Optional[float]) -> list[tuple[str, str]]:
     """What is wrong with a receivable's amounts, as (problem code, field): no positive
     amount; paid outside 0..amount.  The validator reports them, the import refuses a

@@ -51,6 +51,12 @@ def same_amount(a: float, b: float) -> bool:
     return abs(float(a) - float(b)) < L.SETTLED
 
 
+def due_from_term(invoice_date: dt.date, term_days: int) -> dt.date:
+    """到期日 of an invoice on a payment term (账期 N 天): the invoice date + N days (seed: 账期
+    counts calendar days from the invoice)."""
+    return invoice_date + dt.timedelta(days=int(term_days))
+
+
 def nfkc(v: Any) -> str:
     s = v if type(v) is str else str(v)
     return s.strip() if s.isascii() else unicodedata.normalize("NFKC", s).strip()

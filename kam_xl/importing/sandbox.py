@@ -3,7 +3,7 @@
 A damaged or crafted .xls/.xlsx/.csv can make a reader panic, abort, loop or try to
 allocate gigabytes; in a child process with a memory cap and a time limit that becomes
 one "unreadable file" line in the import report instead of a dead import.  Every
-source, text files included, is read there — and its rows classified (service.parse_file),
+source, text files included, is read there — and its rows classified (parsing.parse_file),
 so the parent reads the master book meanwhile, on the other core.
 
 The child is started in Python's isolated mode (-I: no current folder, no PYTHONPATH,

@@ -14,7 +14,7 @@ from kam_xl import layout as L
 from kam_xl.files import new_book, run_import
 from kam_xl.importing import sheets
 from kam_xl.importing.readers import read_source
-from kam_xl.importing.service import parse_file
+from kam_xl.importing.parsing import parse_file
 from kam_xl.workbook import parallel
 from kam_xl.workbook.store import FileStore
 from tests.helpers import table_records

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -208,3 +210,17 @@ def test_record_models_are_the_layout_tables():
         assert set(model.model_fields) == {c.key for c in tdef.columns} | {"rid"}, name
         for c in tdef.columns:
             assert model.model_fields[c.key].annotation == FIELD_TYPES[c.kind], (name, c.key)
+
+
+def test_the_import_child_imports_only_what_reading_needs():
+    """The sandbox child is started once per source file (a folder of fifty files: fifty starts):
+    it imports the reading side (importing/parsing.py) and not the merge's models, stores or
+    frames."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import kam_xl.importing.parsing; "
+            "print('\\n'.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(PKG.parent)], capture_output=True, text=True,
+                         check=True).stdout.split()
+    heavy = [m for m in out if m.split(".")[0] in {"pandas", "pyarrow", "pydantic", "fastexcel", "numpy", "sqlalchemy"}
+             or m in {"kam_xl.domain.models", "kam_xl.store", "kam_xl.workbook.reading", "kam_xl.workbook.engine"}]
+    assert heavy == []
+    assert "kam_xl.importing.sheets" in out and "kam_xl.importing.readers" in out

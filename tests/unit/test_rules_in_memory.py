@@ -9,7 +9,8 @@ import time
 import pytest
 
 from kam_xl import layout as L
-from kam_xl.domain.receivables import amount_faults, date_faults, due_from_term
+from kam_xl.domain.receivables import amount_faults, date_faults
+from kam_xl.domain.values import due_from_term
 from kam_xl.errors import RulesInvalid
 from kam_xl.services.actions import regrade_book, validate_book
 from kam_xl.services.regrade import regrade
