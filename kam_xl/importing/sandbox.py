@@ -21,6 +21,11 @@ from typing import Callable
 
 from .readers import UnreadableSource, refuse_special
 
+try:  # (imported here: the function run between fork and exec must import nothing — another
+    import resource  # thread may hold the import lock, and the child would wait for it forever)
+except ImportError:  # Windows
+    resource = None
+
 MEMORY_LIMIT = 2 << 30    # bytes of address space for the child
 TIME_LIMIT = 600          # seconds
 MAX_RESULT = 1 << 30      # bytes of parsed rows the parent accepts from one file
@@ -30,9 +35,8 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 def _limit_memory() -> None:  # runs in the child before exec
     try:
-        import resource
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    except (ImportError, ValueError, OSError):
+    except (AttributeError, ValueError, OSError):
         pass
 
 

@@ -14,6 +14,7 @@ Rules (PRODUCT.md §7):
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -276,32 +277,51 @@ def parse_sources(paths: list[Path], progress=None, mapping=None) -> ParsedSourc
     """Read every source file and classify every row of every sheet; data rows are kept
     per master table, the rest are reported.  `mapping` (a mapping file the user edited)
     decides the header, table and columns of the sheets it names.  Each file is read and
-    classified in the sandbox child (sandbox.py)."""
+    classified in a sandbox child of its own (sandbox.py), PARSERS of them at a time; what
+    they give is taken in the files' order."""
     result = ImportResult()
     rows_by_table: dict[str, list[SourceRow]] = defaultdict(list)
     lines: list = []
     files = expand_sources(paths)
-    for order, (path, root) in enumerate(files):
-        try:
-            got = run_isolated(path, root, PARSE_CHILD, (order, mapping))
-        except UnreadableSource as e:
-            result.unreadable.append((path.name, str(e)))
-            continue
-        except Exception as e:  # a reader bug or an exotic file must not stop the others
-            result.unreadable.append((path.name, f"读取失败（{type(e).__name__}）"))
-            continue
-        if not isinstance(got, FileParse):  # the child answers with a FileParse or why not, nothing else
-            result.unreadable.append((path.name, "读取失败（读取程序的结果无法识别）"))
-            continue
-        result.outcomes += got.outcomes
-        result.sources += got.sources
-        result.unreadable += got.unreadable
-        for table, rows in got.rows.items():
-            rows_by_table[table].extend(rows)
-        lines += got.lines
-        if progress:
-            progress.update(order + 1, len(files), path.name)
+    with ThreadPoolExecutor(max(1, min(PARSERS, len(files))), thread_name_prefix="kam-parse") as pool:
+        parsing = [pool.submit(_parse_one, path, root, order, mapping) for order, (path, root) in enumerate(files)]
+        for order, ((path, root), one) in enumerate(zip(files, parsing)):
+            try:
+                got = one.result()
+            except BaseException:  # (an interrupt): the files not begun are not read
+                for later in parsing:
+                    later.cancel()
+                raise
+            if isinstance(got, str):
+                result.unreadable.append((path.name, got))
+                continue
+            result.outcomes += got.outcomes
+            result.sources += got.sources
+            result.unreadable += got.unreadable
+            for table, rows in got.rows.items():
+                rows_by_table[table].extend(rows)
+            lines += got.lines
+            if progress:
+                progress.update(order + 1, len(files), path.name)
     return ParsedSources(result, rows_by_table, lines)
+
+
+# source files read at a time, each by its own child: a folder of fifty small files is mostly
+# the children's starts, one core each (a big file's child reads its second half in a fork)
+PARSERS = min(2, os.cpu_count() or 1)
+
+
+def _parse_one(path: Path, root: Path | None, order: int, mapping) -> FileParse | str:
+    """One source file read by its sandbox child: what it gives, or why it could not be read."""
+    try:
+        got = run_isolated(path, root, PARSE_CHILD, (order, mapping))
+    except UnreadableSource as e:
+        return str(e)
+    except Exception as e:  # a reader bug or an exotic file must not stop the others
+        return f"读取失败（{type(e).__name__}）"
+    if not isinstance(got, FileParse):  # the child answers with a FileParse or why not, nothing else
+        return "读取失败（读取程序的结果无法识别）"
+    return got
 
 
 def parse_while_loading(store, paths: list[Path], needs_of: Callable[[Iterable[str]], Any], progress=None,

@@ -12,7 +12,7 @@ import pytest
 
 from kam_xl import layout as L
 from kam_xl.files import new_book, run_import
-from kam_xl.importing import sheets
+from kam_xl.importing import service, sheets
 from kam_xl.importing.readers import read_source
 from kam_xl.importing.parsing import parse_file
 from kam_xl.workbook import parallel
@@ -126,7 +126,6 @@ def test_appended_rows_cached_values_computed_in_two_processes_are_the_same(how,
     """Many appended rows have their cached values (建议等级, an invoice's open amount and
     overdue days) computed in two processes (service.CACHED_SPLIT, by the store's second process):
     the same cells as in one."""
-    from kam_xl.importing import service
     from tests.legacy_files import old_archive_folder
     src = old_archive_folder(tmp_path / "旧档案")
     got = []
@@ -156,3 +155,36 @@ def test_appended_rows_cached_values_computed_in_two_processes_are_the_same(how,
     customers, invoices = got[0]
     assert len(customers) >= 4 and all(c["建议等级"] for c in customers)
     assert invoices and all(r[L.RECEIVABLES.header("outstanding")] is not None for r in invoices)
+
+
+def _gathered(parsed) -> str:
+    res = parsed.result
+    return repr(([(t, [(r.info.file, r.row, sorted(r.values.items()), r.notes, r.order) for r in rows])
+                  for t, rows in sorted(parsed.rows_by_table.items())], res.outcomes, res.unreadable,
+                 [(s.file, s.sheet, s.table, s.date) for s in res.sources], parsed.mapping))
+
+
+def test_source_files_read_two_at_a_time_are_taken_in_the_files_order(tmp_path, monkeypatch):
+    """A folder's files are read by two children at a time (service.PARSERS): the rows, the
+    outcomes, the unreadable files and the sources come in the files' order, as when they are
+    read one after the other — a broken file and a file that is not a table among them."""
+    folder = tmp_path / "分公司"
+    folder.mkdir()
+    for i in range(7):
+        _long_csv(folder / f"{i:02d}_华东{i}.csv", 20_000 if i == 0 else 400 - 50 * i)  # (the first: read last)
+    (folder / "03_损坏.xlsx").write_bytes(b"PK\x03\x04 not a zip at all")
+    (folder / "05_说明.txt").write_text("这是导入说明，不是表格。\n请把客户名称放在第一列。\n", encoding="utf-8")
+    progress = []
+
+    class Seen:
+        def update(self, done, total, name):
+            progress.append((done, total, name))
+    monkeypatch.setattr(service, "PARSERS", 1)
+    one_by_one = service.parse_sources([folder])
+    monkeypatch.setattr(service, "PARSERS", 2)
+    two_at_a_time = service.parse_sources([folder], progress=Seen())
+    assert _gathered(two_at_a_time) == _gathered(one_by_one)
+    assert [f for f, _ in one_by_one.result.unreadable] == ["03_损坏.xlsx", "05_说明.txt"]
+    assert sum(len(rows) for rows in one_by_one.rows_by_table.values()) > 7 * 50
+    names = [name for _, _, name in progress]
+    assert names == sorted(names) and len(names) == 8 and "03_损坏.xlsx" not in names and progress[-1][1] == 9
