@@ -21,11 +21,6 @@ from typing import Callable
 
 from .readers import UnreadableSource, refuse_special
 
-try:  # (imported here: the function run between fork and exec must import nothing — another
-    import resource  # thread may hold the import lock, and the child would wait for it forever)
-except ImportError:  # Windows
-    resource = None
-
 MEMORY_LIMIT = 2 << 30    # bytes of address space for the child
 TIME_LIMIT = 600          # seconds
 MAX_RESULT = 1 << 30      # bytes of parsed rows the parent accepts from one file
@@ -33,11 +28,14 @@ MAX_RESULT = 1 << 30      # bytes of parsed rows the parent accepts from one fil
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
-def _limit_memory() -> None:  # runs in the child before exec
-    try:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    except (AttributeError, ValueError, OSError):
-        pass
+# the child's first lines, before it imports anything of ours or a reader's: its memory cap (set by
+# the child itself — no code runs between fork and exec, which with the parent's other threads
+# could wait forever on a lock one of them held)
+_CAP = ("try:\n"
+        "    import resource\n"
+        f"    resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_LIMIT}, {MEMORY_LIMIT}))\n"
+        "except (ImportError, ValueError, OSError):\n"
+        "    pass\n")
 
 
 def run_isolated(path: Path, root: Path | None, program: str, payload: object = None,
@@ -46,10 +44,9 @@ def run_isolated(path: Path, root: Path | None, program: str, payload: object = 
     `payload` pickled on stdin, and answers with child_main) gives for the file."""
     refuse_special(path, root)  # a FIFO would block the child until the time limit; refuse by name now
     try:
-        r = subprocess.run([sys.executable, "-I", "-c", program, _PACKAGE_ROOT, str(path)],
+        r = subprocess.run([sys.executable, "-I", "-c", _CAP + program, _PACKAGE_ROOT, str(path)],
                            capture_output=True, timeout=timeout,
-                           input=pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL),
-                           preexec_fn=_limit_memory if sys.platform != "win32" else None)
+                           input=pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
     except subprocess.TimeoutExpired:
         raise UnreadableSource(f"读取超时（超过 {timeout:.0f} 秒），文件可能已损坏") from None
     if r.returncode != 0 or not r.stdout:

@@ -20,6 +20,8 @@ import pytest
 from kam_xl import layout as L
 from kam_xl.cli import main
 from kam_xl.files import run_import, run_regrade, run_validate
+from kam_xl.importing import sandbox
+from kam_xl.importing.readers import UnreadableSource
 from kam_xl.workbook import store as store_mod
 from kam_xl.workbook.package import read_package
 from kam_xl.workbook.store import FileStore
@@ -338,6 +340,32 @@ def test_a_huge_csv_is_parsed_under_a_memory_cap_not_in_the_main_process(book_fa
     assert r.returncode in (0, 1, 2), r.stderr[-2000:]
     assert "Traceback" not in r.stderr and "内部错误" not in r.stderr + r.stdout
     assert int(r.stdout.strip().splitlines()[-1]) < 2048
+
+
+_ASKS_ITS_CAP = ("import pickle, resource, sys\n"
+                 "sys.stdin.buffer.read()\n"
+                 "if sys.argv[2].endswith('big.csv'):\n"
+                 "    hog = bytearray(3 << 30)\n"  # more than the cap
+                 "sys.stdout.buffer.write(pickle.dumps(resource.getrlimit(resource.RLIMIT_AS)))\n")
+
+
+def test_a_source_child_sets_its_memory_cap_itself_from_threads_too(tmp_path):
+    """The child's cap is set by its own first lines (nothing runs between fork and exec): each
+    child started from several threads at once has it, and one that asks for more is refused."""
+    src = tmp_path / "a.csv"
+    src.write_text("客户名称\n甲\n", encoding="utf-8")
+    got: list = []
+    threads = [threading.Thread(target=lambda: got.append(sandbox.run_isolated(src, None, _ASKS_ITS_CAP)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [(sandbox.MEMORY_LIMIT, sandbox.MEMORY_LIMIT)] * 4
+    big = tmp_path / "big.csv"
+    big.write_text("客户名称\n甲\n", encoding="utf-8")
+    with pytest.raises(UnreadableSource, match="2 GB"):
+        sandbox.run_isolated(big, None, _ASKS_ITS_CAP)
 
 
 # -- wrong or unclear -------------------------------------------------------------------
