@@ -27,8 +27,12 @@ def norm_header(text: Any) -> str:
     """Compare headers without width, spaces, brackets or a unit in brackets."""
     if text is None:
         return ""
-    s = _UNIT.sub("", simplified(nfkc(text)))  # (元) (万元) (%) …; 客戶名稱 as 客户名称
-    return _NOISE.sub("", s).lower()
+    return _bare(simplified(nfkc(text)))  # 客戶名稱 as 客户名称
+
+
+def _bare(s: str) -> str:
+    """A header's text without a unit in brackets ((元) (万元) (%) …), spaces or punctuation, in lower case."""
+    return _NOISE.sub("", _UNIT.sub("", s)).lower()
 
 
 _UNIT = re.compile(r"[(\[（【][^)\]）】]*[)\]）】]")
@@ -40,10 +44,7 @@ def header_shape(text: Any) -> tuple[int, bool]:
     costly one: OpenCC's t2s maps letters (Lo) one to one — never to a bracket, a space or a
     cased letter — so it changes neither (tests check it).  A text of a shape no header has is
     no header: a data row's name is told apart from a repeated header without converting it."""
-    if text is None:
-        return 0, True
-    s = _NOISE.sub("", _UNIT.sub("", nfkc(text))).lower()
-    return len(s), s.isascii()
+    return shape(_bare(nfkc(text))) if text is not None else (0, True)
 
 
 def shape(key: str) -> tuple[int, bool]:

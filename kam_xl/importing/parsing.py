@@ -21,11 +21,9 @@ from .headers import HeaderMap, title_text
 from .mapping import sheet_lines, unread_sheet_lines
 from .readers import SheetGrid, read_source
 from .sandbox import child_main
-from .sheets import TERM
+from .sheets import TERM, R
 
 NEW, MERGED, SKIPPED, REJECTED = L.IMPORT_OUTCOMES
-C, V, R = L.CUSTOMERS, L.VISITS, L.RECEIVABLES
-CUST_ID, CUST_NAME = C.header("id"), C.header("name")
 TABLE_LABEL = {L.CUSTOMERS.name: L.SHEET_CUSTOMERS, L.VISITS.name: L.SHEET_VISITS,
                L.RECEIVABLES.name: L.SHEET_RECEIVABLES, L.COMPLAINTS.name: L.COMPLAINTS.sheet,
                L.SURVEYS.name: L.SURVEYS.sheet}

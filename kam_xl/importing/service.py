@@ -30,12 +30,12 @@ from ..domain.values import same_amount
 from ..store import ChangeSet, Snapshot
 from . import cleaning as cl
 from .mapping import guess_text
-from .parsing import (C, CUST_ID, CUST_NAME, MERGED, NEW, PARSE_CHILD, R, REJECTED, SKIPPED, TABLE_LABEL, V,
-                      FileParse, Outcome, SourceInfo, SourceRow)
+from .parsing import (MERGED, NEW, PARSE_CHILD, REJECTED, SKIPPED, TABLE_LABEL, FileParse, Outcome, SourceInfo,
+                      SourceRow)
 from .readers import UnreadableSource, expand_sources
 from .sandbox import run_isolated
 from ..workbook.outputs import write_csv
-from .sheets import LINK_NAME, REF_ID
+from .sheets import CUST_ID, CUST_NAME, LINK_NAME, REF_ID, C, R, V
 
 CO, SU = L.COMPLAINTS, L.SURVEYS
 
@@ -450,12 +450,12 @@ def match_customers(rows: list[SourceRow], index: _Index, free_ids: Iterator[str
             sr.notes.append(f"客户编号“{cid}”按档案的编号格式写作“{padded}”（源文件丢了前导零）")
         if not cid or key in used_ids:
             values[CUST_ID] = next(free_ids)
-        new_key = key if values[CUST_ID] is cid else normalize_id(values[CUST_ID])
+        new_key = key if values[CUST_ID] == cid else normalize_id(values[CUST_ID])
         used_ids.add(new_key)
         came = (sr.info.date, _where(sr))
         rec = _Record(values, {h: came for h in values})
         new.append(rec)
-        index.add_keyed(rec, new_key if values[CUST_ID] else None, name_key)
+        index.add_keyed(rec, new_key, name_key)
         if cid and cid != values[CUST_ID]:
             index.add(rec, cid, None)  # the legacy code still finds it (visits, invoices)
         result.outcomes.append(_outcome(sr, NEW, table, values[CUST_ID], "新建客户档案"))

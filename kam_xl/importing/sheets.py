@@ -214,14 +214,10 @@ TYPED_KINDS = (L.MONEY, L.PERCENT, L.DATE, L.DATETIME, L.ENUM, L.NUMBER, L.INT)
 _READERS: dict[int, tuple] = {}
 
 
-def _columns(table: L.TableDef, hm: HeaderMap) -> list[tuple[int, str, Callable, float, bool, dict]]:
-    """Per mapped column: (source column, field, its cleaner, the header's unit, typed?, the
-    texts of the column cleaned so far) — made once per header, not per cell."""
-    return _reader(table, hm)[0]
-
-
 def _reader(table: L.TableDef, hm: HeaderMap) -> tuple[list[tuple[int, str, Callable, float, bool, dict]], int | None]:
-    """(_columns, the source column of the customer's name or None), made once per header."""
+    """Per mapped column (source column, field, its cleaner, the header's unit, typed?, the texts of
+    the column cleaned so far), and the source column of the customer's name or None — made once
+    per header, not per cell."""
     key = id(hm)
     hit = _READERS.get(key)
     if hit is not None and hit[0] is hm:

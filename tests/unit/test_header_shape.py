@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import unicodedata
 
+import opencc
 import pytest
 
 from kam_xl import layout as L
@@ -57,6 +58,28 @@ def test_no_header_is_of_a_shape_the_headers_lack():
     keys = [k for table in TARGETS for k in lookup(table)]
     assert {shape(k) for k in keys} == header_shapes()
     assert (12, False) not in header_shapes()  # a company's name of twelve characters: never converted
+
+
+def test_a_header_in_the_name_column_is_found_as_when_every_name_is_converted():
+    """_name_problem looks a name up among the headers only when its shape is a header's: every
+    header of every table, written as archives write it (traditional characters, full width, a unit in
+    brackets, spaces, a colon), is still found — the same answer as converting every name."""
+    to_traditional = opencc.OpenCC("s2t")
+
+    def every_time(text):  # the name check as first written: every name converted
+        t = cl.nfkc(text).replace(" ", "")
+        if sheets._PLACEHOLDER.search(t) or sheets._LABEL.match(t) or len(t) < 2 or not sheets._LETTER.search(t):
+            return sheets._name_problem(text, text)  # (decided before the lookup either way)
+        key = norm_header(t)
+        return (sheets.REPEATED_HEADER, f"“{text}”是表头文字") if any(key in lookup(tb) for tb in TARGETS) else None
+
+    texts = [t for table in TARGETS for target, names in synonyms()["tables"][table].items() for t in [target, *names]]
+    written = [w for t in texts for w in (t, to_traditional.convert(t), t + "（万元）", f" {t} ", t.upper(),
+                                          unicodedata.normalize("NFKC", t).translate({0x20: 0x3000}))]
+    written += ["天津盛达物流集团有限公司", "香港恒泰貿易有限公司", "ACME Trading Co., Ltd."]
+    found = [sheets._name_problem(w, w) for w in written]
+    assert found == [every_time(w) for w in written]
+    assert sum(1 for f in found if f and f[0] == sheets.REPEATED_HEADER) > len(texts)  # (the headers were found)
 
 
 def _read(rows: list[list], kept: int, monkeypatch) -> list[tuple]:
