@@ -13,9 +13,11 @@ Rules (PRODUCT.md §7):
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
+import threading
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -283,8 +285,16 @@ def parse_sources(paths: list[Path], progress=None, mapping=None) -> ParsedSourc
     rows_by_table: dict[str, list[SourceRow]] = defaultdict(list)
     lines: list = []
     files = expand_sources(paths)
+    big = [order for order, (path, _) in enumerate(files) if _size(path) >= BIG_SOURCE]
+    alone = threading.Lock()  # held by a big file's child while it reads
     with ThreadPoolExecutor(max(1, min(PARSERS, len(files))), thread_name_prefix="kam-parse") as pool:
-        parsing = [pool.submit(_parse_one, path, root, order, mapping) for order, (path, root) in enumerate(files)]
+        parsing: list = [None] * len(files)
+        # the first big file begun at once, the small ones beside it, the other big ones last (each
+        # waits for the one before it): no two big files' children at once, no small file kept waiting
+        for order in _start_order(len(files), big):
+            path, root = files[order]
+            parsing[order] = pool.submit(_parse_one, path, root, order, mapping,
+                                         alone if order in big else contextlib.nullcontext())
         for order, ((path, root), one) in enumerate(zip(files, parsing)):
             try:
                 got = one.result()
@@ -309,12 +319,33 @@ def parse_sources(paths: list[Path], progress=None, mapping=None) -> ParsedSourc
 # source files read at a time, each by its own child: a folder of fifty small files is mostly
 # the children's starts, one core each (a big file's child reads its second half in a fork)
 PARSERS = min(2, os.cpu_count() or 1)
+# a source file this big on disk is read with no other as big beside it: its child may grow to
+# its memory cap (sandbox.MEMORY_LIMIT; 100,000 rows of CSV, 6 MB, take 210 MB, a workbook's
+# cells several times their packed size), and two such children at once would hold twice what
+# either file needs, on a user's machine with Excel open beside it
+BIG_SOURCE = 16 << 20
 
 
-def _parse_one(path: Path, root: Path | None, order: int, mapping) -> FileParse | str:
-    """One source file read by its sandbox child: what it gives, or why it could not be read."""
+def _size(path: Path) -> int:
     try:
-        got = run_isolated(path, root, PARSE_CHILD, (order, mapping))
+        return path.stat().st_size
+    except OSError:
+        return 0  # (its child says why it cannot be read)
+
+
+def _start_order(n: int, big: list[int]) -> list[int]:
+    """The order the files' reads are begun in: the first big one, every small one, the other big
+    ones (what they give is still taken in the files' order)."""
+    first = big[:1]
+    return first + [k for k in range(n) if k not in big] + big[1:]
+
+
+def _parse_one(path: Path, root: Path | None, order: int, mapping, alone=contextlib.nullcontext()) -> FileParse | str:
+    """One source file read by its sandbox child: what it gives, or why it could not be read.
+    `alone`: held while the child reads (a big file's: no other big file is read meanwhile)."""
+    try:
+        with alone:
+            got = run_isolated(path, root, PARSE_CHILD, (order, mapping))
     except UnreadableSource as e:
         return str(e)
     except Exception as e:  # a reader bug or an exotic file must not stop the others

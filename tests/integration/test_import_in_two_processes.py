@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import time
 
 import pytest
 
@@ -188,3 +189,38 @@ def test_source_files_read_two_at_a_time_are_taken_in_the_files_order(tmp_path, 
     assert sum(len(rows) for rows in one_by_one.rows_by_table.values()) > 7 * 50
     names = [name for _, _, name in progress]
     assert names == sorted(names) and len(names) == 8 and "03_损坏.xlsx" not in names and progress[-1][1] == 9
+
+
+def test_two_big_source_files_are_never_read_at_once_and_small_ones_go_beside_them(tmp_path, monkeypatch):
+    """A folder with big files (service.BIG_SOURCE, lowered here) and small ones: no two big files'
+    children read at the same time (each may grow to its memory cap), while a small one is read
+    beside a big one; what they give is the same, in the files' order, as one at a time."""
+    folder = tmp_path / "各分公司"
+    folder.mkdir()
+    sizes = {"01_华东.csv": 12_000, "02_华南小.csv": 40, "03_西北.csv": 6_000, "04_华北小.csv": 60,
+             "05_西南.csv": 3_000}
+    for name, n in sizes.items():
+        _long_csv(folder / name, n)
+    big = {name for name, n in sizes.items() if n >= 3_000}
+    monkeypatch.setattr(service, "BIG_SOURCE", min((folder / n).stat().st_size for n in big))
+    assert all((folder / n).stat().st_size < service.BIG_SOURCE for n in set(sizes) - big)
+    spans: dict[str, tuple[float, float]] = {}
+    real = service.run_isolated
+
+    def timed(path, *args):  # the real child, its start and end noted
+        began = time.monotonic()
+        try:
+            return real(path, *args)
+        finally:
+            spans[path.name] = (began, time.monotonic())
+    monkeypatch.setattr(service, "run_isolated", timed)
+    monkeypatch.setattr(service, "PARSERS", 2)
+    two_at_a_time = service.parse_sources([folder])
+    assert set(spans) == set(sizes)
+    ordered = sorted(spans[n] for n in big)
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(ordered, ordered[1:])), spans
+    first = spans["01_华东.csv"]  # begun first, the small ones read while it is
+    assert all(first[0] < spans[n][0] < first[1] for n in set(sizes) - big), spans
+    monkeypatch.setattr(service, "PARSERS", 1)
+    assert _gathered(two_at_a_time) == _gathered(service.parse_sources([folder]))
+    assert sum(len(rows) for rows in two_at_a_time.rows_by_table.values()) > 0.9 * sum(sizes.values())
