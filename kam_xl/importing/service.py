@@ -279,13 +279,14 @@ def parse_sources(paths: list[Path], progress=None, mapping=None) -> ParsedSourc
     """Read every source file and classify every row of every sheet; data rows are kept
     per master table, the rest are reported.  `mapping` (a mapping file the user edited)
     decides the header, table and columns of the sheets it names.  Each file is read and
-    classified in a sandbox child of its own (sandbox.py), PARSERS of them at a time; what
-    they give is taken in the files' order."""
+    classified in a sandbox child of its own (sandbox.py), PARSERS of them at a time but never
+    two of BIG_SOURCE or more; what they give is taken in the files' order."""
     result = ImportResult()
     rows_by_table: dict[str, list[SourceRow]] = defaultdict(list)
     lines: list = []
     files = expand_sources(paths)
     big = [order for order, (path, _) in enumerate(files) if _size(path) >= BIG_SOURCE]
+    is_big = set(big)
     alone = threading.Lock()  # held by a big file's child while it reads
     with ThreadPoolExecutor(max(1, min(PARSERS, len(files))), thread_name_prefix="kam-parse") as pool:
         parsing: list = [None] * len(files)
@@ -294,7 +295,7 @@ def parse_sources(paths: list[Path], progress=None, mapping=None) -> ParsedSourc
         for order in _start_order(len(files), big):
             path, root = files[order]
             parsing[order] = pool.submit(_parse_one, path, root, order, mapping,
-                                         alone if order in big else contextlib.nullcontext())
+                                         alone if order in is_big else contextlib.nullcontext())
         for order, ((path, root), one) in enumerate(zip(files, parsing)):
             try:
                 got = one.result()
@@ -336,8 +337,8 @@ def _size(path: Path) -> int:
 def _start_order(n: int, big: list[int]) -> list[int]:
     """The order the files' reads are begun in: the first big one, every small one, the other big
     ones (what they give is still taken in the files' order)."""
-    first = big[:1]
-    return first + [k for k in range(n) if k not in big] + big[1:]
+    is_big = set(big)
+    return big[:1] + [k for k in range(n) if k not in is_big] + big[1:]
 
 
 def _parse_one(path: Path, root: Path | None, order: int, mapping, alone=contextlib.nullcontext()) -> FileParse | str:
