@@ -16,7 +16,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, create_model
 
 from .. import layout as L
-from .values import parse_date
+from .values import open_of, parse_date
 
 
 class UnreadField(LookupError):
@@ -60,7 +60,7 @@ class _Receivable(Record):
     @property
     def open_amount(self) -> float:
         """Outstanding computed from amount and paid (the formula column may be stale)."""
-        return round((self.amount or 0.0) - (self.paid or 0.0), 2)
+        return open_of(self.amount, self.paid)
 
 
 class _TierRule(Record):

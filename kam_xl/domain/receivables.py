@@ -10,7 +10,7 @@ from typing import Callable, Iterable, NamedTuple, Optional
 
 from .. import layout as L
 from .models import Receivable, Settings
-from .values import settled
+from .values import open_of, settled
 
 SETTLED = L.AGING_BUCKETS[-1]
 NOT_DUE = L.AGING_BUCKETS[0]
@@ -107,7 +107,7 @@ def derive_credit(receivables: Iterable[Receivable], as_of: dt.date, settings: S
             continue
         if not (start < invoiced <= as_of):
             continue
-        open_amt = round(amount - (r.paid or 0.0), 2)  # r.open_amount, its amount known here
+        open_amt = open_of(amount, r.paid)  # (r.open_amount without the property: every invoice passes here)
         if settled(open_amt):
             paid_on = r.paid_date or due  # paid without a date: assume on time
             late = max(0, (min(paid_on, as_of) - due).days)
@@ -179,7 +179,7 @@ def receivable_level(r: Receivable, settings: Settings, as_of: dt.date,
     """(overdue days, 催讨级别) of one receivable; a row whose amounts do not add up has none."""
     due, amount, paid = r.due_date, r.amount, r.paid
     if due and not amount_faults(amount, paid):
-        days = overdue_days(due, round(amount - (paid or 0.0), 2), as_of)  # r.open_amount, the amount known
+        days = overdue_days(due, open_of(amount, paid), as_of)
         return days, dunning_level(days, settings, thresholds)
     return None, None
 

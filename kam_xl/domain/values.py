@@ -7,7 +7,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from typing import Any
+from typing import Any, Optional
 
 from .. import layout as L
 
@@ -40,6 +40,11 @@ class CellError:
         if self.code == self.NO_VALUE:
             return f"“{header}”是没有计算结果的公式（保存时未计算；在 Excel 中重新计算后保存，或改为数值）"
         return f"“{header}”是错误值 {self.code}（公式出错或引用失效）"
+
+
+def open_of(amount: Optional[float], paid: Optional[float]) -> float:
+    """An invoice's outstanding amount from its amount and what was paid (the formula column may be stale)."""
+    return round((amount or 0.0) - (paid or 0.0), 2)
 
 
 def settled(amount: float) -> bool:
