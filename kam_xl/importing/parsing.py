@@ -17,16 +17,14 @@ from .. import layout as L
 from ..domain.values import due_from_term
 from . import cleaning as cl
 from . import sheets
-from .headers import HeaderMap, title_text
+from .headers import TARGETS, HeaderMap, title_text
 from .mapping import sheet_lines, unread_sheet_lines
 from .readers import SheetGrid, read_source
 from .sandbox import child_main
 from .sheets import TERM, R
 
 NEW, MERGED, SKIPPED, REJECTED = L.IMPORT_OUTCOMES
-TABLE_LABEL = {L.CUSTOMERS.name: L.SHEET_CUSTOMERS, L.VISITS.name: L.SHEET_VISITS,
-               L.RECEIVABLES.name: L.SHEET_RECEIVABLES, L.COMPLAINTS.name: L.COMPLAINTS.sheet,
-               L.SURVEYS.name: L.SURVEYS.sheet}
+TABLE_LABEL = {t: L.TABLES[t].sheet for t in TARGETS}  # what the report calls the table a row went to
 
 
 @dataclass

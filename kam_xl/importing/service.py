@@ -341,7 +341,7 @@ def _start_order(n: int, big: list[int]) -> list[int]:
     return big[:1] + [k for k in range(n) if k not in is_big] + big[1:]
 
 
-def _parse_one(path: Path, root: Path | None, order: int, mapping, alone=contextlib.nullcontext()) -> FileParse | str:
+def _parse_one(path: Path, root: Path | None, order: int, mapping, alone) -> FileParse | str:
     """One source file read by its sandbox child: what it gives, or why it could not be read.
     `alone`: held while the child reads (a big file's: no other big file is read meanwhile)."""
     try:

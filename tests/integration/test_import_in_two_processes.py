@@ -197,7 +197,7 @@ def test_two_big_source_files_are_never_read_at_once_and_small_ones_go_beside_th
     beside a big one; what they give is the same, in the files' order, as one at a time."""
     folder = tmp_path / "各分公司"
     folder.mkdir()
-    sizes = {"01_华东.csv": 12_000, "02_华南小.csv": 40, "03_西北.csv": 6_000, "04_华北小.csv": 60,
+    sizes = {"01_华东.csv": 25_000, "02_华南小.csv": 40, "03_西北.csv": 6_000, "04_华北小.csv": 60,
              "05_西南.csv": 3_000}
     for name, n in sizes.items():
         _long_csv(folder / name, n)
